@@ -1,0 +1,76 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Registries of the ``mmbrain`` scope.
+
+Each registry is a child of mmengine's root registry of the same kind, so configs may mix scopes:
+``type='BrainformerPretrainer'`` resolves here, ``type='mmpretrain.ConvNeXt'`` in mmpretrain, and mmengine's
+own components (Runner, hooks, optimisers, ...) are found through the parent. ``locations`` lets the
+registry import the modules that register into it on first use, so ``custom_imports`` is enough.
+"""
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
+from mmengine.registry import METRICS as MMENGINE_METRICS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
+from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
+from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
+from mmengine.registry import Registry
+
+__all__ = [
+    'RUNNERS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'OPTIMIZERS', 'OPTIM_WRAPPERS',
+    'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS',
+    'MODELS', 'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'METRICS', 'EVALUATOR', 'VISUALIZERS',
+    'VISBACKENDS', 'FUNCTIONS'
+]
+
+#######################################################################
+#                          mmbrain.engine                             #
+#######################################################################
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=['mmbrain.engine'])
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['mmbrain.engine'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['mmbrain.engine'])
+LOG_PROCESSORS = Registry('log processor', parent=MMENGINE_LOG_PROCESSORS, locations=['mmbrain.engine'])
+OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, locations=['mmbrain.engine'])
+OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, locations=['mmbrain.engine'])
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, locations=['mmbrain.engine'])
+PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, locations=['mmbrain.engine'])
+
+#######################################################################
+#                         mmbrain.datasets                            #
+#######################################################################
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['mmbrain.datasets'])
+DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['mmbrain.datasets'])
+TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['mmbrain.datasets'])
+# Collate functions (``collate_fn=dict(type='brain_collate')``).
+FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['mmbrain.datasets'])
+
+#######################################################################
+#                          mmbrain.models                             #
+#######################################################################
+MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['mmbrain.models'])
+MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=['mmbrain.models'])
+WEIGHT_INITIALIZERS = Registry('weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, locations=['mmbrain.models'])
+
+#######################################################################
+#                        mmbrain.evaluation                           #
+#######################################################################
+METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['mmbrain.evaluation'])
+EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, locations=['mmbrain.evaluation'])
+
+#######################################################################
+#                      mmbrain.visualization                          #
+#######################################################################
+VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, locations=['mmbrain.visualization'])
+VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, locations=['mmbrain.visualization'])
