@@ -1,0 +1,108 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Write COCO annotations without the images NSD showed, to keep them out of downstream training (paper Sec. 4.3).
+
+    python tools/dataset_converters/coco_exclude_nsd.py \\
+        data/coco/annotations/instances_train2017.json \\
+        data/nsd/nsddata/experiments/nsd/nsd_stim_info_merged.csv \\
+        data/coco/annotations/instances_train2017_nsd-excluded.json
+
+NSD's 73k stimuli are COCO images; ``nsd_stim_info_merged.csv`` maps each to its ``cocoId`` (and ``cocoSplit``).
+Every image whose id is one of them is removed from the annotation file, with all its annotations; categories,
+info and licenses are kept. The output is written to a temporary file and renamed into place.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import tempfile
+from typing import Dict, Set, Tuple
+
+import pandas as pd
+
+
+def read_nsd_coco_ids(stim_info: str) -> Tuple[Set[int], Dict[str, int]]:
+    """The ``cocoId`` of every NSD stimulus, and how many come from each COCO split.
+
+    Raises:
+        ValueError: the CSV lacks a ``cocoId`` column or holds non-integer ids.
+    """
+    table = pd.read_csv(stim_info)
+    if 'cocoId' not in table.columns:
+        raise ValueError(f'{stim_info}: no "cocoId" column (columns: {list(table.columns)[:12]}); '
+                         'expected NSD\'s nsd_stim_info_merged.csv')
+    ids = pd.to_numeric(table['cocoId'], errors='coerce')
+    if ids.isna().any():
+        bad = table.loc[ids.isna(), 'cocoId'].iloc[0]
+        raise ValueError(f'{stim_info}: cocoId {bad!r} is not an integer')
+    splits = table['cocoSplit'].value_counts().to_dict() if 'cocoSplit' in table.columns else {}
+    return set(ids.astype(int).tolist()), {str(k): int(v) for k, v in splits.items()}
+
+
+def exclude_images(coco: dict, excluded_ids: Set[int], ann_file: str) -> Tuple[dict, dict]:
+    """A copy of the COCO dict without the images in ``excluded_ids`` and their annotations.
+
+    Returns:
+        ``(filtered, report)``, report holding the image and annotation counts before and after.
+
+    Raises:
+        ValueError: ``coco`` is not a COCO instances dict.
+    """
+    if not isinstance(coco, dict) or not isinstance(coco.get('images'), list) \
+            or not isinstance(coco.get('annotations'), list):
+        raise ValueError(f'{ann_file}: not a COCO annotation file (needs "images" and "annotations" lists)')
+    images = [img for img in coco['images'] if img['id'] not in excluded_ids]
+    kept_ids = {img['id'] for img in images}
+    annotations = [ann for ann in coco['annotations'] if ann['image_id'] in kept_ids]
+    filtered = {**coco, 'images': images, 'annotations': annotations}
+    report = dict(
+        images_before=len(coco['images']),
+        images_removed=len(coco['images']) - len(images),
+        annotations_before=len(coco['annotations']),
+        annotations_removed=len(coco['annotations']) - len(annotations))
+    return filtered, report
+
+
+def write_json_atomically(obj: dict, path: str) -> None:
+    """Dump ``obj`` to a temporary file beside ``path``, then rename it into place."""
+    out_dir = osp.dirname(osp.abspath(path))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=out_dir)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description='Remove the images NSD showed (by cocoId) from COCO annotations.')
+    parser.add_argument('ann_file', help='COCO instances json, e.g. instances_train2017.json')
+    parser.add_argument('stim_info', help="NSD's nsd_stim_info_merged.csv")
+    parser.add_argument('out', help='output json (written atomically)')
+    args = parser.parse_args()
+    if osp.abspath(args.out) == osp.abspath(args.ann_file):
+        parser.exit(1, f'error: refusing to overwrite the input {args.ann_file}\n')
+    try:
+        nsd_ids, splits = read_nsd_coco_ids(args.stim_info)
+        try:
+            with open(args.ann_file) as f:
+                coco = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f'{args.ann_file}: not valid JSON: {err}') from err
+        filtered, report = exclude_images(coco, nsd_ids, args.ann_file)
+    except (FileNotFoundError, ValueError) as err:
+        parser.exit(1, f'error: {err}\n')
+    write_json_atomically(filtered, args.out)
+    split_text = ', '.join(f'{n} from {s}' for s, n in sorted(splits.items()))
+    print(f'NSD stimuli: {len(nsd_ids)} COCO ids' + (f' ({split_text})' if split_text else ''))
+    print(f'removed {report["images_removed"]} of {report["images_before"]} images and '
+          f'{report["annotations_removed"]} of {report["annotations_before"]} annotations from {args.ann_file}')
+    print(f'kept {report["images_before"] - report["images_removed"]} images, '
+          f'{report["annotations_before"] - report["annotations_removed"]} annotations -> {args.out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,125 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Extract the image backbone of a Brainformer checkpoint for downstream tasks (paper Sec. 4.3-4.5).
+
+    python tools/model_converters/brainformer_to_backbone.py work_dirs/<pretrain>/epoch_100.pth backbone.pth
+
+IN is a checkpoint that mmengine's ``CheckpointHook`` saved while training ``BrainformerPretrainer``
+(``state_dict`` with ``backbone.*`` and ``fmri_encoder.*`` keys, plus meta, optimizer and message hub). It is read
+with ``torch.load(weights_only=True)``, only mmengine's own checkpoint types allow-listed (:mod:`mmbrain.utils`).
+OUT keeps the image backbone only, as plain tensors under ``backbone.*``: it loads with ``weights_only=True`` and no
+allow-list, and mmdet / mmseg / mmpretrain take it exactly like mmpretrain's self-supervised checkpoints::
+
+    backbone=dict(type='mmpretrain.ConvNeXt', ...,
+                  init_cfg=dict(type='Pretrained', checkpoint='backbone.pth', prefix='backbone.'))
+"""
+import argparse
+import os
+import os.path as osp
+import tempfile
+from collections import Counter, OrderedDict
+from typing import Dict, Tuple
+
+import torch
+
+from mmbrain.utils import load_checkpoint_safely
+
+BACKBONE_PREFIX = 'backbone.'
+FMRI_ENCODER_PREFIX = 'fmri_encoder.'
+
+
+def extract_backbone(ckpt: dict, filename: str) -> Tuple['OrderedDict[str, torch.Tensor]', Dict[str, int]]:
+    """Split a Brainformer checkpoint into its backbone tensors and a count of what is dropped.
+
+    Args:
+        ckpt: the loaded checkpoint (mmengine layout: ``state_dict`` at the top level).
+        filename: its path, for error messages.
+
+    Returns:
+        ``(backbone_state, dropped)``: the ``backbone.*`` tensors (CPU, contiguous, original keys), and the number
+        of dropped tensors per top-level module of the pretrainer (``fmri_encoder``, projections, ...).
+
+    Raises:
+        ValueError: the file is not a Brainformer pretraining checkpoint.
+    """
+    state_dict = ckpt.get('state_dict')
+    if not isinstance(state_dict, dict):
+        raise ValueError(f'{filename}: not a Brainformer checkpoint: no "state_dict" entry '
+                         f'(top-level keys: {sorted(ckpt)[:10]}); expected a checkpoint saved by mmengine while '
+                         'training BrainformerPretrainer')
+    if not any(k.startswith(FMRI_ENCODER_PREFIX) for k in state_dict):
+        raise ValueError(f'{filename}: not a Brainformer checkpoint: its state_dict has no "{FMRI_ENCODER_PREFIX}*" '
+                         f'weights (found modules {sorted({k.split(".")[0] for k in state_dict})[:10]})')
+    backbone = OrderedDict()
+    dropped: Counter = Counter()
+    for key, value in state_dict.items():
+        if not key.startswith(BACKBONE_PREFIX):
+            dropped[key.split('.')[0]] += 1
+            continue
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f'{filename}: backbone entry {key} is a {type(value).__name__}, not a tensor')
+        backbone[key] = value.detach().cpu().contiguous()
+    if not backbone:
+        raise ValueError(f'{filename}: not a Brainformer checkpoint: its state_dict has no "{BACKBONE_PREFIX}*" '
+                         'weights (the image backbone)')
+    return backbone, dict(dropped)
+
+
+def plain_meta(ckpt: dict, filename: str) -> dict:
+    """Provenance for OUT, in types ``weights_only`` loading accepts without any allow-list."""
+    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
+    out = {'converted_from': osp.abspath(filename), 'converter': 'mmbrain brainformer_to_backbone'}
+    for key in ('epoch', 'iter', 'seed', 'experiment_name', 'mmengine_version', 'time'):
+        value = meta.get(key)
+        if isinstance(value, (int, str)) and not isinstance(value, bool):
+            out[key] = value
+    return out
+
+
+def save_atomically(obj: dict, path: str) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
+    out_dir = osp.dirname(osp.abspath(path))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=out_dir)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def convert(src: str, dst: str) -> dict:
+    """Convert ``src`` to a backbone-only checkpoint at ``dst``; returns a summary of what was kept."""
+    ckpt = load_checkpoint_safely(src)
+    backbone, dropped = extract_backbone(ckpt, src)
+    save_atomically({'state_dict': backbone, 'meta': plain_meta(ckpt, src)}, dst)
+    modules = Counter(k[len(BACKBONE_PREFIX):].split('.')[0] for k in backbone)
+    return dict(
+        tensors=len(backbone),
+        params=sum(v.numel() for v in backbone.values()),
+        modules=dict(modules),
+        dropped=dropped)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description='Keep the image backbone of a Brainformer checkpoint, as plain '
+                                     'tensors under "backbone.*" for init_cfg=dict(type="Pretrained", '
+                                     'prefix="backbone.") in mmdet / mmseg / mmpretrain.')
+    parser.add_argument('src', help='Brainformer checkpoint saved by mmengine (BrainformerPretrainer)')
+    parser.add_argument('dst', help='output backbone checkpoint (.pth)')
+    args = parser.parse_args()
+    try:
+        summary = convert(args.src, args.dst)
+    except (FileNotFoundError, ValueError) as err:
+        parser.exit(1, f'error: {err}\n')
+    print(f'kept {summary["tensors"]} backbone tensors ({summary["params"]:,} values) '
+          f'under "{BACKBONE_PREFIX}*" -> {args.dst}')
+    print('  backbone modules: ' + ', '.join(f'{m} ({n})' for m, n in summary['modules'].items()))
+    print('  dropped: ' + (', '.join(f'{m} ({n} tensors)' for m, n in summary['dropped'].items()) or 'nothing') +
+          '; optimizer, schedulers, message hub and meta other than provenance are not carried over')
+
+
+if __name__ == '__main__':
+    main()
