@@ -1,1 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
+from .checkpoint import allow_mmengine_checkpoint_types, load_checkpoint_safely, mmengine_checkpoint_types
+from .setup_env import register_all_modules
+
+__all__ = [
+    'allow_mmengine_checkpoint_types', 'load_checkpoint_safely', 'mmengine_checkpoint_types', 'register_all_modules'
+]

@@ -1,0 +1,70 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Loading mmengine checkpoints under ``torch.load(weights_only=True)``.
+
+Since torch 2.6, ``torch.load`` only unpickles tensors, containers and primitive types unless told otherwise.
+mmengine 0.10.7 calls ``torch.load(filename, map_location=...)`` for ``Runner.resume``, ``load_from`` and
+``init_cfg=dict(type='Pretrained')``, and the checkpoints its ``CheckpointHook`` writes carry a few more types:
+``mmengine.logging.HistoryBuffer`` in the message hub, and numpy arrays, scalars and dtypes inside it. Rather than
+turning the safety off (``weights_only=False``), :func:`allow_mmengine_checkpoint_types` adds exactly those types to
+torch's allow-list; anything else (an arbitrary pickled class, a function such as ``os.system``) is still refused.
+Backbone checkpoints written by ``tools/model_converters/brainformer_to_backbone.py`` are plain tensors and need no
+allow-list at all.
+"""
+from typing import Any, List
+
+import numpy as np
+import torch
+
+__all__ = ['mmengine_checkpoint_types', 'allow_mmengine_checkpoint_types', 'load_checkpoint_safely']
+
+# dtypes that mmengine's logged scalars and HistoryBuffer arrays are stored with.
+_NUMPY_DTYPES = (np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_)
+
+
+def mmengine_checkpoint_types() -> List[Any]:
+    """The globals, beyond torch's defaults, that a checkpoint saved by mmengine's Runner references.
+
+    The numpy entries are looked up through numpy's own pickling (``__reduce__``), so they name the same
+    functions that numpy 1.x (``numpy.core``) or 2.x (``numpy._core``) writes into a pickle.
+    """
+    from mmengine.logging import HistoryBuffer
+
+    reconstruct = np.zeros(1).__reduce__()[0]
+    scalar = np.float64(0).__reduce__()[0]
+    dtype_classes = [type(np.dtype(t)) for t in _NUMPY_DTYPES]
+    return [HistoryBuffer, reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
+
+
+def allow_mmengine_checkpoint_types() -> None:
+    """Allow-list :func:`mmengine_checkpoint_types` for ``torch.load(weights_only=True)``; idempotent."""
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is None:  # torch < 2.4 has no allow-list and does not default to weights_only
+        return
+    add_safe_globals(mmengine_checkpoint_types())
+
+
+def load_checkpoint_safely(filename: str, map_location: str = 'cpu') -> dict:
+    """Load a checkpoint with ``weights_only=True`` and mmengine's types allowed.
+
+    Args:
+        filename: Path of the checkpoint.
+        map_location: Passed to :func:`torch.load`.
+
+    Returns:
+        The loaded object (a dict for any checkpoint mmengine or mmbrain writes).
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is not a loadable checkpoint or references a type outside the allow-list; the message
+            names the file and the offending global.
+    """
+    allow_mmengine_checkpoint_types()
+    try:
+        ckpt = torch.load(filename, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # torch raises UnpicklingError/RuntimeError for unsafe or corrupt files
+        raise ValueError(f'{filename}: cannot be loaded as a checkpoint with weights_only=True: {err}') from err
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{filename}: expected a dict checkpoint, found {type(ckpt).__name__}')
+    return ckpt
