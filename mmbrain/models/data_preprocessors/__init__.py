@@ -1,1 +1,4 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
+from .brain_data_preprocessor import BrainDataPreprocessor
+
+__all__ = ['BrainDataPreprocessor']

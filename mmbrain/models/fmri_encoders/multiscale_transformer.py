@@ -1,0 +1,115 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Multi-scale fMRI Transformer (Sec. 3.2.3, Algorithm 1)."""
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .transblock import TransBlock, masked_mean
+
+
+class MultiScaleFMRITransformer(nn.Module):
+    """Algorithm 1 for one ROI: ``h`` levels of windowed TransBlocks, then a final TransBlock giving ``q̄^k``.
+
+    At each level the sequence is cut into windows of width ``w`` moved by stride ``s``; each window goes
+    through the level's TransBlock and is reduced to one token by the mean of its outputs; the window tokens
+    form the next level's sequence. The final TransBlock runs over the last sequence, whose mean is ``q̄^k``.
+
+    Windows: a sequence of ``n`` tokens gets ``ceil(max(n - w, 0) / s) + 1`` windows starting at ``i * s``.
+    The last one may be partial (it ends at ``n``): every token is covered and no window lies inside its
+    predecessor. A sequence shorter than ``w`` is one (partial) window. ``s <= w`` is required so that no
+    token is skipped.
+
+    Two implementations share the weights:
+
+    - :meth:`forward`: the batch at once. Sequences are padded to a common length (``lengths`` gives the real
+      ones); all windows of all samples are cut with ``unfold`` and go through ONE batched attention call per
+      level, with key-padding masks hiding the padding of partial windows; window means are masked means.
+    - :meth:`forward_loop`: the literal Algorithm 1, a Python loop over windows on unpadded sequences.
+
+    Args:
+        embed_dims (int): ``d_r``.
+        num_heads (int): Attention heads of every TransBlock.
+        window_size (int): ``w``.
+        window_stride (int): ``s``.
+        num_levels (int): ``h``.
+        mlp_ratio (float): MLP ratio of the TransBlocks.
+        dropout (float): Dropout of the TransBlocks.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 window_size: int = 64,
+                 window_stride: int = 32,
+                 num_levels: int = 2,
+                 mlp_ratio: float = 4.,
+                 dropout: float = 0.) -> None:
+        super().__init__()
+        if not 0 < window_stride <= window_size:
+            raise ValueError(f'MultiScaleFMRITransformer: need 0 < window_stride ({window_stride}) <= '
+                             f'window_size ({window_size})')
+        self.window_size = window_size
+        self.window_stride = window_stride
+        self.levels = nn.ModuleList(
+            TransBlock(embed_dims, num_heads, mlp_ratio, dropout) for _ in range(num_levels))
+        self.final = TransBlock(embed_dims, num_heads, mlp_ratio, dropout)
+
+    def num_windows(self, length: Union[int, Tensor]) -> Union[int, Tensor]:
+        """Windows cut from a sequence of ``length`` real tokens (0 for an empty sequence)."""
+        w, s = self.window_size, self.window_stride
+        if isinstance(length, Tensor):
+            count = torch.div((length - w).clamp(min=0) + s - 1, s, rounding_mode='floor') + 1
+            return torch.where(length > 0, count, torch.zeros_like(count))
+        return 0 if length <= 0 else (max(length - w, 0) + s - 1) // s + 1
+
+    def _windows(self, x: Tensor, mask: Tensor):
+        """Cut [B, L, d] / [B, L] into all windows: ([B * nW, w', d], [B * nW, w'], nW)."""
+        batch, length, dims = x.shape
+        if length <= self.window_size:
+            return x, mask, 1
+        num_windows = self.num_windows(length)
+        pad = (num_windows - 1) * self.window_stride + self.window_size - length
+        x = F.pad(x, (0, 0, 0, pad)).unfold(1, self.window_size, self.window_stride)
+        mask = F.pad(mask, (0, pad)).unfold(1, self.window_size, self.window_stride)
+        x = x.permute(0, 1, 3, 2).reshape(batch * num_windows, self.window_size, dims)
+        return x, mask.reshape(batch * num_windows, self.window_size), num_windows
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """Batched Algorithm 1.
+
+        Args:
+            x (Tensor): ``r^k`` [B, L, d]; positions ``>= lengths[b]`` are padding.
+            lengths (Tensor): Long [B], real tokens per sample.
+
+        Returns:
+            Tensor: ``q̄^k`` [B, d] (zeros for an empty sequence).
+        """
+        batch, length, dims = x.shape
+        mask = torch.arange(length, device=x.device) < lengths[:, None]
+        for block in self.levels:
+            windows, window_mask, num_windows = self._windows(x, mask)
+            x = masked_mean(block(windows, window_mask), window_mask).view(batch, num_windows, dims)
+            lengths = self.num_windows(lengths)
+            mask = torch.arange(num_windows, device=x.device) < lengths[:, None]
+        return masked_mean(self.final(x, mask), mask)
+
+    def forward_loop(self, x: Tensor) -> Tensor:
+        """Literal Algorithm 1 on unpadded sequences: a Python loop over the windows of each level.
+
+        Args:
+            x (Tensor): ``r^k`` [G, n, d], ``n`` real tokens for all ``G`` rows (no padding).
+
+        Returns:
+            Tensor: ``q̄^k`` [G, d].
+        """
+        if x.shape[1] == 0:
+            return x.new_zeros(x.shape[0], x.shape[2])
+        w, s = self.window_size, self.window_stride
+        for block in self.levels:
+            tokens = []
+            for i in range(self.num_windows(x.shape[1])):
+                tokens.append(block(x[:, i * s:i * s + w]).mean(dim=1))
+            x = torch.stack(tokens, dim=1)
+        return self.final(x).mean(dim=1)
