@@ -1,0 +1,83 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Image <-> brain retrieval on held-out rows: the validation metric of Brainformer pretraining."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.evaluator import BaseMetric
+
+from mmbrain.registry import METRICS
+
+
+def chance_hit_rate(num_positives: torch.Tensor, gallery_size: int, k: int) -> float:
+    """Expected top-``k`` hit rate (%) of a random ranking: mean over queries of
+    ``1 - C(N - m, k) / C(N, k)`` for a query with ``m`` positives among ``N`` gallery items."""
+    miss = torch.ones_like(num_positives, dtype=torch.float64)
+    for j in range(min(k, gallery_size)):
+        miss = miss * ((gallery_size - num_positives - j).clamp(min=0) / (gallery_size - j))
+    return float((1 - miss).mean() * 100)
+
+
+@METRICS.register_module()
+class BrainRetrievalMetric(BaseMetric):
+    """Top-k retrieval between the image embeddings ``p`` and brain embeddings ``q`` of the evaluated rows.
+
+    Every evaluated row is a query and the whole set is the gallery (gathered over processes). For
+    ``img2brain``, each image ranks all brain embeddings by cosine similarity; the query is a hit at ``k`` if a
+    positive is among the ``k`` nearest. A positive is a row showing the same stimulus (``match_by='nsd_id'``;
+    another subject's or repetition's response to the same image counts) or only the row itself
+    (``match_by=None``). ``brain2img`` is the converse. ``chance_top{k}`` is the expected hit rate of a random
+    ranking with the same positives, to read the others against.
+
+    Expects the data samples of ``BrainformerPretrainer.predict`` (fields ``img_embed``, ``brain_embed``).
+
+    Args:
+        topk (Sequence[int]): Values of ``k``.
+        match_by (str, optional): Metainfo key defining positives, or None for the row itself.
+        collect_device (str): ``'cpu'`` or ``'gpu'``, for gathering results across processes.
+        prefix (str, optional): Metric name prefix; defaults to ``'retrieval'``.
+    """
+
+    default_prefix = 'retrieval'
+
+    def __init__(self,
+                 topk: Sequence[int] = (1, 5),
+                 match_by: Optional[str] = 'nsd_id',
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if not topk or min(topk) < 1:
+            raise ValueError(f'BrainRetrievalMetric: topk must be positive integers, got {topk}')
+        self.topk = tuple(topk)
+        self.match_by = match_by
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Keep each row's embeddings and match key."""
+        for sample in data_samples:
+            if 'img_embed' not in sample or 'brain_embed' not in sample:
+                raise KeyError('BrainRetrievalMetric: data samples lack img_embed/brain_embed; evaluate a '
+                               'BrainformerPretrainer in predict mode')
+            if self.match_by is not None and self.match_by not in sample:
+                raise KeyError(f'BrainRetrievalMetric: data samples lack the metainfo {self.match_by!r} '
+                               'used to match rows (set match_by=None to match each row only to itself)')
+            self.results.append(
+                dict(img=sample['img_embed'].float().cpu(), brain=sample['brain_embed'].float().cpu(),
+                     key=int(sample[self.match_by]) if self.match_by is not None else -1))
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Return ``img2brain_top{k}``, ``brain2img_top{k}`` and ``chance_top{k}`` in percent."""
+        img = torch.nn.functional.normalize(torch.stack([r['img'] for r in results]), dim=-1)
+        brain = torch.nn.functional.normalize(torch.stack([r['brain'] for r in results]), dim=-1)
+        if self.match_by is None:
+            keys = torch.arange(len(results))
+        else:
+            keys = torch.tensor([r['key'] for r in results])
+        positives = keys[:, None] == keys[None, :]
+        sim = img @ brain.t()
+        metrics = {}
+        for k in self.topk:
+            kk = min(k, len(results))
+            for name, scores in (('img2brain', sim), ('brain2img', sim.t())):
+                nearest = scores.topk(kk, dim=1).indices
+                metrics[f'{name}_top{k}'] = float(positives.gather(1, nearest).any(dim=1).double().mean() * 100)
+            metrics[f'chance_top{k}'] = chance_hit_rate(positives.sum(dim=1), len(results), kk)
+        return metrics
