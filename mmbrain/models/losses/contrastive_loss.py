@@ -83,7 +83,8 @@ class BrainContrastiveLoss(nn.Module):
         if img_feats.shape != brain_feats.shape:
             raise ValueError(f'BrainContrastiveLoss: image features {tuple(img_feats.shape)} and brain features '
                              f'{tuple(brain_feats.shape)} differ in shape')
-        img_feats, brain_feats = img_feats.float(), brain_feats.float()
+        dtype = torch.promote_types(img_feats.dtype, torch.float32)  # half-precision features: loss in fp32
+        img_feats, brain_feats = img_feats.to(dtype), brain_feats.to(dtype)
         if self.normalize:
             img_feats, brain_feats = F.normalize(img_feats, dim=-1), F.normalize(brain_feats, dim=-1)
         if self.gather:

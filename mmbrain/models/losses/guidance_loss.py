@@ -47,7 +47,8 @@ class BrainFMRIGuidanceLoss(nn.Module):
         if img_roi_feats.shape != brain_roi_feats.shape or img_roi_feats.dim() != 3:
             raise ValueError(f'BrainFMRIGuidanceLoss: expected two [N, K, d] tensors, got '
                              f'{tuple(img_roi_feats.shape)} and {tuple(brain_roi_feats.shape)}')
-        p, q = img_roi_feats.float(), brain_roi_feats.float()
+        dtype = torch.promote_types(img_roi_feats.dtype, torch.float32)  # half-precision features: loss in fp32
+        p, q = img_roi_feats.to(dtype), brain_roi_feats.to(dtype)
         if self.normalize:
             p, q = F.normalize(p, dim=-1), F.normalize(q, dim=-1)
         num, rois = p.shape[:2]
