@@ -1,0 +1,25 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+# Brainformer with a ConvNeXt-S image backbone (Sec. 3.2, 4.2): Conv1D k=32 s=16, d_r=768, windows w=64 s=32,
+# h=2 levels, 3D voxel embedding, six ROI groups, lambda_con = lambda_bfg = 0.5.
+model = dict(
+    type='BrainformerPretrainer',
+    data_preprocessor=dict(
+        type='BrainDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True),
+    backbone=dict(
+        type='mmpretrain.ConvNeXt', arch='small', out_indices=(3, ), gap_before_final_norm=True,
+        drop_path_rate=0.4),
+    backbone_out_dims=768,
+    fmri_encoder=dict(
+        type='BrainformerEncoder',
+        roi_names=['prf-visualrois', 'floc-bodies', 'floc-faces', 'floc-places', 'floc-words', 'streams'],
+        embed_dims=768,
+        num_heads=12,
+        conv_kernel=32,
+        conv_stride=16,
+        window_size=64,
+        window_stride=32,
+        num_levels=2,
+        pos_embed=dict(type='Voxel3DEmbedding', coord_scale=0.01)),
+    contrastive_loss=dict(type='BrainContrastiveLoss', loss_weight=0.5, init_temperature=0.07),
+    guidance_loss=dict(type='BrainFMRIGuidanceLoss', loss_weight=0.5, normalize=True, temperature=0.1),
+)

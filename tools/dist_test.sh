@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Distributed evaluation on one node with torchrun: bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py options]
+set -euo pipefail
+CONFIG=$1
+CHECKPOINT=$2
+GPUS=$3
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PYTHONPATH="$DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
+exec torchrun --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
+  --nproc_per_node="$GPUS" --master_port="$PORT" \
+  "$DIR/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "${@:4}"

@@ -1,0 +1,54 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Evaluate a checkpoint with an mmbrain config's test loop (as mmpretrain's tools/test.py).
+
+    python tools/test.py configs/pretrain/brainformer_convnext-s.py work_dirs/.../epoch_100.pth [--out results.pkl]
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import mmbrain  # noqa: F401  (registers mmbrain and allow-lists mmengine checkpoint types for weights_only loads)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (evaluate) a checkpoint')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
+    parser.add_argument('--out', help='dump the metrics to this file (.pkl/.json/.yaml)')
+    parser.add_argument('--amp', action='store_true', help='run the test in mixed precision')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value (e.g. test_dataloader.batch_size=8)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.amp:
+        cfg.test_cfg = dict(cfg.get('test_cfg') or dict(type='TestLoop'), fp16=True)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    metrics = runner.test()
+    if args.out:
+        from mmengine.fileio import dump
+        dump(metrics, args.out)
+
+
+if __name__ == '__main__':
+    main()
