@@ -1,0 +1,170 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""A brain map: voxels at their 3D coordinates (mm) coloured by a per-voxel value (e.g. prediction Pearson r).
+
+:func:`plot_brain_map` rasterises the voxels onto their grid (spacing: the smallest distance between distinct
+coordinates along each axis, 1.8 mm for NSD's ``func1pt8mm``) and shows three orthogonal projections, plus
+optionally a 3D scatter, with one shared colour bar:
+
+- sagittal: seen from the side, projected along x (horizontal y, vertical z);
+- coronal: seen from the front, projected along y (horizontal x, vertical z);
+- axial: seen from above, projected along z (horizontal x, vertical y).
+
+The coordinates are taken as NIfTI scanner space, RAS+ (x: left to right, y: posterior to anterior, z: inferior
+to superior), as the converted files' ``rois/<group>/xyz`` hold them (``affine @ ijk``). ``projection='max'`` is
+the maximum-intensity projection (the best voxel along each line of sight), ``'mean'`` the mean over the voxels
+on it. A voxel listed twice (e.g. in two ROI groups) counts once, with the mean of its values. Pixels with no
+voxel are left blank.
+"""
+from typing import Optional, Tuple
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from .figure_io import PathLike, new_figure, save_figure
+
+#: (title, projected axis, horizontal axis, vertical axis) of each view.
+VIEWS = (('sagittal', 0, 1, 2), ('coronal', 1, 0, 2), ('axial', 2, 0, 1))
+AXIS_LABELS = ('x (mm, L→R)', 'y (mm, P→A)', 'z (mm, I→S)')
+
+
+def _grid_spacing(xyz: np.ndarray) -> np.ndarray:
+    spacing = np.ones(3)
+    for axis in range(3):
+        steps = np.diff(np.unique(np.round(xyz[:, axis], 3)))
+        steps = steps[steps > 1e-3]
+        if steps.size:
+            spacing[axis] = steps.min()
+    return spacing
+
+
+def _deduplicate(xyz: np.ndarray, values: np.ndarray, spacing: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    ijk = np.round((xyz - xyz.min(axis=0)) / spacing).astype(np.int64)
+    unique, inverse = np.unique(ijk, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    sums = np.zeros(len(unique))
+    np.add.at(sums, inverse, values)
+    counts = np.bincount(inverse, minlength=len(unique))
+    return unique, sums / counts
+
+
+def project(ijk: np.ndarray, values: np.ndarray, axis: int, projection: str = 'max') -> np.ndarray:
+    """Project voxel values on an integer grid along ``axis``.
+
+    Args:
+        ijk: ``(V, 3)`` non-negative integer grid positions (distinct).
+        values: ``(V,)`` values.
+        axis: the axis projected away.
+        projection: ``'max'`` or ``'mean'``.
+
+    Returns:
+        2D array indexed ``[vertical, horizontal]`` over the two remaining axes in increasing order (NaN where
+        no voxel projects).
+    """
+    keep = [a for a in range(3) if a != axis]
+    shape = tuple(int(ijk[:, a].max()) + 1 for a in keep)
+    flat = np.ravel_multi_index((ijk[:, keep[0]], ijk[:, keep[1]]), shape)
+    if projection == 'max':
+        out = np.full(int(np.prod(shape)), -np.inf)
+        np.maximum.at(out, flat, values)
+        out[np.isneginf(out)] = np.nan
+    elif projection == 'mean':
+        sums = np.zeros(int(np.prod(shape)))
+        np.add.at(sums, flat, values)
+        counts = np.bincount(flat, minlength=sums.size)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            out = np.where(counts > 0, sums / counts, np.nan)
+    else:
+        raise ValueError(f"projection must be 'max' or 'mean', got {projection!r}")
+    return out.reshape(shape).T
+
+
+def plot_brain_map(xyz: np.ndarray,
+                   values: np.ndarray,
+                   out_file: Optional[PathLike] = None,
+                   *,
+                   projection: str = 'max',
+                   with_3d: bool = True,
+                   value_label: str = 'Pearson r',
+                   title: Optional[str] = 'Prediction accuracy per voxel',
+                   cmap: str = 'RdBu_r',
+                   vmin: Optional[float] = None,
+                   vmax: Optional[float] = None,
+                   max_scatter_points: int = 20000,
+                   figsize: Optional[Tuple[float, float]] = None,
+                   dpi: int = 100) -> Figure:
+    """Three orthogonal projections (and a 3D scatter) of per-voxel values at their coordinates.
+
+    Args:
+        xyz: ``(V, 3)`` voxel coordinates in mm (RAS+).
+        values: ``(V,)`` value per voxel; voxels whose value is not finite are left out.
+        out_file: if given, the figure is also saved there (atomically).
+        projection: ``'max'`` (maximum-intensity) or ``'mean'``.
+        with_3d: add a 3D scatter of the voxels (at most ``max_scatter_points``, a fixed random subset).
+        value_label: colour bar label.
+        title: figure title.
+        cmap: colour map; the default diverging map is centred at 0 (``vmin = -vmax``) unless limits are given.
+        vmin: lower colour limit (default ``-vmax`` for ``RdBu_r``-like maps, else the values' minimum).
+        vmax: upper colour limit (default: the largest absolute value).
+        max_scatter_points: cap of the 3D scatter.
+        figsize: inches (default ``(16, 4.4)`` with the 3D view, ``(12.5, 4.4)`` without).
+        dpi: dots per inch.
+
+    Returns:
+        The figure.
+    """
+    xyz = np.asarray(xyz, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.shape[0] != values.size:
+        raise ValueError(f'plot_brain_map: xyz must be (V, 3) and values (V,), got {xyz.shape} and {values.shape}')
+    finite = np.isfinite(values) & np.isfinite(xyz).all(axis=1)
+    if not finite.any():
+        raise ValueError('plot_brain_map: no voxel with a finite value and coordinates')
+    xyz, values = xyz[finite], values[finite]
+    spacing = _grid_spacing(xyz)
+    origin = xyz.min(axis=0)
+    ijk, values = _deduplicate(xyz, values, spacing)
+    if vmax is None:
+        vmax = float(np.abs(values).max()) or 1.0
+    if vmin is None:
+        vmin = -vmax if cmap.startswith(('RdBu', 'coolwarm', 'bwr', 'seismic')) else float(values.min())
+    norm = Normalize(vmin, vmax)
+    colormap = colormaps[cmap].copy()
+    colormap.set_bad('0.92')
+
+    fig = new_figure(figsize or ((16, 4.4) if with_3d else (12.5, 4.4)), dpi)
+    n_panels = 4 if with_3d else 3
+    extent_max = ijk.max(axis=0)
+    for i, (name, axis, horizontal, vertical) in enumerate(VIEWS):
+        ax = fig.add_subplot(1, n_panels, i + 1)
+        image = project(ijk, values, axis, projection)
+        extent = (origin[horizontal] - spacing[horizontal] / 2,
+                  origin[horizontal] + (extent_max[horizontal] + 0.5) * spacing[horizontal],
+                  origin[vertical] - spacing[vertical] / 2,
+                  origin[vertical] + (extent_max[vertical] + 0.5) * spacing[vertical])
+        mappable = ax.imshow(np.ma.masked_invalid(image), origin='lower', extent=extent, cmap=colormap, norm=norm,
+                             interpolation='nearest')
+        ax.set_title(f'{name} ({projection} along {"xyz"[axis]})')
+        ax.set_xlabel(AXIS_LABELS[horizontal])
+        ax.set_ylabel(AXIS_LABELS[vertical])
+        ax.set_aspect('equal')
+    if with_3d:
+        ax3d = fig.add_subplot(1, n_panels, 4, projection='3d')
+        points = origin + ijk * spacing
+        order = np.arange(len(points))
+        if len(points) > max_scatter_points:
+            order = np.random.default_rng(0).choice(len(points), max_scatter_points, replace=False)
+        order = order[np.argsort(np.abs(values[order]))]  # strongest voxels drawn last, on top
+        ax3d.scatter(*points[order].T, c=values[order], cmap=cmap, norm=norm, s=4, depthshade=False)
+        ax3d.set_title(f'3D ({len(order)} voxels)')
+        ax3d.set_xlabel('x (mm)')
+        ax3d.set_ylabel('y (mm)')
+        ax3d.set_zlabel('z (mm)')
+        ax3d.set_box_aspect(np.ptp(points, axis=0) + spacing)
+    fig.colorbar(mappable, ax=fig.axes, shrink=0.85, label=value_label)
+    if title:
+        fig.suptitle(f'{title}  ({len(values)} voxels)', fontweight='bold')
+    if out_file is not None:
+        save_figure(fig, out_file)
+    return fig
