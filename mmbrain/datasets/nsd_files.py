@@ -1,0 +1,316 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Readers of the Natural Scenes Dataset's native files, with the checks a converter needs.
+
+The facts (see ``docs/data.md`` and the NSD Data Manual):
+
+* betas ``betas_sessionNN.hdf5``: dataset ``/betas``; MATLAB wrote X x Y x Z x trials, so h5py sees
+  ``(trials, Z, Y, X)`` and ``h5[t, k, j, i] == nifti[i, j, k, t]``; int16, percent signal change x 300;
+* ROI volumes ``roi/<name>.nii.gz`` on the same (X, Y, Z) grid: -1 = not cortex, 0 = unlabeled cortex,
+  1..N = labels, whose names are in ``freesurfer/subjXX/label/<name>.mgz.ctab``;
+* ``nsd_expdesign.mat``: ``masterordering`` (1, trials), ``subjectim`` (subjects, images), ``sharedix``
+  (1, shared), all 1-based;
+* ``nsd_stimuli.hdf5``: ``imgBrick`` (images, H, W, 3) uint8, row = 0-based nsd_id.
+
+Every reader raises :class:`NSDFormatError` naming the file and the problem.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: The six ROI groups Brainformer uses (paper Sec. 3.1), in the order of the converted files.
+ROI_GROUPS: Tuple[str, ...] = ('prf-visualrois', 'floc-bodies', 'floc-faces', 'floc-places', 'floc-words',
+                               'streams')
+
+#: NSD's label names of each ROI volume (index = label value; 0 is unlabeled cortex).
+ROI_LABEL_NAMES: Dict[str, Tuple[str, ...]] = {
+    'prf-visualrois': ('Unknown', 'V1v', 'V1d', 'V2v', 'V2d', 'V3v', 'V3d', 'hV4'),
+    'floc-bodies': ('Unknown', 'EBA', 'FBA-1', 'FBA-2', 'mTL-bodies'),
+    'floc-faces': ('Unknown', 'OFA', 'FFA-1', 'FFA-2', 'mTL-faces', 'aTL-faces'),
+    'floc-places': ('Unknown', 'OPA', 'PPA', 'RSC'),
+    'floc-words': ('Unknown', 'OWFA', 'VWFA-1', 'VWFA-2', 'mfs-words', 'mTL-words'),
+    'streams': ('Unknown', 'early', 'midventral', 'midlateral', 'midparietal', 'ventral', 'lateral', 'parietal'),
+    'nsdgeneral': ('Unknown', 'nsdgeneral'),
+}
+
+#: Percent signal change is stored x300 in NSD's int16 betas.
+BETA_SCALE = 300.0
+
+SPACES = ('func1pt8mm', 'func1mm')
+
+
+class NSDFormatError(ValueError):
+    """An NSD input file is missing or not what NSD distributes; the message names the file."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Paths of the native layout
+# ----------------------------------------------------------------------------------------------------------------
+def subject_dir_name(subject: int) -> str:
+    return f'subj{subject:02d}'
+
+
+def expdesign_path(root: str) -> str:
+    return osp.join(root, 'nsddata', 'experiments', 'nsd', 'nsd_expdesign.mat')
+
+
+def stim_info_path(root: str) -> str:
+    return osp.join(root, 'nsddata', 'experiments', 'nsd', 'nsd_stim_info_merged.csv')
+
+
+def stimuli_path(root: str) -> str:
+    return osp.join(root, 'nsddata_stimuli', 'stimuli', 'nsd', 'nsd_stimuli.hdf5')
+
+
+def roi_path(root: str, subject: int, name: str, space: str = 'func1pt8mm', hemi: Optional[str] = None) -> str:
+    prefix = f'{hemi}.' if hemi else ''
+    return osp.join(root, 'nsddata', 'ppdata', subject_dir_name(subject), space, 'roi', f'{prefix}{name}.nii.gz')
+
+
+def ctab_path(root: str, subject: int, name: str) -> str:
+    return osp.join(root, 'nsddata', 'freesurfer', subject_dir_name(subject), 'label', f'{name}.mgz.ctab')
+
+
+def betas_dir(root: str, subject: int, space: str = 'func1pt8mm') -> str:
+    return osp.join(root, 'nsddata_betas', 'ppdata', subject_dir_name(subject), space, 'betas_fithrf_GLMdenoise_RR')
+
+
+def betas_path(root: str, subject: int, session: int, space: str = 'func1pt8mm') -> str:
+    return osp.join(betas_dir(root, subject, space), f'betas_session{session:02d}.hdf5')
+
+
+def find_subjects(root: str) -> List[int]:
+    """Subjects that have a betas folder under ``nsddata_betas/ppdata``."""
+    base = osp.join(root, 'nsddata_betas', 'ppdata')
+    if not osp.isdir(base):
+        raise NSDFormatError(f'{base}: folder not found (is --nsd-root the folder that holds nsddata_betas/?)')
+    subjects = sorted(int(m.group(1)) for m in (re.fullmatch(r'subj(\d\d)', d) for d in os.listdir(base)) if m)
+    if not subjects:
+        raise NSDFormatError(f'{base}: no subjXX folders')
+    return subjects
+
+
+def find_sessions(root: str, subject: int, space: str = 'func1pt8mm') -> int:
+    """Number of consecutive ``betas_sessionNN.hdf5`` files from session 1 on."""
+    n = 0
+    while osp.isfile(betas_path(root, subject, n + 1, space)):
+        n += 1
+    if n == 0:
+        raise NSDFormatError(f'{betas_path(root, subject, 1, space)}: file not found (no betas for subject {subject})')
+    return n
+
+
+def require_file(path: str) -> str:
+    if not osp.isfile(path):
+        raise NSDFormatError(f'{path}: file not found')
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Experiment design
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NSDDesign:
+    """NSD's experimental design, converted to 0-based indices once and for all.
+
+    Attributes:
+        image_order: (trials,) 0-based index into a subject's image list for each global trial
+            (``masterordering - 1``); trial ``t`` belongs to session ``t // trials_per_session + 1``.
+        subject_images: (subjects, images) 0-based nsd_id of each subject's images (``subjectim - 1``).
+        shared: (n_shared,) sorted 0-based nsd_ids of the images every subject saw (``sharedix - 1``).
+    """
+    image_order: np.ndarray
+    subject_images: np.ndarray
+    shared: np.ndarray
+
+    def trial_nsd_ids(self, subject: int, start: int, stop: int) -> np.ndarray:
+        """0-based nsd_ids of global trials ``[start, stop)`` of a 1-based subject."""
+        return self.subject_images[subject - 1, self.image_order[start:stop]]
+
+
+def _int_matrix(mat: dict, key: str, path: str) -> np.ndarray:
+    if key not in mat:
+        raise NSDFormatError(f'{path}: variable {key!r} missing (found {sorted(k for k in mat if not k.startswith("__"))})')
+    arr = np.asarray(mat[key])
+    if arr.ndim != 2 or arr.size == 0:
+        raise NSDFormatError(f'{path}: {key!r} has shape {arr.shape}, expected a non-empty 2-D matrix')
+    if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise NSDFormatError(f'{path}: {key!r} must hold finite integers (dtype {arr.dtype})')
+    return arr.astype(np.int64)
+
+
+def read_expdesign(path: str, n_stimuli: Optional[int] = None) -> NSDDesign:
+    """Read and validate ``nsd_expdesign.mat`` (1-based MATLAB indices, returned 0-based).
+
+    Args:
+        path: the ``.mat`` file.
+        n_stimuli: number of rows of ``imgBrick`` when known; nsd_ids must be below it.
+    """
+    from scipy.io import loadmat
+    require_file(path)
+    try:
+        mat = loadmat(path)
+    except Exception as exc:  # scipy raises several types for corrupt files
+        raise NSDFormatError(f'{path}: not a readable MATLAB file ({exc})') from exc
+    order = _int_matrix(mat, 'masterordering', path)
+    subjectim = _int_matrix(mat, 'subjectim', path)
+    sharedix = _int_matrix(mat, 'sharedix', path)
+    if order.shape[0] != 1:
+        raise NSDFormatError(f'{path}: masterordering has shape {order.shape}, expected (1, trials)')
+    if sharedix.shape[0] != 1:
+        raise NSDFormatError(f'{path}: sharedix has shape {sharedix.shape}, expected (1, shared images)')
+    n_images = subjectim.shape[1]
+    if order.min() < 1 or order.max() > n_images:
+        raise NSDFormatError(f'{path}: masterordering values must be 1-based indices in 1..{n_images} '
+                             f'(subjectim columns), found {order.min()}..{order.max()}')
+    limit = n_stimuli if n_stimuli is not None else np.iinfo(np.int32).max
+    for name, arr in (('subjectim', subjectim), ('sharedix', sharedix)):
+        if arr.min() < 1 or arr.max() > limit:
+            raise NSDFormatError(f'{path}: {name} values must be 1-based nsd indices in 1..{limit}, '
+                                 f'found {arr.min()}..{arr.max()}')
+    return NSDDesign(image_order=order[0] - 1, subject_images=subjectim - 1, shared=np.sort(sharedix[0] - 1))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# ROI volumes and label tables
+# ----------------------------------------------------------------------------------------------------------------
+def read_ctab(path: str) -> Dict[int, str]:
+    """Read a FreeSurfer colour table (``index name [r g b a]`` per line) into ``{index: name}``."""
+    require_file(path)
+    names: Dict[int, str] = {}
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.split('#', 1)[0].strip()
+            if not line:
+                continue
+            parts = line.split()
+            if len(parts) < 2 or not parts[0].lstrip('-').isdigit():
+                raise NSDFormatError(f'{path}:{lineno}: expected "index name", got {line!r}')
+            names[int(parts[0])] = parts[1]
+    if not names:
+        raise NSDFormatError(f'{path}: empty label table')
+    return names
+
+
+def label_name_list(names: Dict[int, str], n_labels: int) -> List[str]:
+    """Names indexed by label value 0..n_labels (missing entries named ``label<i>``)."""
+    return [names.get(i, 'Unknown' if i == 0 else f'label{i}') for i in range(n_labels + 1)]
+
+
+@dataclass(frozen=True)
+class ROIVolume:
+    """One ROI volume: integer labels on the (X, Y, Z) grid and its voxel-to-mm affine."""
+    labels: np.ndarray
+    affine: np.ndarray
+    path: str
+
+
+def read_roi_volume(path: str) -> ROIVolume:
+    """Read an ROI ``.nii.gz`` and check it holds integer labels -1, 0, 1..N on a 3-D grid."""
+    import nibabel as nib
+    require_file(path)
+    try:
+        img = nib.load(path)
+        data = np.asanyarray(img.dataobj)
+    except Exception as exc:
+        raise NSDFormatError(f'{path}: not a readable NIfTI file ({exc})') from exc
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise NSDFormatError(f'{path}: ROI volume has shape {data.shape}, expected 3-D (X, Y, Z)')
+    if np.issubdtype(data.dtype, np.floating):
+        if not np.all(np.isfinite(data)):
+            raise NSDFormatError(f'{path}: ROI volume contains NaN or inf')
+        if np.any(data != np.round(data)):
+            raise NSDFormatError(f'{path}: ROI volume has non-integer values (expected labels -1, 0, 1..N)')
+    elif not np.issubdtype(data.dtype, np.integer):
+        raise NSDFormatError(f'{path}: ROI volume has dtype {data.dtype}, expected integer labels')
+    labels = data.astype(np.int16)
+    if labels.min() < -1 or labels.max() > 127:
+        raise NSDFormatError(f'{path}: ROI labels must lie in -1..127, found {labels.min()}..{labels.max()}')
+    return ROIVolume(labels=labels, affine=np.asarray(img.affine, dtype=np.float64), path=path)
+
+
+def voxel_coordinates(ijk: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Millimetre coordinates of voxel indices ``(i, j, k)`` through a NIfTI affine."""
+    return (ijk.astype(np.float64) @ affine[:3, :3].T + affine[:3, 3]).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Betas
+# ----------------------------------------------------------------------------------------------------------------
+BETA_DTYPES = (np.int16, np.float32, np.float64)
+
+
+def open_betas(path: str, grid_xyz: Sequence[int], n_trials: Optional[int] = None, roi_path_hint: str = ''):
+    """Open ``betas_sessionNN.hdf5`` and check its ``/betas`` dataset against the ROI grid.
+
+    Args:
+        path: the session file.
+        grid_xyz: (X, Y, Z) of the ROI volumes; h5py must see ``(trials, Z, Y, X)``.
+        n_trials: expected number of trials (that of the first session) when known.
+        roi_path_hint: an ROI file named in the grid-mismatch message.
+
+    Returns:
+        (h5py.File, h5py.Dataset); the caller closes the file.
+    """
+    import h5py
+    require_file(path)
+    try:
+        f = h5py.File(path, 'r')
+    except Exception as exc:
+        raise NSDFormatError(f'{path}: not a readable HDF5 file ({exc})') from exc
+    try:
+        if 'betas' not in f:
+            raise NSDFormatError(f'{path}: dataset "betas" missing (found {list(f.keys())})')
+        ds = f['betas']
+        if ds.ndim != 4:
+            raise NSDFormatError(f'{path}: "betas" has shape {ds.shape}, expected 4-D (trials, Z, Y, X)')
+        if ds.dtype not in BETA_DTYPES:
+            raise NSDFormatError(f'{path}: "betas" has dtype {ds.dtype}, expected int16 (NSD) or float32/float64')
+        x, y, z = (int(v) for v in grid_xyz)
+        if tuple(ds.shape[1:]) != (z, y, x):
+            raise NSDFormatError(
+                f'{path}: betas grid (Z, Y, X) = {tuple(ds.shape[1:])} does not match the ROI grid '
+                f'(X, Y, Z) = {(x, y, z)} of {roi_path_hint or "the ROI volumes"}; h5py must see (trials, Z, Y, X) '
+                f'= (trials, {z}, {y}, {x})')
+        if n_trials is not None and ds.shape[0] != n_trials:
+            raise NSDFormatError(f'{path}: {ds.shape[0]} trials, but the first session has {n_trials}')
+        if ds.shape[0] == 0:
+            raise NSDFormatError(f'{path}: "betas" holds no trials')
+    except BaseException:
+        f.close()
+        raise
+    return f, ds
+
+
+def read_voxels(ds, voxels_kji: np.ndarray, slab: int = 8) -> np.ndarray:
+    """Read all trials of a set of voxels from a ``(trials, Z, Y, X)`` dataset, a few z-planes at a time.
+
+    Memory stays at one slab of ``slab`` planes, whatever the session size; chunked (per-voxel) and contiguous
+    files are both read with full-plane hyperslabs.
+
+    Args:
+        ds: the h5py ``betas`` dataset.
+        voxels_kji: (V, 3) int array of (k, j, i) indices.
+        slab: planes read at once.
+
+    Returns:
+        (trials, V) array in the dataset's dtype, column v = voxel ``voxels_kji[v]``.
+    """
+    out = np.empty((ds.shape[0], len(voxels_kji)), dtype=ds.dtype)
+    k = voxels_kji[:, 0]
+    for k0 in range(int(k.min()) if len(k) else 0, int(k.max()) + 1 if len(k) else 0, slab):
+        sel = np.flatnonzero((k >= k0) & (k < k0 + slab))
+        if len(sel) == 0:
+            continue
+        k1 = min(k0 + slab, int(k[sel].max()) + 1)
+        block = ds[:, k0:k1]
+        v = voxels_kji[sel]
+        out[:, sel] = block[:, v[:, 0] - k0, v[:, 1], v[:, 2]]
+    return out

@@ -1,0 +1,181 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""The ground-truth encoding model of the synthetic NSD world: what each voxel responds to.
+
+Each stimulus is summarised by image-computable features (:class:`StimulusFeatures`):
+
+* a ``grid x grid`` map of local contrast energy (|luminance - its Gaussian blur|) and one of luminance;
+* five category drives: the square root of the image area covered by faces, bodies, words, plain shapes
+  ("object"), and the visible fraction of a place-like background ("place").
+
+A voxel's noiseless response is a weighted sum of seven standardised components (:data:`COMPONENTS`): contrast
+and luminance seen through its Gaussian population receptive field, and the five category drives. Early visual
+(``prf-visualrois``) voxels see contrast and luminance through small retinotopic fields, category ROIs follow their
+category (``floc-faces`` -> faces, ...), stream voxels mix both, other ``nsdgeneral`` voxels weakly so, and the
+rest of the brain responds to nothing. The response is standardised over the subject's images (unit variance), so
+with noise of standard deviation ``sigma`` and amplitude ``ncsnr * sigma`` a voxel's noise-ceiling SNR is exactly
+``ncsnr`` and its noise ceiling for an average of ``n`` trials is ``100 * ncsnr^2 / (ncsnr^2 + 1/n)`` (NSD's and
+Algonauts' definition).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .anatomy import Anatomy
+from .scenes import CATEGORIES, Scene
+
+#: Category drives, in the order of :attr:`StimulusFeatures.category`.
+DRIVES = ('face', 'body', 'word', 'place', 'object')
+#: Components of a voxel's response, in the order of :attr:`EncodingModel.weights`.
+COMPONENTS = ('contrast', 'luminance') + DRIVES
+#: Which drive each category-selective ROI group prefers.
+FLOC_DRIVE = {'floc-faces': 'face', 'floc-bodies': 'body', 'floc-words': 'word', 'floc-places': 'place'}
+#: Noise-ceiling SNR of each voxel class at ``snr=1`` (median; voxels vary log-normally around it).
+BASE_NCSNR = {'prf': 1.0, 'floc': 0.8, 'streams': 0.6, 'general': 0.35}
+# Emphasis of the stream families on (face, body, word, place, object).
+_FAMILY_DRIVES = {'ventral': (1.0, 0.6, 0.8, 0.6, 0.8), 'lateral': (0.6, 1.0, 0.3, 0.3, 1.0),
+                  'parietal': (0.1, 0.3, 0.1, 1.0, 0.8)}
+_STREAM_FAMILY = {2: 'ventral', 3: 'lateral', 4: 'parietal', 5: 'ventral', 6: 'lateral', 7: 'parietal'}
+
+
+@dataclass
+class StimulusFeatures:
+    """Image-computable features of a set of stimuli.
+
+    Attributes:
+        contrast: (N, grid, grid) float32 local contrast energy.
+        luminance: (N, grid, grid) float32 mean luminance in [0, 1].
+        category: (N, 5) float32 drives in the order of :data:`DRIVES`.
+    """
+    contrast: np.ndarray
+    luminance: np.ndarray
+    category: np.ndarray
+
+    def take(self, rows: np.ndarray) -> 'StimulusFeatures':
+        return StimulusFeatures(self.contrast[rows], self.luminance[rows], self.category[rows])
+
+
+    @classmethod
+    def empty(cls, n: int, grid: int = 16) -> 'StimulusFeatures':
+        return cls(np.zeros((n, grid, grid), np.float32), np.zeros((n, grid, grid), np.float32),
+                   np.zeros((n, len(DRIVES)), np.float32))
+
+    def set_scene(self, idx: int, scene: Scene) -> None:
+        """Compute the features of one rendered scene into row ``idx``."""
+        grid = self.contrast.shape[-1]
+        gray = scene.image.astype(np.float32).mean(-1) / 255.0
+        energy = np.abs(gray - cv2.GaussianBlur(gray, (0, 0), max(0.5, gray.shape[0] / 40)))
+        self.contrast[idx] = cv2.resize(energy, (grid, grid), interpolation=cv2.INTER_AREA)
+        self.luminance[idx] = cv2.resize(gray, (grid, grid), interpolation=cv2.INTER_AREA)
+        area = np.zeros(len(DRIVES), np.float32)
+        for cat, mask in scene.instances:
+            name = CATEGORIES[cat]
+            area[DRIVES.index(name if name in DRIVES else 'object')] += mask.mean()
+        area[DRIVES.index('place')] = scene.place_fraction
+        self.category[idx] = np.sqrt(area)
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    """Z-score the columns of ``x`` (constant columns become 0)."""
+    sd = x.std(0)
+    return np.where(sd > 0, (x - x.mean(0)) / np.where(sd > 0, sd, 1), 0).astype(np.float32)
+
+
+@dataclass
+class EncodingModel:
+    """Ground-truth tuning of one subject's responsive voxels.
+
+    Attributes:
+        voxels: (V,) flat indices (C order over the (X, Y, Z) grid) of the voxels with a signal.
+        rf: (V, 3) population receptive field (x, y, sigma), image fractions, x right, y down.
+        weights: (V, 7) weights of :data:`COMPONENTS`.
+        ncsnr: (V,) noise-ceiling SNR (signal sd / noise sd).
+        voxel_class: (V,) index into ``('prf', 'floc', 'streams', 'general')``.
+    """
+    voxels: np.ndarray
+    rf: np.ndarray
+    weights: np.ndarray
+    ncsnr: np.ndarray
+    voxel_class: np.ndarray
+
+    def signal(self, features: StimulusFeatures) -> np.ndarray:
+        """Noiseless responses (N, V), each voxel standardised to zero mean and unit variance over the stimuli."""
+        grid = features.contrast.shape[-1]
+        centres = (np.arange(grid) + 0.5) / grid
+        dx = (centres[None, :] - self.rf[:, 0:1]) ** 2  # (V, grid) over x
+        dy = (centres[None, :] - self.rf[:, 1:2]) ** 2  # (V, grid) over y
+        s2 = 2 * self.rf[:, 2:3] ** 2
+        fields = np.exp(-dy / s2)[:, :, None] * np.exp(-dx / s2)[:, None, :]  # (V, y, x)
+        fields = (fields / fields.sum((1, 2), keepdims=True)).reshape(len(self.voxels), -1)
+        n = len(features.category)
+        total = self.weights[:, 0] * _standardise(features.contrast.reshape(n, -1) @ fields.T)
+        total += self.weights[:, 1] * _standardise(features.luminance.reshape(n, -1) @ fields.T)
+        total += _standardise(features.category) @ self.weights[:, 2:].T
+        return _standardise(total)
+
+
+def make_encoding_model(anatomy: Anatomy, rng: np.random.Generator, snr: float = 1.0) -> EncodingModel:
+    """Draw the tuning of every voxel in the subject's ROIs (see the module docstring)."""
+    rois = {name: vol.reshape(-1) for name, vol in anatomy.rois.items()}
+    prf = rois['prf-visualrois'] > 0
+    floc = np.zeros_like(prf)
+    for group in FLOC_DRIVE:
+        floc |= rois[group] > 0
+    streams = rois['streams'] > 0
+    general = rois['nsdgeneral'] > 0
+    classes = np.full(prf.shape, -1)
+    classes[general] = 3
+    classes[streams] = 2
+    classes[floc] = 1
+    classes[prf] = 0
+    voxels = np.flatnonzero(classes >= 0)
+    cls = classes[voxels]
+    n = len(voxels)
+    left = anatomy.left.reshape(-1)[voxels]
+    side = np.where(left, 1.0, -1.0)  # the left hemisphere sees the right visual field
+
+    # Receptive fields: retinotopic in prf-visualrois, broad and contralateral elsewhere.
+    rf = np.empty((n, 3), np.float32)
+    rf[:, 0] = 0.5 + side * rng.uniform(0.0, 0.25, n)
+    rf[:, 1] = 0.5 + rng.normal(0, 0.12, n)
+    rf[:, 2] = np.where(cls == 2, rng.uniform(0.12, 0.35, n), rng.uniform(0.2, 0.4, n))
+    is_prf = cls == 0
+    rf[is_prf] = anatomy.rf.reshape(-1, 3)[voxels[is_prf]]
+
+    weights = np.zeros((n, len(COMPONENTS)), np.float32)
+    drives = slice(2, None)
+    # prf: contrast and some luminance.
+    weights[is_prf, 0] = 1.0
+    weights[is_prf, 1] = rng.uniform(-0.3, 0.5, is_prf.sum())
+    # floc: their own category (both where groups overlap), a little of everything else.
+    is_floc = cls == 1
+    weights[is_floc, 0] = 0.3
+    weights[is_floc, drives] = rng.normal(0, 0.1, (is_floc.sum(), len(DRIVES)))
+    for group, drive in FLOC_DRIVE.items():
+        member = is_floc & (rois[group][voxels] > 0)
+        weights[member, 2 + DRIVES.index(drive)] += rng.uniform(0.8, 1.2, member.sum())
+    # streams: contrast (more in the "mid" parts) mixed with the family's categories.
+    is_stream = cls == 2
+    labels = rois['streams'][voxels]
+    for label, family in _STREAM_FAMILY.items():
+        member = is_stream & (labels == label)
+        mid = label <= 4
+        weights[member, 0] = 0.8 if mid else 0.3
+        weights[member, 1] = rng.uniform(-0.2, 0.3, member.sum())
+        weights[member, drives] = rng.uniform(0, 1, (member.sum(), len(DRIVES))) ** 2 * np.array(_FAMILY_DRIVES[family])
+    # the rest of nsdgeneral: weak, mixed.
+    is_general = cls == 3
+    weights[is_general, 0] = 0.5
+    weights[is_general, drives] = rng.uniform(0, 0.4, (is_general.sum(), len(DRIVES)))
+
+    base = np.array([BASE_NCSNR[k] for k in ('prf', 'floc', 'streams', 'general')], np.float32)
+    ncsnr = (base[cls] * snr * rng.lognormal(0, 0.25, n)).astype(np.float32)
+    return EncodingModel(voxels=voxels, rf=rf, weights=weights, ncsnr=ncsnr, voxel_class=cls.astype(np.int8))
+
+
+def noise_ceiling(ncsnr: np.ndarray, n_trials: float = 3.0) -> np.ndarray:
+    """Noise ceiling (percent of variance) of an average of ``n_trials`` trials (NSD / Algonauts formula)."""
+    ncsnr = np.asarray(ncsnr, np.float64)
+    return (100 * ncsnr ** 2 / (ncsnr ** 2 + 1.0 / n_trials)).astype(np.float32)
