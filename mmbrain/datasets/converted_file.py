@@ -107,7 +107,8 @@ class ConvertedSubjectWriter:
         if fill_betas is not None:
             return g.create_dataset('betas', data=np.asarray(fill_betas, dtype=np.float32))
         # Contiguous (no chunks, no compression): a row is one read at a computable offset (see row_reader.py).
-        return g.create_dataset('betas', shape=(n_rows, len(ijk)), dtype=np.float32)
+        # Filled with 0 until written, so it can also accumulate sums.
+        return g.create_dataset('betas', shape=(n_rows, len(ijk)), dtype=np.float32, fillvalue=0)
 
     def write_ncsnr(self, name: str, ncsnr: np.ndarray) -> None:
         self.file[f'rois/{name}'].create_dataset('ncsnr', data=np.asarray(ncsnr, dtype=np.float32))
