@@ -130,8 +130,7 @@ def plot_brain_map(xyz: np.ndarray,
     if vmin is None:
         vmin = -vmax if cmap.startswith(('RdBu', 'coolwarm', 'bwr', 'seismic')) else float(values.min())
     norm = Normalize(vmin, vmax)
-    colormap = colormaps[cmap].copy()
-    colormap.set_bad('0.92')
+    colormap = colormaps[cmap].with_extremes(bad='0.92')
 
     fig = new_figure(figsize or ((16, 4.4) if with_3d else (12.5, 4.4)), dpi)
     n_panels = 4 if with_3d else 3
