@@ -1,0 +1,114 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Loading transforms of NSD samples: the stimulus image and the per-ROI responses with their coordinates.
+
+Both read through :func:`~mmbrain.datasets.row_reader.get_row_reader`, so files are opened in the worker process
+that reads them, on first use, never before a DataLoader fork.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from ...registry import TRANSFORMS
+from ..row_reader import get_row_reader
+
+_INTERPOLATION = dict(nearest=cv2.INTER_NEAREST, bilinear=cv2.INTER_LINEAR, bicubic=cv2.INTER_CUBIC,
+                      area=cv2.INTER_AREA)
+
+
+@TRANSFORMS.register_module()
+class LoadNSDStimulus(BaseTransform):
+    """Read ``imgBrick[nsd_id]`` and resize it to ``img_size`` (no augmentation: the response is to that image).
+
+    Required keys: ``stimuli_file``, ``nsd_id``. Added keys: ``img`` (H, W, 3) uint8 in ``color_order``,
+    ``img_shape``, ``ori_shape``.
+
+    Args:
+        img_size: output side (int) or (width, height); None keeps the stored size.
+        interpolation: ``auto`` (area when shrinking, bilinear when enlarging), ``nearest``, ``bilinear``,
+            ``bicubic`` or ``area``.
+        color_order: ``bgr`` (mmcv / mmpretrain convention; NSD stores RGB) or ``rgb``.
+    """
+
+    def __init__(self, img_size: Union[int, Tuple[int, int], None] = 224, interpolation: str = 'auto',
+                 color_order: str = 'bgr'):
+        if interpolation != 'auto' and interpolation not in _INTERPOLATION:
+            raise ValueError(f'interpolation must be "auto" or one of {sorted(_INTERPOLATION)}, got {interpolation!r}')
+        if color_order not in ('bgr', 'rgb'):
+            raise ValueError(f'color_order must be "bgr" or "rgb", got {color_order!r}')
+        self.size = (img_size, img_size) if isinstance(img_size, int) else (tuple(img_size) if img_size else None)
+        self.interpolation = interpolation
+        self.color_order = color_order
+
+    def transform(self, results: dict) -> dict:
+        img = get_row_reader(results['stimuli_file'], 'imgBrick')[results['nsd_id']]
+        ori_shape = img.shape[:2]
+        if self.color_order == 'bgr':
+            img = img[..., ::-1]
+        if self.size is not None and tuple(self.size) != (img.shape[1], img.shape[0]):
+            mode = self.interpolation
+            if mode == 'auto':
+                mode = 'area' if self.size[0] < img.shape[1] else 'bilinear'
+            img = cv2.resize(img, self.size, interpolation=_INTERPOLATION[mode])
+        results['img'] = np.ascontiguousarray(img)
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = ori_shape
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(img_size={self.size}, interpolation={self.interpolation!r}, '
+                f'color_order={self.color_order!r})')
+
+
+_coordinates: Dict[Tuple[str, str], Optional[np.ndarray]] = {}
+_coordinates_pid = os.getpid()
+
+
+def _subject_coordinates(path: str, group: str) -> Optional[np.ndarray]:
+    """``rois/<group>/xyz`` of a converted file, read once per process (None when the file has none)."""
+    global _coordinates_pid
+    if os.getpid() != _coordinates_pid:
+        _coordinates.clear()
+        _coordinates_pid = os.getpid()
+    key = (path, group)
+    if key not in _coordinates:
+        import h5py
+        with h5py.File(path, 'r') as f:
+            ds = f[f'rois/{group}'].get('xyz')
+            _coordinates[key] = None if ds is None else np.ascontiguousarray(ds[:], dtype=np.float32)
+    return _coordinates[key]
+
+
+@TRANSFORMS.register_module()
+class LoadNSDResponses(BaseTransform):
+    """Read one row of betas per ROI group and the subject's voxel coordinates.
+
+    Required keys: ``brain_file``, ``row`` (and ``groups`` unless given here). Added keys: ``fmri``
+    ``{group: (V_G,) float32}``, ``xyz`` ``{group: (V_G, 3) float32}`` (the same array object for every sample of a
+    subject in a process; absent when the file has no coordinates, e.g. Algonauts without an fsaverage surface).
+
+    Args:
+        groups: ROI groups to read; default the dataset's ``groups``.
+        with_xyz: also load coordinates (Brain 3D Voxel Embedding, paper Sec. 3.2.2).
+    """
+
+    def __init__(self, groups: Optional[Sequence[str]] = None, with_xyz: bool = True):
+        self.groups = tuple(groups) if groups else None
+        self.with_xyz = with_xyz
+
+    def transform(self, results: dict) -> dict:
+        path, row = results['brain_file'], results['row']
+        groups = self.groups or results['groups']
+        results['fmri'] = {g: get_row_reader(path, f'rois/{g}/betas')[row] for g in groups}
+        if self.with_xyz:
+            xyz = {g: _subject_coordinates(path, g) for g in groups}
+            if all(v is not None for v in xyz.values()):
+                results['xyz'] = xyz
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(groups={self.groups}, with_xyz={self.with_xyz})'
