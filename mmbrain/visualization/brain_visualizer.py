@@ -20,6 +20,7 @@ from mmengine.dist import master_only
 from mmengine.visualization import Visualizer
 
 from mmbrain.registry import VISUALIZERS
+
 from .ablation import plot_ablation
 from .brain_map import plot_brain_map
 from .figure_io import PathLike, figure_to_rgb, save_figure

@@ -6,15 +6,19 @@ the brain embedding is the fMRI encoder's ``q`` of the same stimulus, so the map
 features raise ``cos(p, q)``. The feature map is the output of ``target_layer`` (a module name such as
 ``'backbone.stages.2'``); by default the backbone's last output when it is a ``[B, C, h, w]`` map (ResNet,
 Swin with ``out_type='raw'``), else the output of its last stage (``backbone.stages[-1]``: ConvNeXt, whose
-backbone output is pooled by ``gap_before_final_norm``).
+backbone output is pooled by ``gap_before_final_norm``). :func:`plot_brainformer_gradcam` draws Fig. 6 for
+several pretrainers (e.g. random init, w/o guidance loss, Brainformer) on one batch.
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from .figure_io import PathLike
 from .gradcam import GradCAMResult, brain_gradcam
+from .gradcam_figure import plot_gradcam_grid
 
 
 class BrainformerImageEmbed:
@@ -98,3 +102,34 @@ def brainformer_gradcam(model: nn.Module,
         model.train(was_training)
     images = data['inputs']['img'].flip(1).permute(0, 2, 3, 1).cpu().numpy().astype(np.uint8)
     return result, images
+
+
+def plot_brainformer_gradcam(models: Mapping[str, nn.Module],
+                             data: Dict,
+                             out_file: Optional[PathLike] = None,
+                             target_layer: Optional[str] = None,
+                             **kwargs) -> Figure:
+    """Paper Fig. 6 for several pretrainers on one batch: the stimuli, then one row of maps per model.
+
+    Args:
+        models: ``{label: BrainformerPretrainer}``, rows in dict order (e.g. random init, Brainformer w/o
+            guidance loss, Brainformer).
+        data: a ``brain_collate`` batch (see :func:`brainformer_gradcam`).
+        out_file: if given, the figure is also saved there (atomically).
+        target_layer: see :class:`BrainformerImageEmbed` (the same for every model).
+        **kwargs: passed to :func:`~.gradcam_figure.plot_gradcam_grid` (``column_titles``, ``title``, ...);
+            by default the columns are titled with the samples' ``nsd_id`` when the data samples carry one.
+
+    Returns:
+        The figure.
+    """
+    if not models:
+        raise ValueError('plot_brainformer_gradcam: no model given')
+    cams, similarity, images = {}, {}, None
+    for label, model in models.items():
+        result, images = brainformer_gradcam(model, data, target_layer)
+        cams[label], similarity[label] = result.cams, result.similarity
+    samples = data.get('data_samples') or []
+    if 'column_titles' not in kwargs and samples and all('nsd_id' in s for s in samples):
+        kwargs['column_titles'] = [f'nsd_id {int(s.nsd_id)}' for s in samples]
+    return plot_gradcam_grid(images, cams, out_file, similarity=similarity, **kwargs)

@@ -23,6 +23,7 @@ from matplotlib.patches import Patch
 from mmengine.logging import print_log
 
 from mmbrain.datasets.nsd_files import ROI_GROUPS
+
 from .figure_io import PathLike, new_figure, save_figure
 
 ArrayLike = Union[float, Sequence[float], np.ndarray]
@@ -107,7 +108,10 @@ def plot_roi_correlations(correlations: Mapping[str, Mapping[str, ArrayLike]],
     width = 0.8 / len(models)
     x = np.arange(len(groups))
     for m, (model, color) in enumerate(zip(models, palette)):
-        stats = [_mean_sem(correlations[model][g], f'{model} / {g}') if g in correlations[model] else (np.nan, np.nan) for g in groups]
+        stats = [
+            _mean_sem(correlations[model][g], f'{model} / {g}') if g in correlations[model] else (np.nan, np.nan)
+            for g in groups
+        ]
         means = np.array([s[0] for s in stats])
         sems = np.array([s[1] for s in stats])
         offsets = x - 0.4 + width * (m + 0.5)

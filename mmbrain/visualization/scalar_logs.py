@@ -83,7 +83,7 @@ def _read_lines(file: Path) -> Iterable[dict]:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             if number == len(lines) and not text.endswith('\n'):
-                warnings.warn(f'{file}:{number}: skipping a truncated last line (interrupted write?)')
+                warnings.warn(f'{file}:{number}: skipping a truncated last line (interrupted write?)', stacklevel=3)
                 continue
             raise ValueError(f'{file}:{number}: not a JSON line ({err.msg}): {line[:80]!r}') from err
         if not isinstance(record, dict):

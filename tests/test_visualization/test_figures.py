@@ -7,8 +7,17 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from mmbrain.registry import VISUALIZERS
-from mmbrain.visualization import (BrainVisualizer, ceiling_in_r, load_scalar_log, plot_ablation, plot_brain_map,
-                                   plot_gradcam_grid, plot_roi_correlations, plot_training_curves, save_figure)
+from mmbrain.visualization import (
+    BrainVisualizer,
+    ceiling_in_r,
+    load_scalar_log,
+    plot_ablation,
+    plot_brain_map,
+    plot_gradcam_grid,
+    plot_roi_correlations,
+    plot_training_curves,
+    save_figure,
+)
 from mmbrain.visualization.brain_map import project
 
 DPI = 40

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mmengine.registry import init_default_scope
 from torch import Tensor, nn
 
-from mmbrain.visualization import BrainformerImageEmbed, brain_gradcam, brainformer_gradcam
+from mmbrain.visualization import BrainformerImageEmbed, brain_gradcam, brainformer_gradcam, plot_brainformer_gradcam
 
 SIZE = 32
 HALF = SIZE // 2
@@ -165,3 +165,77 @@ def test_brainformer_adapter():
         brainformer_gradcam(model, data, target_layer='backbone.nope')
     with pytest.raises(ValueError, match='no \\[B, C, h, w\\] feature map'):
         BrainformerImageEmbed(model, target_layer='img_proj')(torch.rand(1, 3, 64, 64))
+
+
+def test_plot_brainformer_gradcam_rows_and_titles(tmp_path):
+    from mmpretrain.structures import DataSample
+    data = _batch(2)
+    data['data_samples'] = [DataSample(metainfo=dict(nsd_id=i + 7)) for i in range(2)]
+    random_init = _pretrainer()
+    trained = _pretrainer()
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    fig = plot_brainformer_gradcam({'random init': random_init, 'Brainformer': trained}, data, tmp_path / 'g.png')
+    assert (tmp_path / 'g.png').stat().st_size > 1000
+    assert [ax.get_ylabel() for ax in fig.axes[:6:2]] == ['input', 'random init', 'Brainformer']
+    assert [ax.get_title() for ax in fig.axes[:2]] == ['nsd_id 7', 'nsd_id 8']
+    sims = [ax.texts[0].get_text() for ax in fig.axes[2:6]]
+    assert sims[:2] != sims[2:], 'two different models explain different similarities'
+
+
+class _ToyBrainDataset(torch.utils.data.Dataset):
+    """Samples in the packed format (docs/architecture.md) without data samples, for default_collate."""
+
+    def __init__(self, n=5):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, idx):
+        gen = torch.Generator().manual_seed(idx)
+        return dict(inputs=dict(img=torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=gen),
+                                fmri={r: torch.randn(n, generator=gen) for r, n in VOXELS.items()},
+                                fmri_mask={r: torch.ones(n, dtype=torch.bool) for r, n in VOXELS.items()},
+                                xyz={r: torch.randn(n, 3, generator=gen) for r, n in VOXELS.items()},
+                                subject_index=torch.tensor(idx)))
+
+
+def test_visualize_gradcam_cli(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from mmbrain.registry import DATASETS
+    DATASETS.register_module(name='_GradCAMToyDataset', module=_ToyBrainDataset, force=True)
+    model = _pretrainer()
+    ckpt = tmp_path / 'iter_1.pth'
+    torch.save(dict(meta=dict(iter=1), state_dict=model.state_dict()), ckpt)
+    cfg = tmp_path / 'pretrain.py'
+    model_cfg = dict(
+        type='BrainformerPretrainer',
+        backbone=dict(type='mmpretrain.ConvNeXt', arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
+                      out_indices=(3, ), gap_before_final_norm=True),
+        backbone_out_dims=32,
+        fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=VOXELS, embed_dims=16, num_heads=2))
+    cfg.write_text(f"default_scope = 'mmbrain'\nmodel = {model_cfg!r}\n"
+                   "val_dataloader = dict(batch_size=1, dataset=dict(type='_GradCAMToyDataset'),\n"
+                   "                      collate_fn=dict(type='default_collate'))\n")
+    script = Path(__file__).parents[2] / 'tools' / 'analysis_tools' / 'visualize_gradcam.py'
+    spec = importlib.util.spec_from_file_location('visualize_gradcam', script)
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    out = tmp_path / 'fig6.png'
+    monkeypatch.setattr('sys.argv', ['visualize_gradcam.py', '--model', 'random init', str(cfg), '--model',
+                                     'Brainformer', str(cfg), str(ckpt), '--num-images', '3', '--out', str(out)])
+    cli.main()
+    assert out.stat().st_size > 1000 and 'written to' in capsys.readouterr().out
+    bad = tmp_path / 'bad.pth'
+    torch.save(dict(state_dict={'backbone.nope': torch.zeros(1)}), bad)
+    monkeypatch.setattr('sys.argv', ['visualize_gradcam.py', '--model', 'x', str(cfg), str(bad), '--out', str(out)])
+    with pytest.raises(ValueError, match='bad.pth: does not match the model of its config'):
+        cli.main()
+    monkeypatch.setattr('sys.argv', ['visualize_gradcam.py', '--model', 'x', str(cfg), '--num-images', '9',
+                                     '--out', str(out)])
+    with pytest.raises(ValueError, match='only 5 samples'):
+        cli.main()
