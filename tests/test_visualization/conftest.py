@@ -1,5 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Fixtures of the visualization tests: a scalar log written by a real mmengine Runner."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 from mmengine.evaluator import BaseMetric
@@ -44,8 +46,9 @@ class _RetrievalMetric(BaseMetric):
 
 
 @pytest.fixture(scope='session')
-def runner_work_dir(tmp_path_factory):
-    """A real mmengine Runner: 6 iterations, logging every 2, validating after iterations 3 and 6."""
+def runner_run(tmp_path_factory):
+    """A real mmengine Runner with ``visualizer=dict(type='BrainVisualizer')`` as a config would set it: 6
+    iterations, logging every 2, validating after iterations 3 and 6. Returns its work dir and visualizer."""
     work_dir = tmp_path_factory.mktemp('runner')
     loader = dict(dataset=_PairDataset(), sampler=dict(type='DefaultSampler', shuffle=False), batch_size=2,
                   num_workers=0, collate_fn=dict(type='default_collate'))
@@ -62,7 +65,8 @@ def runner_work_dir(tmp_path_factory):
                            checkpoint=dict(type='CheckpointHook', interval=-1, save_last=False)),
         log_processor=dict(by_epoch=False),
         default_scope='mmbrain',
+        visualizer=dict(type='BrainVisualizer', vis_backends=[dict(type='LocalVisBackend')]),
         env_cfg=dict(dist_cfg=dict(backend='gloo')),
     )
     runner.train()
-    return work_dir
+    return SimpleNamespace(work_dir=work_dir, visualizer=runner.visualizer)

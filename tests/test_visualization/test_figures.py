@@ -35,14 +35,14 @@ def _expected(figsize):
     return round(figsize[0] * DPI), round(figsize[1] * DPI)
 
 
-def test_training_curves_from_runner_log_and_a_second_run(runner_work_dir, tmp_path):
+def test_training_curves_from_runner_log_and_a_second_run(runner_run, tmp_path):
     ablation = tmp_path / 'ablation' / '20240101_000000' / 'vis_data' / 'scalars.json'
     ablation.parent.mkdir(parents=True)
     ablation.write_text('{"loss": 1.0, "loss_con": 1.0, "temperature": 0.08, "lr": 0.1, "iter": 2, "step": 2}\n'
                         '{"retrieval/i2b_top1": 20.0, "step": 3}\n')
     out = tmp_path / 'curves.png'
-    fig = plot_training_curves({'Brainformer': runner_work_dir, 'w/o guidance loss': load_scalar_log(ablation)}, out,
-                               figsize=(15, 8), dpi=DPI)
+    runs = {'Brainformer': runner_run.work_dir, 'w/o guidance loss': load_scalar_log(ablation)}
+    fig = plot_training_curves(runs, out, figsize=(15, 8), dpi=DPI)
     assert _png_size(out) == _expected((15, 8))
     axes = fig.axes
     # One line per run in the loss panels; the ablation logged no loss_bfg, so only one line there.

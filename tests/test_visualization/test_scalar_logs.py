@@ -9,8 +9,9 @@ from mmbrain.visualization import load_scalar_log
 from mmbrain.visualization.scalar_logs import RETRIEVAL_PATTERN
 
 
-def test_runner_log_is_parsed(runner_work_dir):
-    log = load_scalar_log(runner_work_dir)
+def test_runner_log_is_parsed(runner_run):
+    assert type(runner_run.visualizer).__name__ == 'BrainVisualizer'  # the scalars went through its backends
+    log = load_scalar_log(runner_run.work_dir)
     assert len(log.sources) == 1 and log.sources[0].name == 'scalars.json'
     for key in ('loss', 'loss_con', 'loss_bfg', 'temperature', 'lr'):
         assert key in log.train, key
