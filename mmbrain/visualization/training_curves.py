@@ -4,19 +4,21 @@
 :func:`plot_training_curves` reads mmengine scalar logs (:mod:`.scalar_logs`) and draws, against the training
 iteration, six panels: the total loss, the contrastive loss L_con (paper Eq. 5), the Brain fMRI Guidance Loss
 L_bfg (Eq. 6), the learnable temperature sigma of Eq. 5, the learning rate, and the retrieval top-k accuracies of
-the validations (every key matching :data:`.scalar_logs.RETRIEVAL_PATTERN`, e.g. ``retrieval/i2b_top1``).
-Each run has one colour; in the retrieval panel each metric has one line style. Values are plotted as logged
+the validations (every key matching :data:`.scalar_logs.RETRIEVAL_PATTERN`, e.g. ``retrieval/img2brain_top1``).
+Each run has one colour; in the retrieval panel the line style tells k (top-1 solid, top-5 dashed), the marker
+the direction, and chance levels (keys with ``chance``, as
+:class:`~mmbrain.evaluation.metrics.BrainRetrievalMetric` logs them) are grey. Values are plotted as logged
 (mmengine averages training scalars over its logging interval). A panel that no run logged says so.
 """
 import re
-from typing import Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .figure_io import PathLike, new_figure, save_figure
-from .scalar_logs import ScalarLog, load_scalar_log
+from .scalar_logs import RETRIEVAL_PATTERN, ScalarLog, load_scalar_log
 
 #: Training panels: (title, y label, regular expression that the logged key must match in full).
 TRAIN_PANELS: Tuple[Tuple[str, str, str], ...] = (
@@ -28,8 +30,29 @@ TRAIN_PANELS: Tuple[Tuple[str, str, str], ...] = (
 )
 LINE_STYLES = ('-', '--', ':', '-.')
 MARKERS = ('o', 's', '^', 'D', 'v', 'P')
+#: Colour of the chance levels that retrieval metrics log (e.g. ``retrieval/chance_top1``), whatever the run.
+CHANCE_COLOR = '0.55'
 
 RunsLike = Union[ScalarLog, PathLike, Mapping[str, Union[ScalarLog, PathLike]]]
+
+
+def _retrieval_styles(metrics: Sequence[str]) -> Dict[str, Tuple[str, str]]:
+    """Line style by k (top-1 solid, top-5 dashed, ...) and marker by what is left of the key (the direction)."""
+    parts = {}
+    for metric in metrics:
+        match = RETRIEVAL_PATTERN.search(metric)
+        k = int(re.sub(r'\D', '', match.group(0)))
+        parts[metric] = (k, metric[:match.start()] + metric[match.end():])
+    ks = sorted({k for k, _ in parts.values()})
+    rests = sorted({rest for _, rest in parts.values()})
+    return {
+        m: (LINE_STYLES[ks.index(k) % len(LINE_STYLES)], MARKERS[rests.index(rest) % len(MARKERS)])
+        for m, (k, rest) in parts.items()
+    }
+
+
+def _is_chance(metric: str) -> bool:
+    return 'chance' in metric.lower()
 
 
 def _as_runs(runs: RunsLike) -> Mapping[str, ScalarLog]:
@@ -68,20 +91,26 @@ def _draw_train_panel(ax: Axes, runs: Mapping[str, ScalarLog], colors: Mapping[s
 
 def _draw_retrieval_panel(ax: Axes, runs: Mapping[str, ScalarLog], colors: Mapping[str, str]) -> None:
     metrics = sorted({k for log in runs.values() for k in log.retrieval_keys()})
-    styles = {m: (LINE_STYLES[i % len(LINE_STYLES)], MARKERS[i % len(MARKERS)]) for i, m in enumerate(metrics)}
+    styles = _retrieval_styles(metrics)
     for label, log in runs.items():
         for metric in log.retrieval_keys():
             xs, ys = log.val[metric]
             style, marker = styles[metric]
-            ax.plot(xs, ys, style, marker=marker, color=colors[label], lw=1.5, ms=5)
+            if _is_chance(metric):
+                ax.plot(xs, ys, style, marker=marker, color=CHANCE_COLOR, lw=1.0, ms=3)
+            else:
+                ax.plot(xs, ys, style, marker=marker, color=colors[label], lw=1.5, ms=5)
     ax.set_title('retrieval on the validation set')
     ax.set_xlabel('iteration')
-    ax.set_ylabel('top-k accuracy (as logged)')
+    ax.set_ylabel('top-k hit rate (as logged)')
     ax.grid(alpha=0.3)
     if not metrics:
         _empty(ax, 'retrieval metrics')
         return
-    handles = [Line2D([], [], color='k', ls=styles[m][0], marker=styles[m][1]) for m in metrics]
+    handles = [
+        Line2D([], [], color=CHANCE_COLOR if _is_chance(m) else 'k', ls=styles[m][0], marker=styles[m][1])
+        for m in metrics
+    ]
     ax.legend(handles, metrics, fontsize='small', title='metric', title_fontsize='small')
 
 
