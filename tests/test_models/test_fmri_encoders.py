@@ -91,7 +91,7 @@ def test_voxel3d_embedding_is_pooled_eq3():
     emb = Voxel3DEmbedding(embed_dims=8, kernel_size=8, stride=4, coord_scale=0.01)
     n, xyz = 23, torch.randn(1, 30, 3) * 50
     mask = torch.arange(30)[None] < n
-    out = emb(xyz, mask, num_tokens=5)
+    out = emb(torch.zeros(1, 5, 8), xyz, mask)
     per_voxel = emb.linear(xyz[0, :n] * 0.01)  # Eq. 3
     for t in range(5):
         expected = per_voxel[t * 4:t * 4 + 8].mean(0)  # the last window is partial: its real voxels only
@@ -118,6 +118,17 @@ def test_windows_cover_every_token():
     assert mst.num_windows(torch.tensor([0, 64, 65])).tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match='window_stride'):
         MultiScaleFMRITransformer(8, 2, window_size=16, window_stride=32)
+
+
+def test_batches_without_coordinates():
+    """Converted files without coordinates give batches without xyz: positional embeddings still work."""
+    batch = make_brain_batch(RAGGED, subjects=[0, 1, 2])
+    batch['xyz'] = None
+    enc = _encoder(roi_names=['v1', 'faces', 'streams'], pos_embed=dict(type='SinusoidalPositionalEmbedding'))
+    with torch.no_grad():
+        assert (enc(**batch)[0] - enc.forward_loop(**batch)[0]).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match='needs voxel coordinates'):
+        _encoder(roi_names=['v1'])(**batch)
 
 
 def test_clear_errors():

@@ -58,11 +58,11 @@ class ROIEncoder(nn.Module):
         self.transformer = MultiScaleFMRITransformer(embed_dims, num_heads, window_size, window_stride,
                                                      num_levels, mlp_ratio, dropout)
 
-    def embed(self, fmri: Tensor, xyz: Tensor, voxel_mask: Tensor, subject_index: Tensor) -> Tensor:
-        """Eq. 4 on [N, V] signals; ``xyz`` [S, V, 3] / ``voxel_mask`` [S, V] per subject row."""
+    def embed(self, fmri: Tensor, xyz: Optional[Tensor], voxel_mask: Optional[Tensor], subject_index: Tensor) -> Tensor:
+        """Eq. 4 on [N, V] signals; ``xyz`` [S, V, 3] (or None) / ``voxel_mask`` [S, V] per subject row."""
         tokens = self.feature_encoding(fmri)
         if self.pos_embed is not None:
-            emb = self.pos_embed(xyz, voxel_mask, tokens.shape[1])
+            emb = self.pos_embed(tokens, xyz, voxel_mask)
             tokens = tokens + (emb[subject_index] if self.pos_embed.per_subject else emb)
         return tokens
 
@@ -125,14 +125,15 @@ class BrainformerEncoder(BaseModule):
             0, subject_index, voxel_counts, reduce='amax')
         return torch.arange(width, device=voxel_counts.device) < per_subject[:, None]
 
-    def forward(self, fmri: Dict[str, Tensor], fmri_mask: Dict[str, Tensor], xyz: Dict[str, Tensor],
+    def forward(self, fmri: Dict[str, Tensor], fmri_mask: Dict[str, Tensor], xyz: Optional[Dict[str, Tensor]],
                 subject_index: Tensor) -> Tuple[Tensor, Tensor]:
         """Encode a batch (format of docs/architecture.md).
 
         Args:
             fmri (dict[str, Tensor]): ``{G: [B, V_G]}`` zero-padded signals.
             fmri_mask (dict[str, Tensor]): ``{G: Bool [B, V_G]}``, True for real voxels (a prefix).
-            xyz (dict[str, Tensor]): ``{G: [S, V_G, 3]}`` coordinates (mm), one row per distinct subject.
+            xyz (dict[str, Tensor], optional): ``{G: [S, V_G, 3]}`` coordinates (mm), one row per distinct
+                subject; needed by the 3D voxel embedding only.
             subject_index (Tensor): Long [B], row of ``xyz`` of each sample.
 
         Returns:
@@ -144,13 +145,16 @@ class BrainformerEncoder(BaseModule):
             mask = fmri_mask[name]
             counts = mask.sum(dim=1)
             roi = self.rois[name]
-            voxel_mask = self._subject_voxel_mask(counts, subject_index, xyz[name].shape[0], mask.shape[1])
-            tokens = roi.embed(fmri[name].masked_fill(~mask, 0), xyz[name], voxel_mask, subject_index)
+            coords, voxel_mask = None, None
+            if xyz is not None:
+                coords = xyz[name]
+                voxel_mask = self._subject_voxel_mask(counts, subject_index, coords.shape[0], mask.shape[1])
+            tokens = roi.embed(fmri[name].masked_fill(~mask, 0), coords, voxel_mask, subject_index)
             roi_feats.append(roi.transformer(tokens, roi.feature_encoding.num_tokens(counts)))
         roi_feats = torch.stack(roi_feats, dim=1)
         return self.roi_transformer(roi_feats), roi_feats
 
-    def forward_loop(self, fmri: Dict[str, Tensor], fmri_mask: Dict[str, Tensor], xyz: Dict[str, Tensor],
+    def forward_loop(self, fmri: Dict[str, Tensor], fmri_mask: Dict[str, Tensor], xyz: Optional[Dict[str, Tensor]],
                      subject_index: Tensor) -> Tuple[Tensor, Tensor]:
         """The same encoder computed literally: no padding, Python loop over windows (Algorithm 1).
 
@@ -172,7 +176,7 @@ class BrainformerEncoder(BaseModule):
                     continue
                 roi = self.rois[name]
                 voxel_mask = torch.ones(1, n, dtype=torch.bool, device=rows_t.device)
-                tokens = roi.embed(fmri[name][rows_t, :n], xyz[name][subject:subject + 1, :n], voxel_mask,
-                                   torch.zeros_like(rows_t))
+                coords = None if xyz is None else xyz[name][subject:subject + 1, :n]
+                tokens = roi.embed(fmri[name][rows_t, :n], coords, voxel_mask, torch.zeros_like(rows_t))
                 roi_feats[rows_t, k] = roi.transformer.forward_loop(tokens)
         return self.roi_transformer(roi_feats), roi_feats

@@ -2,11 +2,13 @@
 """Spatial embeddings added to the Conv1D tokens: Brain 3D Voxel Embedding (Sec. 3.2.2, Eq. 3-4) and the
 positional embeddings it is compared with in Table 3 ("pos embed").
 
-Every embedding has the same call, ``embed(xyz, voxel_mask, num_tokens)``, and returns a tensor that is added
-to ``r^k`` (Eq. 4): ``[S, L, d_r]`` (one row per distinct subject of the batch, ``per_subject = True``; the
-encoder indexes it with ``subject_index``) or ``[1, L, d_r]`` (the same for every sample).
+Every embedding has the same call, ``embed(tokens, xyz, voxel_mask)`` with the Conv1D tokens ``[N, L, d_r]``, and
+returns a tensor that is added to them (Eq. 4): ``[S, L, d_r]`` (one row per distinct subject of the batch,
+``per_subject = True``; the encoder indexes it with ``subject_index``) or ``[1, L, d_r]`` (the same for every
+sample). Only the 3D voxel embedding reads the coordinates ``xyz`` [S, V, 3] and their mask [S, V].
 """
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -47,8 +49,12 @@ class Voxel3DEmbedding(nn.Module):
         self.coord_scale = coord_scale
         self.linear = nn.Linear(3, embed_dims)
 
-    def forward(self, xyz: Tensor, voxel_mask: Tensor, num_tokens: int) -> Tensor:
-        """Embed ``xyz`` [S, V, 3] with real voxels ``voxel_mask`` [S, V] into [S, num_tokens, d_r]."""
+    def forward(self, tokens: Tensor, xyz: Optional[Tensor], voxel_mask: Optional[Tensor]) -> Tensor:
+        """Embed ``xyz`` [S, V, 3] with real voxels ``voxel_mask`` [S, V] into [S, L, d_r] (L = ``tokens.shape[1]``)."""
+        if xyz is None or voxel_mask is None:
+            raise ValueError('Voxel3DEmbedding needs voxel coordinates: the batch has no `xyz` (converted files '
+                             'without rois/<group>/xyz); use another pos_embed or convert with coordinates')
+        num_tokens = tokens.shape[1]
         weights = pad_to_conv_tokens(voxel_mask.to(xyz.dtype).unsqueeze(1), self.kernel_size, self.stride)
         coords = pad_to_conv_tokens((xyz * self.coord_scale).transpose(1, 2), self.kernel_size, self.stride)
         coords = coords * weights
@@ -73,8 +79,9 @@ class LearnedPositionalEmbedding(nn.Module):
         self.embedding = nn.Parameter(torch.zeros(max_tokens, embed_dims))
         nn.init.trunc_normal_(self.embedding, std=0.02)
 
-    def forward(self, xyz: Tensor, voxel_mask: Tensor, num_tokens: int) -> Tensor:
-        """Return [1, num_tokens, d_r]."""
+    def forward(self, tokens: Tensor, xyz: Optional[Tensor] = None, voxel_mask: Optional[Tensor] = None) -> Tensor:
+        """Return [1, L, d_r] (L = ``tokens.shape[1]``)."""
+        num_tokens = tokens.shape[1]
         if num_tokens > self.embedding.shape[0]:
             raise ValueError(f'LearnedPositionalEmbedding: {num_tokens} tokens exceed max_tokens='
                              f'{self.embedding.shape[0]}; raise max_tokens in the config')
@@ -99,10 +106,10 @@ class SinusoidalPositionalEmbedding(nn.Module):
         self.embed_dims = embed_dims
         self.base = base
 
-    def forward(self, xyz: Tensor, voxel_mask: Tensor, num_tokens: int) -> Tensor:
-        """Return [1, num_tokens, d_r]."""
-        pos = torch.arange(num_tokens, device=xyz.device, dtype=torch.float32)
-        freqs = torch.exp(torch.arange(0, self.embed_dims, 2, device=xyz.device, dtype=torch.float32) *
+    def forward(self, tokens: Tensor, xyz: Optional[Tensor] = None, voxel_mask: Optional[Tensor] = None) -> Tensor:
+        """Return [1, L, d_r] (L = ``tokens.shape[1]``)."""
+        pos = torch.arange(tokens.shape[1], device=tokens.device, dtype=torch.float32)
+        freqs = torch.exp(torch.arange(0, self.embed_dims, 2, device=tokens.device, dtype=torch.float32) *
                           (-math.log(self.base) / self.embed_dims))
         angles = pos[:, None] * freqs[None]
-        return torch.stack((angles.sin(), angles.cos()), dim=-1).flatten(1).unsqueeze(0).to(xyz.dtype)
+        return torch.stack((angles.sin(), angles.cos()), dim=-1).flatten(1).unsqueeze(0).to(tokens.dtype)
