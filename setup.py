@@ -57,7 +57,7 @@ def add_mim_extension() -> None:
                 os.symlink(osp.relpath(src, mim_path), tar)
                 continue
             except OSError:
-                warnings.warn(f'Failed to symlink {src}; copying instead')
+                warnings.warn(f'Failed to symlink {src}; copying instead', stacklevel=2)
         if osp.isfile(src):
             shutil.copyfile(src, tar)
         else:

@@ -4,12 +4,16 @@
 Since torch 2.6, ``torch.load`` only unpickles tensors, containers and primitive types unless told otherwise.
 mmengine 0.10.7 calls ``torch.load(filename, map_location=...)`` for ``Runner.resume``, ``load_from`` and
 ``init_cfg=dict(type='Pretrained')``, and the checkpoints its ``CheckpointHook`` writes carry a few more types:
-``mmengine.logging.HistoryBuffer`` in the message hub, and numpy arrays, scalars and dtypes inside it. Rather than
-turning the safety off (``weights_only=False``), :func:`allow_mmengine_checkpoint_types` adds exactly those types to
-torch's allow-list; anything else (an arbitrary pickled class, a function such as ``os.system``) is still refused.
+``mmengine.logging.HistoryBuffer`` in the message hub, numpy arrays, scalars and dtypes inside it, and the buffer's
+statistics methods (``HistoryBuffer.min`` ...), which pickle protocol 2 writes as ``getattr(HistoryBuffer, 'min')``.
+Rather than turning the safety off (``weights_only=False``), :func:`allow_mmengine_checkpoint_types` adds exactly
+those types to torch's allow-list, and, in place of ``builtins.getattr``, a getattr that only resolves those
+statistics methods; anything else (an arbitrary pickled class, ``os.system``, any other attribute lookup) is still
+refused.
 Backbone checkpoints written by ``tools/model_converters/brainformer_to_backbone.py`` are plain tensors and need no
 allow-list at all.
 """
+import pickle
 from typing import Any, List
 
 import numpy as np
@@ -21,8 +25,19 @@ __all__ = ['mmengine_checkpoint_types', 'allow_mmengine_checkpoint_types', 'load
 _NUMPY_DTYPES = (np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_)
 
 
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """The only ``getattr`` a checkpoint may perform: fetching a HistoryBuffer statistics method."""
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')
+
+
 def mmengine_checkpoint_types() -> List[Any]:
     """The globals, beyond torch's defaults, that a checkpoint saved by mmengine's Runner references.
+
+    Entries are objects or ``(object, 'module.name')`` pairs, the forms ``torch.serialization.add_safe_globals``
+    takes.
 
     The numpy entries are looked up through numpy's own pickling (``__reduce__``), so they name the same
     functions that numpy 1.x (``numpy.core``) or 2.x (``numpy._core``) writes into a pickle.
@@ -32,7 +47,10 @@ def mmengine_checkpoint_types() -> List[Any]:
     reconstruct = np.zeros(1).__reduce__()[0]
     scalar = np.float64(0).__reduce__()[0]
     dtype_classes = [type(np.dtype(t)) for t in _NUMPY_DTYPES]
-    return [HistoryBuffer, reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
+    return [
+        HistoryBuffer, reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes,
+        (_history_buffer_getattr, 'builtins.getattr')
+    ]
 
 
 def allow_mmengine_checkpoint_types() -> None:

@@ -27,6 +27,6 @@ def register_all_modules(init_default_scope: bool = True) -> None:
         DefaultScope.get_instance('mmbrain', scope_name='mmbrain')
     elif current_scope.scope_name != 'mmbrain':
         warnings.warn(f'The current default scope "{current_scope.scope_name}" is not "mmbrain"; '
-                      '`register_all_modules` creates a new default scope named "mmbrain".')
+                      '`register_all_modules` creates a new default scope named "mmbrain".', stacklevel=2)
         new_instance_name = f'mmbrain-{datetime.datetime.now()}'
         DefaultScope.get_instance(new_instance_name, scope_name='mmbrain')

@@ -4,6 +4,7 @@ import os
 import os.path as osp
 import pickle
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -61,7 +62,8 @@ def runner_checkpoint(tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('ckpt')
     runner = make_runner(work_dir, max_iters=4)
     runner.train()
-    return work_dir, osp.join(work_dir, 'iter_4.pth'), runner.model.state_dict()
+    first_losses = runner.message_hub.get_scalar('train/loss').data[0].copy()
+    return work_dir, osp.join(work_dir, 'iter_4.pth'), runner.model.state_dict(), first_losses
 
 
 def test_torch_defaults_to_weights_only():
@@ -72,25 +74,38 @@ def test_torch_defaults_to_weights_only():
 
 
 def test_allow_list_covers_what_mmengine_saves(runner_checkpoint):
-    _, ckpt, _ = runner_checkpoint
-    needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(ckpt))
-    allowed = {f'{obj.__module__}.{obj.__qualname__}' for obj in mmengine_checkpoint_types()}
-    assert needed, 'an mmengine checkpoint should reference non-default globals (HistoryBuffer, numpy)'
+    _, ckpt, _, _ = runner_checkpoint
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(ckpt) == []
+    # Without mmbrain's allow-list the same checkpoint needs exactly the entries mmbrain adds (no more).
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:
+        needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(ckpt))
+    finally:
+        torch.serialization.add_safe_globals(saved)
+    allowed = {
+        entry[1] if isinstance(entry, tuple) else f'{entry.__module__}.{entry.__qualname__}'
+        for entry in mmengine_checkpoint_types()
+    }
+    assert 'mmengine.logging.history_buffer.HistoryBuffer' in needed
     assert needed <= allowed, f'not allow-listed: {needed - allowed}'
 
 
 def test_resume(runner_checkpoint, tmp_path):
-    work_dir, ckpt, state = runner_checkpoint
+    work_dir, _, _, first_losses = runner_checkpoint
     runner = make_runner(work_dir, max_iters=6, resume=True)
     runner.train()
     assert runner.iter == 6
-    # The resumed run restored the message hub (HistoryBuffer with numpy arrays) of the first one.
-    assert runner.message_hub.get_scalar('train/loss').count > 0
+    # The resumed run restored the message hub (HistoryBuffer with numpy arrays) of the first one: its 4 losses,
+    # then 2 new ones.
+    losses, _ = runner.message_hub.get_scalar('train/loss').data
+    np.testing.assert_array_equal(losses[:4], first_losses)
+    assert len(losses) == 6
     assert osp.exists(osp.join(work_dir, 'iter_6.pth'))
 
 
 def test_load_from(runner_checkpoint, tmp_path):
-    _, ckpt, state = runner_checkpoint
+    _, ckpt, state, _ = runner_checkpoint
     runner = make_runner(tmp_path, max_iters=0, load_from=ckpt)
     runner.load_or_resume()
     for key, value in state.items():
@@ -98,7 +113,7 @@ def test_load_from(runner_checkpoint, tmp_path):
 
 
 def test_init_cfg_pretrained(runner_checkpoint):
-    _, ckpt, state = runner_checkpoint
+    _, ckpt, state, _ = runner_checkpoint
     model = ToyModel(init_cfg=dict(type='Pretrained', checkpoint=ckpt))
     model.init_weights()
     torch.testing.assert_close(model.linear.weight, state['linear.weight'])
@@ -118,10 +133,18 @@ class ArbitraryObject:
     value = 1
 
 
-@pytest.mark.parametrize('payload', ['exploit', 'object'])
+class AttributeLookup:
+    """Unpickling this would look up ``HistoryBuffer.__init__`` (the allowed getattr refuses all but statistics)."""
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return (getattr, (HistoryBuffer, '__init__'))
+
+
+@pytest.mark.parametrize('payload', ['exploit', 'object', 'getattr'])
 def test_arbitrary_pickles_are_refused(tmp_path, payload):
     marker = tmp_path / 'pwned'
-    meta = Exploit(marker) if payload == 'exploit' else ArbitraryObject()
+    meta = dict(exploit=lambda: Exploit(marker), object=ArbitraryObject, getattr=AttributeLookup)[payload]()
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': ToyModel().state_dict(), 'meta': meta}, path)
     with pytest.raises(pickle.UnpicklingError):

@@ -72,6 +72,7 @@ def test_upernet_convnext_s_trains_one_step(tmp_path):
 _base_ = 'mmseg::_base_/models/upernet_convnext.py'
 custom_imports = dict(imports=['mmpretrain.models', 'mmbrain'], allow_failed_imports=False)
 model = dict(
+    data_preprocessor=dict(size=(64, 64)),
     backbone={CONVNEXT_S!r},
     decode_head=dict(in_channels={CONVNEXT_S_CHANNELS!r}, channels=64, num_classes=5),
     auxiliary_head=dict(in_channels=384, channels=32, num_classes=5))
