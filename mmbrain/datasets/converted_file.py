@@ -118,8 +118,8 @@ def check_converted(path: str) -> Dict[str, object]:
     """Open a converted file, check format and version, and return its root attributes and groups."""
     import h5py
     if not osp.isfile(path):
-        raise ConvertedFormatError(f'{path}: file not found (convert NSD first: tools/dataset_converters/'
-                                   f'nsd_to_mmbrain.py)')
+        raise FileNotFoundError(f'{path}: file not found (convert NSD first: tools/dataset_converters/'
+                                f'nsd_to_mmbrain.py)')
     try:
         with h5py.File(path, 'r') as f:
             attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}

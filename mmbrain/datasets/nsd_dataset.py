@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from mmengine.dataset import BaseDataset
 
-from ..registry import DATASETS
+from ..registry import DATASETS, TRANSFORMS
 from .converted_file import check_converted, converted_path
 from .nsd_files import ROI_GROUPS, stimuli_path
 
@@ -61,6 +61,8 @@ class NSDDataset(BaseDataset):
         self.stimuli_file = stimuli_file or stimuli_path(osp.dirname(osp.abspath(data_root)))
         self.subject_files: Dict[int, str] = {s: converted_path(data_root, s) for s in self.subjects}
         metainfo = dict(metainfo or {}, groups=self.groups, subjects=self.subjects)
+        # Built in the mmbrain scope (as mmpretrain's datasets do), so no default scope is needed.
+        kwargs['pipeline'] = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in kwargs.get('pipeline', [])]
         super().__init__(ann_file='', data_root=data_root, data_prefix={}, metainfo=metainfo, **kwargs)
 
     def load_data_list(self) -> List[dict]:
