@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job of the README: sets up whatever is missing (tools/setup_env.sh), then runs the whole Brainformer
+# method on the synthetic NSD world and writes work_dirs/demo/report.md. Arguments go to tools/run_pipeline.py
+# (e.g. --redo all, --work-dir DIR, --list).
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$REPO/tools/setup_env.sh"
+cd "$REPO"
+exec "${MMBRAIN_VENV:-$REPO/.venv}/bin/python" tools/run_pipeline.py "$@"
