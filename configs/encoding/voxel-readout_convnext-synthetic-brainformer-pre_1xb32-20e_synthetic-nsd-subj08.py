@@ -1,0 +1,48 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+# Brain response prediction (paper Sec. 4.5) on the synthetic NSD world's held-out subject 8: a frozen
+# Brainformer-pretrained tiny ConvNeXt + a voxel readout of its multi-level pooled features, trained on the
+# subject's non-shared images and evaluated on the shared ones (NSD's shared1000 protocol). CPU-sized.
+#   python tools/model_converters/brainformer_to_backbone.py work_dirs/<synthetic pretrain>/iter_N.pth \
+#       work_dirs/brainformer_convnext-synthetic_backbone.pth
+#   python tools/train.py configs/encoding/voxel-readout_convnext-synthetic-brainformer-pre_1xb32-20e_synthetic-nsd-subj08.py
+# Another checkpoint: --cfg-options model.backbone.init_cfg.checkpoint=PATH.
+_base_ = ['../_base_/datasets/synthetic_nsd.py', '../_base_/default_runtime.py']
+
+held_out_subject = 8
+subject_file = 'data/synthetic_nsd/mmbrain/subj08.h5'
+checkpoint_file = 'work_dirs/brainformer_convnext-synthetic_backbone.pth'
+
+pipeline = [
+    dict(type='LoadNSDStimulus', img_size={{_base_.img_size}}),
+    dict(type='LoadNSDResponses', with_xyz=False),
+    dict(type='PackBrainInputs'),
+]
+train_dataloader = dict(dataset=dict(subjects=[held_out_subject], pipeline=pipeline))
+val_dataloader = dict(dataset=dict(subjects=[held_out_subject], pipeline=pipeline))
+test_dataloader = val_dataloader
+
+model = dict(
+    type='BrainResponsePredictor',
+    data_preprocessor=dict(type='BrainDataPreprocessor'),
+    backbone=dict(
+        type='mmpretrain.ConvNeXt',
+        arch=dict(depths=[1, 1, 2, 1], channels=[16, 32, 64, 128]),
+        out_indices=(0, 1, 2, 3),
+        gap_before_final_norm=False,
+        frozen_stages=4,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file, prefix='backbone.')),
+    head=dict(
+        type='VoxelReadoutHead', in_channels=[16, 32, 64, 128], num_voxels=subject_file, pool_size=2, dropout=0.1))
+
+val_evaluator = dict(type='BrainEncodingMetric', subject_file=subject_file)
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=20, eta_min=1e-5, by_epoch=True, begin=0, end=20,
+                        convert_to_iter_based=True)]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20, val_interval=5)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=5, save_best='nsd/pearson_mean', rule='greater', max_keep_ckpts=1))
