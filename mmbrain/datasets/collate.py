@@ -1,6 +1,5 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """``brain_collate``: batch NSD samples whose subjects have different voxel counts (``docs/architecture.md``)."""
-from __future__ import annotations
 
 from typing import Dict, List, Sequence
 

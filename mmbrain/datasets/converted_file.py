@@ -17,7 +17,6 @@ Layout::
 Both writers (NSD and Algonauts converters) go through :class:`ConvertedSubjectWriter`, which writes to a
 temporary file in the output folder and renames it into place only when complete.
 """
-from __future__ import annotations
 
 import os
 import os.path as osp

@@ -12,7 +12,6 @@ repetitions) and stored as ``rois/G/ncsnr``.
 Memory is bounded by one session: sessions are streamed, averaging accumulates in the output file itself.
 Every input is validated before anything is written; each output appears atomically when complete.
 """
-from __future__ import annotations
 
 import os.path as osp
 import warnings
@@ -22,10 +21,28 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .converted_file import ConvertedSubjectWriter, converted_path
-from .nsd_files import (BETA_SCALE, ROI_GROUPS, SPACES, NSDDesign, NSDFormatError, ROIVolume, betas_path,
-                        ctab_path, expdesign_path, find_sessions, find_subjects, label_name_list, open_betas,
-                        read_ctab, read_expdesign, read_roi_volume, read_voxels, roi_path, stimuli_path,
-                        voxel_coordinates)
+from .nsd_files import (
+    BETA_SCALE,
+    ROI_GROUPS,
+    SPACES,
+    NSDDesign,
+    NSDFormatError,
+    ROIVolume,
+    betas_path,
+    ctab_path,
+    expdesign_path,
+    find_sessions,
+    find_subjects,
+    label_name_list,
+    open_betas,
+    read_ctab,
+    read_expdesign,
+    read_roi_volume,
+    read_voxels,
+    roi_path,
+    stimuli_path,
+    voxel_coordinates,
+)
 
 _ROW_BLOCK = 1024  # rows per block in the final (ncsnr / averaging) pass
 
@@ -254,4 +271,4 @@ def _convert_subject(root: str, plan: _SubjectPlan, design: NSDDesign, space: st
                 writer.write_ncsnr(g, ncsnr)
     if n_constant:
         warnings.warn(f'subject {plan.subject}: {n_constant} voxel-sessions had constant betas (e.g. outside the '
-                      f'brain mask); their z-scores were set to 0')
+                      f'brain mask); their z-scores were set to 0', stacklevel=2)

@@ -6,7 +6,6 @@ stimulus it belongs to. The data list holds only indices (subject, row, nsd_id, 
 coordinates and images are read by the pipeline (:class:`~mmbrain.datasets.transforms.LoadNSDResponses`,
 :class:`~mmbrain.datasets.transforms.LoadNSDStimulus`) in the process that uses them.
 """
-from __future__ import annotations
 
 import os.path as osp
 from typing import Dict, List, Optional, Sequence

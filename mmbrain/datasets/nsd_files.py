@@ -13,7 +13,6 @@ The facts (see ``docs/data.md`` and the NSD Data Manual):
 
 Every reader raises :class:`NSDFormatError` naming the file and the problem.
 """
-from __future__ import annotations
 
 import os
 import os.path as osp
@@ -135,7 +134,8 @@ class NSDDesign:
 
 def _int_matrix(mat: dict, key: str, path: str) -> np.ndarray:
     if key not in mat:
-        raise NSDFormatError(f'{path}: variable {key!r} missing (found {sorted(k for k in mat if not k.startswith("__"))})')
+        found = sorted(k for k in mat if not k.startswith('__'))
+        raise NSDFormatError(f'{path}: variable {key!r} missing (found {found})')
     arr = np.asarray(mat[key])
     if arr.ndim != 2 or arr.size == 0:
         raise NSDFormatError(f'{path}: {key!r} has shape {arr.shape}, expected a non-empty 2-D matrix')

@@ -9,7 +9,6 @@ Readers open their file lazily in the process that reads and reopen after a fork
 one cache per process), so a dataset can be created in the main process and read in DataLoader workers without
 sharing an HDF5 handle across the fork.
 """
-from __future__ import annotations
 
 import os
 from typing import Dict, Tuple

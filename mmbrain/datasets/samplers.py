@@ -1,6 +1,5 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """``SubjectBatchSampler``: batches that hold a single subject each (no voxel padding)."""
-from __future__ import annotations
 
 from typing import Iterator, List
 

@@ -14,8 +14,15 @@ import pytest
 from scipy.io import loadmat, savemat
 
 from mmbrain.datasets.converter import convert_nsd
-from mmbrain.datasets.nsd_files import (BETA_SCALE, ROI_GROUPS, NSDFormatError, betas_path, ctab_path,
-                                        expdesign_path, roi_path)
+from mmbrain.datasets.nsd_files import (
+    BETA_SCALE,
+    ROI_GROUPS,
+    NSDFormatError,
+    betas_path,
+    ctab_path,
+    expdesign_path,
+    roi_path,
+)
 from mmbrain.datasets.synthetic import make_synthetic_nsd
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -9,8 +9,7 @@ from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from mmbrain.datasets import NSDDataset, SubjectBatchSampler, brain_collate
-from mmbrain.datasets import row_reader
+from mmbrain.datasets import NSDDataset, SubjectBatchSampler, brain_collate, row_reader
 from mmbrain.datasets.nsd_files import ROI_GROUPS
 from mmbrain.registry import DATASETS
 
@@ -73,8 +72,8 @@ def test_sample_matches_the_files(nsd_world):
 
 def test_resize_and_averaged_rows(nsd_world):
     ds = _dataset(nsd_world, data_root=nsd_world.averaged_dir, split='test', subjects=[1],
-                  pipeline=[dict(type='LoadNSDStimulus', img_size=40), dict(type='LoadNSDResponses', groups=['streams']),
-                            dict(type='PackBrainInputs')])
+                  pipeline=[dict(type='LoadNSDStimulus', img_size=40),
+                            dict(type='LoadNSDResponses', groups=['streams']), dict(type='PackBrainInputs')])
     assert len(ds) == nsd_world.world['n_shared']
     sample = ds[0]
     assert sample['inputs']['img'].shape == (3, 40, 40)

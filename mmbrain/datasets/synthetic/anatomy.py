@@ -16,10 +16,9 @@ sit in a human brain, in normalised coordinates u (left-right), v (posterior-ant
 ROI sizes follow per-group targets at ``volume_scale=0.25`` (scaled by the cube of the scale) times a
 per-subject factor, so subjects differ in voxel counts as real subjects do.
 """
-from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -81,12 +80,15 @@ def subject_grid(subject: int, volume_scale: float) -> Tuple[int, int, int]:
     return tuple(max(8, int(round(n * volume_scale)) + extra) for n in base)
 
 
-def _nearest(coords: np.ndarray, candidates: np.ndarray, seed: np.ndarray, n: int) -> np.ndarray:
-    """Indices (into ``coords``) of the ``n`` candidates nearest to ``seed``."""
+def _nearest(coords: np.ndarray, candidates: np.ndarray, seed: np.ndarray, n: int,
+             penalty: Optional[np.ndarray] = None) -> np.ndarray:
+    """Indices (into ``coords``) of the ``n`` candidates nearest to ``seed`` (squared distance plus ``penalty``)."""
     cand = np.flatnonzero(candidates)
     if len(cand) == 0 or n <= 0:
         return cand[:0]
     d = np.sum((coords[cand] - seed) ** 2, axis=1)
+    if penalty is not None:
+        d = d + penalty[cand]
     return cand[np.argsort(d, kind='stable')[:n]]
 
 
@@ -168,8 +170,10 @@ def make_anatomy(subject: int, rng: np.random.Generator, volume_scale: float = 0
                 rois['streams'][members[near]] = names.index('mid' + fam)
                 rois['streams'][members[~near]] = names.index(fam)
 
-    # floc-*: patches grown around each label's seed, in each hemisphere, in voxel units.
+    # floc-*: patches grown around each label's seed, in each hemisphere, in voxel units. Voxels of other
+    # category groups cost (5 voxels)^2 of extra distance: groups stay mostly apart but overlap where crowded.
     vox = ijk.astype(np.float64)
+    other_floc = np.zeros(n_vox)
     for group, seeds in FLOC_SEEDS.items():
         names = ROI_LABEL_NAMES[group]
         free = cortex.copy()
@@ -178,9 +182,10 @@ def make_anatomy(subject: int, rng: np.random.Generator, volume_scale: float = 0
                 n = max(1, int(round(target[group] * share * hemi_share * rng.uniform(0.8, 1.2))))
                 seed_norm = np.array([hemi_sign * au, sv, sw]) + rng.normal(0, 0.05, 3)
                 seed_vox = centre + seed_norm * semi
-                chosen = _nearest(vox, free & hemi, seed_vox, n)
+                chosen = _nearest(vox, free & hemi, seed_vox, n, penalty=other_floc)
                 rois[group][chosen] = names.index(label_name)
                 free[chosen] = False
+        other_floc[rois[group] > 0] = 25.0
 
     shape = tuple(int(n) for n in dims)
     return Anatomy(affine=affine, brain=brain.reshape(shape), cortex=cortex.reshape(shape), left=left.reshape(shape),

@@ -6,7 +6,6 @@ compressed RLE with ``iscrowd=0`` (exact pixel masks; read by pycocotools and by
 its default ``poly2mask=True``). ADE (``ade/``): ``images/{training,validation}/*.png`` and
 ``annotations/{training,validation}/*.png`` with labels 1..K and 0 = other (use ``reduce_zero_label=True``).
 """
-from __future__ import annotations
 
 import json
 import os

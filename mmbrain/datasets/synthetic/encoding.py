@@ -16,7 +16,6 @@ with noise of standard deviation ``sigma`` and amplitude ``ncsnr * sigma`` a vox
 ``ncsnr`` and its noise ceiling for an average of ``n`` trials is ``100 * ncsnr^2 / (ncsnr^2 + 1/n)`` (NSD's and
 Algonauts' definition).
 """
-from __future__ import annotations
 
 from dataclasses import dataclass
 

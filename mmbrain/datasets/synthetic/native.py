@@ -1,6 +1,5 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Writers of NSD's native file formats, used by the synthetic world (the readers are in ``nsd_files.py``)."""
-from __future__ import annotations
 
 import os
 import os.path as osp

@@ -6,7 +6,6 @@ ADE-style semantic label map. The categories mirror the category-selective regio
 (faces, bodies, words, places) plus plain shapes, so that a ground-truth encoding model can tie each
 ``floc-*`` ROI to what the image contains.
 """
-from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
@@ -56,6 +55,10 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int, amplitude: fl
     return cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
 
 
+def _shade(colour: np.ndarray, factor: float, add: float = 0.0) -> Tuple[float, ...]:
+    return tuple((colour * factor + add).clip(0, 255).tolist())
+
+
 def _fill(image: np.ndarray, semantic: np.ndarray, pts: np.ndarray, color, label: int) -> None:
     pts = np.round(pts).astype(np.int32).reshape(-1, 1, 2)
     cv2.fillPoly(image, [pts], color)
@@ -80,10 +83,9 @@ def _background(rng: np.random.Generator, size: int, kind: str) -> Tuple[np.ndar
         wall = np.array(_color(rng, 120, 240), np.float32)
         image[:] = wall.astype(np.uint8)
         semantic[:] = _SEM['wall']
-        _fill(image, semantic, np.array([[0, 0], [x0, y0], [x0, y1], [0, p]]), tuple((wall * 0.8).tolist()), _SEM['wall'])
-        _fill(image, semantic, np.array([[p, 0], [x1, y0], [x1, y1], [p, p]]), tuple((wall * 0.7).tolist()), _SEM['wall'])
-        _fill(image, semantic, np.array([[0, 0], [p, 0], [x1, y0], [x0, y0]]), tuple((wall * 0.9 + 20).clip(0, 255).tolist()),
-              _SEM['ceiling'])
+        _fill(image, semantic, np.array([[0, 0], [x0, y0], [x0, y1], [0, p]]), _shade(wall, 0.8), _SEM['wall'])
+        _fill(image, semantic, np.array([[p, 0], [x1, y0], [x1, y1], [p, p]]), _shade(wall, 0.7), _SEM['wall'])
+        _fill(image, semantic, np.array([[0, 0], [p, 0], [x1, y0], [x0, y0]]), _shade(wall, 0.9, 20), _SEM['ceiling'])
         floor = _color(rng, 50, 160)
         _fill(image, semantic, np.array([[0, p], [x0, y1], [x1, y1], [p, p]]), floor, _SEM['floor'])
         if rng.random() < 0.6:  # a window on the back wall

@@ -2,8 +2,14 @@
 """Generate a synthetic NSD world in NSD's exact native layout (``docs/architecture.md``).
 
 The same world also exists as COCO instances and ADE-style semantic maps (downstream tasks), and its ground truth
-(per-voxel tuning, noise-ceiling SNR, noise ceiling, noiseless responses) is written to ``ground_truth/`` so that
-models trained on it can be checked against what is knowable.
+is written to ``ground_truth/`` so that models trained on it can be checked against what is knowable:
+
+* ``stimuli.npz``: per nsd_id, the encoding model's features (``category`` drives in the order of ``drives``,
+  ``contrast`` and ``luminance`` grids) and the ``background`` index into ``backgrounds``;
+* ``subjXX.npz``: ``nsd_id`` (the subject's images, ``subjectim`` order) and per ROI group ``G``, in the converted
+  files' voxel order: ``G/ijk``, ``G/ncsnr``, ``G/noise_ceiling`` (percent, average of 3 trials), ``G/rf``
+  (x, y, sigma), ``G/weights`` (over ``components``), ``G/signal`` (images, voxels) noiseless unit-variance
+  responses.
 
 NSD's design is reproduced at small scale: each subject sees ``n_images`` images, the first ``n_shared`` of which
 (``subjectim`` columns 1..n_shared, the ``sharedix`` images) are shown to every subject; the common
@@ -13,7 +19,6 @@ signal change, with per-session gain and offset drifts (which per-session z-scor
 ``amplitude = ncsnr * noise_sd``. They are stored like NSD's: int16, x300, h5py shape (trials, Z, Y, X), non-brain
 voxels exactly 0.
 """
-from __future__ import annotations
 
 import json
 import os
@@ -24,8 +29,17 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ..nsd_files import (BETA_SCALE, ROI_GROUPS, ROI_LABEL_NAMES, betas_path, ctab_path, expdesign_path, roi_path,
-                         stim_info_path, stimuli_path)
+from ..nsd_files import (
+    BETA_SCALE,
+    ROI_GROUPS,
+    ROI_LABEL_NAMES,
+    betas_path,
+    ctab_path,
+    expdesign_path,
+    roi_path,
+    stim_info_path,
+    stimuli_path,
+)
 from .anatomy import make_anatomy
 from .annotations import ADE_SPLITS, CocoWriter, coco_categories, write_ade
 from .encoding import COMPONENTS, DRIVES, StimulusFeatures, make_encoding_model, noise_ceiling
@@ -129,17 +143,23 @@ def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_
 
     # Stimuli: rendered one by one into imgBrick, their features, and COCO (plus images that are not stimuli).
     brick = np.empty((n_stim, image_size, image_size, 3), np.uint8)
+    background = np.empty(n_stim, np.int8)
     features = StimulusFeatures.empty(n_stim)
     coco = CocoWriter(osp.join(root, 'coco'))
     for idx in _progress(range(n_stim + n_coco_extra), progress, desc='stimuli + COCO'):
         scene = render_scene(np.random.default_rng([seed, 1, idx]), image_size)
         if idx < n_stim:
             brick[idx] = scene.image
+            background[idx] = scene.background
             features.set_scene(idx, scene)
         coco.add(scene, int(coco_ids[idx]), str(coco_splits[idx]))
     coco.close()
     write_stimuli(stimuli_path(root), brick)
     del brick
+    os.makedirs(osp.join(root, 'ground_truth'))
+    np.savez(osp.join(root, 'ground_truth', 'stimuli.npz'), category=features.category, drives=np.array(DRIVES),
+             contrast=features.contrast.astype(np.float16), luminance=features.luminance.astype(np.float16),
+             background=background, backgrounds=np.array(BACKGROUNDS))
     n_ade_val = int(round(_ADE_VAL_FRACTION * n_ade))
     ade_splits = [ADE_SPLITS[0]] * (n_ade - n_ade_val) + [ADE_SPLITS[1]] * n_ade_val
     write_ade(osp.join(root, 'ade'), (render_scene(np.random.default_rng([seed, 3, i]), image_size)
@@ -147,8 +167,9 @@ def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_
 
     subjects_info = []
     for subject in _progress(range(1, n_subjects + 1), progress, desc='subjects'):
-        subjects_info.append(_write_subject(root, subject, seed, volume_scale, snr, features.take(subjectim0[subject - 1]),
-                                            subjectim0[subject - 1], image_order0, n_sessions, trials_per_session))
+        images = subjectim0[subject - 1]
+        subjects_info.append(_write_subject(root, subject, seed, volume_scale, snr, features.take(images), images,
+                                            image_order0, n_sessions, trials_per_session))
 
     world = dict(
         generator='mmbrain.datasets.synthetic', version=WORLD_VERSION, seed=seed, n_subjects=n_subjects,
@@ -211,7 +232,5 @@ def _write_subject(root: str, subject: int, seed: int, volume_scale: float, snr:
                       f'{group}/signal': signal[:, cols].astype(np.float16)})
         info['voxels'][group] = int(len(flat))
         info['mean_noise_ceiling'][group] = round(float(nc.mean()), 2)
-    path = osp.join(root, 'ground_truth', f'subj{subject:02d}.npz')
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    np.savez(path, **truth)
+    np.savez(osp.join(root, 'ground_truth', f'subj{subject:02d}.npz'), **truth)
     return info

@@ -1,6 +1,5 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """``PackBrainInputs``: an NSD sample in the format of ``docs/architecture.md``."""
-from __future__ import annotations
 
 from typing import Sequence
 

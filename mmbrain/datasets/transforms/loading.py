@@ -4,7 +4,6 @@
 Both read through :func:`~mmbrain.datasets.row_reader.get_row_reader`, so files are opened in the worker process
 that reads them, on first use, never before a DataLoader fork.
 """
-from __future__ import annotations
 
 import os
 from typing import Dict, Optional, Sequence, Tuple, Union
