@@ -22,8 +22,15 @@ import time
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from mmbrain.apis import (StageRunner, build_stages, collect_results, final_checkpoint,  # noqa: E402
-                          synthetic_plan, write_figures, write_report)
+from mmbrain.apis import (  # noqa: E402
+    StageRunner,
+    build_stages,
+    collect_results,
+    final_checkpoint,
+    synthetic_plan,
+    write_figures,
+    write_report,
+)
 from mmbrain.apis.pipeline import _python, _slug  # noqa: E402
 from mmbrain.apis.stages import run_command  # noqa: E402
 

@@ -74,8 +74,13 @@ def _load_voxelwise(run_dir: str) -> Dict[str, Dict[str, np.ndarray]]:
 
 def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:
     """Draw the report's figures into ``fig_dir``; returns ``{figure name: path}``."""
-    from mmbrain.visualization import (load_scalar_log, plot_ablation, plot_brain_map, plot_roi_correlations,
-                                       plot_training_curves)
+    from mmbrain.visualization import (
+        load_scalar_log,
+        plot_ablation,
+        plot_brain_map,
+        plot_roi_correlations,
+        plot_training_curves,
+    )
     plan = results.plan
     os.makedirs(fig_dir, exist_ok=True)
     figures = {}
