@@ -7,9 +7,11 @@ Layout::
     nsd_id      int32 (rows,)     0-based row of the stimuli
     session     int16 (rows,)     1-based session (0 where rows are averaged repetitions)
     shared1000  bool  (rows,)
-    n_repeats   int8  (rows,)     trials averaged into each row (1 for single trials)
+    n_repeats   int8  (rows,)     trials averaged into each row (1 for single trials, 0 if unknown)
     rois/G/betas float32 (rows, V_G)    contiguous, so a row is one cheap read
-    rois/G/ijk   int16   (V_G, 3)       voxel (i, j, k) of the NIfTI grid, ascending C order
+    rois/G/ijk   int16   (V_G, 3)       voxel (i, j, k) of the NIfTI grid, ascending C order (volume spaces)
+    rois/G/vertex int32  (V_G,)         fsaverage vertex, lh then rh, ascending (space "fsaverage")
+    rois/G/hemi  int8    (V_G,)         0 = lh, 1 = rh (space "fsaverage")
     rois/G/xyz   float32 (V_G, 3)       millimetres through the NIfTI affine (absent without coordinates)
     rois/G/label int8    (V_G,)         attr rois/G.attrs["label_names"] indexed by label value
     rois/G/ncsnr float32 (V_G,)         noise-ceiling SNR from repeated images, when estimable
@@ -90,24 +92,35 @@ class ConvertedSubjectWriter:
         f.create_dataset('shared1000', data=np.asarray(shared1000, dtype=bool))
         f.create_dataset('n_repeats', data=np.asarray(n_repeats, dtype=np.int8))
 
-    def create_group(self, name: str, n_rows: int, ijk: np.ndarray, label: np.ndarray, label_names: Sequence[str],
-                     xyz: Optional[np.ndarray] = None, fill_betas: Optional[np.ndarray] = None):
-        """Create ``rois/<name>`` with its voxel tables and an empty contiguous ``betas`` (rows, V) dataset.
+    def create_group(self, name: str, n_rows: int, label: np.ndarray, label_names: Sequence[str],
+                     ijk: Optional[np.ndarray] = None, xyz: Optional[np.ndarray] = None,
+                     vertex: Optional[np.ndarray] = None, hemi: Optional[np.ndarray] = None):
+        """Create ``rois/<name>`` with its voxel (or vertex) tables and an empty contiguous ``betas`` (rows, V).
+
+        Args:
+            name: ROI group.
+            n_rows: rows of ``betas``.
+            label: (V,) label value of each voxel; ``label_names[v]`` names value v.
+            ijk: (V, 3) voxel indices of a volume space.
+            xyz: (V, 3) millimetre coordinates, when known.
+            vertex / hemi: (V,) fsaverage vertex index within its hemisphere and hemisphere (0 lh, 1 rh), for
+                surface spaces (instead of ``ijk``).
 
         Returns:
-            the ``betas`` h5py dataset, for the caller to fill (row blocks, in any order).
+            the ``betas`` h5py dataset, zero-filled until written, for the caller to fill (row blocks, any order).
         """
         g = self.file.create_group(f'rois/{name}')
         g.attrs['label_names'] = np.array(list(label_names), dtype=object)
-        g.create_dataset('ijk', data=np.asarray(ijk, dtype=np.int16))
+        g.create_dataset('label', data=np.asarray(label, dtype=np.int8))
+        if ijk is not None:
+            g.create_dataset('ijk', data=np.asarray(ijk, dtype=np.int16))
+        if vertex is not None:
+            g.create_dataset('vertex', data=np.asarray(vertex, dtype=np.int32))
+            g.create_dataset('hemi', data=np.asarray(hemi, dtype=np.int8))
         if xyz is not None:
             g.create_dataset('xyz', data=np.asarray(xyz, dtype=np.float32))
-        g.create_dataset('label', data=np.asarray(label, dtype=np.int8))
-        if fill_betas is not None:
-            return g.create_dataset('betas', data=np.asarray(fill_betas, dtype=np.float32))
         # Contiguous (no chunks, no compression): a row is one read at a computable offset (see row_reader.py).
-        # Filled with 0 until written, so it can also accumulate sums.
-        return g.create_dataset('betas', shape=(n_rows, len(ijk)), dtype=np.float32, fillvalue=0)
+        return g.create_dataset('betas', shape=(n_rows, len(label)), dtype=np.float32, fillvalue=0)
 
     def write_ncsnr(self, name: str, ncsnr: np.ndarray) -> None:
         self.file[f'rois/{name}'].create_dataset('ncsnr', data=np.asarray(ncsnr, dtype=np.float32))

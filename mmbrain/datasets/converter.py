@@ -201,7 +201,7 @@ def _convert_subject(root: str, plan: _SubjectPlan, design: NSDDesign, space: st
         betas = {}
         for g, vol in plan.rois.items():
             ijk = np.stack(np.unravel_index(flat[g], grid), 1)
-            betas[g] = writer.create_group(g, n_rows, ijk, vol.labels.reshape(-1)[flat[g]], plan.label_names[g],
+            betas[g] = writer.create_group(g, n_rows, vol.labels.reshape(-1)[flat[g]], plan.label_names[g], ijk=ijk,
                                            xyz=voxel_coordinates(ijk, vol.affine))
 
         for session in _progress(range(1, plan.n_sessions + 1), progress, desc=f'subj{plan.subject:02d}',

@@ -1,0 +1,195 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Convert the Algonauts 2023 challenge layout (NSD on the fsaverage surface) into mmbrain's per-subject files.
+
+Input, per subject ``ROOT/subjXX``::
+
+    training_split/training_fmri/{lh,rh}_training_fmri.npy       (N, V_hemi) float32, z-scored, repeats averaged
+    training_split/training_images/train-%04d_nsd-%05d.png       row (1-based), nsd_id (0-based)
+    roi_masks/{lh,rh}.all-vertices_fsaverage_space.npy           fsaverage vertices; nonzero = challenge vertex
+    roi_masks/{lh,rh}.<group>_challenge_space.npy                (V_hemi,) labels of each challenge vertex
+    roi_masks/mapping_<group>.npy                                pickled {label: name}
+
+Output: the schema of :mod:`.converted_file` with ``space="fsaverage"``, ``zscore="session"``, ``averaged=True``,
+``n_repeats=0`` (unknown), vertices instead of voxels (``rois/G/vertex`` and ``rois/G/hemi``, lh then rh,
+ascending) and ``rois/G/xyz`` from an fsaverage surface (``<fsaverage>/surf/{lh,rh}.<surface>``) when given;
+without one the coordinates are left out (only a positional-embedding encoder can use the files) and a warning
+says so. ``shared1000`` comes from ``nsd_stim_info_merged.csv`` when given, else from the images that every
+converted subject saw (a subset of NSD's shared1000), with a warning.
+"""
+import os
+import os.path as osp
+import re
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .converted_file import ConvertedSubjectWriter, converted_path
+from .nsd_files import ROI_GROUPS, NSDFormatError, require_file
+
+HEMIS = ('lh', 'rh')
+_ROW_BLOCK = 1024
+_IMAGE_NAME = re.compile(r'train-(\d{4,})_nsd-(\d{5,})\.png')
+
+
+def _subject_dir(root: str, subject: int) -> str:
+    return osp.join(root, f'subj{subject:02d}')
+
+
+def find_algonauts_subjects(root: str) -> List[int]:
+    if not osp.isdir(root):
+        raise NSDFormatError(f'{root}: folder not found')
+    subjects = sorted(int(d[4:]) for d in os.listdir(root) if re.fullmatch(r'subj\d\d', d)
+                      and osp.isdir(osp.join(root, d, 'training_split')))
+    if not subjects:
+        raise NSDFormatError(f'{root}: no subjXX/training_split folders (is --root the Algonauts data folder?)')
+    return subjects
+
+
+def _load_npy(path: str, allow_pickle: bool = False):
+    require_file(path)
+    try:
+        return np.load(path, allow_pickle=allow_pickle)
+    except Exception as exc:
+        raise NSDFormatError(f'{path}: not a readable .npy file ({exc})') from exc
+
+
+def training_nsd_ids(subject_dir: str) -> np.ndarray:
+    """0-based nsd_ids of the training rows, from ``train-%04d_nsd-%05d.png`` (rows numbered 1..N, no gaps)."""
+    folder = osp.join(subject_dir, 'training_split', 'training_images')
+    if not osp.isdir(folder):
+        raise NSDFormatError(f'{folder}: folder not found')
+    rows = {}
+    for name in os.listdir(folder):
+        m = _IMAGE_NAME.fullmatch(name)
+        if m:
+            rows[int(m.group(1))] = int(m.group(2))
+    if not rows:
+        raise NSDFormatError(f'{folder}: no train-NNNN_nsd-NNNNN.png images')
+    if sorted(rows) != list(range(1, len(rows) + 1)):
+        missing = sorted(set(range(1, max(rows) + 1)) - set(rows))[:5]
+        raise NSDFormatError(f'{folder}: training images must be numbered 1..N without gaps (missing {missing})')
+    return np.array([rows[r] for r in range(1, len(rows) + 1)], np.int32)
+
+
+def _read_surface(fsaverage: str, hemi: str, surface: str, n_vertices: int, mask_path: str) -> np.ndarray:
+    from nibabel.freesurfer import read_geometry
+    path = require_file(osp.join(fsaverage, 'surf', f'{hemi}.{surface}'))
+    try:
+        coords, _ = read_geometry(path)
+    except Exception as exc:
+        raise NSDFormatError(f'{path}: not a readable FreeSurfer surface ({exc})') from exc
+    if len(coords) != n_vertices:
+        raise NSDFormatError(f'{path}: {len(coords)} vertices, but {mask_path} covers {n_vertices}')
+    return coords.astype(np.float32)
+
+
+def _subject_tables(subject_dir: str, fsaverage: Optional[str], surface: str):
+    """Per hemisphere: challenge vertices, fMRI array path and shape, per-group labels, names, coordinates."""
+    masks = osp.join(subject_dir, 'roi_masks')
+    hemis = {}
+    for h, hemi in enumerate(HEMIS):
+        mask_path = osp.join(masks, f'{hemi}.all-vertices_fsaverage_space.npy')
+        mask = _load_npy(mask_path)
+        if mask.ndim != 1:
+            raise NSDFormatError(f'{mask_path}: shape {mask.shape}, expected (fsaverage vertices,)')
+        vertices = np.flatnonzero(mask)
+        fmri_path = osp.join(subject_dir, 'training_split', 'training_fmri', f'{hemi}_training_fmri.npy')
+        fmri = np.load(require_file(fmri_path), mmap_mode='r')
+        if fmri.ndim != 2 or fmri.shape[1] != len(vertices):
+            raise NSDFormatError(f'{fmri_path}: shape {fmri.shape}, expected (images, {len(vertices)}) for the '
+                                 f'{len(vertices)} challenge vertices of {mask_path}')
+        labels = {}
+        for group in ROI_GROUPS:
+            path = osp.join(masks, f'{hemi}.{group}_challenge_space.npy')
+            lab = _load_npy(path)
+            if lab.shape != (len(vertices), ):
+                raise NSDFormatError(f'{path}: shape {lab.shape}, expected ({len(vertices)},) challenge vertices')
+            labels[group] = lab.astype(np.int64)
+        xyz = (_read_surface(fsaverage, hemi, surface, len(mask), mask_path)[vertices]
+               if fsaverage else None)
+        hemis[hemi] = dict(index=h, vertices=vertices, fmri_path=fmri_path, n_rows=fmri.shape[0], labels=labels,
+                           xyz=xyz)
+    names = {}
+    for group in ROI_GROUPS:
+        path = osp.join(masks, f'mapping_{group}.npy')
+        mapping = _load_npy(path, allow_pickle=True)
+        mapping = mapping.item() if mapping.dtype == object and mapping.shape == () else None
+        if not isinstance(mapping, dict):
+            raise NSDFormatError(f'{path}: expected a pickled dict {{label: name}}')
+        present = set().union(*(np.unique(hemis[h]['labels'][group]).tolist() for h in HEMIS)) - {0}
+        missing = sorted(v for v in present if v > 0 and v not in mapping)
+        if missing:
+            raise NSDFormatError(f'{path}: no name for labels {missing}')
+        n = max(present, default=0)
+        names[group] = [str(mapping.get(v, 'Unknown' if v == 0 else f'label{v}')) for v in range(n + 1)]
+    return hemis, names
+
+
+def convert_algonauts(root: str, out_dir: str, subjects: Optional[Sequence[int]] = None,
+                      fsaverage: Optional[str] = None, surface: str = 'white', stim_info: Optional[str] = None,
+                      overwrite: bool = False) -> List[str]:
+    """Convert Algonauts 2023 subjects to ``out_dir/subjXX.h5`` (see the module docstring).
+
+    Args:
+        root: the challenge data folder holding ``subjXX/``.
+        out_dir: output folder.
+        subjects: 1-based subjects; default every ``subjXX`` with a ``training_split``.
+        fsaverage: FreeSurfer ``fsaverage`` subject folder (``surf/lh.white`` ...) for vertex coordinates.
+        surface: which surface gives the coordinates (``white``, ``pial``, ``inflated``, ...).
+        stim_info: ``nsd_stim_info_merged.csv`` for the ``shared1000`` flags.
+        overwrite: replace existing outputs (atomically).
+
+    Returns:
+        The written file paths.
+    """
+    subjects = list(subjects) if subjects else find_algonauts_subjects(root)
+    existing = [converted_path(out_dir, s) for s in subjects if osp.exists(converted_path(out_dir, s))]
+    if existing and not overwrite:
+        raise FileExistsError(f'{", ".join(existing)}: already converted (pass --overwrite to replace)')
+    plans: Dict[int, Tuple] = {}
+    for s in subjects:
+        folder = _subject_dir(root, s)
+        ids = training_nsd_ids(folder)
+        hemis, names = _subject_tables(folder, fsaverage, surface)
+        for t in hemis.values():
+            if t['n_rows'] != len(ids):
+                raise NSDFormatError(f'{t["fmri_path"]}: {t["n_rows"]} rows, but {len(ids)} training images')
+        plans[s] = (ids, hemis, names)
+    if stim_info:
+        import pandas as pd
+        table = pd.read_csv(require_file(stim_info), index_col=0)
+        if 'shared1000' not in table or 'nsdId' not in table:
+            raise NSDFormatError(f'{stim_info}: columns nsdId and shared1000 are required')
+        shared = set(table['nsdId'][table['shared1000'].astype(bool)].tolist())
+    else:
+        shared = set.intersection(*(set(p[0].tolist()) for p in plans.values())) if len(plans) > 1 else set()
+        warnings.warn('no --stim-info: shared1000 marks the images every converted subject saw'
+                      + ('' if len(plans) > 1 else ' (one subject: none)'), stacklevel=2)
+    if not fsaverage:
+        warnings.warn('no --fsaverage surface: vertex coordinates (rois/G/xyz) are left out, so only encoders '
+                      'with positional (not 3D voxel) embeddings can use these files', stacklevel=2)
+
+    written = []
+    for s, (ids, hemis, names) in plans.items():
+        path = converted_path(out_dir, s)
+        with ConvertedSubjectWriter(path, s, 'fsaverage', 'session', True, overwrite) as writer:
+            writer.write_rows(ids, np.zeros(len(ids)), np.isin(ids, list(shared)), np.zeros(len(ids)))
+            fmri = {hemi: np.load(t['fmri_path'], mmap_mode='r') for hemi, t in hemis.items()}
+            for group in ROI_GROUPS:
+                parts = [(t, np.flatnonzero(t['labels'][group] > 0)) for t in hemis.values()]
+                label = np.concatenate([t['labels'][group][c] for t, c in parts])
+                vertex = np.concatenate([t['vertices'][c] for t, c in parts])
+                hemi_idx = np.concatenate([np.full(len(c), t['index']) for t, c in parts])
+                xyz = np.concatenate([t['xyz'][c] for t, c in parts]) if fsaverage else None
+                ds = writer.create_group(group, len(ids), label, names[group], xyz=xyz, vertex=vertex, hemi=hemi_idx)
+                for a in range(0, len(ids), _ROW_BLOCK):  # memory: one block of rows
+                    block = []
+                    for hemi, (t, c) in zip(HEMIS, parts):
+                        part = np.asarray(fmri[hemi][a:a + _ROW_BLOCK, c], np.float32)
+                        if not np.all(np.isfinite(part)):
+                            raise NSDFormatError(f'{t["fmri_path"]}: NaN or inf values (rows from {a + 1})')
+                        block.append(part)
+                    ds[a:a + _ROW_BLOCK] = np.concatenate(block, axis=1)
+        written.append(path)
+    return written
