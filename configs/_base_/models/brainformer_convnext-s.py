@@ -1,12 +1,15 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 # Brainformer with a ConvNeXt-S image backbone (Sec. 3.2, 4.2): Conv1D k=32 s=16, d_r=768, windows w=64 s=32,
 # h=2 levels, 3D voxel embedding, six ROI groups, lambda_con = lambda_bfg = 0.5.
+# The backbone returns all four stages (out_indices=(0, 1, 2, 3)) so that the checkpoint holds the output norms
+# that downstream Mask R-CNN / UperNet load (docs/architecture.md); the pretrainer pools the last one. Stochastic
+# depth follows mmpretrain's ImageNet recipes (ConvNeXt-S 0.4, Swin-S 0.3); the paper does not state it.
 model = dict(
     type='BrainformerPretrainer',
     data_preprocessor=dict(
         type='BrainDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True),
     backbone=dict(
-        type='mmpretrain.ConvNeXt', arch='small', out_indices=(3, ), gap_before_final_norm=True,
+        type='mmpretrain.ConvNeXt', arch='small', out_indices=(0, 1, 2, 3), gap_before_final_norm=True,
         drop_path_rate=0.4),
     backbone_out_dims=768,
     fmri_encoder=dict(

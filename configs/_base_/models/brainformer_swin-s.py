@@ -4,7 +4,7 @@ _base_ = './brainformer_convnext-s.py'
 
 model = dict(
     backbone=dict(
-        _delete_=True, type='mmpretrain.SwinTransformer', arch='small', img_size=224, out_indices=(3, ),
+        _delete_=True, type='mmpretrain.SwinTransformer', arch='small', img_size=224, out_indices=(0, 1, 2, 3),
         drop_path_rate=0.3),
     backbone_out_dims=768,
 )
