@@ -159,8 +159,9 @@ def main() -> None:
     args.img_size = args.img_size or (64 if args.tiny else 224)
     args.voxels = [3000] * 6 if args.tiny else PAPER_VOXELS
 
-    import mmbrain  # noqa: F401
     from mmengine.registry import init_default_scope
+
+    import mmbrain  # noqa: F401
     init_default_scope('mmbrain')
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True

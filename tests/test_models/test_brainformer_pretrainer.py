@@ -9,6 +9,7 @@ import torch
 from mmengine.registry import init_default_scope
 
 from mmbrain.registry import MODELS
+
 from ._brain_batch import make_brain_batch
 
 ROIS = ['v1', 'faces']
@@ -44,7 +45,8 @@ def test_loss_backward_and_keys(backbone, out_dims):
     assert set(losses) == {'loss_con', 'loss_bfg', 'temperature'}
     assert float(losses['temperature']) == pytest.approx(0.07)
     loss, log_vars = model.parse_losses(losses)
-    assert float(loss.detach()) == pytest.approx(float((losses['loss_con'] + losses['loss_bfg']).detach()))  # temperature only logged
+    # temperature is only logged, not summed into the loss
+    assert float(loss.detach()) == pytest.approx(float((losses['loss_con'] + losses['loss_bfg']).detach()))
     loss.backward()
     for name in ('backbone', 'fmri_encoder', 'img_proj', 'img_roi_proj', 'contrastive_loss'):
         grads = [p.grad for p in getattr(model, name).parameters() if p.requires_grad]
@@ -58,7 +60,8 @@ def test_predict_and_tensor_modes():
     assert len(samples) == 4
     assert torch.allclose(samples[0].img_embed.norm(), torch.tensor(1.)) and samples[0].brain_embed.shape == (16, )
     feats = model(**data, mode='tensor')
-    assert feats['img'].shape == (4, 16) and feats['img_roi'].shape == (4, 2, 16) and feats['brain_roi'].shape == (4, 2, 16)
+    assert feats['img'].shape == (4, 16)
+    assert feats['img_roi'].shape == feats['brain_roi'].shape == (4, 2, 16)
 
 
 def test_without_guidance_loss_and_linear_encoder():
@@ -69,7 +72,8 @@ def test_without_guidance_loss_and_linear_encoder():
     linear = MODELS.build(dict(type='BrainformerPretrainer', backbone=CONVNEXT, backbone_out_dims=32,
                                fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS,
                                                  num_voxels=dict(v1=64, faces=40), embed_dims=16, num_heads=2)))
-    assert set(linear(**linear.data_preprocessor(_data(), True), mode='loss')) == {'loss_con', 'loss_bfg', 'temperature'}
+    losses = linear(**linear.data_preprocessor(_data(), True), mode='loss')
+    assert set(losses) == {'loss_con', 'loss_bfg', 'temperature'}
 
 
 def test_data_preprocessor_normalises_bgr_to_rgb():

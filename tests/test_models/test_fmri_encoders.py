@@ -4,9 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmbrain.models.fmri_encoders import (BrainformerEncoder, LinearFMRIEncoder, MultiScaleFMRITransformer,
-                                          Voxel3DEmbedding)
+from mmbrain.models.fmri_encoders import (
+    BrainformerEncoder,
+    LinearFMRIEncoder,
+    MultiScaleFMRITransformer,
+    Voxel3DEmbedding,
+)
 from mmbrain.models.fmri_encoders.feature_encoding import Conv1DFeatureEncoding
+
 from ._brain_batch import make_brain_batch
 
 TINY = dict(embed_dims=16, num_heads=2, conv_kernel=8, conv_stride=4, window_size=8, window_stride=4)
@@ -81,7 +86,7 @@ def test_one_attention_call_per_level(monkeypatch):
         enc(**make_brain_batch({0: dict(v1=600, faces=300), 1: dict(v1=500, faces=200)}, subjects=[0, 1]))
     # per ROI: 2 levels + the final TransBlock; then the ROI transformer
     assert len(calls) == 2 * 3 + 1
-    # v1 has 600 voxels -> 149 conv tokens -> ceil(141 / 4) + 1 = 37 windows per sample at level 1, both samples in one call
+    # v1: 600 voxels -> 149 conv tokens -> ceil(141 / 4) + 1 = 37 windows per sample at level 1, both samples at once
     assert calls[0] == 2 * 37
 
 

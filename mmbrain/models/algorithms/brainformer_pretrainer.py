@@ -41,8 +41,8 @@ class BrainformerPretrainer(BaseModel):
                  backbone: Union[dict, nn.Module],
                  fmri_encoder: Union[dict, nn.Module],
                  backbone_out_dims: int = 768,
-                 contrastive_loss: dict = dict(type='BrainContrastiveLoss', loss_weight=0.5),
-                 guidance_loss: Optional[dict] = dict(type='BrainFMRIGuidanceLoss', loss_weight=0.5),
+                 contrastive_loss: dict = dict(type='BrainContrastiveLoss', loss_weight=0.5),  # noqa: B006
+                 guidance_loss: Optional[dict] = dict(type='BrainFMRIGuidanceLoss', loss_weight=0.5),  # noqa: B006
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         data_preprocessor = data_preprocessor or {}

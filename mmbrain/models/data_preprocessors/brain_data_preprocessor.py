@@ -1,6 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Data preprocessor of image + fMRI batches (batch format: docs/architecture.md)."""
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 from mmengine.model import BaseDataPreprocessor

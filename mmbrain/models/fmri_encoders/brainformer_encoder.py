@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmbrain.registry import MODELS
+
 from .feature_encoding import Conv1DFeatureEncoding
 from .multiscale_transformer import MultiScaleFMRITransformer
 from .roi_transformer import ROITransformer
@@ -103,7 +104,7 @@ class BrainformerEncoder(BaseModule):
                  num_levels: int = 2,
                  mlp_ratio: float = 4.,
                  dropout: float = 0.,
-                 pos_embed: Optional[dict] = dict(type='Voxel3DEmbedding', coord_scale=0.01),
+                 pos_embed: Optional[dict] = dict(type='Voxel3DEmbedding', coord_scale=0.01),  # noqa: B006
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if not roi_names:

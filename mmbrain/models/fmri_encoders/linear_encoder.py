@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmbrain.registry import MODELS
+
 from .brainformer_encoder import check_brain_inputs
 from .roi_transformer import ROITransformer
 

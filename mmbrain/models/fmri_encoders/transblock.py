@@ -2,7 +2,6 @@
 """TransBlock: the pre-norm transformer layer used throughout Brainformer (Sec. 3.2.3-3.2.4)."""
 from typing import Optional
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmbrain.registry import MODELS
+
 from .feature_encoding import pad_to_conv_tokens
 
 
