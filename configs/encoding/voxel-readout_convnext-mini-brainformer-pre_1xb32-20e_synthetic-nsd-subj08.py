@@ -1,16 +1,20 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-# Brain response prediction (paper Sec. 4.5) on the synthetic NSD world's held-out subject 8: a frozen
-# Brainformer-pretrained tiny ConvNeXt + a voxel readout of its multi-level pooled features, trained on the
-# subject's non-shared images and evaluated on the shared ones (NSD's shared1000 protocol). CPU-sized.
-#   python tools/model_converters/brainformer_to_backbone.py work_dirs/<synthetic pretrain>/iter_N.pth \
-#       work_dirs/brainformer_convnext-synthetic_backbone.pth
-#   python tools/train.py configs/encoding/voxel-readout_convnext-synthetic-brainformer-pre_1xb32-20e_synthetic-nsd-subj08.py
-# Another checkpoint: --cfg-options model.backbone.init_cfg.checkpoint=PATH.
+# Brain response prediction (paper Sec. 4.5) on the synthetic NSD world's held-out subject 8: the frozen
+# Brainformer-pretrained ConvNeXt-mini of configs/pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py and
+# a voxel readout of its multi-level pooled features, trained on the subject's non-shared images and evaluated on
+# the shared ones (NSD's shared1000 protocol, repetitions averaged, noise ceiling from the repetitions). CPU-sized.
+#   python tools/train.py configs/pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py
+#   python tools/model_converters/brainformer_to_backbone.py \
+#       work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/epoch_4.pth \
+#       work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/backbone.pth
+#   python tools/train.py configs/encoding/voxel-readout_convnext-mini-brainformer-pre_1xb32-20e_synthetic-nsd-subj08.py
+# Another backbone: --cfg-options model.backbone.init_cfg.checkpoint=PATH. Another subject: subjects and
+# subject_file (train/val dataloaders, model.head.num_voxels, val_evaluator / test_evaluator).
 _base_ = ['../_base_/datasets/synthetic_nsd.py', '../_base_/default_runtime.py']
 
 held_out_subject = 8
 subject_file = 'data/synthetic_nsd/mmbrain/subj08.h5'
-checkpoint_file = 'work_dirs/brainformer_convnext-synthetic_backbone.pth'
+checkpoint_file = 'work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/backbone.pth'
 
 pipeline = [
     dict(type='LoadNSDStimulus', img_size={{_base_.img_size}}),

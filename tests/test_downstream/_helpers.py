@@ -1,0 +1,29 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Helpers of the downstream tests."""
+import importlib.util
+import os.path as osp
+from typing import Dict
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PRETRAIN_CONFIGS = {
+    'convnext': 'configs/pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py',
+    'swin': 'configs/pretrain/brainformer_swin-mini_1xb32-coslr-4e_synthetic.py',
+}
+
+
+def load_tool(relpath: str):
+    """Import a script of ``tools/`` as a module (its functions, without running ``main``)."""
+    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(relpath))[0], osp.join(REPO, relpath))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def world_data_options(nsd_world, prefix: str) -> Dict[str, object]:
+    """Config overrides pointing an ``NSDDataset`` dataloader at the tiny world, single process."""
+    return {
+        f'{prefix}.dataset.data_root': nsd_world.converted_dir,
+        f'{prefix}.dataset.stimuli_file': nsd_world.stimuli_file,
+        f'{prefix}.num_workers': 0,
+        f'{prefix}.persistent_workers': False,
+    }
