@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 import mmbrain  # noqa: F401  (allow-lists mmengine checkpoint types for weights_only loads)
@@ -38,6 +39,7 @@ def _train(config: Path, work_dir: Path, *extra: str) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow
 def test_killed_pretraining_resumes(nsd_world, tmp_path):
     config, work_dir = tmp_path / 'tiny.py', tmp_path / 'work'
     work_dir.mkdir()
