@@ -70,16 +70,12 @@ class H5RowReader:
 
 
 _cache: Dict[Tuple[str, str], H5RowReader] = {}
-_cache_pid = os.getpid()
+# A forked child (a DataLoader worker) never uses its parent's handles: it opens its own on first use.
+os.register_at_fork(after_in_child=_cache.clear)
 
 
 def get_row_reader(path: str, name: str) -> H5RowReader:
     """The current process's reader of ``path:name`` (created on first use, recreated after a fork)."""
-    global _cache_pid
-    pid = os.getpid()
-    if pid != _cache_pid:  # inherited over a fork: never use the parent's handles
-        _cache.clear()
-        _cache_pid = pid
     key = (path, name)
     reader = _cache.get(key)
     if reader is None:

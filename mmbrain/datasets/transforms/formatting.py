@@ -3,6 +3,7 @@
 
 from typing import Sequence
 
+import cv2
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
@@ -43,12 +44,16 @@ class PackBrainInputs(BaseTransform):
         inputs = {}
         if 'img' in results:
             img = results['img']
-            inputs['img'] = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+            # HWC -> contiguous CHW; cv2.split is ~2x faster than a transposed copy (numpy or torch).
+            inputs['img'] = torch.from_numpy(np.stack(cv2.split(img)) if img.ndim == 3 else img[None])
         if 'fmri' in results:
             inputs['fmri'] = {g: torch.from_numpy(v) for g, v in results['fmri'].items()}
         if 'xyz' in results:
             inputs['xyz'] = {g: _shared_tensor(v) for g, v in results['xyz'].items()}
-        sample = DataSample(metainfo={k: results[k] for k in self.meta_keys if k in results})
+        sample = DataSample()
+        for k in self.meta_keys:  # immutable values: set_field, not the deep copy of DataSample(metainfo=...)
+            if k in results:
+                sample.set_field(results[k], k, field_type='metainfo')
         return dict(inputs=inputs, data_samples=sample)
 
     def __repr__(self) -> str:
