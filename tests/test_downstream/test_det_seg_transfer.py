@@ -102,8 +102,9 @@ def test_upernet_trains_from_converted_backbone(backbone, nsd_world, backbone_ch
         f'model.backbone.init_cfg.checkpoint={checkpoint}', f'train_dataloader.dataset.data_root={nsd_world.ade_dir}',
         f'val_dataloader.dataset.data_root={nsd_world.ade_dir}', 'train_dataloader.batch_size=2',
         'val_dataloader.dataset.indices=2', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-        'default_hooks.logger.interval=1', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-        'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'
+        'default_hooks.logger.interval=1', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False'
     ], tmp_path)
     _assert_backbone_loaded(log, checkpoint)
     _assert_trained(log)

@@ -64,11 +64,38 @@ def test_metric_matches_direct_numpy(nsd_world):
             valid = nc > 0  # a voxel without explainable variance has no score
             score = np.minimum(100 * np.maximum(r[valid], 0)**2 / (nc[valid] / 100), 100)
             assert results[f'{group}/algonauts_score'] == pytest.approx(score.mean(), abs=1e-4)
+            assert results[f'{group}/noise_ceiling_mean'] == pytest.approx(nc.mean(), abs=1e-4)
             all_r.append(r)
             all_score.append(score)
     assert results['pearson_mean'] == pytest.approx(np.concatenate(all_r).mean(), abs=1e-6)
     assert results['pearson_median'] == pytest.approx(np.median(np.concatenate(all_r)), abs=1e-6)
     assert results['algonauts_score'] == pytest.approx(np.concatenate(all_score).mean(), abs=1e-4)
+
+
+def test_metric_on_averaged_responses_uses_the_stored_ceiling(nsd_world):
+    """Rows that already average an image's repetitions: ncsnr and n_repeats come from the converted file."""
+    subject_file = nsd_world.converted_file(3, averaged=True)
+    rng = np.random.default_rng(1)
+    with h5py.File(subject_file, 'r') as f:
+        nsd_ids, n_repeats = f['nsd_id'][()], f['n_repeats'][()]
+        betas = {g: f['rois'][g]['betas'][()] for g in f['rois']}
+        ncsnr = {g: f['rois'][g]['ncsnr'][()].astype(np.float64) for g in f['rois']}
+    samples = [dict(nsd_id=int(nsd_ids[row]), row=row,
+                    pred_fmri={g: torch.tensor(b[row] + rng.standard_normal(b.shape[1]), dtype=torch.float32)
+                               for g, b in betas.items()},
+                    gt_fmri={g: torch.tensor(b[row]) for g, b in betas.items()}) for row in range(len(nsd_ids))]
+    metric = BrainEncodingMetric(subject_file=subject_file)
+    metric.process({}, samples)
+    results = metric.compute_metrics(metric.results)
+    for group, b in betas.items():
+        pred = np.stack([s['pred_fmri'][group].double().numpy() for s in samples])
+        r = np.array([np.corrcoef(pred[:, v], b[:, v])[0, 1] for v in range(b.shape[1])])
+        nc = 100 * ncsnr[group]**2 / (ncsnr[group]**2 + np.mean(1 / n_repeats))
+        valid = nc > 0
+        score = np.minimum(100 * np.maximum(r[valid], 0)**2 / (nc[valid] / 100), 100)
+        assert results[f'{group}/pearson_mean'] == pytest.approx(r.mean(), abs=1e-6)
+        assert results[f'{group}/noise_ceiling_mean'] == pytest.approx(nc.mean(), abs=1e-4)
+        assert results[f'{group}/algonauts_score'] == pytest.approx(score.mean(), abs=1e-4)
 
 
 @pytest.fixture(scope='module')

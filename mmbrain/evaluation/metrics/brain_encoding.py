@@ -1,6 +1,5 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Encoding accuracy of predicted brain responses: voxel-wise Pearson r and the Algonauts score (paper Sec. 4.5)."""
-from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
 import h5py
@@ -43,21 +42,21 @@ class BrainEncodingMetric(BaseMetric):
 
     Following NSD / Algonauts, the repetitions of an image among the evaluated samples are averaged before
     correlating (the model predicts one response per image), and the noise ceiling of each voxel is estimated from
-    those repetitions (ncsnr, :mod:`mmbrain.evaluation.functional.noise_ceiling`) for the actual number of trials
-    averaged per image. When the evaluated data hold no repetition (responses averaged beforehand), the noise
-    ceiling needs ``ncsnr`` from the subject file (``rois/G/ncsnr``) and ``trials_per_response``.
+    those repetitions (ncsnr, :mod:`mmbrain.evaluation.functional.noise_ceiling`) for the number of trials averaged
+    per image. Samples that are already averages (converted with ``average_repeats``: no image repeats) take the
+    ncsnr the converter estimated (``rois/G/ncsnr``) and each row's ``n_repeats`` from ``subject_file``.
 
     "Overall" figures pool the voxels of all groups; a voxel lying in several groups (``streams`` overlaps the
-    others) counts once per group, with that group's prediction.
+    others) counts once per group, with that group's prediction. Voxels without explainable variance (noise
+    ceiling 0) have no Algonauts score and are left out of its averages.
 
     Reported keys (with the metric's prefix): ``pearson_mean``, ``pearson_median``, ``algonauts_score``,
-    ``noise_ceiling_mean``; per group ``<G>/pearson_mean``, ``<G>/pearson_median``, ``<G>/algonauts_score``; per
-    sub-ROI ``<G>/<name>/pearson_mean`` (needs ``subject_file``).
+    ``noise_ceiling_mean`` (in %); per group ``<G>/pearson_mean``, ``<G>/pearson_median``, ``<G>/algonauts_score``,
+    ``<G>/noise_ceiling_mean``; per sub-ROI ``<G>/<name>/pearson_mean`` (needs ``subject_file``).
 
     Args:
         subject_file: the evaluated subject's converted ``subjXX.h5``, for sub-ROI labels and, with averaged
-            responses, the stored ncsnr. Optional.
-        trials_per_response: trials averaged into each evaluated response when the data hold no repetition.
+            samples, the stored ncsnr and ``n_repeats``. Optional.
         collect_device: see :class:`mmengine.evaluator.BaseMetric`.
         prefix: metric key prefix.
     """
@@ -65,36 +64,34 @@ class BrainEncodingMetric(BaseMetric):
 
     def __init__(self,
                  subject_file: Optional[str] = None,
-                 trials_per_response: Optional[int] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.subject_file = subject_file
-        self.trials_per_response = trials_per_response
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Keep each sample's image id, predicted and measured responses (``pred_fmri``/``gt_fmri``)."""
+        """Keep each sample's image id, file row, predicted and measured responses (``pred_fmri``/``gt_fmri``)."""
         for sample in data_samples:
             self.results.append(
                 dict(
                     nsd_id=int(sample['nsd_id']),
+                    row=int(sample['row']) if 'row' in sample else None,
                     pred={g: v.float().cpu().numpy() for g, v in sample['pred_fmri'].items()},
                     gt={g: v.float().cpu().numpy() for g, v in sample['gt_fmri'].items()}))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Correlate per voxel over images and summarise (see the class docstring)."""
         image_ids = np.array([r['nsd_id'] for r in results])
-        images, inverse, n_repeats = np.unique(image_ids, return_inverse=True, return_counts=True)
+        images, inverse, counts = np.unique(image_ids, return_inverse=True, return_counts=True)
         if images.size < 2:
             raise ValueError(f'{self.__class__.__name__}: needs at least 2 distinct images, got {images.size}')
         labels = read_roi_labels(self.subject_file) if self.subject_file else {}
+        trials = counts if counts.max() > 1 else self._stored_repeats(results)
         metrics, all_r, all_score, all_nc = {}, [], [], []
         for group in results[0]['pred']:
-            pred_trials = np.stack([r['pred'][group] for r in results])
             gt_trials = np.stack([r['gt'][group] for r in results])
-            pred = self._image_means(pred_trials, inverse, images.size)
-            gt = self._image_means(gt_trials, inverse, images.size)
-            r = pearson_r(pred, gt)
+            pred = self._image_means(np.stack([r['pred'][group] for r in results]), inverse, images.size)
+            r = pearson_r(pred, self._image_means(gt_trials, inverse, images.size))
             metrics[f'{group}/pearson_mean'] = float(r.mean())
             metrics[f'{group}/pearson_median'] = float(np.median(r))
             for name, mask in labels.get(group, {}).items():
@@ -102,26 +99,26 @@ class BrainEncodingMetric(BaseMetric):
                     raise ValueError(f'{self.subject_file}: rois/{group} has {mask.size} voxels, the predictions '
                                      f'{r.size} (another subject?)')
                 metrics[f'{group}/{name}/pearson_mean'] = float(r[mask].mean())
-            ncsnr = self._ncsnr(group, gt_trials, image_ids, n_repeats)
-            if ncsnr is not None:
-                trials = n_repeats if n_repeats.max() > 1 else np.full(images.size, self.trials_per_response)
-                nc = noise_ceiling(ncsnr, trials)
-                score, valid = algonauts_score(r, nc)
-                metrics[f'{group}/algonauts_score'] = float(score[valid].mean()) if valid.any() else float('nan')
-                all_score.append(score)
-                all_nc.append(nc)
             all_r.append(r)
+            ncsnr = ncsnr_from_repeats(gt_trials, image_ids) if counts.max() > 1 else self._stored_ncsnr(group)
+            if ncsnr is None or trials is None:
+                continue
+            nc = noise_ceiling(ncsnr, trials)
+            score, valid = algonauts_score(r, nc)
+            metrics[f'{group}/algonauts_score'] = float(score[valid].mean()) if valid.any() else float('nan')
+            metrics[f'{group}/noise_ceiling_mean'] = float(nc.mean())
+            all_score.append(score)
+            all_nc.append(nc)
         all_r = np.concatenate(all_r)
         metrics['pearson_mean'] = float(all_r.mean())
         metrics['pearson_median'] = float(np.median(all_r))
         if all_score:
-            score = np.concatenate(all_score)
-            metrics['algonauts_score'] = float(np.nanmean(score))
+            metrics['algonauts_score'] = float(np.nanmean(np.concatenate(all_score)))
             metrics['noise_ceiling_mean'] = float(np.concatenate(all_nc).mean())
         else:
             MMLogger.get_current_instance().warning(
-                f'{self.__class__.__name__}: no noise ceiling (no repeated image among the evaluated samples and no '
-                'subject_file ncsnr with trials_per_response): Algonauts score not computed')
+                f'{self.__class__.__name__}: no noise ceiling (no image repeated among the evaluated samples, and '
+                'no subject_file with rois/G/ncsnr and known n_repeats): Algonauts score not computed')
         return metrics
 
     @staticmethod
@@ -131,15 +128,21 @@ class BrainEncodingMetric(BaseMetric):
         np.add.at(sums, inverse, trials)
         return sums / np.bincount(inverse, minlength=n_images)[:, None]
 
-    def _ncsnr(self, group: str, gt_trials: np.ndarray, image_ids: np.ndarray,
-               n_repeats: np.ndarray) -> Optional[np.ndarray]:
-        """ncsnr from the repetitions among the samples, else from the subject file, else None."""
-        if n_repeats.max() > 1:
-            return ncsnr_from_repeats(gt_trials, image_ids)
-        if self.subject_file is None or self.trials_per_response is None:
+    def _stored_repeats(self, results: List[dict]) -> Optional[np.ndarray]:
+        """Trials averaged into each (already averaged) sample, from ``n_repeats`` of the subject file."""
+        rows = [r['row'] for r in results]
+        if self.subject_file is None or any(row is None for row in rows):
+            return None
+        with h5py.File(self.subject_file, 'r') as f:
+            if 'n_repeats' not in f:
+                return None
+            n_repeats = f['n_repeats'][()].astype(np.int64)[rows]
+        return None if (n_repeats < 1).any() else n_repeats  # 0 = unknown
+
+    def _stored_ncsnr(self, group: str) -> Optional[np.ndarray]:
+        """``rois/<group>/ncsnr`` of the subject file, when present."""
+        if self.subject_file is None:
             return None
         with h5py.File(self.subject_file, 'r') as f:
             node = f['rois'][group]
-            if 'ncsnr' not in node:
-                return None
-            return node['ncsnr'][()].astype(np.float64)
+            return node['ncsnr'][()].astype(np.float64) if 'ncsnr' in node else None

@@ -1,6 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Voxel-wise readout: image features -> the response of every voxel of every ROI group (paper Sec. 4.5)."""
-from typing import Dict, Mapping, Sequence, Tuple, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import h5py
 import torch
@@ -50,7 +50,8 @@ class VoxelReadoutHead(BaseModule):
                  num_voxels: Union[Mapping[str, int], str],
                  pool_size: int = 1,
                  dropout: float = 0.0,
-                 init_cfg: Union[dict, None] = dict(type='Normal', layer='Linear', std=0.01)) -> None:
+                 init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01)  # noqa: B006
+                 ) -> None:
         super().__init__(init_cfg=init_cfg)
         if isinstance(num_voxels, str):
             num_voxels = read_voxel_counts(num_voxels)
