@@ -44,7 +44,8 @@ from .nsd_files import (
     voxel_coordinates,
 )
 
-_ROW_BLOCK = 1024  # rows per block in the final (ncsnr / averaging) pass
+_ROW_BLOCK = 1024  # rows per block in the final pass over averaged rows
+_IMAGE_BLOCK = 256  # images per block in the final pass over single trials (their repetitions are read together)
 
 
 @dataclass
@@ -252,8 +253,8 @@ def _convert_subject(root: str, plan: _SubjectPlan, design: NSDDesign, space: st
             else:
                 trial_order = np.argsort(image_of_trial, kind='stable')
                 trial_starts = np.searchsorted(image_of_trial[trial_order], np.arange(len(images) + 1))
-                for a in range(0, len(rep_images), _ROW_BLOCK):
-                    block_images = rep_images[a:a + _ROW_BLOCK]
+                for a in range(0, len(rep_images), _IMAGE_BLOCK):
+                    block_images = rep_images[a:a + _IMAGE_BLOCK]
                     members = [trial_order[trial_starts[m]:trial_starts[m + 1]] for m in block_images]
                     trials = np.concatenate(members)
                     sort = np.argsort(trials)

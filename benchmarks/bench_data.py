@@ -1,0 +1,171 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Speed and memory of mmbrain's NSD data path (converter and loader); prints JSON.
+
+    python benchmarks/bench_data.py                # ~2-3 min on 2 CPU cores; builds its worlds in a temp dir
+    python benchmarks/bench_data.py --batches 100 --img-size 224 --batch-size 64
+
+What it measures, on synthetic NSD worlds of 2 subjects at the default grid scale (~700-1700 voxels per group):
+
+* ``loader``: samples/s of ``NSDDataset`` (``LoadNSDStimulus`` -> ``LoadNSDResponses`` -> ``PackBrainInputs``) +
+  ``brain_collate``, random order over both subjects (mixed batches), images resized to ``--img-size``:
+  ``per_worker_cpu_second`` = samples a DataLoader worker delivers per second of its own CPU time (loading,
+  collating into shared memory, sending; the per-worker rate, target >= 2000), ``one_worker_end_to_end`` = samples/s
+  the main process receives from one worker on this machine (shared cores), ``in_process`` = the same work in the
+  main process without a worker (no shared memory, no pickling). Measured for the synthetic 64 px stimuli and for
+  the same stimuli stored at NSD's 425 px (``imgBrick`` resized: real NSD images cost a larger read and a
+  downscale).
+* ``memory``: peak resident memory (``VmHWM``, MiB) of a fresh process converting the world, and of one loading
+  ``--batches`` batches in-process (the code a worker runs), for worlds of ``--sessions`` and 4x that many sessions
+  (target: flat); ``baseline_mib`` is the resident memory after the imports (torch, mmengine, ...).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _loader(data_root, stimuli_file, img_size, batch_size, workers):
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    cfg = dict(batch_size=batch_size, num_workers=workers, persistent_workers=False,
+               sampler=dict(type='DefaultSampler', shuffle=True), collate_fn=dict(type='mmbrain.brain_collate'),
+               dataset=dict(type='NSDDataset', data_root=data_root, stimuli_file=stimuli_file, subjects=[1, 2],
+                            split='all', pipeline=[dict(type='LoadNSDStimulus', img_size=img_size),
+                                                   dict(type='LoadNSDResponses'), dict(type='PackBrainInputs')]))
+    with DefaultScope.overwrite_default_scope('mmbrain'):
+        return Runner.build_dataloader(cfg, seed=0)
+
+
+def _cpu_seconds(pid):
+    """User + system CPU time of a process (from /proc/<pid>/stat)."""
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def _iterate(loader, batches, warmup=3):
+    """Samples/s through the loader, and (with one worker) samples per CPU-second of the worker."""
+    it = iter(loader)
+    for _ in range(warmup):
+        next(it)
+    workers = [w.pid for w in getattr(it, '_workers', [])]
+    cpu0 = sum(_cpu_seconds(p) for p in workers)
+    n, start = 0, time.perf_counter()
+    for _ in range(batches):
+        n += len(next(it)['data_samples'])
+    rate = n / (time.perf_counter() - start)
+    worker_rate = n / (sum(_cpu_seconds(p) for p in workers) - cpu0) if workers else None
+    return rate, worker_rate
+
+
+def _memory_mib(field):
+    """``VmHWM`` (peak) or ``VmRSS`` (now) of this process in MiB, from /proc (reset at exec, unlike ru_maxrss)."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f'{field} not in /proc/self/status')
+
+
+def probe(args) -> dict:
+    """Run in a fresh process: one conversion, or loading ``--batches`` batches in the process, with its peak memory
+    and the resident memory after the imports (the baseline the work adds to)."""
+    import torch
+
+    from mmbrain.datasets.converter import convert_nsd
+    torch.set_num_threads(1)  # as in a DataLoader worker
+    baseline = _memory_mib('VmRSS')
+    start = time.perf_counter()
+    if args.probe == 'convert':
+        convert_nsd(args.world, osp.join(args.world, 'mmbrain'), progress=False)
+        return dict(seconds=round(time.perf_counter() - start, 2), baseline_mib=baseline, peak_mib=_memory_mib('VmHWM'))
+    loader = _loader(osp.join(args.world, 'mmbrain'), args.stimuli, args.img_size, args.batch_size, 0)
+    rate = _iterate(loader, args.batches)[0]
+    return dict(samples=len(loader.dataset), samples_per_s=round(rate, 1), baseline_mib=baseline,
+                peak_mib=_memory_mib('VmHWM'))
+
+
+def _run_probe(kind, world, args, stimuli=''):
+    cmd = [sys.executable, __file__, '--probe', kind, '--world', world, '--stimuli', stimuli,
+           '--batches', str(args.batches), '--batch-size', str(args.batch_size), '--img-size', str(args.img_size)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _make_world(path, sessions):
+    from mmbrain.datasets.synthetic import make_synthetic_nsd
+    make_synthetic_nsd(path, n_subjects=2, n_sessions=sessions, n_coco_extra=0, n_ade=0, progress=False)
+
+
+def _upscaled_stimuli(src, dst, size):
+    """The world's stimuli resized to NSD's size (same content; what matters is the bytes read and resized)."""
+    import cv2
+    import h5py
+    with h5py.File(src, 'r') as f, h5py.File(dst, 'w') as g:
+        brick = f['imgBrick']
+        out = g.create_dataset('imgBrick', shape=(brick.shape[0], size, size, 3), dtype='uint8')
+        for i in range(brick.shape[0]):
+            out[i] = cv2.resize(brick[i], (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def main(args) -> dict:
+    import torch
+    from mmengine.utils.dl_utils import set_multi_processing
+
+    from mmbrain.datasets.nsd_files import stimuli_path
+    set_multi_processing(opencv_num_threads=0, distributed=False)  # what the Runner does before building loaders
+    result = dict(img_size=args.img_size, batch_size=args.batch_size, batches=args.batches, cpu_count=os.cpu_count(),
+                  loader={}, memory={})
+    with tempfile.TemporaryDirectory(prefix='bench_data_') as tmp:
+        worlds = {}
+        for factor in (1, 4):
+            worlds[factor] = osp.join(tmp, f'world_x{factor}')
+            start = time.perf_counter()
+            _make_world(worlds[factor], args.sessions * factor)
+            result['memory'][f'sessions_x{factor}'] = dict(sessions=args.sessions * factor,
+                                                          generate_seconds=round(time.perf_counter() - start, 1),
+                                                          convert=_run_probe('convert', worlds[factor], args))
+        base = worlds[1]
+        stimuli = {64: stimuli_path(base), 425: osp.join(tmp, 'nsd_stimuli_425.hdf5')}
+        _upscaled_stimuli(stimuli[64], stimuli[425], 425)
+        for stored, path in stimuli.items():
+            torch.set_num_threads(1)  # as in a DataLoader worker
+            loader = _loader(osp.join(base, 'mmbrain'), path, args.img_size, args.batch_size, 0)
+            in_process = _iterate(loader, args.batches)[0]
+            torch.set_num_threads(os.cpu_count())
+            loader = _loader(osp.join(base, 'mmbrain'), path, args.img_size, args.batch_size, 1)
+            end_to_end, per_worker_cpu = _iterate(loader, args.batches)
+            result['loader'][f'stimuli_{stored}px'] = dict(
+                per_worker_cpu_second=round(per_worker_cpu, 1), one_worker_end_to_end=round(end_to_end, 1),
+                in_process=round(in_process, 1))
+            del loader
+        for factor, world in worlds.items():
+            result['memory'][f'sessions_x{factor}']['load'] = _run_probe('load', world, args, stimuli_path(world))
+    result['per_worker_samples_per_s_min'] = min(v['per_worker_cpu_second'] for v in result['loader'].values())
+    result['target_per_worker'] = 2000
+    m1, m4 = (result['memory'][f'sessions_x{f}'] for f in (1, 4))
+    result['memory_growth_x4_mib'] = {k: round(m4[k]['peak_mib'] - m1[k]['peak_mib'], 1) for k in ('convert', 'load')}
+    return result
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--img-size', type=int, default=224)
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--batches', type=int, default=60, help='timed batches per measurement')
+    p.add_argument('--sessions', type=int, default=3, help='sessions of the 1x world (the 4x world has 4 times more)')
+    p.add_argument('--probe', choices=('convert', 'load'), help=argparse.SUPPRESS)
+    p.add_argument('--world', help=argparse.SUPPRESS)
+    p.add_argument('--stimuli', help=argparse.SUPPRESS)
+    return p.parse_args()
+
+
+if __name__ == '__main__':
+    args = parse_args()
+    print(json.dumps(probe(args) if args.probe else main(args), indent=None if args.probe else 1))
