@@ -12,6 +12,7 @@ from mmbrain.registry import MODELS
 from .feature_encoding import Conv1DFeatureEncoding
 from .multiscale_transformer import MultiScaleFMRITransformer
 from .roi_transformer import ROITransformer
+from .voxel_embedding import Voxel3DEmbedding
 
 
 def check_brain_inputs(roi_names: Sequence[str], fmri: Dict[str, Tensor], fmri_mask: Dict[str, Tensor],
@@ -53,7 +54,9 @@ class ROIEncoder(nn.Module):
         self.pos_embed = None
         if pos_embed is not None:
             pos_embed = dict(pos_embed, embed_dims=embed_dims)
-            if pos_embed['type'] in ('Voxel3DEmbedding', 'mmbrain.Voxel3DEmbedding'):
+            embed_cls = MODELS.get(pos_embed['type']) if isinstance(pos_embed['type'], str) else pos_embed['type']
+            if isinstance(embed_cls, type) and issubclass(embed_cls, Voxel3DEmbedding):
+                # pooled to the Conv1D token resolution: same kernel and stride
                 pos_embed.update(kernel_size=conv_kernel, stride=conv_stride)
             self.pos_embed = MODELS.build(pos_embed)
         self.transformer = MultiScaleFMRITransformer(embed_dims, num_heads, window_size, window_stride,
