@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """``PackBrainInputs``: an NSD sample in the format of ``docs/architecture.md``."""
 
+import os
 from typing import Sequence
 
 import cv2
@@ -12,6 +13,7 @@ from mmpretrain.structures import DataSample
 from ...registry import TRANSFORMS
 
 _xyz_tensors: dict = {}
+os.register_at_fork(after_in_child=_xyz_tensors.clear)
 
 
 def _shared_tensor(array: np.ndarray) -> torch.Tensor:
