@@ -122,6 +122,15 @@ def test_subject_batches_need_no_padding(nsd_world):
         batch = brain_collate([ds[i] for i in b])
         assert all(m.all() for m in batch['inputs']['fmri_mask'].values())
         assert batch['inputs']['subject_index'].tolist() == [0] * len(b)
+    # the same from a config, as the Runner builds it
+    cfg = dict(batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True),
+               batch_sampler=dict(type='SubjectBatchSampler'), collate_fn=dict(type='mmbrain.brain_collate'),
+               dataset=dict(type='NSDDataset', data_root=nsd_world.converted_dir, subjects=nsd_world.subjects,
+                            split='train', pipeline=PIPELINE))
+    with DefaultScope.overwrite_default_scope('mmbrain'):
+        loader = Runner.build_dataloader(cfg, seed=0)
+    assert isinstance(loader.batch_sampler, SubjectBatchSampler)
+    assert all(len({s.subject for s in b['data_samples']}) == 1 for b in loader)
 
 
 def test_dataloader_with_two_workers_opens_files_only_in_workers(nsd_world):
