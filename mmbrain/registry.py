@@ -53,7 +53,8 @@ PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDUL
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['mmbrain.datasets'])
 DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['mmbrain.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['mmbrain.datasets'])
-# Collate functions (``collate_fn=dict(type='brain_collate')``).
+# Collate functions: ``collate_fn=dict(type='mmbrain.brain_collate')`` (mmengine's Runner looks collate functions
+# up outside the default scope, so the scope prefix is needed).
 FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['mmbrain.datasets'])
 
 #######################################################################
