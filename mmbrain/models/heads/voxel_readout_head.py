@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from mmbrain.datasets.converted_file import check_converted
 from mmbrain.registry import MODELS
 
 
@@ -15,16 +16,14 @@ def read_voxel_counts(subject_file: str) -> Dict[str, int]:
     """Voxels per ROI group of a converted subject file (``rois/<group>/betas``, architecture.md schema 1).
 
     Raises:
-        ValueError: the file is not an mmbrain NSD file or holds no ROI group.
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not of the converted schema or holds no ROI group.
     """
-    with h5py.File(subject_file, 'r') as f:
-        if f.attrs.get('format') != 'mmbrain-nsd' or 'rois' not in f:
-            raise ValueError(f'{subject_file}: not a converted mmbrain NSD file (format attr '
-                             f'{f.attrs.get("format")!r}, needs "mmbrain-nsd" and a "rois" group)')
-        counts = {name: int(group['betas'].shape[1]) for name, group in f['rois'].items()}
-    if not counts:
+    groups = check_converted(subject_file)['groups']
+    if not groups:
         raise ValueError(f'{subject_file}: no ROI group under "rois"')
-    return counts
+    with h5py.File(subject_file, 'r') as f:
+        return {name: int(f['rois'][name]['betas'].shape[1]) for name in groups}
 
 
 @MODELS.register_module()
