@@ -21,9 +21,13 @@ def test_perfect_and_random_embeddings():
     assert res['img2brain_top1'] == res['brain2img_top1'] == 100.
     assert res['chance_top1'] == pytest.approx(100 / 40) and res['chance_top5'] == pytest.approx(500 / 40)
     metric = BrainRetrievalMetric(topk=(1, 5))
-    metric.process({}, _samples(torch.randn(400, 8), torch.randn(400, 8), range(400)))
+    samples = _samples(torch.randn(400, 8), torch.randn(400, 8), [i // 2 for i in range(400)])
+    metric.process({}, samples)
     res = metric.compute_metrics(metric.results)
     assert res['img2brain_top5'] < 4 * res['chance_top5']
+    chunked = BrainRetrievalMetric(topk=(1, 5), chunk_size=7)  # queries scored 7 at a time: same figures
+    chunked.process({}, samples)
+    assert chunked.compute_metrics(chunked.results) == res
 
 
 def test_same_stimulus_counts_as_hit():

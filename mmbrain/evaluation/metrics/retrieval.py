@@ -33,6 +33,7 @@ class BrainRetrievalMetric(BaseMetric):
     Args:
         topk (Sequence[int]): Values of ``k``.
         match_by (str, optional): Metainfo key defining positives, or None for the row itself.
+        chunk_size (int): Queries scored at once (memory grows as ``chunk_size x rows``).
         collect_device (str): ``'cpu'`` or ``'gpu'``, for gathering results across processes.
         prefix (str, optional): Metric name prefix; defaults to ``'retrieval'``.
     """
@@ -42,6 +43,7 @@ class BrainRetrievalMetric(BaseMetric):
     def __init__(self,
                  topk: Sequence[int] = (1, 5),
                  match_by: Optional[str] = 'nsd_id',
+                 chunk_size: int = 4096,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -49,6 +51,7 @@ class BrainRetrievalMetric(BaseMetric):
             raise ValueError(f'BrainRetrievalMetric: topk must be positive integers, got {topk}')
         self.topk = tuple(topk)
         self.match_by = match_by
+        self.chunk_size = chunk_size
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Keep each row's embeddings and match key."""
@@ -67,17 +70,21 @@ class BrainRetrievalMetric(BaseMetric):
         """Return ``img2brain_top{k}``, ``brain2img_top{k}`` and ``chance_top{k}`` in percent."""
         img = torch.nn.functional.normalize(torch.stack([r['img'] for r in results]), dim=-1)
         brain = torch.nn.functional.normalize(torch.stack([r['brain'] for r in results]), dim=-1)
-        if self.match_by is None:
-            keys = torch.arange(len(results))
-        else:
-            keys = torch.tensor([r['key'] for r in results])
-        positives = keys[:, None] == keys[None, :]
-        sim = img @ brain.t()
+        num = len(results)
+        keys = torch.arange(num) if self.match_by is None else torch.tensor([r['key'] for r in results])
+        num_positives = torch.unique(keys, return_inverse=True, return_counts=True)
+        num_positives = num_positives[2][num_positives[1]]
         metrics = {}
+        for name, queries, gallery in (('img2brain', img, brain), ('brain2img', brain, img)):
+            hits = {k: 0 for k in self.topk}
+            for start in range(0, num, self.chunk_size):  # [chunk, N] similarities at a time
+                rows = slice(start, start + self.chunk_size)
+                nearest = (queries[rows] @ gallery.t()).topk(min(max(self.topk), num), dim=1).indices
+                is_positive = keys[nearest] == keys[rows, None]
+                for k in self.topk:
+                    hits[k] += int(is_positive[:, :k].any(dim=1).sum())
+            for k in self.topk:
+                metrics[f'{name}_top{k}'] = 100. * hits[k] / num
         for k in self.topk:
-            kk = min(k, len(results))
-            for name, scores in (('img2brain', sim), ('brain2img', sim.t())):
-                nearest = scores.topk(kk, dim=1).indices
-                metrics[f'{name}_top{k}'] = float(positives.gather(1, nearest).any(dim=1).double().mean() * 100)
-            metrics[f'chance_top{k}'] = chance_hit_rate(positives.sum(dim=1), len(results), kk)
+            metrics[f'chance_top{k}'] = chance_hit_rate(num_positives, num, min(k, num))
         return metrics
