@@ -19,26 +19,33 @@ def test_perfect_and_random_embeddings():
     metric.process({}, _samples(emb, emb * 3, range(40)))
     res = metric.compute_metrics(metric.results)
     assert res['img2brain_top1'] == res['brain2img_top1'] == 100.
-    assert res['chance_top1'] == pytest.approx(100 / 40) and res['chance_top5'] == pytest.approx(500 / 40)
+    assert res['img2brain_chance_top1'] == pytest.approx(100 / 40)
+    assert res['brain2img_chance_top5'] == pytest.approx(500 / 40)
     metric = BrainRetrievalMetric(topk=(1, 5))
     samples = _samples(torch.randn(400, 8), torch.randn(400, 8), [i // 2 for i in range(400)])
     metric.process({}, samples)
     res = metric.compute_metrics(metric.results)
-    assert res['img2brain_top5'] < 4 * res['chance_top5']
+    assert res['img2brain_top5'] < 4 * res['img2brain_chance_top5']
+    assert res['brain2img_chance_top1'] == pytest.approx(100 / 200)  # 200 distinct stimuli in the image gallery
     chunked = BrainRetrievalMetric(topk=(1, 5), chunk_size=7)  # queries scored 7 at a time: same figures
     chunked.process({}, samples)
     assert chunked.compute_metrics(chunked.results) == res
 
 
 def test_same_stimulus_counts_as_hit():
-    img = torch.eye(4)
-    brain = torch.eye(4)[[1, 0, 2, 3]]  # rows 0 and 1 swapped: both show nsd_id 7
+    eye = torch.eye(4)
+    img = eye[[0, 0, 2, 3]]  # rows 0 and 1 show the same stimulus (nsd_id 7): same image embedding
+    brain = torch.stack([eye[0] + 0.2 * eye[2], eye[0], eye[2], eye[3]])
     metric = BrainRetrievalMetric(topk=(1, ))
     metric.process({}, _samples(img, brain, [7, 7, 8, 9]))
-    assert metric.compute_metrics(metric.results)['img2brain_top1'] == 100.
+    res = metric.compute_metrics(metric.results)
+    assert res['img2brain_top1'] == 100.  # image 0's nearest brain row is row 1, the other response to nsd_id 7
+    assert res['brain2img_top1'] == 100.  # brain rows rank the 3 distinct stimuli
+    assert res['brain2img_chance_top1'] == pytest.approx(100 / 3)
+    assert res['img2brain_chance_top1'] == pytest.approx(100 * (2 / 4 + 2 / 4 + 1 / 4 + 1 / 4) / 4)
     by_row = BrainRetrievalMetric(topk=(1, ), match_by=None)
     by_row.process({}, _samples(img, brain, [7, 7, 8, 9]))
-    assert by_row.compute_metrics(by_row.results)['img2brain_top1'] == 50.
+    assert by_row.compute_metrics(by_row.results)['img2brain_top1'] == 75.  # image 0 now misses (row 1 is not its own)
 
 
 def test_chance_matches_enumeration():

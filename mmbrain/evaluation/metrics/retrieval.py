@@ -21,12 +21,13 @@ def chance_hit_rate(num_positives: torch.Tensor, gallery_size: int, k: int) -> f
 class BrainRetrievalMetric(BaseMetric):
     """Top-k retrieval between the image embeddings ``p`` and brain embeddings ``q`` of the evaluated rows.
 
-    Every evaluated row is a query and the whole set is the gallery (gathered over processes). For
-    ``img2brain``, each image ranks all brain embeddings by cosine similarity; the query is a hit at ``k`` if a
-    positive is among the ``k`` nearest. A positive is a row showing the same stimulus (``match_by='nsd_id'``;
-    another subject's or repetition's response to the same image counts) or only the row itself
-    (``match_by=None``). ``brain2img`` is the converse. ``chance_top{k}`` is the expected hit rate of a random
-    ranking with the same positives, to read the others against.
+    Every evaluated row is a query (rows are gathered over processes). ``img2brain``: each image ranks all rows'
+    brain embeddings by cosine similarity and is a hit at ``k`` if a positive is among the ``k`` nearest; a
+    positive is a row showing the same stimulus (``match_by='nsd_id'``: another subject's or repetition's
+    response to the same image counts) or only the row itself (``match_by=None``). ``brain2img``: each brain
+    embedding ranks the distinct stimuli (rows of one stimulus share one image embedding, so the gallery holds
+    each once) and is a hit if its own stimulus is among the ``k`` nearest. ``*_chance_top{k}`` is the expected
+    hit rate of a random ranking of the same gallery, to read the figures against.
 
     Expects the data samples of ``BrainformerPretrainer.predict`` (fields ``img_embed``, ``brain_embed``).
 
@@ -67,24 +68,26 @@ class BrainRetrievalMetric(BaseMetric):
                      key=int(sample[self.match_by]) if self.match_by is not None else -1))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        """Return ``img2brain_top{k}``, ``brain2img_top{k}`` and ``chance_top{k}`` in percent."""
+        """Return ``{img2brain,brain2img}_top{k}`` and their ``{img2brain,brain2img}_chance_top{k}``, in percent."""
         img = torch.nn.functional.normalize(torch.stack([r['img'] for r in results]), dim=-1)
         brain = torch.nn.functional.normalize(torch.stack([r['brain'] for r in results]), dim=-1)
         num = len(results)
         keys = torch.arange(num) if self.match_by is None else torch.tensor([r['key'] for r in results])
-        num_positives = torch.unique(keys, return_inverse=True, return_counts=True)
-        num_positives = num_positives[2][num_positives[1]]
+        distinct, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
+        # the image gallery holds each stimulus once: rows of the same stimulus have the same image embedding
+        first = torch.full((len(distinct), ), num).scatter_reduce(0, inverse, torch.arange(num), reduce='amin')
         metrics = {}
-        for name, queries, gallery in (('img2brain', img, brain), ('brain2img', brain, img)):
+        for name, queries, gallery, gallery_keys, positives in (
+                ('img2brain', img, brain, keys, counts[inverse]),
+                ('brain2img', brain, img[first], distinct, torch.ones(num, dtype=torch.long))):
             hits = {k: 0 for k in self.topk}
-            for start in range(0, num, self.chunk_size):  # [chunk, N] similarities at a time
+            for start in range(0, num, self.chunk_size):  # [chunk, gallery] similarities at a time
                 rows = slice(start, start + self.chunk_size)
-                nearest = (queries[rows] @ gallery.t()).topk(min(max(self.topk), num), dim=1).indices
-                is_positive = keys[nearest] == keys[rows, None]
+                nearest = (queries[rows] @ gallery.t()).topk(min(max(self.topk), len(gallery)), dim=1).indices
+                is_positive = gallery_keys[nearest] == keys[rows, None]
                 for k in self.topk:
                     hits[k] += int(is_positive[:, :k].any(dim=1).sum())
             for k in self.topk:
                 metrics[f'{name}_top{k}'] = 100. * hits[k] / num
-        for k in self.topk:
-            metrics[f'chance_top{k}'] = chance_hit_rate(num_positives, num, min(k, num))
+                metrics[f'{name}_chance_top{k}'] = chance_hit_rate(positives, len(gallery), min(k, len(gallery)))
         return metrics
