@@ -84,41 +84,38 @@ def synthetic_plan(work_dir: str = 'work_dirs/demo', seed: int = 0, report: Opti
     """
     data_root = 'data/synthetic_nsd'
     converted = osp.join(data_root, 'mmbrain')
-    pretrain = 'configs/pretrain/brainformer_convnext-mini_1xb32-coslr-20e_synthetic.py'
+    demo = 'configs/demo/'
     return PipelinePlan(
         work_dir=work_dir,
         data_root=data_root,
         converted_dir=converted,
         synthetic=True,
-        pretrain_config=pretrain,
+        pretrain_config=demo + 'brainformer_convnext-mini_1xb32-200i_synthetic-demo.py',
         ablations={
-            'w/o guidance loss': 'configs/pretrain/ablations/'
-            'brainformer_convnext-mini_wo-bfg_1xb32-coslr-20e_synthetic.py',
-            'positional embedding': 'configs/pretrain/ablations/'
-            'brainformer_convnext-mini_learned-pos-embed_1xb32-coslr-20e_synthetic.py',
+            'w/o guidance loss': demo + 'brainformer_convnext-mini_wo-bfg_1xb32-200i_synthetic-demo.py',
+            'positional embedding': demo + 'brainformer_convnext-mini_learned-pos-embed_1xb32-200i_synthetic-demo.py',
         },
         tasks=[
             DownstreamTask(
                 name='det',
-                title='Detection / instance segmentation (Mask R-CNN, synthetic COCO)',
-                pretrained_config='configs/det/mask-rcnn_convnext-mini-brainformer-pre_fpn_synthetic-coco.py',
-                random_config='configs/det/mask-rcnn_convnext-mini-rand-init_fpn_synthetic-coco.py',
+                title='Detection and instance segmentation (Mask R-CNN, synthetic COCO without the NSD images)',
+                pretrained_config=demo + 'mask-rcnn_convnext-mini-brainformer-pre_fpn_1xb4-120i_synthetic-coco-demo.py',
+                random_config=demo + 'mask-rcnn_convnext-mini-rand-init_fpn_1xb4-120i_synthetic-coco-demo.py',
                 metrics={'coco/bbox_mAP': 'AP box', 'coco/bbox_mAP_50': 'AP50 box', 'coco/segm_mAP': 'AP mask'},
                 train_tool='mmdet'),
             DownstreamTask(
                 name='seg',
                 title='Semantic segmentation (UperNet, synthetic ADE)',
-                pretrained_config='configs/seg/upernet_convnext-mini-brainformer-pre_synthetic-ade.py',
-                random_config='configs/seg/upernet_convnext-mini-rand-init_synthetic-ade.py',
+                pretrained_config=demo + 'upernet_convnext-mini-brainformer-pre_1xb8-150i_synthetic-ade-64x64-demo.py',
+                random_config=demo + 'upernet_convnext-mini-rand-init_1xb8-150i_synthetic-ade-64x64-demo.py',
                 metrics={'mIoU': 'mIoU', 'aAcc': 'aAcc'},
                 train_tool='mmseg'),
             DownstreamTask(
                 name='encoding',
                 title='Brain response prediction (held-out subject 8)',
-                pretrained_config='configs/encoding/'
-                'voxel-readout_convnext-synthetic-brainformer-pre_1xb32-20e_synthetic-nsd-subj08.py',
-                random_config='configs/encoding/'
-                'voxel-readout_convnext-synthetic-rand-init_1xb32-20e_synthetic-nsd-subj08.py',
+                pretrained_config=demo + 'voxel-readout_convnext-mini-brainformer-pre_1xb32-4e_synthetic-nsd-subj08-'
+                'demo.py',
+                random_config=demo + 'voxel-readout_convnext-mini-rand-init_1xb32-4e_synthetic-nsd-subj08-demo.py',
                 metrics={'nsd/pearson_mean': 'PCC (mean r)', 'nsd/pearson_median': 'median r',
                          'nsd/algonauts_score': 'Algonauts score'}),
         ],
@@ -181,8 +178,15 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
         def make_world(out_dir: str) -> None:
             run_command(_python(osp.join(REPO_ROOT, 'tools/dataset_converters/make_synthetic_nsd.py'), '--out',
                                 out_dir, '--overwrite', '--quiet', *plan.world_args), log_of(out_dir))
+            # As the paper does for COCO: train detection without the images NSD showed.
+            annotations = osp.join(out_dir, 'coco', 'annotations')
+            run_command(_python(osp.join(REPO_ROOT, 'tools/dataset_converters/coco_exclude_nsd.py'),
+                                osp.join(annotations, 'instances_train2017.json'),
+                                osp.join(out_dir, 'nsddata/experiments/nsd/nsd_stim_info_merged.csv'),
+                                osp.join(annotations, 'instances_train2017_nsd-excluded.json')), log_of(out_dir))
 
-        stages.append(Stage(osp.basename(plan.data_root), 'generate the synthetic NSD world (native NSD layout)',
+        stages.append(Stage(osp.basename(plan.data_root), 'generate the synthetic NSD world (native NSD layout, '
+                            'COCO and ADE versions) and remove the NSD images from its COCO train split',
                             make_world, root=osp.dirname(plan.data_root) or '.'))
 
     def convert(out_dir: str) -> None:
