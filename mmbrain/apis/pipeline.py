@@ -18,6 +18,8 @@ from .stages import Stage, run_command
 
 __all__ = ['DownstreamTask', 'PipelinePlan', 'synthetic_plan', 'build_stages', 'final_checkpoint']
 
+#: Per-voxel results an encoding run leaves in its folder (``BrainEncodingMetric(voxelwise_file=...)``).
+VOXELWISE_FILE = 'voxelwise.npz'
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
@@ -227,6 +229,8 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
             def finetune(out_dir: str, config: str = config, backbone: Optional[str] = backbone,
                          task: DownstreamTask = task) -> None:
                 options = []
+                if task.name == 'encoding':  # per-voxel results for the ROI bars and the brain map of the report
+                    options.append(f'val_evaluator.voxelwise_file={osp.join(out_dir, VOXELWISE_FILE)}')
                 if backbone is not None:
                     options.append(f'{task.checkpoint_key}={osp.join(backbone_dir, _slug(backbone) + ".pth")}')
                 run_command(_train_command(plan, config, out_dir, task.train_tool, options), log_of(out_dir))

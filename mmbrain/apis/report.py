@@ -12,11 +12,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .pipeline import PipelinePlan, _slug
+from .pipeline import VOXELWISE_FILE, PipelinePlan, _slug
 
 __all__ = ['RunResult', 'PipelineResults', 'collect_results', 'write_figures', 'write_report']
-
-VOXELWISE_FILE = 'voxelwise.npz'
 
 
 @dataclass

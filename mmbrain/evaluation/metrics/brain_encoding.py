@@ -1,5 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Encoding accuracy of predicted brain responses: voxel-wise Pearson r and the Algonauts score (paper Sec. 4.5)."""
+import os
+import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import h5py
@@ -57,6 +59,9 @@ class BrainEncodingMetric(BaseMetric):
     Args:
         subject_file: the evaluated subject's converted ``subjXX.h5``, for sub-ROI labels and, with averaged
             samples, the stored ncsnr and ``n_repeats``. Optional.
+        voxelwise_file: if given, each evaluation also writes the per-voxel results there (``.npz``, atomically):
+            ``<G>/r`` and, where known, ``<G>/noise_ceiling`` (% of explainable variance), plus ``<G>/xyz`` (mm)
+            when ``subject_file`` holds coordinates: what per-voxel figures (ROI bars, brain maps) need.
         collect_device: see :class:`mmengine.evaluator.BaseMetric`.
         prefix: metric key prefix.
     """
@@ -64,10 +69,12 @@ class BrainEncodingMetric(BaseMetric):
 
     def __init__(self,
                  subject_file: Optional[str] = None,
+                 voxelwise_file: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.subject_file = subject_file
+        self.voxelwise_file = voxelwise_file
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Keep each sample's image id, file row, predicted and measured responses (``pred_fmri``/``gt_fmri``)."""
@@ -88,6 +95,7 @@ class BrainEncodingMetric(BaseMetric):
         labels = read_roi_labels(self.subject_file) if self.subject_file else {}
         trials = counts if counts.max() > 1 else self._stored_repeats(results)
         metrics, all_r, all_score, all_nc = {}, [], [], []
+        voxelwise: Dict[str, np.ndarray] = {}
         for group in results[0]['pred']:
             gt_trials = np.stack([r['gt'][group] for r in results])
             pred = self._image_means(np.stack([r['pred'][group] for r in results]), inverse, images.size)
@@ -100,10 +108,12 @@ class BrainEncodingMetric(BaseMetric):
                                      f'{r.size} (another subject?)')
                 metrics[f'{group}/{name}/pearson_mean'] = float(r[mask].mean())
             all_r.append(r)
+            voxelwise[f'{group}/r'] = r
             ncsnr = ncsnr_from_repeats(gt_trials, image_ids) if counts.max() > 1 else self._stored_ncsnr(group)
             if ncsnr is None or trials is None:
                 continue
             nc = noise_ceiling(ncsnr, trials)
+            voxelwise[f'{group}/noise_ceiling'] = nc
             score, valid = algonauts_score(r, nc)
             metrics[f'{group}/algonauts_score'] = float(score[valid].mean()) if valid.any() else float('nan')
             metrics[f'{group}/noise_ceiling_mean'] = float(nc.mean())
@@ -119,7 +129,23 @@ class BrainEncodingMetric(BaseMetric):
             MMLogger.get_current_instance().warning(
                 f'{self.__class__.__name__}: no noise ceiling (no image repeated among the evaluated samples, and '
                 'no subject_file with rois/G/ncsnr and known n_repeats): Algonauts score not computed')
+        if self.voxelwise_file:
+            self._write_voxelwise(voxelwise)
         return metrics
+
+    def _write_voxelwise(self, voxelwise: Dict[str, np.ndarray]) -> None:
+        """Save per-voxel results (with the subject's coordinates where known) to ``voxelwise_file``."""
+        if self.subject_file:
+            with h5py.File(self.subject_file, 'r') as f:
+                for key in list(voxelwise):
+                    group = key.rsplit('/', 1)[0]
+                    if key.endswith('/r') and f'rois/{group}/xyz' in f:
+                        voxelwise[f'{group}/xyz'] = f[f'rois/{group}/xyz'][()]
+        out_dir = os.path.dirname(os.path.abspath(self.voxelwise_file))
+        os.makedirs(out_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, suffix='.npz', delete=False) as tmp:
+            np.savez(tmp, **voxelwise)
+        os.replace(tmp.name, self.voxelwise_file)
 
     @staticmethod
     def _image_means(trials: np.ndarray, inverse: np.ndarray, n_images: int) -> np.ndarray:
