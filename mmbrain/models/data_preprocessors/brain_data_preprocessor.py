@@ -45,7 +45,7 @@ class BrainDataPreprocessor(BaseDataPreprocessor):
         inputs = data.get('inputs')
         if not isinstance(inputs, dict) or not isinstance(inputs.get('img'), torch.Tensor):
             raise TypeError('BrainDataPreprocessor: expected inputs=dict(img=Tensor[B, 3, H, W], fmri=..., ...) from '
-                            "collate_fn=dict(type='brain_collate'); got "
+                            "collate_fn=dict(type='mmbrain.brain_collate'); got "
                             f'{type(inputs).__name__} with keys {sorted(inputs) if isinstance(inputs, dict) else None}')
         img = inputs['img']
         if img.dim() != 4 or img.shape[1] != 3:
