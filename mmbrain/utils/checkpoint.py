@@ -25,10 +25,15 @@ __all__ = ['mmengine_checkpoint_types', 'allow_mmengine_checkpoint_types', 'load
 _NUMPY_DTYPES = (np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_)
 
 
+# HistoryBuffer's built-in statistics. ``HistoryBuffer._statistics_methods`` lists them only once a buffer has been
+# created in this process (and any registered with ``HistoryBuffer.register_statistics``).
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'mean', 'current')
+
+
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """The only ``getattr`` a checkpoint may perform: fetching a HistoryBuffer statistics method."""
     from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    if obj is HistoryBuffer and (name in _HISTORY_BUFFER_STATISTICS or name in HistoryBuffer._statistics_methods):
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')
 

@@ -152,3 +152,16 @@ def test_arbitrary_pickles_are_refused(tmp_path, payload):
     with pytest.raises(ValueError, match='evil.pth'):
         load_checkpoint_safely(str(path))
     assert not marker.exists()
+
+
+def test_fresh_process_loads_a_runner_checkpoint(runner_checkpoint):
+    """A new process (``tools/test.py``, ``--resume``) has created no HistoryBuffer before loading."""
+    import subprocess
+    import sys
+    _, ckpt, _, _ = runner_checkpoint
+    code = ('import torch, mmbrain; '
+            f'ckpt = torch.load({ckpt!r}, map_location="cpu", weights_only=True); '
+            'print(sorted(ckpt["message_hub"]["log_scalars"]))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'train/loss' in out.stdout
