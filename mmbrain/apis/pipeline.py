@@ -92,24 +92,24 @@ def synthetic_plan(work_dir: str = 'work_dirs/demo', seed: int = 0, report: Opti
         data_root=data_root,
         converted_dir=converted,
         synthetic=True,
-        pretrain_config=demo + 'brainformer_convnext-mini_1xb32-200i_synthetic-demo.py',
+        pretrain_config=demo + 'brainformer_convnext-mini_1xb32-600i_synthetic-demo.py',
         ablations={
-            'w/o guidance loss': demo + 'brainformer_convnext-mini_wo-bfg_1xb32-200i_synthetic-demo.py',
-            'positional embedding': demo + 'brainformer_convnext-mini_learned-pos-embed_1xb32-200i_synthetic-demo.py',
+            'w/o guidance loss': demo + 'brainformer_convnext-mini_wo-bfg_1xb32-600i_synthetic-demo.py',
+            'positional embedding': demo + 'brainformer_convnext-mini_learned-pos-embed_1xb32-600i_synthetic-demo.py',
         },
         tasks=[
             DownstreamTask(
                 name='det',
                 title='Detection and instance segmentation (Mask R-CNN, synthetic COCO without the NSD images)',
-                pretrained_config=demo + 'mask-rcnn_convnext-mini-brainformer-pre_fpn_1xb4-120i_synthetic-coco-demo.py',
-                random_config=demo + 'mask-rcnn_convnext-mini-rand-init_fpn_1xb4-120i_synthetic-coco-demo.py',
+                pretrained_config=demo + 'mask-rcnn_convnext-mini-brainformer-pre_fpn_1xb4-500i_synthetic-coco-demo.py',
+                random_config=demo + 'mask-rcnn_convnext-mini-rand-init_fpn_1xb4-500i_synthetic-coco-demo.py',
                 metrics={'coco/bbox_mAP': 'AP box', 'coco/bbox_mAP_50': 'AP50 box', 'coco/segm_mAP': 'AP mask'},
                 train_tool='mmdet'),
             DownstreamTask(
                 name='seg',
                 title='Semantic segmentation (UperNet, synthetic ADE)',
-                pretrained_config=demo + 'upernet_convnext-mini-brainformer-pre_1xb8-150i_synthetic-ade-64x64-demo.py',
-                random_config=demo + 'upernet_convnext-mini-rand-init_1xb8-150i_synthetic-ade-64x64-demo.py',
+                pretrained_config=demo + 'upernet_convnext-mini-brainformer-pre_1xb8-300i_synthetic-ade-64x64-demo.py',
+                random_config=demo + 'upernet_convnext-mini-rand-init_1xb8-300i_synthetic-ade-64x64-demo.py',
                 metrics={'mIoU': 'mIoU', 'aAcc': 'aAcc'},
                 train_tool='mmseg'),
             DownstreamTask(
@@ -137,7 +137,8 @@ def final_checkpoint(run_dir: str) -> str:
     return max(ckpts, key=lambda p: int(osp.splitext(osp.basename(p))[0].split('_')[-1]))
 
 
-def _python(*args: str) -> List[str]:
+def python_command(*args: str) -> List[str]:
+    """``args`` run by this interpreter."""
     return [sys.executable, *args]
 
 
@@ -148,12 +149,12 @@ def _train_command(plan: PipelinePlan, config: str, work_dir: str, tool: str = '
         if plan.gpus > 1:
             cmd = ['bash', osp.join(REPO_ROOT, 'tools/dist_train.sh'), config, str(plan.gpus)]
         else:
-            cmd = _python(osp.join(REPO_ROOT, 'tools/train.py'), config)
+            cmd = python_command(osp.join(REPO_ROOT, 'tools/train.py'), config)
         options = plan.cfg_options + options
     else:  # the library's own training tool, shipped inside its package (mmdet/.mim/tools/train.py)
         import importlib
         package = importlib.import_module(tool)
-        cmd = _python(osp.join(osp.dirname(package.__file__), '.mim', 'tools', 'train.py'), config)
+        cmd = python_command(osp.join(osp.dirname(package.__file__), '.mim', 'tools', 'train.py'), config)
         options = [f'randomness.seed={_seed(plan)}'] + options
     cmd += ['--work-dir', work_dir]
     if options:
@@ -178,11 +179,11 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
 
     if plan.synthetic:
         def make_world(out_dir: str) -> None:
-            run_command(_python(osp.join(REPO_ROOT, 'tools/dataset_converters/make_synthetic_nsd.py'), '--out',
+            run_command(python_command(osp.join(REPO_ROOT, 'tools/dataset_converters/make_synthetic_nsd.py'), '--out',
                                 out_dir, '--overwrite', '--quiet', *plan.world_args), log_of(out_dir))
             # As the paper does for COCO: train detection without the images NSD showed.
             annotations = osp.join(out_dir, 'coco', 'annotations')
-            run_command(_python(osp.join(REPO_ROOT, 'tools/dataset_converters/coco_exclude_nsd.py'),
+            run_command(python_command(osp.join(REPO_ROOT, 'tools/dataset_converters/coco_exclude_nsd.py'),
                                 osp.join(annotations, 'instances_train2017.json'),
                                 osp.join(out_dir, 'nsddata/experiments/nsd/nsd_stim_info_merged.csv'),
                                 osp.join(annotations, 'instances_train2017_nsd-excluded.json')), log_of(out_dir))
@@ -192,7 +193,7 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
                             make_world, root=osp.dirname(plan.data_root) or '.'))
 
     def convert(out_dir: str) -> None:
-        run_command(_python(osp.join(REPO_ROOT, 'tools/dataset_converters/nsd_to_mmbrain.py'), '--nsd-root',
+        run_command(python_command(osp.join(REPO_ROOT, 'tools/dataset_converters/nsd_to_mmbrain.py'), '--nsd-root',
                             plan.data_root, '--out', out_dir, '--overwrite', '--quiet'), log_of(out_dir))
 
     stages.append(Stage(osp.basename(plan.converted_dir), 'convert NSD files with tools/dataset_converters/'
@@ -201,7 +202,7 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
     pretrain_runs = {'Brainformer': plan.pretrain_config, **plan.ablations}
     pretrain_dirs = {}
     for label, config in pretrain_runs.items():
-        name = 'pretrain_' + _slug(label)
+        name = 'pretrain_' + slug(label)
         pretrain_dirs[label] = osp.join(work, name)
 
         def pretrain(out_dir: str, config: str = config) -> None:
@@ -211,8 +212,8 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
 
     def extract(out_dir: str) -> None:
         for label, run_dir in pretrain_dirs.items():
-            run_command(_python(osp.join(REPO_ROOT, 'tools/model_converters/brainformer_to_backbone.py'),
-                                final_checkpoint(run_dir), osp.join(out_dir, _slug(label) + '.pth')),
+            run_command(python_command(osp.join(REPO_ROOT, 'tools/model_converters/brainformer_to_backbone.py'),
+                                final_checkpoint(run_dir), osp.join(out_dir, slug(label) + '.pth')),
                         log_of(out_dir))
 
     stages.append(Stage('backbones', 'extract the image backbones (tools/model_converters/brainformer_to_backbone.py)',
@@ -224,7 +225,7 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
         if task.name == 'encoding':
             runs.update({label: (task.pretrained_config, label) for label in plan.ablations})
         for label, (config, backbone) in runs.items():
-            name = f'{task.name}_{_slug(label)}'
+            name = f'{task.name}_{slug(label)}'
 
             def finetune(out_dir: str, config: str = config, backbone: Optional[str] = backbone,
                          task: DownstreamTask = task) -> None:
@@ -232,14 +233,15 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
                 if task.name == 'encoding':  # per-voxel results for the ROI bars and the brain map of the report
                     options.append(f'val_evaluator.voxelwise_file={osp.join(out_dir, VOXELWISE_FILE)}')
                 if backbone is not None:
-                    options.append(f'{task.checkpoint_key}={osp.join(backbone_dir, _slug(backbone) + ".pth")}')
+                    options.append(f'{task.checkpoint_key}={osp.join(backbone_dir, slug(backbone) + ".pth")}')
                 run_command(_train_command(plan, config, out_dir, task.train_tool, options), log_of(out_dir))
 
             stages.append(Stage(name, f'{task.title}: {label}', finetune))
     return stages
 
 
-def _slug(label: str) -> str:
+def slug(label: str) -> str:
+    """A folder-name form of a run label."""
     return ''.join(c if c.isalnum() else '-' for c in label.lower()).strip('-').replace('--', '-')
 
 

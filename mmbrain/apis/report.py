@@ -12,7 +12,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .pipeline import VOXELWISE_FILE, PipelinePlan, _slug
+from .pipeline import VOXELWISE_FILE, PipelinePlan, slug
 
 __all__ = ['RunResult', 'PipelineResults', 'collect_results', 'write_figures', 'write_report']
 
@@ -49,11 +49,11 @@ def collect_results(plan: PipelinePlan, timings: Dict[str, float]) -> PipelineRe
     """Read the final validation metrics of every run of ``plan``."""
     results = PipelineResults(plan, dict(timings))
     for label in ['Brainformer', *plan.ablations]:
-        results.pretrain[label] = _final_metrics(osp.join(plan.work_dir, 'pretrain_' + _slug(label)))
+        results.pretrain[label] = _final_metrics(osp.join(plan.work_dir, 'pretrain_' + slug(label)))
     for task in plan.tasks:
         labels = ['random init', 'Brainformer'] + (list(plan.ablations) if task.name == 'encoding' else [])
         results.tasks[task.name] = {
-            label: _final_metrics(osp.join(plan.work_dir, f'{task.name}_{_slug(label)}'))
+            label: _final_metrics(osp.join(plan.work_dir, f'{task.name}_{slug(label)}'))
             for label in labels
         }
     return results
@@ -133,13 +133,15 @@ def write_report(results: PipelineResults, figures: Dict[str, str], path: str,
              f'`{plan.converted_dir}`). Work dir: `{plan.work_dir}`. Every number below was measured by this run; '
              'see each run folder for its full log.', '']
 
-    lines += ['## Pretraining', '', '| run | ' + ' | '.join(_retrieval_columns(results)) + ' |',
-              '|---' * (1 + len(_retrieval_columns(results))) + '|']
+    lines += ['## Pretraining: image-brain retrieval on held-out rows (%)', '',
+              '| run | image→brain top-1 | image→brain top-5 | brain→image top-1 | brain→image top-5 | '
+              'chance top-1 / top-5 |', '|---|---|---|---|---|---|']
     for label, run in results.pretrain.items():
-        lines.append(f'| {label} | ' + ' | '.join(_fmt(run.metrics.get(k)) for k in _retrieval_columns(results))
-                     + ' |')
-    lines += ['', 'Retrieval: top-k accuracy (%) of matching held-out images to brain responses (`i2b`) and back '
-              '(`b2i`); `chance_*` is the rate of a random ranking.', '']
+        m = run.metrics
+        cells = [_fmt(m.get(f'retrieval/{d}_top{k}')) for d in ('img2brain', 'brain2img') for k in (1, 5)]
+        chance = f"{_fmt(m.get('retrieval/img2brain_chance_top1'))} / {_fmt(m.get('retrieval/img2brain_chance_top5'))}"
+        lines.append(f'| {label} | ' + ' | '.join(cells) + f' | {chance} |')
+    lines += ['', 'Measured after the last pretraining iteration; chance is the hit rate of a random ranking.', '']
 
     lines += ['## Downstream: Brainformer backbone vs random init (same schedule, same seed)', '']
     for task in plan.tasks:
@@ -170,8 +172,3 @@ def write_report(results: PipelineResults, figures: Dict[str, str], path: str,
     with open(tmp, 'w') as f:
         f.write('\n'.join(lines))
     os.replace(tmp, path)
-
-
-def _retrieval_columns(results: PipelineResults) -> List[str]:
-    keys = sorted({k for run in results.pretrain.values() for k in run.metrics if 'top' in k})
-    return keys

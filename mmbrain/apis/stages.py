@@ -2,9 +2,10 @@
 """Resumable, atomic stages for long multi-step jobs (the end-to-end pipeline of ``tools/run_pipeline.py``).
 
 A stage writes everything into ``<root>/<name>.partial/`` and is renamed to ``<root>/<name>/`` only when it
-finished, with a ``.stage.json`` record inside. A later run trusts only renamed stages: it skips them (unless told
-to redo them) and deletes any ``.partial`` folder an interrupted run left behind. Once one stage runs, every later
-stage runs again too, since its inputs may have changed.
+finished, with a ``.stage.json`` record inside. A later run trusts only renamed stages whose record matches the
+stage's description (which names its command's config): it skips them (unless told to redo them) and deletes any
+``.partial`` folder an interrupted run left behind. Once one stage runs, every later stage runs again too, since its
+inputs may have changed.
 """
 import json
 import os
@@ -67,9 +68,9 @@ class StageRunner:
         final = self.output_dir(stage)
         partial = final + '.partial'
         wanted = self._invalidated or 'all' in self.redo or stage.name in self.redo
-        if not wanted and osp.isfile(osp.join(final, RECORD)):
-            with open(osp.join(final, RECORD)) as f:
-                self.timings[stage.name] = json.load(f)['seconds']
+        record = self.record(final)
+        if not wanted and record is not None and record.get('description') == stage.description:
+            self.timings[stage.name] = record['seconds']
             self.log(f'{counter} {stage.name}: done earlier, reusing {final} (--redo {stage.name} to run again)')
             return final
         self._invalidated = True
@@ -82,13 +83,24 @@ class StageRunner:
         stage.run(partial)
         seconds = time.perf_counter() - start
         with open(osp.join(partial, RECORD), 'w') as f:
-            json.dump(dict(stage=stage.name, seconds=seconds, finished=time.strftime('%Y-%m-%d %H:%M:%S')), f)
+            json.dump(dict(stage=stage.name, description=stage.description, seconds=seconds,
+                           finished=time.strftime('%Y-%m-%d %H:%M:%S')), f)
         if osp.exists(final):
             shutil.rmtree(final)
         os.replace(partial, final)
         self.timings[stage.name] = seconds
         self.log(f'{counter} {stage.name}: finished in {seconds:.0f} s -> {final}')
         return final
+
+
+    @staticmethod
+    def record(final: str) -> Optional[dict]:
+        """The ``.stage.json`` record of a finished stage folder, or None."""
+        path = osp.join(final, RECORD)
+        if not osp.isfile(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
 
 
 def run_command(cmd: List[str], log_file: str, cwd: Optional[str] = None, env: Optional[dict] = None) -> None:

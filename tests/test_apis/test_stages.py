@@ -37,6 +37,16 @@ def test_finished_stages_are_reused(tmp_path):
     assert set(runner.timings) == {'a', 'b', 'c'}
 
 
+def test_a_changed_stage_runs_again(tmp_path):
+    calls = []
+    StageRunner(str(tmp_path), log=lambda _: None).run(_stages(calls))
+    calls.clear()
+    stages = _stages(calls)
+    stages[1].description = 'stage b with another config'
+    StageRunner(str(tmp_path), log=lambda _: None).run(stages)
+    assert calls == ['b', 'c']
+
+
 def test_redo_runs_the_stage_and_every_later_one(tmp_path):
     calls = []
     StageRunner(str(tmp_path), log=lambda _: None).run(_stages(calls))

@@ -1,8 +1,8 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-# UperNet on the synthetic ADE world, cut to 150 iterations for the end-to-end demo; validated at the end.
-_base_ = '../seg/upernet_convnext-mini-rand-init_1xb8-2k_synthetic-ade-64x64.py'
+# UperNet on the synthetic ADE world, cut to 300 iterations for the end-to-end demo; validated at the end.
+_base_ = '../seg/upernet_convnext-mini-brainformer-pre_1xb8-2k_synthetic-ade-64x64.py'
 
-max_iters = 150
+max_iters = 300
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=15),
