@@ -31,7 +31,7 @@ from mmbrain.apis import (  # noqa: E402
     write_figures,
     write_report,
 )
-from mmbrain.apis.pipeline import slug  # noqa: E402
+from mmbrain.apis.pipeline import python_command, slug  # noqa: E402
 from mmbrain.apis.stages import run_command  # noqa: E402
 
 READING_NOTES = [
