@@ -10,7 +10,7 @@
 #       work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/epoch_4.pth \
 #       work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/backbone.pth
 #   python .venv/lib/python3.11/site-packages/mmdet/.mim/tools/train.py \
-#       configs/det/mask-rcnn_convnext-mini-brainformer-pre_fpn_1xb4-6e_synthetic-coco.py    (or mmbrain's tools/train.py)
+#       configs/det/mask-rcnn_convnext-mini-brainformer-pre_fpn_1xb4-6e_synthetic-coco.py  # or tools/train.py
 # Other data / checkpoint: --cfg-options train_dataloader.dataset.data_root=DIR/ val_dataloader.dataset.data_root=DIR/
 #   val_evaluator.ann_file=DIR/annotations/instances_val2017.json model.backbone.init_cfg.checkpoint=PATH
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'

@@ -7,7 +7,7 @@
 #       work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/epoch_4.pth \
 #       work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/backbone.pth
 #   python .venv/lib/python3.11/site-packages/mmseg/.mim/tools/train.py \
-#       configs/seg/upernet_convnext-mini-brainformer-pre_1xb8-2k_synthetic-ade-64x64.py    (or mmbrain's tools/train.py)
+#       configs/seg/upernet_convnext-mini-brainformer-pre_1xb8-2k_synthetic-ade-64x64.py  # or tools/train.py
 # Other data / checkpoint: --cfg-options train_dataloader.dataset.data_root=DIR val_dataloader.dataset.data_root=DIR
 #   model.backbone.init_cfg.checkpoint=PATH
 _base_ = [
