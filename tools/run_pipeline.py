@@ -4,6 +4,7 @@
     python tools/run_pipeline.py                      # the synthetic NSD world, 2-core-CPU scale (~20 min)
     python tools/run_pipeline.py --redo pretrain_brainformer   # run one stage (and every later one) again
     python tools/run_pipeline.py --redo all           # everything again
+    python tools/run_pipeline.py --nsd-root data/nsd --gpus 8     # the paper's configs on the real NSD
 
 Stages (each is the command a user would type; see ``mmbrain/apis/pipeline.py``): generate the synthetic world,
 convert it with the real NSD converter, pretrain Brainformer and two Table 3 ablations (retrieval validated every
@@ -27,6 +28,7 @@ from mmbrain.apis import (  # noqa: E402
     build_stages,
     collect_results,
     final_checkpoint,
+    nsd_plan,
     synthetic_plan,
     write_figures,
     write_report,
@@ -53,6 +55,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/demo', help='runs, figures and the report')
     parser.add_argument('--report', help='report path (default: WORK_DIR/report.md)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the world and of every training run')
+    parser.add_argument('--nsd-root', help='run the paper\'s configs on the real NSD in this folder (native layout, '
+                        'docs/data.md) instead of the synthetic world')
+    parser.add_argument('--gpus', type=int, default=8, help='with --nsd-root: GPUs per training command')
+    parser.add_argument('--backbone', choices=['convnext-s', 'swin-s'], default='convnext-s',
+                        help='with --nsd-root: the image backbone')
     parser.add_argument('--redo', nargs='+', default=[], metavar='STAGE',
                         help='stages to run again even if finished (and all later ones); "all" for everything')
     parser.add_argument('--list', action='store_true', help='list the stages and whether they are done, then exit')
@@ -75,7 +82,11 @@ def gradcam_figure(plan, out_file: str) -> None:
 def main() -> None:
     args = parse_args()
     os.chdir(REPO_ROOT)
-    plan = synthetic_plan(args.work_dir, seed=args.seed, report=args.report)
+    if args.nsd_root:
+        work_dir = args.work_dir if args.work_dir != 'work_dirs/demo' else 'work_dirs/nsd'
+        plan = nsd_plan(args.nsd_root, args.gpus, args.backbone, work_dir, seed=args.seed, report=args.report)
+    else:
+        plan = synthetic_plan(args.work_dir, seed=args.seed, report=args.report)
     stages = build_stages(plan)
     runner = StageRunner(plan.work_dir, redo=args.redo)
     if args.list:

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 
 from .stages import Stage, run_command
 
-__all__ = ['DownstreamTask', 'PipelinePlan', 'synthetic_plan', 'build_stages', 'final_checkpoint']
+__all__ = ['DownstreamTask', 'PipelinePlan', 'synthetic_plan', 'nsd_plan', 'build_stages', 'final_checkpoint']
 
 #: Per-voxel results an encoding run leaves in its folder (``BrainEncodingMetric(voxelwise_file=...)``).
 VOXELWISE_FILE = 'voxelwise.npz'
@@ -123,6 +123,46 @@ def synthetic_plan(work_dir: str = 'work_dirs/demo', seed: int = 0, report: Opti
         ],
         cfg_options=[f'randomness.seed={seed}'],
         world_args=['--seed', str(seed)],
+        report=report)
+
+
+def nsd_plan(nsd_root: str, gpus: int = 8, backbone: str = 'convnext-s', work_dir: str = 'work_dirs/nsd',
+             seed: int = 0, report: Optional[str] = None) -> PipelinePlan:
+    """The paper's job on the real NSD (Sec. 4): the paper configs, ``gpus`` processes per training command.
+
+    Expects NSD in its native layout under ``nsd_root`` (docs/data.md), converted into ``nsd_root/mmbrain``, and
+    COCO / ADE20K where the det/seg configs read them (``data/coco``, ``data/ade``), COCO's train annotations
+    without the NSD images (``coco_exclude_nsd.py``; README, step 5).
+    """
+    if backbone not in ('convnext-s', 'swin-s'):
+        raise ValueError(f'nsd_plan: backbone must be convnext-s or swin-s, got {backbone!r}')
+    seg_bb = 'convnext-s' if backbone == 'convnext-s' else 'swin-s'
+    return PipelinePlan(
+        work_dir=work_dir,
+        data_root=nsd_root,
+        converted_dir=osp.join(nsd_root, 'mmbrain'),
+        synthetic=False,
+        pretrain_config=f'configs/pretrain/brainformer_{backbone}_8xb64-coslr-100e_nsd.py',
+        tasks=[
+            DownstreamTask(
+                name='det', title='COCO detection and instance segmentation (Mask R-CNN FPN 1x)',
+                pretrained_config=f'configs/det/mask-rcnn_{backbone}-brainformer-pre_fpn_8xb2-1x_coco.py',
+                random_config=f'configs/det/mask-rcnn_{backbone}-rand-init_fpn_8xb2-1x_coco.py',
+                metrics={'coco/bbox_mAP': 'AP box', 'coco/bbox_mAP_50': 'AP50 box', 'coco/segm_mAP': 'AP mask'}),
+            DownstreamTask(
+                name='seg', title='ADE20K semantic segmentation (UperNet 160k)',
+                pretrained_config=f'configs/seg/upernet_{seg_bb}-brainformer-pre_8xb2-160k_ade20k-512x512.py',
+                random_config=f'configs/seg/upernet_{seg_bb}-rand-init_8xb2-160k_ade20k-512x512.py',
+                metrics={'mIoU': 'mIoU', 'aAcc': 'aAcc'}),
+            DownstreamTask(
+                name='encoding', title='NSD brain response prediction (held-out subject 8)',
+                pretrained_config=f'configs/encoding/voxel-readout_{backbone}-brainformer-pre_1xb64-20e_nsd-subj08.py',
+                random_config=f'configs/encoding/voxel-readout_{backbone}-rand-init_1xb64-20e_nsd-subj08.py',
+                metrics={'nsd/pearson_mean': 'PCC (mean r)', 'nsd/pearson_median': 'median r',
+                         'nsd/algonauts_score': 'Algonauts score'}),
+        ],
+        cfg_options=[f'randomness.seed={seed}'],
+        gpus=gpus,
         report=report)
 
 

@@ -75,3 +75,20 @@ def test_final_checkpoint_prefers_best_then_latest(tmp_path):
     assert final_checkpoint(str(tmp_path)).endswith('best_nsd_pearson_mean_epoch_3.pth')
     with pytest.raises(FileNotFoundError, match='no checkpoint'):
         final_checkpoint(str(tmp_path / 'missing'))
+
+
+def test_plans_name_existing_configs_and_the_right_launchers():
+    from mmbrain.apis import build_stages, nsd_plan, synthetic_plan
+    from mmbrain.apis.pipeline import REPO_ROOT, _train_command
+    for plan in (synthetic_plan(), nsd_plan('data/nsd', gpus=8), nsd_plan('data/nsd', gpus=8, backbone='swin-s')):
+        configs = [plan.pretrain_config, *plan.ablations.values()]
+        configs += [c for task in plan.tasks for c in (task.pretrained_config, task.random_config)]
+        for config in configs:
+            assert osp.isfile(osp.join(REPO_ROOT, config)), config
+        assert len(build_stages(plan)) == (2 if plan.synthetic else 1) + len(configs) + 1 + len(plan.ablations)
+    real = nsd_plan('data/nsd', gpus=8)
+    cmd = _train_command(real, real.pretrain_config, 'out')
+    assert cmd[:4] == ['bash', osp.join(REPO_ROOT, 'tools/dist_train.sh'), real.pretrain_config, '8']
+    demo = synthetic_plan()
+    assert _train_command(demo, demo.tasks[0].pretrained_config, 'out', 'mmdet')[1].endswith(
+        osp.join('mmdet', '.mim', 'tools', 'train.py'))
