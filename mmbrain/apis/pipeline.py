@@ -7,8 +7,6 @@ nothing half-written behind. ``tools/run_pipeline.py`` is the command line; :cla
 run; :func:`build_stages` turns a plan into stages.
 """
 import glob
-import json
-import os
 import os.path as osp
 import sys
 from dataclasses import dataclass, field
@@ -283,10 +281,3 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
 def slug(label: str) -> str:
     """A folder-name form of a run label."""
     return ''.join(c if c.isalnum() else '-' for c in label.lower()).strip('-').replace('--', '-')
-
-
-def write_json_atomic(obj: object, path: str) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)

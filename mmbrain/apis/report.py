@@ -12,6 +12,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from mmbrain.utils.fileio import atomic_write
+
 from .pipeline import VOXELWISE_FILE, PipelinePlan, slug
 
 __all__ = ['RunResult', 'PipelineResults', 'collect_results', 'write_figures', 'write_report']
@@ -167,8 +169,5 @@ def write_report(results: PipelineResults, figures: Dict[str, str], path: str,
     lines += [f'| {name} | {seconds:.0f} |' for name, seconds in results.timings.items()]
     lines += [f'| total | {sum(results.timings.values()):.0f} |', '']
 
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_write(path) as f:
         f.write('\n'.join(lines))
-    os.replace(tmp, path)

@@ -7,13 +7,14 @@ no pyplot, no global state, no GUI backend, so plotting works on headless machin
 that is interrupted never leaves a half-written image that a later run would trust.
 """
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from mmbrain.utils.fileio import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
@@ -43,16 +44,8 @@ def save_figure(fig: Figure, out_file: PathLike, dpi: Optional[int] = None) -> P
     fmt = out_file.suffix.lstrip('.').lower()
     if not fmt:
         raise ValueError(f'{out_file}: no suffix to choose the image format from (use e.g. .png)')
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{out_file.name}.', suffix='.tmp', dir=out_file.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            fig.savefig(f, format=fmt, dpi=dpi if dpi is not None else fig.dpi)
-        os.replace(tmp, out_file)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(out_file, 'wb') as f:
+        fig.savefig(f, format=fmt, dpi=dpi if dpi is not None else fig.dpi)
     return out_file
 
 

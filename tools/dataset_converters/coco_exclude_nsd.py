@@ -12,12 +12,12 @@ info and licenses are kept. The output is written to a temporary file and rename
 """
 import argparse
 import json
-import os
 import os.path as osp
-import tempfile
 from typing import Dict, Set, Tuple
 
 import pandas as pd
+
+from mmbrain.utils import atomic_write
 
 
 def read_nsd_coco_ids(stim_info: str) -> Tuple[Set[int], Dict[str, int]]:
@@ -62,21 +62,6 @@ def exclude_images(coco: dict, excluded_ids: Set[int], ann_file: str) -> Tuple[d
     return filtered, report
 
 
-def write_json_atomically(obj: dict, path: str) -> None:
-    """Dump ``obj`` to a temporary file beside ``path``, then rename it into place."""
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=out_dir)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description='Remove the images NSD showed (by cocoId) from COCO annotations.')
     parser.add_argument('ann_file', help='COCO instances json, e.g. instances_train2017.json')
@@ -95,7 +80,8 @@ def main() -> None:
         filtered, report = exclude_images(coco, nsd_ids, args.ann_file)
     except (FileNotFoundError, ValueError) as err:
         parser.exit(1, f'error: {err}\n')
-    write_json_atomically(filtered, args.out)
+    with atomic_write(args.out) as f:
+        json.dump(filtered, f)
     split_text = ', '.join(f'{n} from {s}' for s, n in sorted(splits.items()))
     print(f'NSD stimuli: {len(nsd_ids)} COCO ids' + (f' ({split_text})' if split_text else ''))
     print(f'removed {report["images_removed"]} of {report["images_before"]} images and '

@@ -13,15 +13,13 @@ allow-list, and mmdet / mmseg / mmpretrain take it exactly like mmpretrain's sel
                   init_cfg=dict(type='Pretrained', checkpoint='backbone.pth', prefix='backbone.'))
 """
 import argparse
-import os
 import os.path as osp
-import tempfile
 from collections import Counter, OrderedDict
 from typing import Dict, Tuple
 
 import torch
 
-from mmbrain.utils import load_checkpoint_safely
+from mmbrain.utils import atomic_write, load_checkpoint_safely
 
 BACKBONE_PREFIX = 'backbone.'
 FMRI_ENCODER_PREFIX = 'fmri_encoder.'
@@ -75,26 +73,12 @@ def plain_meta(ckpt: dict, filename: str) -> dict:
     return out
 
 
-def save_atomically(obj: dict, path: str) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=out_dir)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def convert(src: str, dst: str) -> dict:
     """Convert ``src`` to a backbone-only checkpoint at ``dst``; returns a summary of what was kept."""
     ckpt = load_checkpoint_safely(src)
     backbone, dropped = extract_backbone(ckpt, src)
-    save_atomically({'state_dict': backbone, 'meta': plain_meta(ckpt, src)}, dst)
+    with atomic_write(dst, 'wb') as f:
+        torch.save({'state_dict': backbone, 'meta': plain_meta(ckpt, src)}, f)
     modules = Counter(k[len(BACKBONE_PREFIX):].split('.')[0] for k in backbone)
     return dict(
         tensors=len(backbone),

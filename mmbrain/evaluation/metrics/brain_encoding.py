@@ -1,7 +1,5 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Encoding accuracy of predicted brain responses: voxel-wise Pearson r and the Algonauts score (paper Sec. 4.5)."""
-import os
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import h5py
@@ -11,6 +9,7 @@ from mmengine.logging import MMLogger
 
 from mmbrain.evaluation.functional import algonauts_score, ncsnr_from_repeats, noise_ceiling, pearson_r
 from mmbrain.registry import METRICS
+from mmbrain.utils.fileio import atomic_write
 
 
 def read_roi_labels(subject_file: str) -> Dict[str, Dict[str, np.ndarray]]:
@@ -141,11 +140,8 @@ class BrainEncodingMetric(BaseMetric):
                     group = key.rsplit('/', 1)[0]
                     if key.endswith('/r') and f'rois/{group}/xyz' in f:
                         voxelwise[f'{group}/xyz'] = f[f'rois/{group}/xyz'][()]
-        out_dir = os.path.dirname(os.path.abspath(self.voxelwise_file))
-        os.makedirs(out_dir, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, suffix='.npz', delete=False) as tmp:
-            np.savez(tmp, **voxelwise)
-        os.replace(tmp.name, self.voxelwise_file)
+        with atomic_write(self.voxelwise_file, 'wb') as f:
+            np.savez(f, **voxelwise)
 
     @staticmethod
     def _image_means(trials: np.ndarray, inverse: np.ndarray, n_images: int) -> np.ndarray:
