@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from ._helpers import REPO, load_tool
+from _helpers import REPO, load_tool
 
 TOOL = os.path.join(REPO, 'tools/model_converters/brainformer_to_backbone.py')
 

@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 
 from mmbrain.registry import MODELS
 
-from ._brain_batch import make_brain_batch
+from _brain_batch import make_brain_batch
 
 ROIS = ['v1', 'faces']
 ENCODER = dict(type='BrainformerEncoder', roi_names=ROIS, embed_dims=16, num_heads=2, conv_kernel=8, conv_stride=4,

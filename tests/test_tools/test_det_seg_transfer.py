@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
-from ._helpers import REPO
+from _helpers import REPO
 
 EXCLUDE_TOOL = osp.join(REPO, 'tools/dataset_converters/coco_exclude_nsd.py')
 

@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 
 from mmbrain.registry import MODELS
 
-from ._helpers import REPO
+from _helpers import REPO
 
 PRETRAIN_BACKBONES = {
     'convnext-s': 'configs/_base_/models/brainformer_convnext-s.py',

@@ -4,7 +4,7 @@ import importlib.util
 import os.path as osp
 from typing import Dict
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRETRAIN_CONFIGS = {
     'convnext': 'configs/pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py',
     'swin': 'configs/pretrain/brainformer_swin-mini_1xb32-coslr-4e_synthetic.py',

@@ -10,7 +10,7 @@ import torch
 
 from mmbrain.evaluation.metrics import BrainEncodingMetric
 
-from ._helpers import REPO
+from _helpers import REPO
 
 ENCODING_CONFIG = 'configs/encoding/voxel-readout_convnext-mini-brainformer-pre_1xb32-20e_synthetic-nsd-subj08.py'
 

@@ -12,7 +12,7 @@ from mmbrain.models.fmri_encoders import (
 )
 from mmbrain.models.fmri_encoders.feature_encoding import Conv1DFeatureEncoding
 
-from ._brain_batch import make_brain_batch
+from _brain_batch import make_brain_batch
 
 TINY = dict(embed_dims=16, num_heads=2, conv_kernel=8, conv_stride=4, window_size=8, window_stride=4)
 # Three subjects with ragged counts: long ROIs (several windows at both levels), ROIs shorter than the Conv1D

@@ -1,1 +1,0 @@
-# Copyright (c) mmbrain contributors. All rights reserved.
