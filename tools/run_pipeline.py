@@ -6,7 +6,7 @@
     python tools/run_pipeline.py --redo all           # everything again
     python tools/run_pipeline.py --nsd-root data/nsd --gpus 8     # the paper's configs on the real NSD
 
-Stages (each is the command a user would type; see ``mmbrain/apis/pipeline.py``): generate the synthetic world,
+Stages (each is the command a user would type; see ``mmbrain/pipeline/plan.py``): generate the synthetic world,
 convert it with the real NSD converter, pretrain Brainformer and two Table 3 ablations (retrieval validated every
 epoch), extract the backbones, fine-tune Mask R-CNN (with mmdet's own tools/train.py), UperNet (mmseg's own) and the
 voxel readout (ours) from each backbone and from random init, then write ``work_dirs/demo/report.md`` with its
@@ -23,7 +23,7 @@ import time
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from mmbrain.apis import (  # noqa: E402
+from mmbrain.pipeline import (  # noqa: E402
     StageRunner,
     build_stages,
     collect_results,
@@ -33,8 +33,8 @@ from mmbrain.apis import (  # noqa: E402
     write_figures,
     write_report,
 )
-from mmbrain.apis.pipeline import python_command, slug  # noqa: E402
-from mmbrain.apis.stages import run_command  # noqa: E402
+from mmbrain.pipeline.plan import python_command, slug  # noqa: E402
+from mmbrain.pipeline.stages import run_command  # noqa: E402
 
 READING_NOTES = [
     '## Reading this report', '',

@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 
-from mmbrain.apis import Stage, StageRunner, final_checkpoint
+from mmbrain.pipeline import Stage, StageRunner, final_checkpoint
 
 
 def _stages(calls, fail_at=None):
@@ -78,8 +78,8 @@ def test_final_checkpoint_prefers_best_then_latest(tmp_path):
 
 
 def test_plans_name_existing_configs_and_the_right_launchers():
-    from mmbrain.apis import build_stages, nsd_plan, synthetic_plan
-    from mmbrain.apis.pipeline import REPO_ROOT, _train_command
+    from mmbrain.pipeline import build_stages, nsd_plan, synthetic_plan
+    from mmbrain.pipeline.plan import REPO_ROOT, _train_command
     for plan in (synthetic_plan(), nsd_plan('data/nsd', gpus=8), nsd_plan('data/nsd', gpus=8, backbone='swin-s')):
         configs = [plan.pretrain_config, *plan.ablations.values()]
         configs += [c for task in plan.tasks for c in (task.pretrained_config, task.random_config)]

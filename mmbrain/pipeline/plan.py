@@ -2,7 +2,7 @@
 """The end-to-end Brainformer job: data -> pretraining -> backbone -> downstream tasks -> report.
 
 Each stage runs the same command a user would type (``tools/train.py``, the converters, ...) in a subprocess, inside
-:class:`~mmbrain.apis.stages.StageRunner`, so a second run reuses finished stages and an interrupted one leaves
+:class:`~mmbrain.pipeline.stages.StageRunner`, so a second run reuses finished stages and an interrupted one leaves
 nothing half-written behind. ``tools/run_pipeline.py`` is the command line; :class:`PipelinePlan` says which configs
 run; :func:`build_stages` turns a plan into stages.
 """

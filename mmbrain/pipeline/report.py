@@ -14,7 +14,7 @@ import numpy as np
 
 from mmbrain.utils.fileio import atomic_write
 
-from .pipeline import VOXELWISE_FILE, PipelinePlan, slug
+from .plan import VOXELWISE_FILE, PipelinePlan, slug
 
 __all__ = ['RunResult', 'PipelineResults', 'collect_results', 'write_figures', 'write_report']
 
