@@ -1,8 +1,21 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""atomic_write: the destination holds the old content or the complete new one, never a partial file."""
+"""Publishing outputs: atomic, verified, synced, never clobbering unless asked, never replacing an input."""
+import errno
+import os
+import stat
+import subprocess
+
 import pytest
 
 from mmbrain.utils import atomic_write
+from mmbrain.utils.fileio import (
+    AtomicOutput,
+    OutputError,
+    OutputExistsError,
+    SameFileError,
+    check_output,
+    remove_stale_temps,
+)
 
 
 def test_atomic_write_replaces_on_success(tmp_path):
@@ -22,3 +35,171 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
             raise RuntimeError('interrupted')
     assert path.read_bytes() == b'old'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['out.bin']
+
+
+def test_no_clobber_unless_overwrite(tmp_path):
+    path = tmp_path / 'out.txt'
+    path.write_text('old')
+    with pytest.raises(OutputExistsError, match='out.txt: already exists .*--overwrite'):
+        with atomic_write(path, overwrite=False) as f:
+            f.write('new')
+    assert path.read_text() == 'old'
+    with atomic_write(path, overwrite=True) as f:
+        f.write('new')
+    assert path.read_text() == 'new'
+
+
+def test_two_writers_of_one_output_cannot_both_succeed(tmp_path):
+    """Both start while the output does not exist (the start-time check passes for both); only one publishes."""
+    path = tmp_path / 'subj01.h5'
+    first, second = AtomicOutput(path), AtomicOutput(path)
+    for out, text in ((first, 'first'), (second, 'second')):
+        with open(out.open(), 'w') as f:
+            f.write(text)
+    first.commit()
+    with pytest.raises(OutputExistsError, match='another run wrote it meanwhile'):
+        second.commit()
+    second.discard()
+    assert path.read_text() == 'first'
+    assert os.listdir(tmp_path) == ['subj01.h5']
+
+
+def test_the_output_may_not_be_an_input_even_through_links(tmp_path):
+    real = tmp_path / 'data'
+    real.mkdir()
+    src = real / 'ann.json'
+    src.write_text('{"input": true}')
+    (tmp_path / 'alias').symlink_to(real, target_is_directory=True)
+    os.link(src, tmp_path / 'hardlink.json')
+    for out in (tmp_path / 'alias' / 'ann.json', tmp_path / 'hardlink.json', real / '..' / 'data' / 'ann.json'):
+        with pytest.raises(SameFileError, match='is the input'):
+            check_output(out, overwrite=True, inputs=[src])
+        with pytest.raises(SameFileError):
+            with atomic_write(out, overwrite=True, inputs=[src]) as f:
+                f.write('clobbered')
+    assert src.read_text() == '{"input": true}'
+    assert check_output(tmp_path / 'other.json', inputs=[src]) == str(tmp_path / 'other.json')
+
+
+def test_outputs_get_the_mode_the_umask_gives(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / 'a.json') as f:
+            f.write('{}')
+        with AtomicOutput(tmp_path / 'b.bin') as tmp:
+            with open(tmp, 'wb') as f:
+                f.write(b'x')
+        os.umask(0o027)
+        with atomic_write(tmp_path / 'c.json') as f:
+            f.write('{}')
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / 'a.json').st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(tmp_path / 'b.bin').st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(tmp_path / 'c.json').st_mode) == 0o640
+
+
+def test_stale_temporaries_are_removed_live_and_foreign_ones_kept(tmp_path):
+    path = tmp_path / 'subj01.h5'
+    live = AtomicOutput(path)  # a writer that is still running holds its temporary file's lock
+    live_tmp = live.open()
+    stale = tmp_path / '.subj01.h5.ab12cd_9.partial'
+    stale.write_bytes(b'left by a killed converter')
+    foreign = [tmp_path / '.subj02.h5.ab12cd_9.partial', tmp_path / '.subj01.h5.toolongname.partial',
+               tmp_path / 'subj01.h5.partial', tmp_path / 'notes.txt']
+    for p in foreign:
+        p.write_text('not ours')
+    try:
+        assert remove_stale_temps(path) == [str(stale)]
+        assert os.path.exists(live_tmp) and all(p.exists() for p in foreign)
+        with atomic_write(path, 'wb') as f:  # the next writer of the output cleans up too
+            f.write(b'x')
+        assert os.path.exists(live_tmp)
+    finally:
+        live.discard()
+    assert not os.path.exists(live_tmp)
+
+
+def test_a_failed_flush_is_an_error_naming_the_output(tmp_path, monkeypatch):
+    path = tmp_path / 'out.json'
+    path.write_text('good old file')
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            return len(data)  # buffered: the error comes at flush, as on a full disk
+
+        def flush(self):
+            raise OSError(errno.ENOSPC, 'No space left on device')
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    real_open = open
+
+    def full_open(file, mode='r', *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        return FullDisk(f) if str(file).endswith('.partial') else f
+
+    monkeypatch.setattr('builtins.open', full_open)
+    with pytest.raises(OutputError, match=r'out.json: cannot write the output \(No space left on device\)'):
+        with atomic_write(path, overwrite=True) as f:
+            f.write('new content')
+    monkeypatch.undo()
+    assert path.read_text() == 'good old file'
+    assert os.listdir(tmp_path) == ['out.json']
+
+
+def test_a_failed_verification_publishes_nothing(tmp_path):
+    path = tmp_path / 'out.bin'
+    path.write_bytes(b'good')
+
+    def verify(tmp):
+        with open(tmp, 'rb') as f:
+            if f.read() != b'complete':
+                raise ValueError(f'{tmp}: truncated')
+
+    with pytest.raises(ValueError, match='truncated'):
+        with atomic_write(path, 'wb', overwrite=True, verify=verify) as f:
+            f.write(b'comp')
+    assert path.read_bytes() == b'good' and os.listdir(tmp_path) == ['out.bin']
+
+
+def test_an_unwritable_folder_is_one_line_naming_the_path(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, 'Read-only file system')
+
+    monkeypatch.setattr('tempfile.mkstemp', read_only)
+    with pytest.raises(OutputError) as info:
+        with atomic_write(tmp_path / 'out.json') as f:
+            f.write('{}')
+    assert str(info.value) == f'{tmp_path / "out.json"}: cannot write the output (Read-only file system)'
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 64 KiB tmpfs (a nearly full disk), where this process may mount one (root); else the test is skipped."""
+    mnt = tmp_path / 'tiny'
+    mnt.mkdir()
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', str(mnt)], capture_output=True).returncode:
+        pytest.skip('cannot mount a tmpfs here (needs root)')
+    yield mnt
+    subprocess.run(['umount', '-l', str(mnt)], check=True)
+
+
+def test_a_full_disk_keeps_the_good_old_file(tiny_tmpfs):
+    path = tiny_tmpfs / 'out.bin'
+    path.write_bytes(b'good old file')
+    with pytest.raises(OutputError, match='out.bin: cannot write the output .*No space left'):
+        with atomic_write(path, 'wb', overwrite=True) as f:
+            f.write(os.urandom(256 * 1024))
+    assert path.read_bytes() == b'good old file'
+    assert os.listdir(tiny_tmpfs) == ['out.bin']
