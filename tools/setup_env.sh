@@ -78,7 +78,7 @@ fi
 
 log "installing the OpenMMLab stack, runtime and test requirements, and mmbrain (editable)"
 "${PIP[@]}" install -q -r "$REPO/requirements/mminstall.txt" -r "$REPO/requirements/runtime.txt" \
-  -r "$REPO/requirements/tests.txt"
+  -r "$REPO/requirements/optional.txt" -r "$REPO/requirements/tests.txt"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$REPO"
 
 "$PY" -c "import mmbrain, mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models" \
