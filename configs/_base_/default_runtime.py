@@ -9,6 +9,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # Stop at the first NaN / Inf loss, naming the iteration, before a NaN model is checkpointed (mmbrain).
+    finite_loss=dict(type='FiniteLossHook'),
 )
 
 env_cfg = dict(

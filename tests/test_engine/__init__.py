@@ -1,0 +1,1 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
