@@ -7,7 +7,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_last=True),
+    # Checkpoints published atomically (temporary file, fsync, rename; mmbrain.engine.checkpoint_backend).
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_last=True,
+                    backend_args=dict(backend='mmbrain_atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # Stop at the first NaN / Inf loss, naming the iteration, before a NaN model is checkpointed (mmbrain).
     finite_loss=dict(type='FiniteLossHook'),

@@ -1,1 +1,4 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
+from .checkpoint_backend import AtomicLocalBackend
+
+__all__ = ['AtomicLocalBackend']

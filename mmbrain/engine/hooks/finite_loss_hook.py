@@ -2,8 +2,9 @@
 """Stop training at the first non-finite loss, before a NaN model is checkpointed or reported as trained.
 
 A NaN or Inf loss (from non-finite inputs, an exploding temperature, a too-high learning rate) makes every later
-step NaN too, yet the Runner would train on, save NaN checkpoints and exit 0. mmengine's ``CheckInvalidLossHook``
-checks only every ``interval`` iterations with an ``assert`` (no message, skipped under ``python -O``).
+step NaN too, yet the Runner would train on, save NaN checkpoints and exit 0. mmengine has no such hook; mmdet's
+``CheckInvalidLossHook`` checks only every ``interval`` iterations with an ``assert`` (no message, skipped under
+``python -O``) and needs mmdet (mmcv's compiled ops) to import.
 """
 import math
 from typing import Dict, Optional
