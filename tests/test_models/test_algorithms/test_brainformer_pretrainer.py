@@ -109,6 +109,6 @@ MODELS.build(cfg.model)
 METRICS.build(dict(type='BrainRetrievalMetric'))
 print('ok')
 '''
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120, cwd=repo)
     assert out.returncode == 0 and out.stdout.strip().endswith('ok'), out.stderr[-3000:]
