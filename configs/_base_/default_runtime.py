@@ -21,6 +21,12 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
+# Experiment tracking through mmengine's visualisation backends (docs/tracking.md). LocalVisBackend writes
+# <work_dir>/<timestamp>/vis_data/scalars.json, which mmbrain's report reads; keep it and add a tracker in a config:
+#   visualizer = dict(vis_backends=[dict(type='LocalVisBackend'), _base_.tensorboard_backend])
+tensorboard_backend = dict(type='TensorboardVisBackend')
+wandb_backend = dict(type='WandbVisBackend', init_kwargs=dict(project='mmbrain'))
+mlflow_backend = dict(type='MLflowVisBackend', exp_name='mmbrain')
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
 
