@@ -14,8 +14,15 @@ to superior), as the converted files' ``rois/<group>/xyz`` hold them (``affine @
 the maximum-intensity projection (the best voxel along each line of sight), ``'mean'`` the mean over the voxels
 on it. A voxel listed twice (e.g. in two ROI groups) counts once, with the mean of its values. Pixels with no
 voxel are left blank.
+
+:func:`plot_result_maps` shows the maps that :func:`mmbrain.evaluation.brain_maps.write_brain_maps` writes (NIfTI
+volumes in the subject's space, fsaverage overlays) with nilearn, as neuroscientists look at them: ``plot_stat_map``
+over the subject's anatomy (NSD's T1, else its mean beta) for volumes, ``plot_surf_stat_map`` on the surface mesh
+for fsaverage. nilearn is an optional extra (``requirements/optional.txt``); without it the hand-made projections
+of :func:`plot_brain_map` are drawn instead.
 """
-from typing import Optional, Tuple
+import importlib.util
+from typing import Mapping, Optional, Tuple
 
 import numpy as np
 from matplotlib import colormaps
@@ -164,6 +171,104 @@ def plot_brain_map(xyz: np.ndarray,
     fig.colorbar(mappable, ax=fig.axes, shrink=0.85, label=value_label)
     if title:
         fig.suptitle(f'{title}  ({len(values)} voxels)', fontweight='bold')
+    if out_file is not None:
+        save_figure(fig, out_file)
+    return fig
+
+
+def nilearn_available() -> bool:
+    """Whether nilearn (the optional extra drawing :func:`plot_result_maps`) is installed."""
+    return importlib.util.find_spec('nilearn') is not None
+
+
+def _volume_points(path: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Millimetre coordinates and values of the finite voxels of a NIfTI map."""
+    import nibabel as nib
+    img = nib.load(path)
+    data = np.asanyarray(img.dataobj).astype(np.float64)
+    ijk = np.argwhere(np.isfinite(data))
+    return nib.affines.apply_affine(img.affine, ijk), data[tuple(ijk.T)]
+
+
+def _shared_vmax(maps: Mapping[str, Mapping], key: str) -> float:
+    import nibabel as nib
+    vmax = 0.0
+    for index in maps.values():
+        files = index['maps'][key]
+        for path in (files.values() if isinstance(files, dict) else [files]):
+            data = np.asanyarray(nib.load(path).dataobj)
+            if np.isfinite(data).any():
+                vmax = max(vmax, float(np.nanmax(np.abs(data))))
+    return vmax or 1.0
+
+
+def plot_result_maps(maps: Mapping[str, Mapping],
+                     out_file: Optional[PathLike] = None,
+                     *,
+                     key: str = 'r',
+                     value_label: str = 'Pearson r',
+                     title: Optional[str] = 'Prediction accuracy per voxel',
+                     cmap: Optional[str] = None,
+                     vmax: Optional[float] = None,
+                     dpi: int = 100) -> Figure:
+    """One row per model of a result map over the subject's anatomy (nilearn), or projections without nilearn.
+
+    Args:
+        maps: ``{model label: maps.json contents}`` as returned by ``write_brain_maps`` (one subject, one space).
+        out_file: if given, the figure is also saved there (atomically).
+        key: which map: ``'r'``, ``'noise_ceiling'`` or ``'algonauts_score'``.
+        value_label: colour bar label.
+        title: figure title.
+        cmap: colour map (default: nilearn's ``cold_hot``, symmetric around 0, for r; ``hot`` for the others).
+        vmax: colour limit (default: the largest absolute value over all models).
+        dpi: dots per inch.
+
+    Returns:
+        The figure.
+    """
+    if not maps:
+        raise ValueError('plot_result_maps: no maps given')
+    missing = [label for label, index in maps.items() if key not in index['maps']]
+    if missing:
+        raise ValueError(f'plot_result_maps: no {key!r} map for {missing}')
+    first = next(iter(maps.values()))
+    if not nilearn_available():
+        if first['space'] == 'fsaverage':
+            raise ImportError('plot_result_maps: surface maps need nilearn (pip install nilearn)')
+        label = next(iter(maps))
+        xyz, values = _volume_points(first['maps'][key])
+        return plot_brain_map(xyz, values, out_file, value_label=value_label, dpi=dpi,
+                              title=f'{title or key}: {label} (nilearn not installed: projections)')
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from nilearn import plotting
+    vmax = vmax if vmax is not None else _shared_vmax(maps, key)
+    surface = first['space'] == 'fsaverage'
+    rows = len(maps)
+    fig = Figure(figsize=(12 if surface else 11, 3.4 * rows), dpi=dpi)
+    FigureCanvasAgg(fig)
+    symmetric = key == 'r'
+    cmap = cmap or ('cold_hot' if symmetric else 'hot')
+    for row, (label, index) in enumerate(maps.items()):
+        if surface:
+            for col, hemi in enumerate(('lh', 'rh')):
+                mesh = (index.get('mesh') or {}).get(hemi)
+                ax = fig.add_subplot(rows, 2, 2 * row + col + 1, projection='3d')
+                if mesh is None:
+                    ax.set_title(f'{label} {hemi}: no surface mesh')
+                    continue
+                import nibabel as nib
+                values = np.nan_to_num(np.asarray(nib.load(index['maps'][key][hemi]).dataobj, np.float64).ravel())
+                plotting.plot_surf_stat_map(mesh, values, hemi='left' if hemi == 'lh' else 'right',
+                                            view='lateral', threshold=1e-6, cmap=cmap, vmax=vmax, colorbar=col == 1,
+                                            symmetric_cbar=symmetric, axes=ax, figure=fig, title=f'{label} ({hemi})')
+        else:
+            ax = fig.add_axes((0.0, 1 - (row + 1) / rows, 1.0, 1 / rows * 0.92))
+            plotting.plot_stat_map(index['maps'][key], bg_img=index.get('anatomy') or False, display_mode='ortho',
+                                   threshold=1e-6, cmap=cmap, vmax=vmax, symmetric_cbar=symmetric, colorbar=True,
+                                   draw_cross=False, black_bg=False, axes=ax, figure=fig, annotate=True,
+                                   title=f'{label}: {value_label}')
+    if title:
+        fig.suptitle(title, fontweight='bold')
     if out_file is not None:
         save_figure(fig, out_file)
     return fig
