@@ -1,116 +1,141 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""The whole Brainformer method in one command: data -> pretraining -> backbone -> downstream tasks -> report.
+"""The whole Brainformer method in one command: data -> pretraining -> backbones -> downstream tasks -> report.
 
-    python tools/run_pipeline.py                      # the synthetic NSD world, 2-core-CPU scale (~20 min)
-    python tools/run_pipeline.py --redo pretrain_brainformer   # run one stage (and every later one) again
-    python tools/run_pipeline.py --redo all           # everything again
-    python tools/run_pipeline.py --nsd-root data/nsd --gpus 8     # the paper's configs on the real NSD
+    python tools/run_pipeline.py                         # the synthetic NSD world, 2-core-CPU scale, one seed
+    python tools/run_pipeline.py --seeds 0 1 2           # the seeds study: mean ± sd and paired differences
+    python tools/run_pipeline.py --list                  # the stages, and whether each would be reused
+    python tools/run_pipeline.py --redo pretrain_clip    # run a stage again (for every seed), and what reads it
+    python tools/run_pipeline.py --nsd-root data/nsd --gpus 8   # the paper's configs on the real NSD
 
-Stages (each is the command a user would type; see ``mmbrain/pipeline/plan.py``): generate the synthetic world,
-convert it with the real NSD converter, pretrain Brainformer and two Table 3 ablations (retrieval validated every
-epoch), extract the backbones, fine-tune Mask R-CNN (with mmdet's own tools/train.py), UperNet (mmseg's own) and the
-voxel readout (ours) from each backbone and from random init, then write ``work_dirs/demo/report.md`` with its
-figures. A finished stage is reused by later runs; an interrupted one leaves only a ``.partial`` folder, which the
-next run deletes. For the real NSD and the paper's configs, README.md ("Reproducing the paper") lists the commands.
+Stages (docs/pipeline.md): generate and convert the synthetic world; per seed, pretrain Brainformer, CLIP and the
+guidance ablations, extract their backbones, fine-tune Mask R-CNN (mmdet's own tools/train.py), UperNet (mmseg's
+own) and the voxel readout (ours; test split scored once with tools/test.py) from each backbone and from random
+init, fit the ridge baseline on every frozen backbone; draw the Grad-CAM figure; then write WORK_DIR/report.md.
+
+A stage is reused only if its commands, its resolved config, its seed and the runs of the stages it reads are
+unchanged; a change reruns that stage and what depends on it. Relative paths resolve against the current folder
+(data/ and work_dirs/ as in OpenMMLab). Exit status: 1 when a stage fails or data is missing, 2 for usage errors.
 """
 import argparse
-import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
-
-from mmbrain.pipeline import (  # noqa: E402
-    StageRunner,
-    build_stages,
-    collect_results,
-    final_checkpoint,
-    nsd_plan,
-    synthetic_plan,
-    write_figures,
-    write_report,
-)
-from mmbrain.pipeline.plan import python_command, slug  # noqa: E402
-from mmbrain.pipeline.stages import run_command  # noqa: E402
-
 READING_NOTES = [
     '## Reading this report', '',
-    '- Scale: every run here is cut to fit about 20 minutes on a 2-core CPU (configs/demo/); the differences '
-    'between rows are those of a few hundred iterations on a small synthetic world, not the paper\'s claim. '
-    'Longer runs of the same configs (configs/*/*synthetic*) and the paper-scale configs are listed in README.md.',
-    '- The Brain fMRI Guidance Loss (Eq. 6) contrasts each image ROI feature with the same sample\'s other ROI '
-    'features only, so ROI identity alone can satisfy it: its curve drops to about zero within the first tens of '
-    'iterations, faithfully to the equation as printed.',
-    '- Brain response prediction fits a linear readout on the frozen backbone (random init: random features); '
-    'the noise ceiling line is the square root of the noise ceiling estimated from the repetitions (ncsnr).',
+    '- Scale: the synthetic-world runs are cut to fit a 2-core CPU (configs/demo/); differences between rows are '
+    'those of a few hundred iterations on a small synthetic world, not the paper\'s claim. The configs they '
+    'inherit from (configs/*/*synthetic*) and the paper-scale configs are listed in README.md.',
+    '- Brain response prediction fits a readout on the frozen backbone (random init: random features). Its '
+    'checkpoint is chosen on the validation split (non-test images of the held-out subject); the test split '
+    '(shared1000) is scored once, at the end, with tools/test.py. The ridge baseline (himalaya, per-voxel penalty '
+    'chosen by cross-validation on the training split) uses the same frozen features.',
+    '- Detection is scored on COCO val2017 (the paper\'s protocol) and on val2017 without the images NSD showed, '
+    'which pretraining may have seen.',
     '',
 ]
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--work-dir', default='work_dirs/demo', help='runs, figures and the report')
+    parser.add_argument('--work-dir', help='runs, figures and the report (default: work_dirs/demo, with --nsd-root '
+                        'work_dirs/nsd); relative to the current folder')
     parser.add_argument('--report', help='report path (default: WORK_DIR/report.md)')
-    parser.add_argument('--seed', type=int, default=0, help='seed of the world and of every training run')
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument('--seeds', type=int, nargs='+', metavar='N', help='training seeds; each seed runs every '
+                       'training stage in WORK_DIR/seedN (default: 0)')
+    seeds.add_argument('--seed', type=int, metavar='N', help='one seed (same as --seeds N)')
+    parser.add_argument('--table3', action=argparse.BooleanOptionalAction, default=None,
+                        help='also pretrain the Table 3 ablation with a learned positional embedding (default: on '
+                        'with several seeds, off for one)')
+    parser.add_argument('--world-seed', type=int, default=0, help='seed of the synthetic world (shared by all seeds)')
     parser.add_argument('--nsd-root', help='run the paper\'s configs on the real NSD in this folder (native layout, '
                         'docs/data.md) instead of the synthetic world')
     parser.add_argument('--gpus', type=int, default=8, help='with --nsd-root: GPUs per training command')
     parser.add_argument('--backbone', choices=['convnext-s', 'swin-s'], default='convnext-s',
                         help='with --nsd-root: the image backbone')
     parser.add_argument('--redo', nargs='+', default=[], metavar='STAGE',
-                        help='stages to run again even if finished (and all later ones); "all" for everything')
-    parser.add_argument('--list', action='store_true', help='list the stages and whether they are done, then exit')
-    return parser.parse_args()
+                        help='stages to run again even if unchanged (and every stage that reads them): a name from '
+                        '--list, its part after "seedN/" for every seed, or "all"')
+    parser.add_argument('--list', action='store_true', help='list the stages and what a run would do, then exit')
+    args = parser.parse_args(argv)
+    args.seeds = args.seeds or [0 if args.seed is None else args.seed]
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f'--seeds: each seed once, got {args.seeds}')
+    if args.gpus < 1:
+        parser.error('--gpus must be at least 1')
+    args.parser = parser
+    return args
 
 
-def gradcam_figure(plan, out_file: str) -> None:
-    """Fig. 6: Grad-CAM rows for random init, the no-guidance-loss ablation and Brainformer."""
-    cmd = python_command(osp.join(REPO_ROOT, 'tools/analysis_tools/visualize_gradcam.py'),
-                  '--model', 'random init', plan.pretrain_config)
-    for label, config in plan.ablations.items():
-        if 'guidance' in label:
-            cmd += ['--model', label, config, final_checkpoint(osp.join(plan.work_dir, 'pretrain_' + slug(label)))]
-    cmd += ['--model', 'Brainformer', plan.pretrain_config,
-            final_checkpoint(osp.join(plan.work_dir, 'pretrain_brainformer')), '--num-images', '6',
-            '--target-layer', 'backbone.stages.2', '--out', out_file]
-    run_command(cmd, osp.splitext(out_file)[0] + '.log')
+def list_stages(runner) -> None:
+    from mmbrain.pipeline.stages import read_record
+    total = 0.0
+    for stage, decision in zip(runner.stages, runner.decide()):
+        record = None if decision.run else read_record(stage.output_dir, stage.name)
+        if record is not None:
+            total += float(record['seconds'])
+            state = f'reuse  ({record["seconds"]:.0f} s)'
+        else:
+            state = 'MISSING' if decision.missing else 'run'
+        print(f'{state:16s} {stage.name:34s} {stage.description}')
+        if decision.run:
+            print(f'{"":16s} {"":34s} -> {decision.reason}')
+    print(f'{len(runner.stages)} stages; reused ones took {total:.0f} s when they ran')
 
 
-def main() -> None:
-    args = parse_args()
-    os.chdir(REPO_ROOT)
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from mmbrain.pipeline import (
+        PipelineError,
+        PipelineUsageError,
+        StageRunner,
+        build_stages,
+        collect_results,
+        nsd_plan,
+        synthetic_plan,
+        write_figures,
+        write_report,
+    )
+    from mmbrain.pipeline.stages import Interrupted
+
     if args.nsd_root:
-        work_dir = args.work_dir if args.work_dir != 'work_dirs/demo' else 'work_dirs/nsd'
-        plan = nsd_plan(args.nsd_root, args.gpus, args.backbone, work_dir, seed=args.seed, report=args.report)
+        plan = nsd_plan(args.nsd_root, args.gpus, args.backbone, args.work_dir or 'work_dirs/nsd', seeds=args.seeds,
+                        report=args.report)
     else:
-        plan = synthetic_plan(args.work_dir, seed=args.seed, report=args.report)
+        table3 = len(args.seeds) > 1 if args.table3 is None else args.table3
+        plan = synthetic_plan(args.work_dir or 'work_dirs/demo', seeds=args.seeds, table3=table3,
+                              world_seed=args.world_seed, report=args.report)
     stages = build_stages(plan)
-    runner = StageRunner(plan.work_dir, redo=args.redo)
+    try:
+        runner = StageRunner(stages, plan.work_dir, redo=args.redo)
+    except PipelineUsageError as err:
+        args.parser.error(str(err))
     if args.list:
-        for stage in stages:
-            record = runner.record(runner.output_dir(stage))
-            done = record is not None and record.get('description') == stage.description
-            print(f'{"done   " if done else "pending"}  {stage.name:32s} {stage.description}')
-        return
+        list_stages(runner)
+        return 0
+
     start = time.perf_counter()
     try:
-        runner.run(stages)
-    except subprocess.CalledProcessError as err:
-        sys.exit(f'run_pipeline: a stage failed: {" ".join(map(str, err.cmd))}\n({err.output})')
-
-    print('[report] collecting results and drawing figures')
-    fig_dir = osp.join(plan.work_dir, 'figures')
-    results = collect_results(plan, runner.timings)
-    figures = write_figures(results, fig_dir)
-    figures['Grad-CAM (paper Fig. 6)'] = osp.join(fig_dir, 'gradcam.png')
-    gradcam_figure(plan, figures['Grad-CAM (paper Fig. 6)'])
-    write_report(results, figures, plan.report_file, extra_sections=READING_NOTES)
-    print(f'[report] {plan.report_file} (this run: {time.perf_counter() - start:.0f} s; '
-          f'all stages: {sum(runner.timings.values()):.0f} s)')
+        runner.run()
+        print('[report] collecting results and drawing figures')
+        results = collect_results(plan, runner.timings)
+        figures = write_figures(results, osp.join(plan.work_dir, 'figures'))
+        write_report(results, figures, plan.report_file, command=['python', 'tools/run_pipeline.py', *sys.argv[1:]],
+                     extra_sections=READING_NOTES)
+    except KeyboardInterrupt:
+        print('run_pipeline: interrupted; finished stages are kept, the next run goes on from them', file=sys.stderr)
+        return 130
+    except Interrupted as err:
+        print(f'run_pipeline: {err}; finished stages are kept', file=sys.stderr)
+        return 128 + err.signum
+    except (PipelineError, OSError, ValueError) as err:
+        print(f'run_pipeline: error: {err}', file=sys.stderr)
+        return 1
+    print(f'[report] {plan.report_file} (this run: {time.perf_counter() - start:.0f} s; all stages: '
+          f'{sum(runner.timings.values()):.0f} s)')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

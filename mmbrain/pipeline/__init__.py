@@ -1,10 +1,33 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""The end-to-end job (``tools/run_pipeline.py``): declared stages, honest reuse, the report."""
-from .plan import DownstreamTask, PipelinePlan, build_stages, final_checkpoint, nsd_plan, synthetic_plan
+"""The end-to-end job (``tools/run_pipeline.py``): declared stages with honest reuse, the plan, the report."""
+from .plan import (
+    DownstreamTask,
+    Initialisation,
+    PipelinePlan,
+    build_stages,
+    nsd_plan,
+    synthetic_plan,
+)
 from .report import PipelineResults, collect_results, write_figures, write_report
-from .stages import Stage, StageRunner, run_command
+from .stages import (
+    Checkpoint,
+    GeneratedConfig,
+    Out,
+    PipelineError,
+    PipelineUsageError,
+    Stage,
+    StageConfig,
+    StageFailed,
+    StageRunner,
+    WorkDirLocked,
+    final_checkpoint,
+    run_command,
+)
+from .statistics import paired_difference, summarize
 
 __all__ = [
-    'DownstreamTask', 'PipelinePlan', 'build_stages', 'final_checkpoint', 'nsd_plan', 'synthetic_plan',
-    'PipelineResults', 'collect_results', 'write_figures', 'write_report', 'Stage', 'StageRunner', 'run_command'
+    'DownstreamTask', 'Initialisation', 'PipelinePlan', 'build_stages', 'nsd_plan', 'synthetic_plan',
+    'PipelineResults', 'collect_results', 'write_figures', 'write_report', 'Checkpoint', 'GeneratedConfig', 'Out',
+    'PipelineError', 'PipelineUsageError', 'Stage', 'StageConfig', 'StageFailed', 'StageRunner', 'WorkDirLocked',
+    'final_checkpoint', 'run_command', 'paired_difference', 'summarize'
 ]

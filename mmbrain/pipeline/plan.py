@@ -1,46 +1,89 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""The end-to-end Brainformer job: data -> pretraining -> backbone -> downstream tasks -> report.
+"""What the end-to-end Brainformer job runs: data -> pretrainings -> backbones -> downstream tasks -> report.
 
-Each stage runs the same command a user would type (``tools/train.py``, the converters, ...) in a subprocess, inside
-:class:`~mmbrain.pipeline.stages.StageRunner`, so a second run reuses finished stages and an interrupted one leaves
-nothing half-written behind. ``tools/run_pipeline.py`` is the command line; :class:`PipelinePlan` says which configs
-run; :func:`build_stages` turns a plan into stages.
+A :class:`PipelinePlan` names the configs; :func:`build_stages` turns it into declared
+:class:`~mmbrain.pipeline.stages.Stage` objects, each running the command a user would type (``tools/train.py``,
+mmdet's and mmseg's own ``tools/train.py``, the converters, ...). Per seed, every training stage of the plan runs with
+that seed in ``WORK_DIR/seed<N>/``; the synthetic world and its conversion are shared by all seeds (the seeds study
+measures the spread of training, on one world).
 """
-import glob
 import os.path as osp
 import sys
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from .stages import Stage, run_command
+from mmbrain.utils.paths import package_path
 
-__all__ = ['DownstreamTask', 'PipelinePlan', 'synthetic_plan', 'nsd_plan', 'build_stages', 'final_checkpoint']
+from .stages import Checkpoint, GeneratedConfig, Out, Stage, StageConfig
 
-#: Per-voxel results an encoding run leaves in its folder (``BrainEncodingMetric(voxelwise_file=...)``).
-VOXELWISE_FILE = 'voxelwise.npz'
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+__all__ = ['Initialisation', 'DownstreamTask', 'PipelinePlan', 'synthetic_plan', 'nsd_plan', 'build_stages', 'slug',
+           'RANDOM_INIT', 'VOXELWISE_FILE', 'TEST_METRICS_FILE', 'RIDGE_FILE', 'BACKBONE_FILE', 'GRADCAM_FILE']
+
+#: Files the stages leave for the report.
+VOXELWISE_FILE = 'voxelwise.npz'  # per-voxel results of the encoding test split (BrainEncodingMetric)
+TEST_METRICS_FILE = 'test_metrics.json'  # tools/test.py --out: the encoding test split, scored once
+RIDGE_FILE = 'ridge.json'  # tools/analysis_tools/fit_ridge_encoding.py --out
+BACKBONE_FILE = 'backbone.pth'  # tools/model_converters/brainformer_to_backbone.py
+GRADCAM_FILE = 'gradcam.png'  # tools/analysis_tools/visualize_gradcam.py
+
+#: Label of the downstream runs that start from random init.
+RANDOM_INIT = 'random init'
+
+DET_METRICS = {f'{prefix}/{kind}_mAP{suffix}': f'{name} AP{suffix.lstrip("_")}{note}'
+               for prefix, note in (('coco', ''), ('coco-wo-nsd', ' w/o NSD'))
+               for kind, name in (('bbox', 'box'), ('segm', 'mask')) for suffix in ('', '_50', '_75')}
+SEG_METRICS = {'mIoU': 'mIoU', 'mAcc': 'mAcc', 'aAcc': 'aAcc'}
+ENCODING_METRICS = {'nsd/pearson_mean': 'PCC (mean r)', 'nsd/pearson_median': 'median r',
+                    'nsd/algonauts_score': 'Algonauts score (median)',
+                    'nsd/algonauts_score_mean': 'Algonauts score (mean)'}
+
+
+@dataclass
+class Initialisation:
+    """A pretraining run whose backbone initialises downstream runs.
+
+    Attributes:
+        label: Name in the report (``Brainformer``, ``CLIP``, ``w/o guidance loss``, ...).
+        key: Folder-name form (``brainformer``, ``clip``, ``wo-bfg``, ...).
+        config: Pretraining config, relative to the repository.
+        downstream: How the downstream configs loading this backbone are named (``brainformer-pre``, ``clip-pre``).
+        tasks: Downstream tasks run from it.
+        gradcam_label: Its row in the Grad-CAM figure (paper Fig. 6), or None.
+    """
+    label: str
+    key: str
+    config: str
+    downstream: str = 'brainformer-pre'
+    tasks: Tuple[str, ...] = ('det', 'seg', 'encoding')
+    gradcam_label: Optional[str] = None
 
 
 @dataclass
 class DownstreamTask:
-    """One downstream task, fine-tuned from the Brainformer backbone and from random init with the same budget.
+    """A downstream task run from random init and from every initialisation, with the same schedule and seed.
 
     Attributes:
-        name: Short name (``det``, ``seg``, ``encoding``), used for stage folders.
+        name: Short name (``det``, ``seg``, ``encoding``), used for stage names.
         title: Name in the report.
-        pretrained_config: Config whose backbone loads ``init_cfg.checkpoint``.
-        random_config: The same model and schedule from random init.
-        metrics: Validation keys reported, ``{log key: label}``; the first is the headline.
-        checkpoint_key: ``--cfg-options`` key that takes the extracted backbone file.
-        train_tool: ``'mmbrain'`` (tools/train.py) or the installed library whose own ``tools/train.py`` runs it.
+        config: Config name with ``{init}`` for ``rand-init`` / ``brainformer-pre`` / ``clip-pre``.
+        metrics: Keys reported, ``{key: label}``; the first is the headline.
+        train_tool: ``'mmbrain'`` (tools/train.py) or the library whose own ``tools/train.py`` runs it.
+        checkpoint_key: Config key that takes the extracted backbone file.
+        test_split: Score the test split once after training with ``tools/test.py`` (checkpoint chosen on
+            validation), and write its per-voxel results.
+        ridge: Also fit the ridge baseline on the frozen backbone (``fit_ridge_encoding.py``).
     """
     name: str
     title: str
-    pretrained_config: str
-    random_config: str
+    config: str
     metrics: Dict[str, str]
-    checkpoint_key: str = 'model.backbone.init_cfg.checkpoint'
     train_tool: str = 'mmbrain'
+    checkpoint_key: str = 'model.backbone.init_cfg.checkpoint'
+    test_split: bool = False
+    ridge: bool = False
+
+    def config_for(self, init: Optional[Initialisation]) -> str:
+        return self.config.format(init='rand-init' if init is None else init.downstream)
 
 
 @dataclass
@@ -48,131 +91,138 @@ class PipelinePlan:
     """What the job runs.
 
     Attributes:
-        work_dir: Where runs, figures and the report go.
-        data_root: Native NSD layout (the synthetic world is generated here when ``synthetic``).
-        converted_dir: Converted ``subjXX.h5`` files.
+        work_dir: Absolute folder of the runs, figures and the report.
+        data_root: Absolute folder of NSD in its native layout (the synthetic world is generated here).
+        converted_dir: Absolute folder of the converted ``subjXX.h5`` files.
         synthetic: Generate the synthetic world first.
-        pretrain_config: The Brainformer pretraining config.
-        ablations: ``{label: config}`` pretrained as well and evaluated on the encoding task (Table 3).
+        seeds: Training seeds; every training stage runs once per seed.
+        world_seed: Seed of the synthetic world (shared by all seeds).
+        pretrain: Initialisations; the first is the main Brainformer run.
         tasks: Downstream tasks.
-        cfg_options: ``--cfg-options`` given to every training command (data paths, seed).
-        world_args: Extra arguments of ``make_synthetic_nsd.py``.
-        gpus: Processes per training command (``tools/dist_train.sh`` when more than 1).
+        gpus: Processes per training command.
+        gradcam: Draw the Grad-CAM figure (from the first seed's runs).
         report: Path of the Markdown report.
     """
     work_dir: str
     data_root: str
     converted_dir: str
     synthetic: bool
-    pretrain_config: str
-    ablations: Dict[str, str] = field(default_factory=dict)
-    tasks: List[DownstreamTask] = field(default_factory=list)
-    cfg_options: List[str] = field(default_factory=list)
-    world_args: List[str] = field(default_factory=list)
+    seeds: List[int]
+    pretrain: List[Initialisation]
+    tasks: List[DownstreamTask]
+    world_seed: int = 0
     gpus: int = 1
+    gradcam: bool = True
     report: Optional[str] = None
 
     @property
     def report_file(self) -> str:
         return self.report or osp.join(self.work_dir, 'report.md')
 
+    @property
+    def main(self) -> Initialisation:
+        return self.pretrain[0]
 
-def synthetic_plan(work_dir: str = 'work_dirs/demo', seed: int = 0, report: Optional[str] = None) -> PipelinePlan:
-    """The default job: everything on the synthetic NSD world at 2-core-CPU scale (about 20 minutes).
+    def seed_dir(self, seed: int) -> str:
+        return osp.join(self.work_dir, f'seed{seed}')
 
-    The world is generated in ``data/synthetic_nsd``, the path the ``*synthetic*`` configs read.
+    def inits_of(self, task: DownstreamTask) -> List[Optional[Initialisation]]:
+        """Random init (None) and every initialisation that runs ``task``."""
+        return [None] + [init for init in self.pretrain if task.name in init.tasks]
+
+
+def slug(label: str) -> str:
+    """A folder-name form of a run label."""
+    out = ''.join(c if c.isalnum() else '-' for c in label.lower()).strip('-')
+    while '--' in out:
+        out = out.replace('--', '-')
+    return out
+
+
+def init_key(init: Optional[Initialisation]) -> str:
+    return slug(RANDOM_INIT) if init is None else init.key
+
+
+def stage_name(seed: int, kind: str, key: str = '') -> str:
+    """``seed0/det_brainformer``; the part after the slash is what ``--redo`` takes for every seed."""
+    return f'seed{seed}/{kind}_{key}' if key else f'seed{seed}/{kind}'
+
+
+def _tasks(configs: Dict[str, str]) -> List[DownstreamTask]:
+    return [
+        DownstreamTask(
+            name='det', title='Detection and instance segmentation (Mask R-CNN; COCO val2017, and val2017 without '
+            'the NSD images)',
+            config=configs['det'], metrics=DET_METRICS, train_tool='mmdet'),
+        DownstreamTask(name='seg', title='Semantic segmentation (UperNet, ADE)', config=configs['seg'],
+                       metrics=SEG_METRICS, train_tool='mmseg'),
+        DownstreamTask(name='encoding', title='Brain response prediction (held-out subject 8, test split scored '
+                       'once; checkpoint chosen on validation)', config=configs['encoding'],
+                       metrics=ENCODING_METRICS, test_split=True, ridge=True),
+    ]
+
+
+def synthetic_plan(work_dir: str = 'work_dirs/demo', seeds: Sequence[int] = (0, ), table3: bool = False,
+                   world_seed: int = 0, report: Optional[str] = None) -> PipelinePlan:
+    """The default job: the synthetic NSD world at 2-core-CPU scale (configs/demo/).
+
+    Pretrains Brainformer (the chosen guidance variant), CLIP and the guidance ablations (w/o the guidance loss,
+    Eq. 6 as printed); det / seg / encoding from random init, CLIP and Brainformer, encoding (with the ridge
+    baseline) also from the ablations. ``table3`` adds the learned-positional-embedding ablation of Table 3.
+    Relative paths resolve against the current folder; the world is generated in ``data/synthetic_nsd``, where the
+    ``*synthetic*`` configs read it.
     """
-    data_root = 'data/synthetic_nsd'
-    converted = osp.join(data_root, 'mmbrain')
     demo = 'configs/demo/'
+    pretrain = [
+        Initialisation('Brainformer', 'brainformer', demo + 'brainformer_convnext-mini_1xb32-600i_synthetic-demo.py',
+                       gradcam_label='Brainformer'),
+        Initialisation('CLIP', 'clip', demo + 'clip_convnext-mini_1xb32-600i_synthetic-demo.py', 'clip-pre',
+                       gradcam_label='CLIP'),
+        Initialisation('w/o guidance loss', 'wo-bfg', demo + 'brainformer_convnext-mini_wo-bfg_1xb32-600i_synthetic-'
+                       'demo.py', tasks=('encoding', ), gradcam_label='w/o guidance loss'),
+        Initialisation('printed Eq. 6', 'bfg-printed', demo + 'brainformer_convnext-mini_bfg-printed_1xb32-600i_'
+                       'synthetic-demo.py', tasks=('encoding', ), gradcam_label='printed Eq. 6'),
+    ]
+    if table3:
+        pretrain.append(Initialisation('learned positional embedding', 'learned-pos-embed', demo + 'brainformer_'
+                                       'convnext-mini_learned-pos-embed_1xb32-600i_synthetic-demo.py',
+                                       tasks=('encoding', )))
+    data_root = osp.abspath('data/synthetic_nsd')
     return PipelinePlan(
-        work_dir=work_dir,
-        data_root=data_root,
-        converted_dir=converted,
-        synthetic=True,
-        pretrain_config=demo + 'brainformer_convnext-mini_1xb32-600i_synthetic-demo.py',
-        ablations={
-            'w/o guidance loss': demo + 'brainformer_convnext-mini_wo-bfg_1xb32-600i_synthetic-demo.py',
-            'positional embedding': demo + 'brainformer_convnext-mini_learned-pos-embed_1xb32-600i_synthetic-demo.py',
-        },
-        tasks=[
-            DownstreamTask(
-                name='det',
-                title='Detection and instance segmentation (Mask R-CNN, synthetic COCO without the NSD images)',
-                pretrained_config=demo + 'mask-rcnn_convnext-mini-brainformer-pre_fpn_1xb4-500i_synthetic-coco-demo.py',
-                random_config=demo + 'mask-rcnn_convnext-mini-rand-init_fpn_1xb4-500i_synthetic-coco-demo.py',
-                metrics={'coco/bbox_mAP': 'AP box', 'coco/bbox_mAP_50': 'AP50 box', 'coco/segm_mAP': 'AP mask'},
-                train_tool='mmdet'),
-            DownstreamTask(
-                name='seg',
-                title='Semantic segmentation (UperNet, synthetic ADE)',
-                pretrained_config=demo + 'upernet_convnext-mini-brainformer-pre_1xb8-300i_synthetic-ade-64x64-demo.py',
-                random_config=demo + 'upernet_convnext-mini-rand-init_1xb8-300i_synthetic-ade-64x64-demo.py',
-                metrics={'mIoU': 'mIoU', 'aAcc': 'aAcc'},
-                train_tool='mmseg'),
-            DownstreamTask(
-                name='encoding',
-                title='Brain response prediction (held-out subject 8)',
-                pretrained_config=demo + 'voxel-readout_convnext-mini-brainformer-pre_1xb32-4e_synthetic-nsd-subj08-'
-                'demo.py',
-                random_config=demo + 'voxel-readout_convnext-mini-rand-init_1xb32-4e_synthetic-nsd-subj08-demo.py',
-                metrics={'nsd/pearson_mean': 'PCC (mean r)', 'nsd/pearson_median': 'median r',
-                         'nsd/algonauts_score': 'Algonauts score'}),
-        ],
-        cfg_options=[f'randomness.seed={seed}'],
-        world_args=['--seed', str(seed)],
+        work_dir=osp.abspath(work_dir), data_root=data_root, converted_dir=osp.join(data_root, 'mmbrain'),
+        synthetic=True, seeds=list(seeds), world_seed=world_seed, pretrain=pretrain,
+        tasks=_tasks(dict(
+            det=demo + 'mask-rcnn_convnext-mini-{init}_fpn_1xb4-500i_synthetic-coco-demo.py',
+            seg=demo + 'upernet_convnext-mini-{init}_1xb8-300i_synthetic-ade-64x64-demo.py',
+            encoding=demo + 'voxel-readout_convnext-mini-{init}_1xb32-4e_synthetic-nsd-subj08-demo.py')),
         report=report)
 
 
 def nsd_plan(nsd_root: str, gpus: int = 8, backbone: str = 'convnext-s', work_dir: str = 'work_dirs/nsd',
-             seed: int = 0, report: Optional[str] = None) -> PipelinePlan:
+             seeds: Sequence[int] = (0, ), report: Optional[str] = None) -> PipelinePlan:
     """The paper's job on the real NSD (Sec. 4): the paper configs, ``gpus`` processes per training command.
 
     Expects NSD in its native layout under ``nsd_root`` (docs/data.md), converted into ``nsd_root/mmbrain``, and
-    COCO / ADE20K where the det/seg configs read them (``data/coco``, ``data/ade``), COCO's train annotations
-    without the NSD images (``coco_exclude_nsd.py``; README, step 5).
+    COCO / ADE20K where the det/seg configs read them (``data/coco``, ``data/ade``), COCO's annotations without the
+    NSD images (``coco_exclude_nsd.py``; README, step 5).
     """
     if backbone not in ('convnext-s', 'swin-s'):
         raise ValueError(f'nsd_plan: backbone must be convnext-s or swin-s, got {backbone!r}')
-    seg_bb = 'convnext-s' if backbone == 'convnext-s' else 'swin-s'
+    nsd_root = osp.abspath(nsd_root)
+    pretrain = [
+        Initialisation('Brainformer', 'brainformer', f'configs/pretrain/brainformer_{backbone}_8xb64-coslr-100e_nsd.py',
+                       gradcam_label='Brainformer'),
+        Initialisation('CLIP', 'clip', f'configs/pretrain/clip_{backbone}_8xb64-coslr-100e_nsd.py', 'clip-pre',
+                       gradcam_label='CLIP'),
+    ]
     return PipelinePlan(
-        work_dir=work_dir,
-        data_root=nsd_root,
-        converted_dir=osp.join(nsd_root, 'mmbrain'),
-        synthetic=False,
-        pretrain_config=f'configs/pretrain/brainformer_{backbone}_8xb64-coslr-100e_nsd.py',
-        tasks=[
-            DownstreamTask(
-                name='det', title='COCO detection and instance segmentation (Mask R-CNN FPN 1x)',
-                pretrained_config=f'configs/det/mask-rcnn_{backbone}-brainformer-pre_fpn_8xb2-1x_coco.py',
-                random_config=f'configs/det/mask-rcnn_{backbone}-rand-init_fpn_8xb2-1x_coco.py',
-                metrics={'coco/bbox_mAP': 'AP box', 'coco/bbox_mAP_50': 'AP50 box', 'coco/segm_mAP': 'AP mask'}),
-            DownstreamTask(
-                name='seg', title='ADE20K semantic segmentation (UperNet 160k)',
-                pretrained_config=f'configs/seg/upernet_{seg_bb}-brainformer-pre_8xb2-160k_ade20k-512x512.py',
-                random_config=f'configs/seg/upernet_{seg_bb}-rand-init_8xb2-160k_ade20k-512x512.py',
-                metrics={'mIoU': 'mIoU', 'aAcc': 'aAcc'}),
-            DownstreamTask(
-                name='encoding', title='NSD brain response prediction (held-out subject 8)',
-                pretrained_config=f'configs/encoding/voxel-readout_{backbone}-brainformer-pre_1xb64-20e_nsd-subj08.py',
-                random_config=f'configs/encoding/voxel-readout_{backbone}-rand-init_1xb64-20e_nsd-subj08.py',
-                metrics={'nsd/pearson_mean': 'PCC (mean r)', 'nsd/pearson_median': 'median r',
-                         'nsd/algonauts_score': 'Algonauts score'}),
-        ],
-        cfg_options=[f'randomness.seed={seed}'],
-        gpus=gpus,
+        work_dir=osp.abspath(work_dir), data_root=nsd_root, converted_dir=osp.join(nsd_root, 'mmbrain'),
+        synthetic=False, seeds=list(seeds), pretrain=pretrain, gpus=gpus,
+        tasks=_tasks(dict(
+            det=f'configs/det/mask-rcnn_{backbone}-{{init}}_fpn_8xb2-1x_coco.py',
+            seg=f'configs/seg/upernet_{backbone}-{{init}}_8xb2-160k_ade20k-512x512.py',
+            encoding=f'configs/encoding/voxel-readout_{backbone}-{{init}}_1xb64-20e_nsd-subj08.py')),
         report=report)
-
-
-def final_checkpoint(run_dir: str) -> str:
-    """The checkpoint a finished mmengine run left: ``best_*.pth`` if it kept one, else the latest."""
-    best = sorted(glob.glob(osp.join(run_dir, 'best_*.pth')))
-    if best:
-        return best[-1]
-    ckpts = glob.glob(osp.join(run_dir, 'epoch_*.pth')) + glob.glob(osp.join(run_dir, 'iter_*.pth'))
-    if not ckpts:
-        raise FileNotFoundError(f'{run_dir}: no checkpoint found')
-    return max(ckpts, key=lambda p: int(osp.splitext(osp.basename(p))[0].split('_')[-1]))
 
 
 def python_command(*args: str) -> List[str]:
@@ -180,104 +230,114 @@ def python_command(*args: str) -> List[str]:
     return [sys.executable, *args]
 
 
-def _train_command(plan: PipelinePlan, config: str, work_dir: str, tool: str = 'mmbrain',
-                   extra_options: Optional[List[str]] = None) -> List[str]:
-    options = list(extra_options or [])
+def _shipped(relpath: str) -> str:
+    """A shipped config's or tool's absolute path; one not written yet keeps its would-be path (the runner reports
+    it missing before anything runs)."""
+    try:
+        return package_path(relpath)
+    except FileNotFoundError:
+        return osp.join(osp.dirname(package_path('configs')), relpath)
+
+
+def train_command(plan: PipelinePlan, tool: str = 'mmbrain') -> List:
+    """The training command of a stage's generated config: ``tools/train.py`` (``dist_train.sh`` for several GPUs) or
+    the library's own ``tools/train.py`` (``mmdet/.mim/tools/train.py``), under torchrun for several GPUs."""
     if tool == 'mmbrain':
         if plan.gpus > 1:
-            cmd = ['bash', osp.join(REPO_ROOT, 'tools/dist_train.sh'), config, str(plan.gpus)]
-        else:
-            cmd = python_command(osp.join(REPO_ROOT, 'tools/train.py'), config)
-        options = plan.cfg_options + options
-    else:  # the library's own training tool, shipped inside its package (mmdet/.mim/tools/train.py)
-        import importlib
-        package = importlib.import_module(tool)
-        cmd = python_command(osp.join(osp.dirname(package.__file__), '.mim', 'tools', 'train.py'), config)
-        options = [f'randomness.seed={_seed(plan)}'] + options
-    cmd += ['--work-dir', work_dir]
-    if options:
-        cmd += ['--cfg-options', *options]
-    return cmd
-
-
-def _seed(plan: PipelinePlan) -> str:
-    for option in plan.cfg_options:
-        if option.startswith('randomness.seed='):
-            return option.split('=', 1)[1]
-    return '0'
+            return ['bash', _shipped('tools/dist_train.sh'), GeneratedConfig(), str(plan.gpus), '--work-dir', Out()]
+        return python_command(_shipped('tools/train.py'), GeneratedConfig(), '--work-dir', Out())
+    import importlib.util
+    spec = importlib.util.find_spec(tool)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f'{tool} is not installed (needed for its own tools/train.py)')
+    script = osp.join(list(spec.submodule_search_locations)[0], '.mim', 'tools', 'train.py')
+    if plan.gpus > 1:
+        return python_command('-m', 'torch.distributed.run', f'--nproc_per_node={plan.gpus}', script,
+                              GeneratedConfig(), '--launcher', 'pytorch', '--work-dir', Out())
+    return python_command(script, GeneratedConfig(), '--work-dir', Out())
 
 
 def build_stages(plan: PipelinePlan) -> List[Stage]:
-    """The stages of ``plan``, in order. Later stages find earlier outputs at their final paths."""
-    work = plan.work_dir
+    """The declared stages of ``plan``, in order (every stage after the stages it reads)."""
     stages: List[Stage] = []
-
-    def log_of(out_dir: str) -> str:
-        return osp.join(out_dir, 'stage.log')
-
+    world_inputs: List[str] = []
     if plan.synthetic:
-        def make_world(out_dir: str) -> None:
-            run_command(python_command(osp.join(REPO_ROOT, 'tools/dataset_converters/make_synthetic_nsd.py'), '--out',
-                                out_dir, '--overwrite', '--quiet', *plan.world_args), log_of(out_dir))
-            # As the paper does for COCO: train detection without the images NSD showed.
-            annotations = osp.join(out_dir, 'coco', 'annotations')
-            run_command(python_command(osp.join(REPO_ROOT, 'tools/dataset_converters/coco_exclude_nsd.py'),
-                                osp.join(annotations, 'instances_train2017.json'),
-                                osp.join(out_dir, 'nsddata/experiments/nsd/nsd_stim_info_merged.csv'),
-                                osp.join(annotations, 'instances_train2017_nsd-excluded.json')), log_of(out_dir))
+        csv = Out('nsddata/experiments/nsd/nsd_stim_info_merged.csv')
 
-        stages.append(Stage(osp.basename(plan.data_root), 'generate the synthetic NSD world (native NSD layout, '
-                            'COCO and ADE versions) and remove the NSD images from its COCO train split',
-                            make_world, root=osp.dirname(plan.data_root) or '.'))
+        def exclude(split: str) -> List:  # as the paper does for COCO: no image NSD showed in downstream data
+            return python_command(
+                _shipped('tools/dataset_converters/coco_exclude_nsd.py'),
+                Out(f'coco/annotations/instances_{split}2017.json'), csv,
+                Out(f'coco/annotations/instances_{split}2017_nsd-excluded.json'))
 
-    def convert(out_dir: str) -> None:
-        run_command(python_command(osp.join(REPO_ROOT, 'tools/dataset_converters/nsd_to_mmbrain.py'), '--nsd-root',
-                            plan.data_root, '--out', out_dir, '--overwrite', '--quiet'), log_of(out_dir))
+        stages.append(Stage(
+            'world', 'generate the synthetic NSD world (native NSD layout, COCO and ADE versions); COCO train and '
+            'val without the NSD images', [
+                python_command(_shipped('tools/dataset_converters/make_synthetic_nsd.py'), '--out', Out(),
+                               '--overwrite', '--quiet', '--seed', str(plan.world_seed)),
+                exclude('train'), exclude('val')],
+            root=osp.dirname(plan.data_root), folder=osp.basename(plan.data_root), seed=plan.world_seed))
+        world_inputs = ['world']
+    stages.append(Stage(
+        'convert', 'convert the NSD files with tools/dataset_converters/nsd_to_mmbrain.py',
+        [python_command(_shipped('tools/dataset_converters/nsd_to_mmbrain.py'), '--nsd-root', plan.data_root, '--out',
+                        Out(), '--overwrite', '--quiet')],
+        root=osp.dirname(plan.converted_dir), folder=osp.basename(plan.converted_dir), inputs=world_inputs))
+    data_inputs = world_inputs + ['convert']
 
-    stages.append(Stage(osp.basename(plan.converted_dir), 'convert NSD files with tools/dataset_converters/'
-                        'nsd_to_mmbrain.py', convert, root=osp.dirname(plan.converted_dir)))
+    for seed in plan.seeds:
+        root = plan.seed_dir(seed)
+        seeded = {'randomness.seed': seed}
+        for init in plan.pretrain:
+            name = stage_name(seed, 'pretrain', init.key)
+            stages.append(Stage(name, f'pretrain {init.label} ({init.config}), seed {seed}',
+                                [train_command(plan)], root=root, inputs=data_inputs, seed=seed,
+                                config=StageConfig(_shipped(init.config), dict(seeded))))
+            stages.append(Stage(
+                stage_name(seed, 'backbone', init.key), f'extract the image backbone of {init.label}, seed {seed}',
+                [python_command(_shipped('tools/model_converters/brainformer_to_backbone.py'), Checkpoint(name),
+                                Out(BACKBONE_FILE))], root=root, inputs=[name]))
 
-    pretrain_runs = {'Brainformer': plan.pretrain_config, **plan.ablations}
-    pretrain_dirs = {}
-    for label, config in pretrain_runs.items():
-        name = 'pretrain_' + slug(label)
-        pretrain_dirs[label] = osp.join(work, name)
+        for task in plan.tasks:
+            for init in plan.inits_of(task):
+                overrides = dict(seeded)
+                inputs = list(data_inputs)
+                if init is not None:
+                    backbone = stage_name(seed, 'backbone', init.key)
+                    inputs.append(backbone)
+                    overrides[task.checkpoint_key] = osp.join(root, f'backbone_{init.key}', BACKBONE_FILE)
+                label = RANDOM_INIT if init is None else init.label
+                commands = [train_command(plan, task.train_tool)]
+                if task.test_split:
+                    overrides['test_evaluator.voxelwise_file'] = Out(VOXELWISE_FILE)
+                    commands.append(python_command(
+                        _shipped('tools/test.py'), GeneratedConfig(), Checkpoint(), '--work-dir', Out('test'),
+                        '--out', Out(TEST_METRICS_FILE)))
+                config = StageConfig(_shipped(task.config_for(init)), overrides)
+                stages.append(Stage(stage_name(seed, task.name, init_key(init)), f'{task.title}: {label}, seed {seed}',
+                                    commands, root=root, inputs=inputs, seed=seed, config=config))
+                if task.ridge:  # the field's baseline on the same frozen backbone, fitted and scored by himalaya
+                    checkpoint = [] if init is None else ['--checkpoint', overrides[task.checkpoint_key]]
+                    ridge_overrides = {k: v for k, v in overrides.items() if not k.startswith('test_evaluator')}
+                    stages.append(Stage(
+                        stage_name(seed, 'ridge', init_key(init)), f'ridge baseline on the frozen backbone: {label}, '
+                        f'seed {seed}', [python_command(_shipped('tools/analysis_tools/fit_ridge_encoding.py'),
+                                                        GeneratedConfig(), *checkpoint, '--out', Out(RIDGE_FILE))],
+                        root=root, inputs=inputs, seed=seed,
+                        config=StageConfig(_shipped(task.config_for(init)), ridge_overrides)))
 
-        def pretrain(out_dir: str, config: str = config) -> None:
-            run_command(_train_command(plan, config, out_dir), log_of(out_dir))
-
-        stages.append(Stage(name, f'pretrain {label} ({config})', pretrain))
-
-    def extract(out_dir: str) -> None:
-        for label, run_dir in pretrain_dirs.items():
-            run_command(python_command(osp.join(REPO_ROOT, 'tools/model_converters/brainformer_to_backbone.py'),
-                                final_checkpoint(run_dir), osp.join(out_dir, slug(label) + '.pth')),
-                        log_of(out_dir))
-
-    stages.append(Stage('backbones', 'extract the image backbones (tools/model_converters/brainformer_to_backbone.py)',
-                        extract))
-    backbone_dir = osp.join(work, 'backbones')
-
-    for task in plan.tasks:
-        runs = {'random init': (task.random_config, None), 'Brainformer': (task.pretrained_config, 'Brainformer')}
-        if task.name == 'encoding':
-            runs.update({label: (task.pretrained_config, label) for label in plan.ablations})
-        for label, (config, backbone) in runs.items():
-            name = f'{task.name}_{slug(label)}'
-
-            def finetune(out_dir: str, config: str = config, backbone: Optional[str] = backbone,
-                         task: DownstreamTask = task) -> None:
-                options = []
-                if task.name == 'encoding':  # per-voxel results for the ROI bars and the brain map of the report
-                    options.append(f'val_evaluator.voxelwise_file={osp.join(out_dir, VOXELWISE_FILE)}')
-                if backbone is not None:
-                    options.append(f'{task.checkpoint_key}={osp.join(backbone_dir, slug(backbone) + ".pth")}')
-                run_command(_train_command(plan, config, out_dir, task.train_tool, options), log_of(out_dir))
-
-            stages.append(Stage(name, f'{task.title}: {label}', finetune))
+    if plan.gradcam:
+        seed = plan.seeds[0]
+        rows = python_command(_shipped('tools/analysis_tools/visualize_gradcam.py'), '--model', RANDOM_INIT,
+                              _shipped(plan.main.config))
+        inputs = []
+        shown = [init for init in plan.pretrain if init.gradcam_label]
+        for init in shown[1:] + shown[:1]:  # random init / CLIP / ablations / the chosen variant last (Fig. 6)
+            pretrain = stage_name(seed, 'pretrain', init.key)
+            rows += ['--model', init.gradcam_label, _shipped(init.config), Checkpoint(pretrain)]
+            inputs.append(pretrain)
+        rows += ['--num-images', '6', '--target-layer', 'backbone.stages.2', '--seed', str(seed), '--out',
+                 Out(GRADCAM_FILE)]
+        stages.append(Stage(stage_name(seed, 'gradcam'), 'Grad-CAM figure (paper Fig. 6)', [rows],
+                            root=plan.seed_dir(seed), inputs=data_inputs + inputs, seed=seed))
     return stages
-
-
-def slug(label: str) -> str:
-    """A folder-name form of a run label."""
-    return ''.join(c if c.isalnum() else '-' for c in label.lower()).strip('-').replace('--', '-')

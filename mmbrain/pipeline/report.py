@@ -1,71 +1,129 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""The report of the end-to-end job: numbers side by side per task, and the figures (paper Tables 1-3, Fig. 6).
+"""The report of the end-to-end job: every metric of paper Tables 1-3 per initialisation, with its spread over seeds.
 
-:func:`collect_results` reads what the pipeline's runs logged (mmengine's ``vis_data/scalars.json``, the encoding
-runs' voxel-wise dumps); :func:`write_figures` draws the figures with :mod:`mmbrain.visualization`;
-:func:`write_report` writes the Markdown. Numbers are whatever the runs measured: nothing here is hard-coded.
+:func:`collect_results` reads what the runs left (mmengine's ``vis_data/scalars.json`` for validation, the encoding
+test split's ``tools/test.py`` JSON, the ridge baseline's JSON); :func:`write_figures` draws the figures with
+:mod:`mmbrain.visualization`; :func:`write_report` writes the Markdown: cells are mean ± sd over seeds, and each task
+gets the paired differences Brainformer - random init and Brainformer - CLIP with 95% t-intervals
+(:mod:`~mmbrain.pipeline.statistics`). Every number is what the runs measured; nothing here is hard-coded.
 """
+import json
 import os
 import os.path as osp
+import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from mmbrain.utils.fileio import atomic_write
 
-from .plan import VOXELWISE_FILE, PipelinePlan, slug
+from .plan import (
+    GRADCAM_FILE,
+    RANDOM_INIT,
+    RIDGE_FILE,
+    TEST_METRICS_FILE,
+    VOXELWISE_FILE,
+    DownstreamTask,
+    PipelinePlan,
+    init_key,
+    stage_name,
+)
+from .statistics import PairedDifference, paired_difference, summarize
 
-__all__ = ['RunResult', 'PipelineResults', 'collect_results', 'write_figures', 'write_report']
+__all__ = ['RunResult', 'PipelineResults', 'collect_results', 'write_figures', 'write_report', 'ridge_metrics']
+
+CONFIDENCE = 0.95
+RETRIEVAL = [(f'retrieval/{d}_top{k}', f'{name} top-{k}') for d, name in (('img2brain', 'image→brain'),
+                                                                          ('brain2img', 'brain→image'))
+             for k in (1, 5)]
+SUBJECT_KEY = re.compile(r'^retrieval/(subj\d+)/(.+)$')
+GROUP_KEY = re.compile(r'^nsd/([^/]+)/pearson_mean$')
 
 
 @dataclass
 class RunResult:
-    """Final validation metrics of one run, with the iteration they were measured at."""
+    """Final metrics of one run (validation log, or the JSON its stage wrote)."""
     run_dir: str
-    metrics: Dict[str, float]
-    iteration: Optional[float]
+    metrics: Dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class PipelineResults:
-    """Everything the report shows."""
+    """Everything the report shows, per seed.
+
+    Attributes:
+        pretrain: ``{seed: {label: result}}`` of the pretraining runs (retrieval on held-out rows).
+        tasks: ``{seed: {task: {label: result}}}`` of the downstream runs (encoding: the test split).
+        ridge: ``{seed: {label: result}}`` of the ridge baseline, keys without their ``ridge/`` prefix.
+    """
     plan: PipelinePlan
     timings: Dict[str, float]
-    pretrain: Dict[str, RunResult] = field(default_factory=dict)
-    tasks: Dict[str, Dict[str, RunResult]] = field(default_factory=dict)
+    pretrain: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
+    tasks: Dict[int, Dict[str, Dict[str, RunResult]]] = field(default_factory=dict)
+    ridge: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
 
 
-def _final_metrics(run_dir: str) -> RunResult:
+def _final_validation(run_dir: str) -> RunResult:
+    """The last validation value of every key the run logged (empty if it left no log)."""
     from mmbrain.visualization import load_scalar_log
-    log = load_scalar_log(run_dir)
-    metrics, iteration = {}, None
-    for key, (iters, values) in log.val.items():
-        if len(values):
-            metrics[key] = float(values[-1])
-            iteration = float(iters[-1]) if iteration is None else max(iteration, float(iters[-1]))
-    return RunResult(run_dir, metrics, iteration)
+    try:
+        log = load_scalar_log(run_dir)
+    except FileNotFoundError:
+        return RunResult(run_dir)
+    return RunResult(run_dir, {key: float(values[-1]) for key, (_, values) in log.val.items() if len(values)})
+
+
+def _json_metrics(path: str) -> Dict[str, float]:
+    if not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a JSON object of metrics, got {type(data).__name__}')
+    return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def ridge_metrics(path: str) -> Dict[str, float]:
+    """The ridge baseline's JSON with its ``ridge/`` prefix removed, so its keys are the encoding metric's."""
+    out = {}
+    for key, value in _json_metrics(path).items():
+        key = key[len('ridge/'):] if key.startswith('ridge/') else key
+        out[key if key.startswith('nsd/') else 'nsd/' + key] = value
+    return out
+
+
+def _label(plan: PipelinePlan, key: str) -> str:
+    return next((init.label for init in plan.pretrain if init.key == key), RANDOM_INIT)
 
 
 def collect_results(plan: PipelinePlan, timings: Dict[str, float]) -> PipelineResults:
-    """Read the final validation metrics of every run of ``plan``."""
+    """Read the final metrics of every run of ``plan`` (a run that left nothing has no metrics)."""
     results = PipelineResults(plan, dict(timings))
-    for label in ['Brainformer', *plan.ablations]:
-        results.pretrain[label] = _final_metrics(osp.join(plan.work_dir, 'pretrain_' + slug(label)))
-    for task in plan.tasks:
-        labels = ['random init', 'Brainformer'] + (list(plan.ablations) if task.name == 'encoding' else [])
-        results.tasks[task.name] = {
-            label: _final_metrics(osp.join(plan.work_dir, f'{task.name}_{slug(label)}'))
-            for label in labels
-        }
+    for seed in plan.seeds:
+        root = plan.seed_dir(seed)
+        results.pretrain[seed] = {init.label: _final_validation(osp.join(root, f'pretrain_{init.key}'))
+                                  for init in plan.pretrain}
+        results.tasks[seed], results.ridge[seed] = {}, {}
+        for task in plan.tasks:
+            runs = {}
+            for init in plan.inits_of(task):
+                label = RANDOM_INIT if init is None else init.label
+                run_dir = osp.join(root, f'{task.name}_{init_key(init)}')
+                runs[label] = RunResult(run_dir, _json_metrics(osp.join(run_dir, TEST_METRICS_FILE))) \
+                    if task.test_split else _final_validation(run_dir)
+                if task.ridge:
+                    ridge_dir = osp.join(root, f'ridge_{init_key(init)}')
+                    results.ridge[seed][label] = RunResult(ridge_dir, ridge_metrics(osp.join(ridge_dir, RIDGE_FILE)))
+            results.tasks[seed][task.name] = runs
     return results
 
 
+# ------------------------------------------------------------------------------------------------------- figures
 def _load_voxelwise(run_dir: str) -> Dict[str, Dict[str, np.ndarray]]:
     """``{group: {'r': (V,), 'noise_ceiling': (V,), 'xyz': (V, 3)}}`` from an encoding run's dump."""
-    path = osp.join(run_dir, VOXELWISE_FILE)
     out: Dict[str, Dict[str, np.ndarray]] = {}
-    with np.load(path) as data:
+    with np.load(osp.join(run_dir, VOXELWISE_FILE), allow_pickle=False) as data:
         for key in data.files:
             group, what = key.rsplit('/', 1)
             out.setdefault(group, {})[what] = data[key]
@@ -73,7 +131,7 @@ def _load_voxelwise(run_dir: str) -> Dict[str, Dict[str, np.ndarray]]:
 
 
 def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:
-    """Draw the report's figures into ``fig_dir``; returns ``{figure name: path}``."""
+    """Draw the report's figures of the first seed into ``fig_dir``; returns ``{figure name: path}``."""
     from mmbrain.visualization import (
         load_scalar_log,
         plot_ablation,
@@ -82,82 +140,207 @@ def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:
         plot_training_curves,
     )
     plan = results.plan
+    seed = plan.seeds[0]
     os.makedirs(fig_dir, exist_ok=True)
     figures = {}
 
-    runs = {label: load_scalar_log(r.run_dir) for label, r in results.pretrain.items()}
-    figures['pretraining curves'] = osp.join(fig_dir, 'pretraining_curves.png')
-    plot_training_curves(runs, figures['pretraining curves'])
+    logs = {}
+    for label, run in results.pretrain[seed].items():
+        try:
+            logs[label] = load_scalar_log(run.run_dir)
+        except FileNotFoundError:
+            continue
+    if logs:
+        figures['pretraining curves'] = osp.join(fig_dir, 'pretraining_curves.png')
+        plot_training_curves(logs, figures['pretraining curves'], title=f'Pretraining (seed {seed})')
 
-    encoding = results.tasks.get('encoding')
-    if encoding:
-        voxelwise = {label: _load_voxelwise(r.run_dir) for label, r in encoding.items()
-                     if osp.isfile(osp.join(r.run_dir, VOXELWISE_FILE))}
-        if voxelwise:
-            reference = voxelwise.get('Brainformer') or next(iter(voxelwise.values()))
-            shown = {label: voxelwise[label] for label in ('Brainformer', 'random init') if label in voxelwise}
-            figures['per-ROI correlation'] = osp.join(fig_dir, 'roi_correlation.png')
-            plot_roi_correlations(
-                {label: {g: v['r'] for g, v in groups.items()} for label, groups in shown.items()},
-                figures['per-ROI correlation'],
-                noise_ceiling={g: v['noise_ceiling'] for g, v in reference.items()},
-                title='Encoding accuracy per ROI group, held-out subject (ceiling: sqrt of the noise ceiling)')
-            xyz = np.concatenate([v['xyz'] for v in reference.values()])
-            r = np.concatenate([v['r'] for v in reference.values()])
+    encoding = results.tasks[seed].get('encoding', {})
+    voxelwise = {label: _load_voxelwise(r.run_dir) for label, r in encoding.items()
+                 if osp.isfile(osp.join(r.run_dir, VOXELWISE_FILE))}
+    if voxelwise:
+        main = plan.main.label
+        reference = voxelwise.get(main) or next(iter(voxelwise.values()))
+        shown = {label: voxelwise[label] for label in (RANDOM_INIT, 'CLIP', main) if label in voxelwise}
+        figures['per-ROI correlation'] = osp.join(fig_dir, 'roi_correlation.png')
+        plot_roi_correlations(
+            {label: {g: v['r'] for g, v in groups.items()} for label, groups in shown.items()},
+            figures['per-ROI correlation'], noise_ceiling={g: v['noise_ceiling'] for g, v in reference.items()},
+            title='Encoding accuracy per ROI group, held-out subject, test split (ceiling: sqrt of the noise ceiling)')
+        if all('xyz' in v for v in reference.values()):
             figures['brain map'] = osp.join(fig_dir, 'brain_map.png')
-            plot_brain_map(xyz, r, figures['brain map'],
-                           title='Prediction correlation per voxel (Brainformer backbone, held-out subject)')
+            plot_brain_map(np.concatenate([v['xyz'] for v in reference.values()]),
+                           np.concatenate([v['r'] for v in reference.values()]), figures['brain map'],
+                           title=f'Prediction correlation per voxel ({main} backbone, held-out subject, test split)')
 
+    encoding_task = next((t for t in plan.tasks if t.name == 'encoding'), None)
     ablation = {}
-    for label, run in results.pretrain.items():
-        row = {k: v for k, v in run.metrics.items() if k.endswith('top1') and 'chance' not in k}
-        if encoding and label in encoding:
-            for key, name in plan.tasks[-1].metrics.items():
-                if key in encoding[label].metrics:
-                    row[name] = encoding[label].metrics[key]
-        ablation[label] = row
-    if len(ablation) > 1:
+    for init in plan.pretrain:
+        if encoding_task is None or 'encoding' not in init.tasks:
+            continue
+        row = {name: results.pretrain[seed][init.label].metrics[key] for key, name in RETRIEVAL[:1] + RETRIEVAL[2:3]
+               if key in results.pretrain[seed][init.label].metrics}
+        headline, name = next(iter(encoding_task.metrics.items()))
+        if headline in encoding.get(init.label, RunResult('')).metrics:
+            row[name] = encoding[init.label].metrics[headline]
+        ablation[init.label] = row
+    if len(ablation) > 1 and any(ablation.values()):
         figures['ablation'] = osp.join(fig_dir, 'ablation.png')
-        plot_ablation(ablation, figures['ablation'])
+        plot_ablation(ablation, figures['ablation'], title=f'Pretraining variants (cf. paper Table 3; seed {seed})')
+
+    gradcam = osp.join(plan.seed_dir(seed), 'gradcam', GRADCAM_FILE)
+    if plan.gradcam and osp.isfile(gradcam):
+        figures['Grad-CAM (paper Fig. 6)'] = gradcam
     return figures
 
 
-def _fmt(value: Optional[float]) -> str:
-    return '-' if value is None or not np.isfinite(value) else f'{value:.3f}' if abs(value) < 1 else f'{value:.2f}'
+# -------------------------------------------------------------------------------------------------------- tables
+def _fmt(value: Optional[float], signed: bool = False) -> str:
+    if value is None or not np.isfinite(value):
+        return '-'
+    text = f'{value:+.3f}' if signed else f'{value:.3f}'
+    return text if abs(value) < 100 else f'{value:.1f}'
 
 
-def write_report(results: PipelineResults, figures: Dict[str, str], path: str,
+def _cell(values: Sequence[Optional[float]]) -> str:
+    s = summarize(values)
+    if s.n == 0:
+        return '-'
+    return _fmt(s.mean) if s.n == 1 else f'{_fmt(s.mean)} ± {_fmt(s.sd)}'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
+    return ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)] + ['| ' + ' | '.join(r) + ' |' for r in rows]
+
+
+def _per_seed(per_seed: Dict[int, Dict[str, RunResult]], label: str, key: str) -> List[Optional[float]]:
+    return [per_seed[seed].get(label, RunResult('')).metrics.get(key) for seed in sorted(per_seed)]
+
+
+def _difference(d: PairedDifference) -> str:
+    if d.n == 0:
+        return '-'
+    if not d.defined:
+        return f'{_fmt(d.mean, signed=True)} (1 seed, no interval)'
+    return f'{_fmt(d.mean, signed=True)} [{_fmt(d.low, signed=True)}, {_fmt(d.high, signed=True)}]'
+
+
+def _verdict(d: PairedDifference, what: str) -> str:
+    if d.n == 0:
+        return f'{what}: not measured.'
+    if not d.defined:
+        return (f'{what}: {_fmt(d.mean, signed=True)} on one seed; one seed has no spread, so this report cannot tell '
+                'whether the difference is larger than the seed-to-seed variation (run `--seeds 0 1 2`).')
+    side = 'larger than the seed spread (the interval excludes 0)' if d.excludes_zero else \
+        'within the seed spread (the interval contains 0): the runs cannot tell these initialisations apart'
+    return (f'{what}: {_fmt(d.mean, signed=True)}, {int(d.confidence * 100)}% interval [{_fmt(d.low, signed=True)}, '
+            f'{_fmt(d.high, signed=True)}] over {d.n} seeds: {side}.')
+
+
+def _comparisons(labels: Sequence[str], main: str) -> List[Tuple[str, str]]:
+    return [(main, other) for other in (RANDOM_INIT, 'CLIP') if other in labels and other != main]
+
+
+def _task_section(task: DownstreamTask, results: PipelineResults, per_seed: Dict[int, Dict[str, RunResult]],
+                  ridge: Optional[Dict[int, Dict[str, RunResult]]]) -> List[str]:
+    plan = results.plan
+    labels = [RANDOM_INIT if init is None else init.label for init in plan.inits_of(task)]
+    lines = [f'### {task.title}', '']
+    column_sets = [list(task.metrics.items())]
+    if task.name == 'det':  # val2017 (the paper's), then val2017 without the NSD images
+        column_sets = [[(k, v) for k, v in task.metrics.items() if not k.startswith('coco-wo-nsd/')],
+                       [(k, v) for k, v in task.metrics.items() if k.startswith('coco-wo-nsd/')]]
+    rows_of = [(label, per_seed, label) for label in labels]  # (row name, results per seed, label in them)
+    if ridge:
+        rows_of += [(f'ridge baseline: {label}', ridge, label) for label in labels]
+    for columns in column_sets:
+        lines += _table(['initialisation'] + [name for _, name in columns],
+                        [[row] + [_cell(_per_seed(source, label, key)) for key, _ in columns]
+                         for row, source, label in rows_of]) + ['']
+    groups = sorted({m.group(1) for runs in per_seed.values() for r in runs.values() for m in
+                     map(GROUP_KEY.match, r.metrics) if m})
+    if groups:
+        lines += ['Mean Pearson r per ROI group:', '']
+        lines += _table(['initialisation'] + groups,
+                        [[label] + [_cell(_per_seed(per_seed, label, f'nsd/{g}/pearson_mean')) for g in groups]
+                         for label in labels]) + ['']
+
+    pairs = _comparisons(labels, plan.main.label)
+    if task.name == 'encoding':  # Table 3: the chosen pretraining against its ablations
+        pairs += [(plan.main.label, init.label) for init in plan.pretrain[1:]
+                  if init.label != 'CLIP' and init.label in labels]
+    if pairs:
+        lines += [f'Paired differences over seeds (mean [{int(CONFIDENCE * 100)}% t-interval]):', '']
+        lines += _table(['difference'] + [name for _, name in task.metrics.items()],
+                        [[f'{a} - {b}'] + [_difference(paired_difference(
+                            _per_seed(per_seed, a, key), _per_seed(per_seed, b, key), CONFIDENCE))
+                            for key in task.metrics] for a, b in pairs]) + ['']
+        headline, name = next(iter(task.metrics.items()))
+        for a, b in pairs[:2]:
+            d = paired_difference(_per_seed(per_seed, a, headline), _per_seed(per_seed, b, headline), CONFIDENCE)
+            lines.append('- ' + _verdict(d, f'{a} - {b} on {name}'))
+        lines.append('')
+    return lines
+
+
+def _pretraining_section(results: PipelineResults) -> List[str]:
+    plan = results.plan
+    labels = [init.label for init in plan.pretrain]
+    lines = ['## Pretraining: image-brain retrieval on held-out rows (%)', '']
+    chance = [('retrieval/img2brain_chance_top1', 'chance top-1'), ('retrieval/img2brain_chance_top5', 'chance top-5')]
+    columns = RETRIEVAL + chance
+    lines += _table(['pretraining'] + [name for _, name in columns],
+                    [[label] + [_cell(_per_seed(results.pretrain, label, key)) for key, _ in columns]
+                     for label in labels]) + ['']
+    subjects = sorted({m.group(1) for runs in results.pretrain.values() for r in runs.values()
+                       for m in map(SUBJECT_KEY.match, r.metrics) if m})
+    if subjects:
+        lines += ['Per subject (image→brain / brain→image top-1, chance top-1):', '']
+        rows = []
+        for label in labels:
+            row = [label]
+            for subj in subjects:
+                cells = [_cell(_per_seed(results.pretrain, label, f'retrieval/{subj}/{d}_top1'))
+                         for d in ('img2brain', 'brain2img')]
+                cells.append(_cell(_per_seed(results.pretrain, label, f'retrieval/{subj}/img2brain_chance_top1')))
+                row.append(' / '.join(cells))
+            rows.append(row)
+        lines += _table(['pretraining'] + subjects, rows) + ['']
+    lines += ['Measured at the last validation of each pretraining; chance is the hit rate of a random ranking. '
+              'CLIP is trained on captions, so it has no image-brain numbers unless its config validates them.', '']
+    return lines
+
+
+def _git_commit(path: str) -> str:
+    import subprocess
+    try:
+        out = subprocess.run(['git', '-C', path, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return 'unknown'
+    return out.stdout.strip() if out.returncode == 0 else 'unknown'
+
+
+def write_report(results: PipelineResults, figures: Dict[str, str], path: str, command: Sequence[str] = (),
                  extra_sections: Optional[List[str]] = None) -> None:
     """Write the Markdown report atomically."""
+    import mmbrain
     plan = results.plan
+    n = len(plan.seeds)
+    spread = (f'Cells are mean ± sd over {n} seeds ({", ".join(map(str, plan.seeds))}); differences are paired by '
+              f'seed, with {int(CONFIDENCE * 100)}% Student-t intervals.' if n > 1 else
+              f'One seed ({plan.seeds[0]}): cells are single runs, with no spread, so no difference below can be told '
+              'apart from seed-to-seed variation; `--seeds 0 1 2` measures it.')
     lines = ['# Brainformer end-to-end report', '',
              f'Data: {"synthetic NSD world" if plan.synthetic else "NSD"} (`{plan.data_root}`, converted '
-             f'`{plan.converted_dir}`). Work dir: `{plan.work_dir}`. Every number below was measured by this run; '
-             'see each run folder for its full log.', '']
+             f'`{plan.converted_dir}`). Work dir: `{plan.work_dir}`. Command: `{" ".join(command)}`; mmbrain '
+             f'{mmbrain.__version__}, commit {_git_commit(osp.dirname(osp.dirname(osp.abspath(mmbrain.__file__))))}.',
+             '', spread + ' Every number below was measured by these runs; each run folder holds its full log.', '']
+    lines += _pretraining_section(results)
 
-    lines += ['## Pretraining: image-brain retrieval on held-out rows (%)', '',
-              '| run | image→brain top-1 | image→brain top-5 | brain→image top-1 | brain→image top-5 | '
-              'chance top-1 / top-5 |', '|---|---|---|---|---|---|']
-    for label, run in results.pretrain.items():
-        m = run.metrics
-        cells = [_fmt(m.get(f'retrieval/{d}_top{k}')) for d in ('img2brain', 'brain2img') for k in (1, 5)]
-        chance = f"{_fmt(m.get('retrieval/img2brain_chance_top1'))} / {_fmt(m.get('retrieval/img2brain_chance_top5'))}"
-        lines.append(f'| {label} | ' + ' | '.join(cells) + f' | {chance} |')
-    lines += ['', 'Measured after the last pretraining iteration; chance is the hit rate of a random ranking.', '']
-
-    lines += ['## Downstream: Brainformer backbone vs random init (same schedule, same seed)', '']
+    lines += ['## Downstream: random init / CLIP / Brainformer (same schedule, same seeds)', '']
     for task in plan.tasks:
-        runs = results.tasks.get(task.name, {})
-        lines += [f'### {task.title}', '', '| backbone init | ' + ' | '.join(task.metrics.values()) + ' |',
-                  '|---' * (1 + len(task.metrics)) + '|']
-        for label, run in runs.items():
-            lines.append(f'| {label} | ' + ' | '.join(_fmt(run.metrics.get(k)) for k in task.metrics) + ' |')
-        headline = next(iter(task.metrics))
-        if 'Brainformer' in runs and 'random init' in runs:
-            diff = runs['Brainformer'].metrics.get(headline, np.nan) - runs['random init'].metrics.get(headline,
-                                                                                                         np.nan)
-            lines += ['', f'Brainformer minus random init on {task.metrics[headline]}: {_fmt(diff)}.']
-        lines.append('')
+        per_seed = {seed: results.tasks[seed].get(task.name, {}) for seed in plan.seeds}
+        lines += _task_section(task, results, per_seed, results.ridge if task.ridge else None)
 
     if figures:
         lines += ['## Figures', '']
@@ -165,9 +348,13 @@ def write_report(results: PipelineResults, figures: Dict[str, str], path: str,
             lines += [f'### {name}', '', f'![{name}]({osp.relpath(fig, osp.dirname(osp.abspath(path)))})', '']
 
     lines += extra_sections or []
-    lines += ['## Time per stage', '', '| stage | seconds |', '|---|---|']
-    lines += [f'| {name} | {seconds:.0f} |' for name, seconds in results.timings.items()]
-    lines += [f'| total | {sum(results.timings.values()):.0f} |', '']
+    lines += ['## Time per stage', '']
+    rows = [[name, f'{seconds:.0f}'] for name, seconds in results.timings.items()]
+    for seed in plan.seeds:
+        prefix = stage_name(seed, '')
+        rows.append([f'seed {seed} total', f'{sum(s for k, s in results.timings.items() if k.startswith(prefix)):.0f}'])
+    rows.append(['total', f'{sum(results.timings.values()):.0f}'])
+    lines += _table(['stage', 'seconds'], rows) + ['']
 
     with atomic_write(path) as f:
         f.write('\n'.join(lines))
