@@ -22,10 +22,27 @@ def gather_with_grad(*features: Tensor) -> Tuple[Tensor, ...]:
     gradients back to exactly those of the loss over the concatenated batch. Each rank must hold the same
     number of samples (mmengine's ``DefaultSampler`` pads the dataset so that they do).
     Without an initialised process group (or with one process) the tensors are returned unchanged.
+
+    The gradients reaching the gather are made contiguous first: on gloo the backward of ``all_gather`` sums them
+    with ``all_to_all``, which reads a non-contiguous gradient (e.g. from an ``einsum``) as if it were
+    contiguous and returns wrong gradients without an error.
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return features
-    return tuple(torch.cat(dist_fn.all_gather(f.contiguous()), dim=0) for f in features)
+    return tuple(torch.cat([_ContiguousGrad.apply(t) for t in dist_fn.all_gather(f.contiguous())], dim=0)
+                 for f in features)
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward hands on a contiguous gradient (see :func:`gather_with_grad`)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad.contiguous()
 
 
 @MODELS.register_module()
