@@ -42,6 +42,7 @@ from ..nsd_files import (
 )
 from .anatomy import make_anatomy
 from .annotations import ADE_SPLITS, CocoWriter, coco_categories, write_ade
+from .captions import CaptionWriter
 from .encoding import COMPONENTS, DRIVES, StimulusFeatures, make_encoding_model, noise_ceiling
 from .native import write_betas, write_ctab, write_expdesign, write_roi_nifti, write_stim_info, write_stimuli
 from .scenes import BACKGROUNDS, CATEGORIES, SEMANTIC_CLASSES, render_scene
@@ -146,6 +147,7 @@ def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_
     background = np.empty(n_stim, np.int8)
     features = StimulusFeatures.empty(n_stim)
     coco = CocoWriter(osp.join(root, 'coco'))
+    captions = CaptionWriter(osp.join(root, 'coco'), seed)
     for idx in _progress(range(n_stim + n_coco_extra), progress, desc='stimuli + COCO'):
         scene = render_scene(np.random.default_rng([seed, 1, idx]), image_size)
         if idx < n_stim:
@@ -153,7 +155,9 @@ def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_
             background[idx] = scene.background
             features.set_scene(idx, scene)
         coco.add(scene, int(coco_ids[idx]), str(coco_splits[idx]))
+        captions.add(scene, idx, int(coco_ids[idx]), str(coco_splits[idx]))
     coco.close()
+    captions.close()
     write_stimuli(stimuli_path(root), brick)
     del brick
     os.makedirs(osp.join(root, 'ground_truth'))

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
+from .captions import LoadNSDCaption
 from .formatting import PackBrainInputs
 from .loading import LoadNSDResponses, LoadNSDStimulus
 
-__all__ = ['LoadNSDStimulus', 'LoadNSDResponses', 'PackBrainInputs']
+__all__ = ['LoadNSDStimulus', 'LoadNSDResponses', 'LoadNSDCaption', 'PackBrainInputs']
