@@ -262,20 +262,18 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
     stages: List[Stage] = []
     world_inputs: List[str] = []
     if plan.synthetic:
-        csv = Out('nsddata/experiments/nsd/nsd_stim_info_merged.csv')
-
-        def exclude(split: str) -> List:  # as the paper does for COCO: no image NSD showed in downstream data
-            return python_command(
-                _shipped('tools/dataset_converters/coco_exclude_nsd.py'),
-                Out(f'coco/annotations/instances_{split}2017.json'), csv,
-                Out(f'coco/annotations/instances_{split}2017_nsd-excluded.json'))
-
+        annotations = 'coco/annotations/instances_{}2017{}.json'
+        # As the paper does for COCO: no image NSD showed in downstream training, and val2017 also without them.
+        exclude = python_command(
+            _shipped('tools/dataset_converters/coco_exclude_nsd.py'), Out(annotations.format('train', '')),
+            Out('nsddata/experiments/nsd/nsd_stim_info_merged.csv'), Out(annotations.format('train', '_nsd-excluded')),
+            '--val', Out(annotations.format('val', '')), Out(annotations.format('val', '_nsd-excluded')))
         stages.append(Stage(
             'world', 'generate the synthetic NSD world (native NSD layout, COCO and ADE versions); COCO train and '
             'val without the NSD images', [
                 python_command(_shipped('tools/dataset_converters/make_synthetic_nsd.py'), '--out', Out(),
                                '--overwrite', '--quiet', '--seed', str(plan.world_seed)),
-                exclude('train'), exclude('val')],
+                exclude],
             root=osp.dirname(plan.data_root), folder=osp.basename(plan.data_root), seed=plan.world_seed))
         world_inputs = ['world']
     stages.append(Stage(
@@ -314,15 +312,17 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
                         _shipped('tools/test.py'), GeneratedConfig(), Checkpoint(), '--work-dir', Out('test'),
                         '--out', Out(TEST_METRICS_FILE)))
                 config = StageConfig(_shipped(task.config_for(init)), overrides)
-                stages.append(Stage(stage_name(seed, task.name, init_key(init)), f'{task.title}: {label}, seed {seed}',
+                stages.append(Stage(stage_name(seed, task.name, init_key(init)),
+                                    f'{task.name} from {label} ({osp.basename(config.file)}), seed {seed}',
                                     commands, root=root, inputs=inputs, seed=seed, config=config))
                 if task.ridge:  # the field's baseline on the same frozen backbone, fitted and scored by himalaya
                     checkpoint = [] if init is None else ['--checkpoint', overrides[task.checkpoint_key]]
                     ridge_overrides = {k: v for k, v in overrides.items() if not k.startswith('test_evaluator')}
                     stages.append(Stage(
-                        stage_name(seed, 'ridge', init_key(init)), f'ridge baseline on the frozen backbone: {label}, '
+                        stage_name(seed, 'ridge', init_key(init)), f'ridge baseline on the frozen backbone of {label}, '
                         f'seed {seed}', [python_command(_shipped('tools/analysis_tools/fit_ridge_encoding.py'),
-                                                        GeneratedConfig(), *checkpoint, '--out', Out(RIDGE_FILE))],
+                                                        GeneratedConfig(), *checkpoint, '--seed', str(seed),
+                                                        '--out', Out(RIDGE_FILE))],
                         root=root, inputs=inputs, seed=seed,
                         config=StageConfig(_shipped(task.config_for(init)), ridge_overrides)))
 

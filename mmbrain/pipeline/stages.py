@@ -21,6 +21,7 @@ On disk, under one lock (``fcntl.flock`` on ``WORK_DIR/.lock``):
 Commands run as children in the pipeline's process group; each dies with the pipeline (``PR_SET_PDEATHSIG`` on
 Linux) and SIGINT/SIGTERM/SIGHUP are forwarded to it.
 """
+import copy
 import ctypes
 import fcntl
 import functools
@@ -180,9 +181,12 @@ class StageConfig:
         lines += [f'{key} = {value!r}' for key, value in _nested(values).items()]
         return '\n'.join(lines) + '\n'
 
-    def resolved_hash(self) -> str:
+    def resolved_hash(self, cache: Optional[Dict[str, Any]] = None) -> str:
         """sha256 of the resolved config (the file with its ``_base_`` chain, then the overrides, run-time arguments
         by their symbolic form), as mmengine builds it.
+
+        Args:
+            cache: Parsed config files by path, shared by calls that may assume the files do not change meanwhile.
 
         Raises:
             FileNotFoundError: The config file does not exist.
@@ -190,7 +194,10 @@ class StageConfig:
         from mmengine.config import Config
         if not osp.isfile(self.file):
             raise FileNotFoundError(f'{self.file}: config not found')
-        cfg = Config.fromfile(self.file, import_custom_modules=False)
+        cache = {} if cache is None else cache
+        if self.file not in cache:
+            cache[self.file] = Config.fromfile(self.file, import_custom_modules=False)
+        cfg = copy.deepcopy(cache[self.file])
         if self.overrides:
             cfg.merge_from_dict({k: v.key if isinstance(v, _REFS) else v for k, v in self.overrides.items()})
         text = json.dumps(cfg.to_dict(), sort_keys=True, default=_stable_repr)
@@ -400,13 +407,13 @@ class StageRunner:
     def decide(self) -> List[Decision]:
         """Reuse or run, for every stage, from the records on disk now (nothing is changed)."""
         decisions: Dict[str, Decision] = {}
-        records = {}
+        records, configs = {}, {}
         for stage in self.stages:
             missing = stage.missing_files()
             if missing:
                 decisions[stage.name] = Decision(stage.name, True, 'missing: ' + ', '.join(missing), missing=True)
                 continue
-            config_hash = stage.config.resolved_hash() if stage.config else None
+            config_hash = stage.config.resolved_hash(configs) if stage.config else None
             declaration = stage.declaration(config_hash)
             record = read_record(stage.output_dir, stage.name)
             records[stage.name] = record
@@ -414,7 +421,7 @@ class StageRunner:
             if stage.name in self.redo:
                 decision = Decision(stage.name, True, '--redo')
             elif rerun_inputs:
-                decision = Decision(stage.name, True, f'reads {", ".join(rerun_inputs)}, which runs again')
+                decision = Decision(stage.name, True, f'input runs again: {", ".join(rerun_inputs)}')
             elif record is None:
                 decision = Decision(stage.name, True, 'not finished before' if not osp.exists(stage.output_dir)
                                     else 'its folder has no valid record')
