@@ -1,10 +1,11 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""Extract the image backbone of a Brainformer checkpoint for downstream tasks (paper Sec. 4.3-4.5).
+"""Extract the image backbone of a Brainformer (or CLIP baseline) checkpoint for downstream tasks (Sec. 4.3-4.5).
 
     python tools/model_converters/brainformer_to_backbone.py work_dirs/<pretrain>/epoch_100.pth backbone.pth
 
 IN is a checkpoint that mmengine's ``CheckpointHook`` saved while training ``BrainformerPretrainer``
-(``state_dict`` with ``backbone.*`` and ``fmri_encoder.*`` keys, plus meta, optimizer and message hub). It is read
+(``state_dict`` with ``backbone.*`` and ``fmri_encoder.*`` keys, plus meta, optimizer and message hub) or
+``ClipPretrainer`` (``backbone.*`` and ``text_encoder.*``). It is read
 with ``torch.load(weights_only=True)``, only mmengine's own checkpoint types allow-listed (:mod:`mmbrain.utils`).
 OUT keeps the image backbone only, as plain tensors under ``backbone.*``: it loads with ``weights_only=True`` and no
 allow-list, and mmdet / mmseg / mmpretrain take it exactly like mmpretrain's self-supervised checkpoints::
@@ -22,7 +23,8 @@ import torch
 from mmbrain.utils import atomic_write, load_checkpoint_safely
 
 BACKBONE_PREFIX = 'backbone.'
-FMRI_ENCODER_PREFIX = 'fmri_encoder.'
+#: The second tower of each pretrainer: BrainformerPretrainer's fMRI encoder, ClipPretrainer's text encoder.
+TOWER_PREFIXES = ('fmri_encoder.', 'text_encoder.')
 
 
 def extract_backbone(ckpt: dict, filename: str) -> Tuple['OrderedDict[str, torch.Tensor]', Dict[str, int]]:
@@ -44,9 +46,10 @@ def extract_backbone(ckpt: dict, filename: str) -> Tuple['OrderedDict[str, torch
         raise ValueError(f'{filename}: not a Brainformer checkpoint: no "state_dict" entry '
                          f'(top-level keys: {sorted(ckpt)[:10]}); expected a checkpoint saved by mmengine while '
                          'training BrainformerPretrainer')
-    if not any(k.startswith(FMRI_ENCODER_PREFIX) for k in state_dict):
-        raise ValueError(f'{filename}: not a Brainformer checkpoint: its state_dict has no "{FMRI_ENCODER_PREFIX}*" '
-                         f'weights (found modules {sorted({k.split(".")[0] for k in state_dict})[:10]})')
+    if not any(k.startswith(TOWER_PREFIXES) for k in state_dict):
+        raise ValueError(f'{filename}: not a Brainformer checkpoint (nor a CLIP one): its state_dict has no '
+                         f'{" or ".join(p + "*" for p in TOWER_PREFIXES)} weights '
+                         f'(found modules {sorted({k.split(".")[0] for k in state_dict})[:10]})')
     backbone = OrderedDict()
     dropped: Counter = Counter()
     for key, value in state_dict.items():
@@ -91,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description='Keep the image backbone of a Brainformer checkpoint, as plain '
                                      'tensors under "backbone.*" for init_cfg=dict(type="Pretrained", '
                                      'prefix="backbone.") in mmdet / mmseg / mmpretrain.')
-    parser.add_argument('src', help='Brainformer checkpoint saved by mmengine (BrainformerPretrainer)')
+    parser.add_argument('src', help='checkpoint saved by mmengine (BrainformerPretrainer or ClipPretrainer)')
     parser.add_argument('dst', help='output backbone checkpoint (.pth)')
     args = parser.parse_args()
     try:

@@ -29,11 +29,14 @@ class BrainRetrievalMetric(BaseMetric):
     each once) and is a hit if its own stimulus is among the ``k`` nearest. ``*_chance_top{k}`` is the expected
     hit rate of a random ranking of the same gallery, to read the figures against.
 
-    Expects the data samples of ``BrainformerPretrainer.predict`` (fields ``img_embed``, ``brain_embed``).
+    Expects the data samples of ``BrainformerPretrainer.predict`` (fields ``img_embed``, ``brain_embed``), or with
+    ``modality='text'`` those of ``ClipPretrainer.predict`` (``img_embed``, ``text_embed``: image <-> caption
+    retrieval, keys ``img2text_*`` / ``text2img_*``); "brain" below then reads "text".
 
     Args:
         topk (Sequence[int]): Values of ``k``.
         match_by (str, optional): Metainfo key defining positives, or None for the row itself.
+        modality (str): The second embedding, ``<modality>_embed``: ``'brain'`` or ``'text'``.
         chunk_size (int): Queries scored at once (memory grows as ``chunk_size x rows``).
         collect_device (str): ``'cpu'`` or ``'gpu'``, for gathering results across processes.
         prefix (str, optional): Metric name prefix; defaults to ``'retrieval'``.
@@ -44,6 +47,7 @@ class BrainRetrievalMetric(BaseMetric):
     def __init__(self,
                  topk: Sequence[int] = (1, 5),
                  match_by: Optional[str] = 'nsd_id',
+                 modality: str = 'brain',
                  chunk_size: int = 4096,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
@@ -52,19 +56,22 @@ class BrainRetrievalMetric(BaseMetric):
             raise ValueError(f'BrainRetrievalMetric: topk must be positive integers, got {topk}')
         self.topk = tuple(topk)
         self.match_by = match_by
+        self.modality = modality
         self.chunk_size = chunk_size
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Keep each row's embeddings and match key."""
+        pair = f'{self.modality}_embed'
         for sample in data_samples:
-            if 'img_embed' not in sample or 'brain_embed' not in sample:
-                raise KeyError('BrainRetrievalMetric: data samples lack img_embed/brain_embed; evaluate a '
-                               'BrainformerPretrainer in predict mode')
+            if 'img_embed' not in sample or pair not in sample:
+                raise KeyError(f'BrainRetrievalMetric: data samples lack img_embed/{pair}; evaluate a '
+                               'BrainformerPretrainer (modality="brain") or ClipPretrainer (modality="text") in '
+                               'predict mode')
             if self.match_by is not None and self.match_by not in sample:
                 raise KeyError(f'BrainRetrievalMetric: data samples lack the metainfo {self.match_by!r} '
                                'used to match rows (set match_by=None to match each row only to itself)')
             self.results.append(
-                dict(img=sample['img_embed'].float().cpu(), brain=sample['brain_embed'].float().cpu(),
+                dict(img=sample['img_embed'].float().cpu(), brain=sample[pair].float().cpu(),
                      key=int(sample[self.match_by]) if self.match_by is not None else -1))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
@@ -78,8 +85,8 @@ class BrainRetrievalMetric(BaseMetric):
         first = torch.full((len(distinct), ), num).scatter_reduce(0, inverse, torch.arange(num), reduce='amin')
         metrics = {}
         for name, queries, gallery, gallery_keys, positives in (
-                ('img2brain', img, brain, keys, counts[inverse]),
-                ('brain2img', brain, img[first], distinct, torch.ones(num, dtype=torch.long))):
+                (f'img2{self.modality}', img, brain, keys, counts[inverse]),
+                (f'{self.modality}2img', brain, img[first], distinct, torch.ones(num, dtype=torch.long))):
             hits = {k: 0 for k in self.topk}
             for start in range(0, num, self.chunk_size):  # [chunk, gallery] similarities at a time
                 rows = slice(start, start + self.chunk_size)

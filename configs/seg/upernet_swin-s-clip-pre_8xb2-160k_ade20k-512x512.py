@@ -1,0 +1,9 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+# The CLIP-initialised twin of
+#   upernet_swin-s-brainformer-pre_8xb2-160k_ade20k-512x512.py:
+# the same model, data and schedule; only the backbone checkpoint differs: the image backbone of
+#   configs/pretrain/clip_swin-s_8xb64-coslr-100e_nsd.py,
+# extracted with tools/model_converters/brainformer_to_backbone.py.
+_base_ = './upernet_swin-s-brainformer-pre_8xb2-160k_ade20k-512x512.py'
+
+model = dict(backbone=dict(init_cfg=dict(checkpoint='checkpoints/clip_swin-s_nsd_backbone.pth')))
