@@ -6,12 +6,7 @@
 import argparse
 import os
 import os.path as osp
-
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
-import mmbrain  # noqa: F401  (registers mmbrain and allow-lists mmengine checkpoint types for weights_only loads)
+import sys
 
 
 def parse_args() -> argparse.Namespace:
@@ -21,7 +16,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
     parser.add_argument('--out', help='dump the metrics to this file (.pkl/.json/.yaml)')
     parser.add_argument('--amp', action='store_true', help='run the test in mixed precision')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
                         help='override config settings, key=value (e.g. test_dataloader.batch_size=8)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -32,6 +27,15 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    from mmengine.config import Config
+    from mmengine.dist import is_main_process
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    import mmbrain  # noqa: F401  (registers mmbrain and allow-lists mmengine checkpoint types for weights_only loads)
+    from mmbrain.engine import setup_cpu_distributed
+    from mmbrain.utils.checkpoint import check_weights_match, load_checkpoint_safely
+    from mmbrain.utils.cli import parse_cfg_options
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
@@ -42,10 +46,15 @@ def main() -> None:
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or dict(type='TestLoop'), fp16=True)
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
+    setup_cpu_distributed(cfg)  # gloo and a CPU model wrapper for a distributed launch without CUDA (else nothing)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    try:  # mmengine only warns about missing / unexpected / misshapen weights, and would score the model anyway
+        check_weights_match(runner.model, load_checkpoint_safely(args.checkpoint), args.checkpoint)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f'error: {err}')
     metrics = runner.test()
-    if args.out:
+    if args.out and is_main_process():  # every process has the metrics; one writes them
         from mmengine.fileio import dump
         dump(metrics, args.out)
 

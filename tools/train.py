@@ -7,12 +7,7 @@
 import argparse
 import os
 import os.path as osp
-
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
-import mmbrain  # noqa: F401  (registers mmbrain and allow-lists mmengine checkpoint types for weights_only loads)
+import sys
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,7 +22,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--no-validate', action='store_true', help='do not validate during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual total batch size / auto_scale_lr.base_batch_size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
                         help='override config settings, key=value (e.g. train_dataloader.batch_size=8)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -36,7 +31,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+def merge_args(cfg: 'Config', args: argparse.Namespace) -> 'Config':  # noqa: F821
     """Apply the command-line options to the config."""
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
@@ -55,15 +50,33 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        from mmbrain.utils.cli import parse_cfg_options
+        cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
     return cfg
 
 
 def main() -> None:
     args = parse_args()
+    from mmengine.config import Config
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner, find_latest_checkpoint
+
+    import mmbrain  # noqa: F401  (registers mmbrain and allow-lists mmengine checkpoint types for weights_only loads)
+    from mmbrain.engine import setup_cpu_distributed
+    from mmbrain.utils.checkpoint import check_resumable, load_checkpoint_safely
     cfg = merge_args(Config.fromfile(args.config), args)
+    setup_cpu_distributed(cfg)  # gloo and a CPU model wrapper for a distributed launch without CUDA (else nothing)
+    resume_from = (cfg.load_from or find_latest_checkpoint(cfg.work_dir)) if cfg.get('resume') else None
+    if resume_from:  # Runner.resume would fail with a bare KeyError on, e.g., a backbone-only file
+        try:
+            check_resumable(load_checkpoint_safely(resume_from), resume_from)
+        except (FileNotFoundError, ValueError) as err:
+            sys.exit(f'error: {err}')
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except FloatingPointError as err:  # FiniteLossHook: the training diverged (the message names the iteration)
+        sys.exit(f'error: {err}')
 
 
 if __name__ == '__main__':

@@ -14,12 +14,16 @@ Backbone checkpoints written by ``tools/model_converters/brainformer_to_backbone
 allow-list at all.
 """
 import pickle
-from typing import Any, List
+import re
+from typing import Any, Dict, List, Mapping
 
 import numpy as np
 import torch
 
-__all__ = ['mmengine_checkpoint_types', 'allow_mmengine_checkpoint_types', 'load_checkpoint_safely']
+__all__ = [
+    'mmengine_checkpoint_types', 'allow_mmengine_checkpoint_types', 'load_checkpoint_safely', 'check_resumable',
+    'check_weights_match', 'state_dict_mismatch'
+]
 
 # dtypes that mmengine's logged scalars and HistoryBuffer arrays are stored with.
 _NUMPY_DTYPES = (np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_)
@@ -91,3 +95,54 @@ def load_checkpoint_safely(filename: str, map_location: str = 'cpu') -> dict:
     if not isinstance(ckpt, dict):
         raise ValueError(f'{filename}: expected a dict checkpoint, found {type(ckpt).__name__}')
     return ckpt
+
+
+#: What ``Runner.resume`` reads from a checkpoint (mmengine 0.10): ``meta.epoch`` / ``meta.iter`` and these entries.
+RESUME_KEYS = ('meta', 'state_dict', 'optimizer', 'message_hub')
+
+
+def check_resumable(ckpt: Mapping, filename: str) -> None:
+    """Raise a clear error unless ``ckpt`` holds what ``Runner.resume`` needs (else it fails with a bare KeyError).
+
+    Raises:
+        ValueError: names the file and what it lacks; a backbone-only file (brainformer_to_backbone.py) or plain
+            weights cannot be resumed, only loaded as initial weights.
+    """
+    missing = [k for k in RESUME_KEYS if k not in ckpt]
+    meta = ckpt.get('meta')
+    missing += [f'meta.{k}' for k in ('epoch', 'iter') if isinstance(meta, Mapping) and k not in meta]
+    if missing:
+        raise ValueError(f'{filename}: not a resumable training checkpoint (no {", ".join(missing)}): --resume needs '
+                         'a checkpoint that CheckpointHook saved during training; to start a new run from these '
+                         f'weights use --cfg-options load_from={filename}')
+
+
+def state_dict_mismatch(model_state: Mapping[str, Any], ckpt_state: Mapping[str, Any]) -> Dict[str, List[str]]:
+    """The keys of a checkpoint's state dict that do not fit a model's: missing, unexpected, of another shape.
+
+    A leading ``module.`` (a checkpoint of a wrapped model, or a wrapped model) is ignored, as mmengine's loader does.
+    """
+    model_state = {re.sub(r'^module\.', '', k): v for k, v in model_state.items()}
+    ckpt_state = {re.sub(r'^module\.', '', k): v for k, v in ckpt_state.items()}
+    shapes = [f'{k}: checkpoint {tuple(v.shape)}, model {tuple(model_state[k].shape)}'
+              for k, v in ckpt_state.items()
+              if k in model_state and hasattr(v, 'shape') and tuple(v.shape) != tuple(model_state[k].shape)]
+    return dict(missing=sorted(set(model_state) - set(ckpt_state)),
+                unexpected=sorted(set(ckpt_state) - set(model_state)), shape=shapes)
+
+
+def check_weights_match(model: torch.nn.Module, ckpt: Mapping, filename: str) -> None:
+    """Raise unless ``ckpt``'s weights fit ``model`` exactly (mmengine would only warn, and score random weights).
+
+    Raises:
+        ValueError: names the file and the first mismatched keys of each kind.
+    """
+    state = ckpt.get('state_dict', ckpt)
+    if not isinstance(state, Mapping):
+        raise ValueError(f'{filename}: no state_dict of weights')
+    mismatch = state_dict_mismatch(model.state_dict(), state)
+    parts = [f'{len(keys)} {kind} ({", ".join(keys[:3])}{", ..." if len(keys) > 3 else ""})'
+             for kind, keys in (('missing keys', mismatch['missing']), ('unexpected keys', mismatch['unexpected']),
+                                ('shape mismatches', mismatch['shape'])) if keys]
+    if parts:
+        raise ValueError(f'{filename}: its weights do not match the model of the config: ' + '; '.join(parts))
