@@ -24,6 +24,7 @@ of :func:`plot_brain_map` are drawn instead.
 import importlib.util
 from typing import Mapping, Optional, Tuple
 
+import nibabel as nib
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Normalize
@@ -183,7 +184,6 @@ def nilearn_available() -> bool:
 
 def _volume_points(path: str) -> Tuple[np.ndarray, np.ndarray]:
     """Millimetre coordinates and values of the finite voxels of a NIfTI map."""
-    import nibabel as nib
     img = nib.load(path)
     data = np.asanyarray(img.dataobj).astype(np.float64)
     ijk = np.argwhere(np.isfinite(data))
@@ -191,7 +191,6 @@ def _volume_points(path: str) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _shared_vmax(maps: Mapping[str, Mapping], key: str) -> float:
-    import nibabel as nib
     vmax = 0.0
     for index in maps.values():
         files = index['maps'][key]
@@ -256,14 +255,15 @@ def plot_result_maps(maps: Mapping[str, Mapping],
                 if mesh is None:
                     ax.set_title(f'{label} {hemi}: no surface mesh')
                     continue
-                import nibabel as nib
                 values = np.nan_to_num(np.asarray(nib.load(index['maps'][key][hemi]).dataobj, np.float64).ravel())
                 plotting.plot_surf_stat_map(mesh, values, hemi='left' if hemi == 'lh' else 'right',
                                             view='lateral', threshold=1e-6, cmap=cmap, vmax=vmax, colorbar=col == 1,
                                             symmetric_cbar=symmetric, axes=ax, figure=fig, title=f'{label} ({hemi})')
         else:
+            img = nib.load(index['maps'][key])  # NaN (outside the ROIs) -> 0, below the display threshold
+            img = nib.Nifti1Image(np.nan_to_num(np.asanyarray(img.dataobj, np.float32)), img.affine)
             ax = fig.add_axes((0.0, 1 - (row + 1) / rows, 1.0, 1 / rows * 0.92))
-            plotting.plot_stat_map(index['maps'][key], bg_img=index.get('anatomy') or False, display_mode='ortho',
+            plotting.plot_stat_map(img, bg_img=index.get('anatomy') or False, display_mode='ortho',
                                    threshold=1e-6, cmap=cmap, vmax=vmax, symmetric_cbar=symmetric, colorbar=True,
                                    draw_cross=False, black_bg=False, axes=ax, figure=fig, annotate=True,
                                    title=f'{label}: {value_label}')
