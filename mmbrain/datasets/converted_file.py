@@ -1,9 +1,13 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""The converted per-subject file ``subjXX.h5`` (schema version 1, ``docs/architecture.md``).
+"""The converted per-subject file ``subjXX.h5`` (schema version 2, ``docs/architecture.md``): its one writer
+(:class:`ConvertedSubjectWriter`) and its one reader (:class:`ConvertedSubject`).
 
 Layout::
 
-    attrs: format="mmbrain-nsd", version=1, subject, space, zscore ("session"/"none"), averaged
+    attrs: format="mmbrain-nsd", version=2, subject, space, zscore ("session"/"none"), averaged
+           (version 2) betas_version, rois_source, ncsnr_source ("nsd"/"estimated", absent without ncsnr),
+           grid_shape int (3,) (volume spaces)
+    affine      float64 (4, 4)    (version 2, volume spaces) voxel (i, j, k, 1) -> scanner mm of the source NIfTI
     nsd_id      int32 (rows,)     0-based row of the stimuli
     session     int16 (rows,)     1-based session (0 where rows are averaged repetitions)
     shared1000  bool  (rows,)
@@ -17,22 +21,40 @@ Layout::
     rois/G/ncsnr float32 (V_G,)         noise-ceiling SNR from repeated images, when estimable
 
 Both writers (NSD and Algonauts converters) go through :class:`ConvertedSubjectWriter`, which writes to a
-temporary file in the output folder and renames it into place only when complete.
+temporary file in the output folder and renames it into place only when complete. Every reader (datasets,
+transforms, metrics, tools) goes through :class:`ConvertedSubject`, which reads version 1 and 2 files; a feature
+that needs version-2 fields asks for them with :meth:`ConvertedSubject.require_version`.
 """
 
 import os
 import os.path as osp
 import tempfile
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 FORMAT = 'mmbrain-nsd'
-VERSION = 1
+#: The schema version the writer writes.
+VERSION = 2
+#: The schema versions the reader reads.
+READABLE_VERSIONS = (1, 2)
+#: Where ``rois/G/ncsnr`` came from (root attr ``ncsnr_source``, version 2).
+NCSNR_SOURCES = ('nsd', 'estimated')
+
+
+def subject_tag(subject: int) -> str:
+    """``'subj03'`` for subject 3: the one place that spells NSD's subject names (files, folders, metric keys)."""
+    return f'subj{int(subject):02d}'
+
+
+def subject_file_name(subject: int) -> str:
+    """``'subj03.h5'``: the converted file of a subject."""
+    return f'{subject_tag(subject)}.h5'
 
 
 def converted_path(out_dir: str, subject: int) -> str:
-    return osp.join(out_dir, f'subj{subject:02d}.h5')
+    """``<out_dir>/subjXX.h5``."""
+    return osp.join(out_dir, subject_file_name(subject))
 
 
 class ConvertedFormatError(ValueError):
@@ -52,15 +74,36 @@ class ConvertedSubjectWriter:
         zscore: ``"session"`` or ``"none"``.
         averaged: whether rows are averaged repetitions.
         overwrite: allow replacing an existing file.
+        affine: (4, 4) voxel-to-millimetre affine of the source NIfTI grid (volume spaces; version 2).
+        grid_shape: (X, Y, Z) of that grid (volume spaces; version 2).
+        betas_version: the NSD beta preparation converted, e.g. ``betas_fithrf_GLMdenoise_RR`` (version 2).
+        rois_source: where the ROI masks came from, e.g. ``nsddata/ppdata/subj01/func1pt8mm/roi`` (version 2).
+        ncsnr_source: ``nsd`` (NSD's own ncsnr maps) or ``estimated`` (from the repeated images); None when no
+            ``rois/G/ncsnr`` is written (version 2).
     """
 
-    def __init__(self, path: str, subject: int, space: str, zscore: str, averaged: bool, overwrite: bool = False):
+    def __init__(self, path: str, subject: int, space: str, zscore: str, averaged: bool, overwrite: bool = False,
+                 affine: Optional[np.ndarray] = None, grid_shape: Optional[Sequence[int]] = None,
+                 betas_version: Optional[str] = None, rois_source: Optional[str] = None,
+                 ncsnr_source: Optional[str] = None):
         if zscore not in ('session', 'none'):
             raise ValueError(f'zscore must be "session" or "none", got {zscore!r}')
+        if ncsnr_source not in (None, ) + NCSNR_SOURCES:
+            raise ValueError(f'ncsnr_source must be one of {NCSNR_SOURCES} or None, got {ncsnr_source!r}')
+        if affine is not None:
+            affine = np.asarray(affine, dtype=np.float64)
+            if affine.shape != (4, 4):
+                raise ValueError(f'affine must be 4x4, got shape {affine.shape}')
+        if grid_shape is not None and len(grid_shape) != 3:
+            raise ValueError(f'grid_shape must be (X, Y, Z), got {tuple(grid_shape)}')
         self.path = path
         self.overwrite = overwrite
         self._attrs = dict(format=FORMAT, version=VERSION, subject=int(subject), space=space, zscore=zscore,
                            averaged=bool(averaged))
+        optional = dict(betas_version=betas_version, rois_source=rois_source, ncsnr_source=ncsnr_source,
+                        grid_shape=None if grid_shape is None else np.asarray(grid_shape, dtype=np.int64))
+        self._attrs.update({k: v for k, v in optional.items() if v is not None})
+        self._affine = affine
         self._tmp: Optional[str] = None
         self.file = None
 
@@ -74,6 +117,8 @@ class ConvertedSubjectWriter:
         os.close(fd)
         self.file = h5py.File(self._tmp, 'w')
         self.file.attrs.update(self._attrs)
+        if self._affine is not None:
+            self.file.create_dataset('affine', data=self._affine)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -126,21 +171,215 @@ class ConvertedSubjectWriter:
         self.file[f'rois/{name}'].create_dataset('ncsnr', data=np.asarray(ncsnr, dtype=np.float32))
 
 
-def check_converted(path: str) -> Dict[str, object]:
-    """Open a converted file, check format and version, and return its root attributes and groups."""
-    import h5py
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: file not found (convert NSD first: tools/dataset_converters/'
-                                f'nsd_to_mmbrain.py)')
-    try:
-        with h5py.File(path, 'r') as f:
-            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-            groups = list(f['rois'].keys()) if 'rois' in f else []
-    except OSError as exc:
-        raise ConvertedFormatError(f'{path}: not a readable HDF5 file ({exc})') from exc
-    if attrs.get('format') != FORMAT:
-        raise ConvertedFormatError(f'{path}: format attribute is {attrs.get("format")!r}, expected {FORMAT!r}')
-    if int(attrs.get('version', -1)) != VERSION:
-        raise ConvertedFormatError(f'{path}: schema version {attrs.get("version")}, this mmbrain reads {VERSION}')
-    attrs['groups'] = groups
-    return attrs
+
+
+def _text(value: Any) -> Any:
+    """An HDF5 attribute as Python: bytes decoded, numpy scalars unwrapped."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class ConvertedSubject:
+    """The one reader of a converted subject file ``subjXX.h5`` (schema versions 1 and 2).
+
+    Opening checks the format and version and reads the root attributes, the ROI groups and their voxel counts;
+    arrays are read on request (each call opens the file briefly, so an instance can cross a DataLoader fork).
+    Every error names the file.
+
+    Args:
+        path: the converted file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ConvertedFormatError: not HDF5, not of format ``mmbrain-nsd``, or of a version this mmbrain does not read.
+    """
+
+    def __init__(self, path: str):
+        import h5py
+        self.path = str(path)
+        if not osp.isfile(self.path):
+            raise FileNotFoundError(f'{self.path}: file not found (convert NSD first: '
+                                    f'tools/dataset_converters/nsd_to_mmbrain.py)')
+        try:
+            with h5py.File(self.path, 'r') as f:
+                self.attrs: Dict[str, Any] = {k: _text(v) for k, v in f.attrs.items()}
+                self._check_header()
+                rois = f['rois'] if 'rois' in f else {}
+                self.groups: List[str] = list(rois.keys())
+                self.voxel_counts: Dict[str, int] = {}
+                for g in self.groups:
+                    if 'betas' not in rois[g] or 'label' not in rois[g]:
+                        raise ConvertedFormatError(f'{self.path}: rois/{g} has no betas or label dataset')
+                    self.voxel_counts[g] = int(rois[g]['betas'].shape[1])
+                missing = [k for k in ('nsd_id', 'session', 'shared1000') if k not in f]
+                if missing:
+                    raise ConvertedFormatError(f'{self.path}: no {missing} row datasets')
+                self.n_rows = int(f['nsd_id'].shape[0])
+                self.affine: Optional[np.ndarray] = (np.asarray(f['affine'][()], dtype=np.float64)
+                                                     if 'affine' in f else None)
+        except OSError as exc:
+            raise ConvertedFormatError(f'{self.path}: not a readable HDF5 file ({exc})') from exc
+        self._cache: Dict[str, Optional[np.ndarray]] = {}
+
+    def _check_header(self) -> None:
+        fmt = self.attrs.get('format')
+        if fmt != FORMAT:
+            raise ConvertedFormatError(f'{self.path}: format attribute is {fmt!r}, expected {FORMAT!r} '
+                                       f'(not a converted mmbrain subject file)')
+        try:
+            version = int(self.attrs.get('version'))
+        except (TypeError, ValueError):
+            version = None
+        if version not in READABLE_VERSIONS:
+            raise ConvertedFormatError(f'{self.path}: schema version {self.attrs.get("version")!r}; this mmbrain '
+                                       f'reads versions {READABLE_VERSIONS} (convert again with this mmbrain)')
+        self.version: int = version
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.path!r}, version={self.version}, subject={self.subject}, '
+                f'space={self.space!r}, rows={self.n_rows}, voxels={self.voxel_counts})')
+
+    # Root attributes ----------------------------------------------------------------------------------------
+    @property
+    def subject(self) -> int:
+        return int(self.attrs['subject'])
+
+    @property
+    def space(self) -> str:
+        return str(self.attrs['space'])
+
+    @property
+    def zscore(self) -> str:
+        return str(self.attrs['zscore'])
+
+    @property
+    def averaged(self) -> bool:
+        return bool(self.attrs['averaged'])
+
+    @property
+    def grid_shape(self) -> Optional[Tuple[int, ...]]:
+        """(X, Y, Z) of the source NIfTI grid (version 2, volume spaces), else None."""
+        shape = self.attrs.get('grid_shape')
+        return None if shape is None else tuple(int(n) for n in np.atleast_1d(shape))
+
+    @property
+    def betas_version(self) -> Optional[str]:
+        """The NSD beta preparation converted (version 2), else None."""
+        return self.attrs.get('betas_version')
+
+    @property
+    def ncsnr_source(self) -> Optional[str]:
+        """``nsd`` or ``estimated`` (version 2, when ncsnr is stored), else None."""
+        return self.attrs.get('ncsnr_source')
+
+    @property
+    def rois_source(self) -> Optional[str]:
+        """Where the ROI masks came from (version 2), else None."""
+        return self.attrs.get('rois_source')
+
+    def require_version(self, version: int, feature: str) -> None:
+        """Raise :class:`ConvertedFormatError` unless the file is at least of schema ``version``.
+
+        Args:
+            version: the lowest schema version ``feature`` works with.
+            feature: what needs it, for the message (e.g. ``'writing NIfTI maps'``).
+        """
+        if self.version < version:
+            raise ConvertedFormatError(f'{self.path}: {feature} needs a converted file of schema version >= '
+                                       f'{version}, this one is version {self.version} (convert it again with '
+                                       f'tools/dataset_converters/nsd_to_mmbrain.py)')
+
+    # Arrays -------------------------------------------------------------------------------------------------
+    def _read(self, name: str, dtype=None) -> Optional[np.ndarray]:
+        """Dataset ``name`` as an array (cached; None when absent)."""
+        if name not in self._cache:
+            import h5py
+            with h5py.File(self.path, 'r') as f:
+                value = f[name][()] if name in f else None
+            if value is not None and dtype is not None:
+                value = np.ascontiguousarray(value, dtype=dtype)
+            self._cache[name] = value
+        return self._cache[name]
+
+    def _group(self, group: str) -> str:
+        if group not in self.voxel_counts:
+            raise KeyError(f'{self.path}: no ROI group {group!r} (has {self.groups})')
+        return f'rois/{group}'
+
+    @property
+    def nsd_id(self) -> np.ndarray:
+        """(rows,) int64, 0-based index of each row's stimulus."""
+        return self._read('nsd_id', np.int64)
+
+    @property
+    def session(self) -> np.ndarray:
+        """(rows,) int64, 1-based session of each row (0 where averaged)."""
+        return self._read('session', np.int64)
+
+    @property
+    def shared1000(self) -> np.ndarray:
+        """(rows,) bool, whether the row's image is one of the shared 1000."""
+        return self._read('shared1000', bool)
+
+    @property
+    def n_repeats(self) -> Optional[np.ndarray]:
+        """(rows,) int64 trials averaged into each row (0 = unknown); None in files without it."""
+        return self._read('n_repeats', np.int64)
+
+    def labels(self, group: str) -> np.ndarray:
+        """(V_G,) int64 label value of each voxel; ``label_names(group)[v]`` names value ``v``."""
+        return self._read(f'{self._group(group)}/label', np.int64)
+
+    def label_names(self, group: str) -> List[str]:
+        """Names of the label values of ``group`` (``[0]`` is ``Unknown``)."""
+        key = f'{self._group(group)}.label_names'
+        if key not in self._cache:
+            import h5py
+            with h5py.File(self.path, 'r') as f:
+                self._cache[key] = [str(_text(n)) for n in f[self._group(group)].attrs['label_names']]
+        return list(self._cache[key])
+
+    def xyz(self, group: str) -> Optional[np.ndarray]:
+        """(V_G, 3) float32 millimetre coordinates, or None when the file has none."""
+        return self._read(f'{self._group(group)}/xyz', np.float32)
+
+    def ijk(self, group: str) -> Optional[np.ndarray]:
+        """(V_G, 3) int64 NIfTI voxel indices (volume spaces), else None."""
+        return self._read(f'{self._group(group)}/ijk', np.int64)
+
+    def vertex(self, group: str) -> Optional[np.ndarray]:
+        """(V_G,) int64 fsaverage vertex within its hemisphere (space ``fsaverage``), else None."""
+        return self._read(f'{self._group(group)}/vertex', np.int64)
+
+    def hemi(self, group: str) -> Optional[np.ndarray]:
+        """(V_G,) int64 hemisphere, 0 = lh, 1 = rh (space ``fsaverage``), else None."""
+        return self._read(f'{self._group(group)}/hemi', np.int64)
+
+    def ncsnr(self, group: str) -> Optional[np.ndarray]:
+        """(V_G,) float64 noise-ceiling SNR, or None when the file has none."""
+        return self._read(f'{self._group(group)}/ncsnr', np.float64)
+
+    def betas(self, group: str, rows: Optional[Sequence[int]] = None) -> np.ndarray:
+        """(rows, V_G) float32 responses of ``group``: all rows, or ``rows`` in the order given (not cached).
+
+        For one row at a time in data loading, :meth:`betas_row` is much cheaper.
+        """
+        import h5py
+        name = f'{self._group(group)}/betas'
+        with h5py.File(self.path, 'r') as f:
+            ds = f[name]
+            if rows is None:
+                return np.asarray(ds[()], dtype=np.float32)
+            rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+            if rows.size and (rows.min() < 0 or rows.max() >= ds.shape[0]):
+                raise IndexError(f'{self.path}:{name}: rows out of range 0..{ds.shape[0] - 1}')
+            unique, inverse = np.unique(rows, return_inverse=True)  # h5py reads increasing indices
+            return np.asarray(ds[unique], dtype=np.float32)[inverse]
+
+    def betas_row(self, group: str, row: int) -> np.ndarray:
+        """(V_G,) float32 responses of one row, one ``pread`` (see :mod:`.row_reader`; fork-safe, uncached)."""
+        from .row_reader import get_row_reader
+        return get_row_reader(self.path, f'{self._group(group)}/betas')[row]

@@ -1,18 +1,19 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Loading transforms of NSD samples: the stimulus image and the per-ROI responses with their coordinates.
 
-Both read through :func:`~mmbrain.datasets.row_reader.get_row_reader`, so files are opened in the worker process
-that reads them, on first use, never before a DataLoader fork.
+Both read through :func:`~mmbrain.datasets.row_reader.get_row_reader` (the responses through
+:class:`~mmbrain.datasets.converted_file.ConvertedSubject`), so files are opened in the worker process that reads
+them, on first use, never before a DataLoader fork.
 """
 
 import os
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import cv2
-import numpy as np
 from mmcv.transforms import BaseTransform
 
 from ...registry import TRANSFORMS
+from ..converted_file import ConvertedSubject
 from ..row_reader import get_row_reader
 
 _INTERPOLATION = dict(nearest=cv2.INTER_NEAREST, bilinear=cv2.INTER_LINEAR, bicubic=cv2.INTER_CUBIC,
@@ -65,19 +66,15 @@ class LoadNSDStimulus(BaseTransform):
                 f'color_order={self.color_order!r})')
 
 
-_coordinates: Dict[Tuple[str, str], Optional[np.ndarray]] = {}
-os.register_at_fork(after_in_child=_coordinates.clear)
+_subjects: Dict[str, ConvertedSubject] = {}
+os.register_at_fork(after_in_child=_subjects.clear)
 
 
-def _subject_coordinates(path: str, group: str) -> Optional[np.ndarray]:
-    """``rois/<group>/xyz`` of a converted file, read once per process (None when the file has none)."""
-    key = (path, group)
-    if key not in _coordinates:
-        import h5py
-        with h5py.File(path, 'r') as f:
-            ds = f[f'rois/{group}'].get('xyz')
-            _coordinates[key] = None if ds is None else np.ascontiguousarray(ds[:], dtype=np.float32)
-    return _coordinates[key]
+def _converted_subject(path: str) -> ConvertedSubject:
+    """The converted file ``path``, opened (header checked) once per process; its coordinates are cached in it."""
+    if path not in _subjects:
+        _subjects[path] = ConvertedSubject(path)
+    return _subjects[path]
 
 
 @TRANSFORMS.register_module()
@@ -98,11 +95,11 @@ class LoadNSDResponses(BaseTransform):
         self.with_xyz = with_xyz
 
     def transform(self, results: dict) -> dict:
-        path, row = results['brain_file'], results['row']
+        subject, row = _converted_subject(results['brain_file']), results['row']
         groups = self.groups or results['groups']
-        results['fmri'] = {g: get_row_reader(path, f'rois/{g}/betas')[row] for g in groups}
+        results['fmri'] = {g: subject.betas_row(g, row) for g in groups}
         if self.with_xyz:
-            xyz = {g: _subject_coordinates(path, g) for g in groups}
+            xyz = {g: subject.xyz(g) for g in groups}
             if all(v is not None for v in xyz.values()):
                 results['xyz'] = xyz
         return results

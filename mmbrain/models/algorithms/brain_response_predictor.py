@@ -4,9 +4,23 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmbrain.registry import MODELS
+
+from .base_pretrainer import build_component, build_data_preprocessor
+
+
+def resolve_num_voxels(head: Union[dict, nn.Module]) -> Union[dict, nn.Module]:
+    """A head config whose ``num_voxels`` names a converted ``subjXX.h5`` gets that file's voxel counts instead
+    (read with :class:`~mmbrain.datasets.converted_file.ConvertedSubject`; heads never open files)."""
+    if isinstance(head, nn.Module) or not isinstance(head.get('num_voxels'), str):
+        return head
+    from mmbrain.datasets.converted_file import ConvertedSubject
+    counts = ConvertedSubject(head['num_voxels']).voxel_counts
+    if not counts:
+        raise ValueError(f'{head["num_voxels"]}: no ROI group under "rois"')
+    return dict(head, num_voxels=counts)
 
 
 @MODELS.register_module()
@@ -22,24 +36,20 @@ class BrainResponsePredictor(BaseModel):
     ``fmri`` and ``fmri_mask`` per ROI group.
 
     Args:
-        backbone: image backbone config.
-        head: readout config.
-        data_preprocessor: defaults to ``BrainDataPreprocessor``.
-        init_cfg: mmengine initialisation config.
+        backbone (dict | nn.Module): image backbone config.
+        head (dict | nn.Module): readout config; its ``num_voxels`` may name the subject's converted file.
+        data_preprocessor (dict | nn.Module, optional): merged onto ``BrainDataPreprocessor``.
+        init_cfg (dict, optional): mmengine initialisation config.
     """
 
     def __init__(self,
-                 backbone: dict,
-                 head: dict,
-                 data_preprocessor: Optional[dict] = None,
+                 backbone: Union[dict, nn.Module],
+                 head: Union[dict, nn.Module],
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='BrainDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.head = MODELS.build(head)
+        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        self.backbone = build_component(backbone)
+        self.head = build_component(resolve_num_voxels(head))
 
     def extract_feat(self, img: Tensor) -> Tuple[Tensor, ...]:
         """Backbone levels of a normalised image batch ``(B, 3, H, W)``."""

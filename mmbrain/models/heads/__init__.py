@@ -1,2 +1,2 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-from .voxel_readout_head import VoxelReadoutHead, read_voxel_counts  # noqa: F401
+from .voxel_readout_head import VoxelReadoutHead  # noqa: F401

@@ -1,29 +1,13 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Voxel-wise readout: image features -> the response of every voxel of every ROI group (paper Sec. 4.5)."""
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
-import h5py
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from mmbrain.datasets.converted_file import check_converted
 from mmbrain.registry import MODELS
-
-
-def read_voxel_counts(subject_file: str) -> Dict[str, int]:
-    """Voxels per ROI group of a converted subject file (``rois/<group>/betas``, architecture.md schema 1).
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file is not of the converted schema or holds no ROI group.
-    """
-    groups = check_converted(subject_file)['groups']
-    if not groups:
-        raise ValueError(f'{subject_file}: no ROI group under "rois"')
-    with h5py.File(subject_file, 'r') as f:
-        return {name: int(f['rois'][name]['betas'].shape[1]) for name in groups}
 
 
 @MODELS.register_module()
@@ -37,7 +21,8 @@ class VoxelReadoutHead(BaseModule):
 
     Args:
         in_channels: channels of each backbone level, in the order the backbone returns them.
-        num_voxels: voxels per ROI group (``{group: V_G}``), or the converted ``subjXX.h5`` to read them from.
+        num_voxels: voxels per ROI group (``{group: V_G}``, e.g. ``ConvertedSubject(path).voxel_counts``;
+            :class:`~mmbrain.models.algorithms.BrainResponsePredictor` resolves a file name given here).
         pool_size: side of the pooled grid per level. Levels the backbone already pooled (``(B, C)`` outputs,
             e.g. ``gap_before_final_norm=True``) are used as they are.
         dropout: dropout on ``f`` during training.
@@ -46,16 +31,14 @@ class VoxelReadoutHead(BaseModule):
 
     def __init__(self,
                  in_channels: Sequence[int],
-                 num_voxels: Union[Mapping[str, int], str],
+                 num_voxels: Mapping[str, int],
                  pool_size: int = 1,
                  dropout: float = 0.0,
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01)  # noqa: B006
                  ) -> None:
         super().__init__(init_cfg=init_cfg)
-        if isinstance(num_voxels, str):
-            num_voxels = read_voxel_counts(num_voxels)
-        if not num_voxels or any(int(v) < 1 for v in num_voxels.values()):
-            raise ValueError(f'num_voxels must give every ROI group at least one voxel, got {dict(num_voxels)}')
+        if not isinstance(num_voxels, Mapping) or not num_voxels or any(int(v) < 1 for v in num_voxels.values()):
+            raise ValueError(f'num_voxels must map every ROI group to at least one voxel, got {num_voxels!r}')
         self.in_channels = tuple(in_channels)
         self.pool_size = pool_size
         self.groups = tuple(num_voxels)
