@@ -4,30 +4,14 @@ Transformer, then the ROI transformer."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmbrain.registry import MODELS
 
+from .base import BaseFMRIEncoder, BaseSpatialEmbedding
 from .feature_encoding import Conv1DFeatureEncoding
 from .multiscale_transformer import MultiScaleFMRITransformer
 from .roi_transformer import ROITransformer
-from .voxel_embedding import Voxel3DEmbedding
-
-
-def check_brain_inputs(roi_names: Sequence[str], fmri: Dict[str, Tensor], fmri_mask: Dict[str, Tensor],
-                       xyz: Optional[Dict[str, Tensor]] = None) -> None:
-    """Raise a clear error when the batch lacks an ROI or its tensors disagree in shape."""
-    for name in roi_names:
-        if name not in fmri or name not in fmri_mask or (xyz is not None and name not in xyz):
-            raise KeyError(f'fMRI encoder: ROI group {name!r} is missing from the batch '
-                           f'(fmri has {sorted(fmri)}); check `roi_names` against the dataset\'s groups')
-        if fmri[name].dim() != 2 or fmri_mask[name].shape != fmri[name].shape:
-            raise ValueError(f'fMRI encoder: ROI {name!r}: fmri {tuple(fmri[name].shape)} and fmri_mask '
-                             f'{tuple(fmri_mask[name].shape)} must both be [B, V]')
-        if xyz is not None and (xyz[name].dim() != 3 or xyz[name].shape[1:] != (fmri[name].shape[1], 3)):
-            raise ValueError(f'fMRI encoder: ROI {name!r}: xyz {tuple(xyz[name].shape)} must be '
-                             f'[S, {fmri[name].shape[1]}, 3]')
 
 
 class ROIEncoder(nn.Module):
@@ -55,8 +39,10 @@ class ROIEncoder(nn.Module):
         if pos_embed is not None:
             pos_embed = dict(pos_embed, embed_dims=embed_dims)
             embed_cls = MODELS.get(pos_embed['type']) if isinstance(pos_embed['type'], str) else pos_embed['type']
-            if isinstance(embed_cls, type) and issubclass(embed_cls, Voxel3DEmbedding):
-                # pooled to the Conv1D token resolution: same kernel and stride
+            if not (isinstance(embed_cls, type) and issubclass(embed_cls, BaseSpatialEmbedding)):
+                raise TypeError(f'pos_embed type {pos_embed["type"]!r} is not a BaseSpatialEmbedding '
+                                '(see mmbrain/models/fmri_encoders/voxel_embedding.py)')
+            if embed_cls.pooled_to_conv_tokens:
                 pos_embed.update(kernel_size=conv_kernel, stride=conv_stride)
             self.pos_embed = MODELS.build(pos_embed)
         self.transformer = MultiScaleFMRITransformer(embed_dims, num_heads, window_size, window_stride,
@@ -72,7 +58,7 @@ class ROIEncoder(nn.Module):
 
 
 @MODELS.register_module()
-class BrainformerEncoder(BaseModule):
+class BrainformerEncoder(BaseFMRIEncoder):
     """Brainformer fMRI encoder (Sec. 3.2, Fig. 2-3).
 
     For every ROI group ``k`` (own weights per ROI): ``r^k = Conv1D(m^k) + v(m^k)`` (Eq. 2-4), then the
@@ -109,17 +95,15 @@ class BrainformerEncoder(BaseModule):
                  dropout: float = 0.,
                  pos_embed: Optional[dict] = dict(type='Voxel3DEmbedding', coord_scale=0.01),  # noqa: B006
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        if not roi_names:
-            raise ValueError('BrainformerEncoder: roi_names is empty')
-        self.roi_names: List[str] = list(roi_names)
-        self.embed_dims = embed_dims
+        super().__init__(roi_names, embed_dims, init_cfg=init_cfg)
         self.rois = nn.ModuleDict({
             name: ROIEncoder(embed_dims, num_heads, conv_kernel, conv_stride, window_size, window_stride,
                              num_levels, mlp_ratio, dropout, pos_embed)
             for name in self.roi_names
         })
         self.roi_transformer = ROITransformer(embed_dims, num_heads, mlp_ratio, dropout)
+        first = self.rois[self.roi_names[0]].pos_embed
+        self.needs_xyz = first is not None and first.needs_xyz
 
     @staticmethod
     def _subject_voxel_mask(voxel_counts: Tensor, subject_index: Tensor, num_subjects: int,
@@ -143,7 +127,7 @@ class BrainformerEncoder(BaseModule):
         Returns:
             tuple[Tensor, Tensor]: ``q`` [B, d_r] and the ROI features ``q̄`` [B, K, d_r].
         """
-        check_brain_inputs(self.roi_names, fmri, fmri_mask, xyz)
+        self.check_inputs(fmri, fmri_mask, xyz, subject_index)
         roi_feats = []
         for name in self.roi_names:
             mask = fmri_mask[name]
@@ -167,7 +151,7 @@ class BrainformerEncoder(BaseModule):
         reference of the equivalence test and as the baseline of ``benchmarks/bench_encoder.py``.
         Arguments and returns as :meth:`forward`.
         """
-        check_brain_inputs(self.roi_names, fmri, fmri_mask, xyz)
+        self.check_inputs(fmri, fmri_mask, xyz, subject_index)
         counts = {name: fmri_mask[name].sum(dim=1).tolist() for name in self.roi_names}
         groups: Dict[tuple, List[int]] = {}
         for i, subject in enumerate(subject_index.tolist()):

@@ -2,37 +2,22 @@
 """High-dimensional fMRI feature encoding with ``Conv1D`` (Sec. 3.2.1, Eq. 2)."""
 from typing import Union
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def num_conv_tokens(num_voxels: Union[int, Tensor], kernel_size: int, stride: int) -> Union[int, Tensor]:
-    """Number of ``Conv1D`` tokens covering ``num_voxels`` voxels (works on ints and LongTensors).
-
-    ``ceil(max(n - k, 0) / s) + 1`` for ``n > 0`` and 0 for an empty ROI: the last kernel position may
-    run past the last voxel (it then reads zero padding), so no voxel of the tail is dropped.
-    """
-    if isinstance(num_voxels, Tensor):
-        tokens = torch.div((num_voxels - kernel_size).clamp(min=0) + stride - 1, stride, rounding_mode='floor') + 1
-        return torch.where(num_voxels > 0, tokens, torch.zeros_like(tokens))
-    if num_voxels <= 0:
-        return 0
-    return (max(num_voxels - kernel_size, 0) + stride - 1) // stride + 1
+from .windows import num_windows, window_padding
 
 
 def pad_to_conv_tokens(x: Tensor, kernel_size: int, stride: int) -> Tensor:
-    """Zero-pad the last dimension of ``x`` so that ``Conv1D`` yields :func:`num_conv_tokens` tokens."""
-    width = x.shape[-1]
-    tokens = num_conv_tokens(width, kernel_size, stride)
-    return F.pad(x, (0, max(tokens - 1, 0) * stride + kernel_size - width))
+    """Zero-pad the last dimension of ``x`` so that ``Conv1D`` yields ``num_windows(width, kernel, stride)`` tokens."""
+    return F.pad(x, (0, window_padding(x.shape[-1], kernel_size, stride)))
 
 
 class Conv1DFeatureEncoding(nn.Module):
     """``r^k = Conv1D(m^k)`` (Eq. 2): one ROI's voxel vector to a sequence of ``d_r``-dim tokens.
 
     A 1-channel ``nn.Conv1d`` of kernel ``k`` and stride ``s`` slides over the voxel order of the ROI; the
-    signal is zero-padded on the right so that the tail voxels are covered (:func:`num_conv_tokens`).
+    signal is zero-padded on the right so that the tail voxels are covered (:func:`~.windows.num_windows`).
 
     Args:
         embed_dims (int): ``d_r``.
@@ -50,7 +35,7 @@ class Conv1DFeatureEncoding(nn.Module):
 
     def num_tokens(self, num_voxels: Union[int, Tensor]) -> Union[int, Tensor]:
         """Tokens produced for ``num_voxels`` real voxels."""
-        return num_conv_tokens(num_voxels, self.kernel_size, self.stride)
+        return num_windows(num_voxels, self.kernel_size, self.stride)
 
     def forward(self, fmri: Tensor) -> Tensor:
         """Encode ``fmri`` [N, V] (zeros past each row's real voxels) to tokens [N, num_tokens(V), d_r]."""

@@ -4,17 +4,16 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmbrain.registry import MODELS
 
-from .brainformer_encoder import check_brain_inputs
+from .base import BaseFMRIEncoder
 from .roi_transformer import ROITransformer
 
 
 @MODELS.register_module()
-class LinearFMRIEncoder(BaseModule):
+class LinearFMRIEncoder(BaseFMRIEncoder):
     """Each ROI's whole voxel vector through one ``Linear`` layer (as in prior fMRI work), then the same ROI
     transformer as Brainformer (Sec. 3.2.4), so the ablation changes only the feature encoding.
 
@@ -40,12 +39,10 @@ class LinearFMRIEncoder(BaseModule):
                  mlp_ratio: float = 4.,
                  dropout: float = 0.,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        missing = [name for name in roi_names if name not in num_voxels]
+        super().__init__(roi_names, embed_dims, init_cfg=init_cfg)
+        missing = [name for name in self.roi_names if name not in num_voxels]
         if missing:
             raise KeyError(f'LinearFMRIEncoder: num_voxels lacks ROI groups {missing}')
-        self.roi_names = list(roi_names)
-        self.embed_dims = embed_dims
         self.num_voxels = {name: int(num_voxels[name]) for name in self.roi_names}
         self.linears = nn.ModuleDict({name: nn.Linear(self.num_voxels[name], embed_dims) for name in self.roi_names})
         self.roi_transformer = ROITransformer(embed_dims, num_heads, mlp_ratio, dropout)
@@ -57,7 +54,7 @@ class LinearFMRIEncoder(BaseModule):
         Returns:
             tuple[Tensor, Tensor]: ``q`` [B, d_r] and the ROI features [B, K, d_r].
         """
-        check_brain_inputs(self.roi_names, fmri, fmri_mask)
+        self.check_inputs(fmri, fmri_mask, None, subject_index)
         roi_feats = []
         for name in self.roi_names:
             width = fmri[name].shape[1]

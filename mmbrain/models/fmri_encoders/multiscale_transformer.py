@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .transblock import TransBlock, masked_mean
+from .windows import num_windows, window_padding
 
 
 class MultiScaleFMRITransformer(nn.Module):
@@ -16,7 +17,8 @@ class MultiScaleFMRITransformer(nn.Module):
     through the level's TransBlock and is reduced to one token by the mean of its outputs; the window tokens
     form the next level's sequence. The final TransBlock runs over the last sequence, whose mean is ``q̄^k``.
 
-    Windows: a sequence of ``n`` tokens gets ``ceil(max(n - w, 0) / s) + 1`` windows starting at ``i * s``.
+    Windows (:func:`~.windows.num_windows`): a sequence of ``n`` tokens gets ``ceil(max(n - w, 0) / s) + 1``
+    windows starting at ``i * s``.
     The last one may be partial (it ends at ``n``): every token is covered and no window lies inside its
     predecessor. A sequence shorter than ``w`` is one (partial) window. ``s <= w`` is required so that no
     token is skipped.
@@ -58,23 +60,19 @@ class MultiScaleFMRITransformer(nn.Module):
 
     def num_windows(self, length: Union[int, Tensor]) -> Union[int, Tensor]:
         """Windows cut from a sequence of ``length`` real tokens (0 for an empty sequence)."""
-        w, s = self.window_size, self.window_stride
-        if isinstance(length, Tensor):
-            count = torch.div((length - w).clamp(min=0) + s - 1, s, rounding_mode='floor') + 1
-            return torch.where(length > 0, count, torch.zeros_like(count))
-        return 0 if length <= 0 else (max(length - w, 0) + s - 1) // s + 1
+        return num_windows(length, self.window_size, self.window_stride)
 
     def _windows(self, x: Tensor, mask: Tensor):
         """Cut [B, L, d] / [B, L] into all windows: ([B * nW, w', d], [B * nW, w'], nW)."""
         batch, length, dims = x.shape
         if length <= self.window_size:
             return x, mask, 1
-        num_windows = self.num_windows(length)
-        pad = (num_windows - 1) * self.window_stride + self.window_size - length
+        count = self.num_windows(length)
+        pad = window_padding(length, self.window_size, self.window_stride)
         x = F.pad(x, (0, 0, 0, pad)).unfold(1, self.window_size, self.window_stride)
         mask = F.pad(mask, (0, pad)).unfold(1, self.window_size, self.window_stride)
-        x = x.permute(0, 1, 3, 2).reshape(batch * num_windows, self.window_size, dims)
-        return x, mask.reshape(batch * num_windows, self.window_size), num_windows
+        x = x.permute(0, 1, 3, 2).reshape(batch * count, self.window_size, dims)
+        return x, mask.reshape(batch * count, self.window_size), count
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         """Batched Algorithm 1.
@@ -89,10 +87,10 @@ class MultiScaleFMRITransformer(nn.Module):
         batch, length, dims = x.shape
         mask = torch.arange(length, device=x.device) < lengths[:, None]
         for block in self.levels:
-            windows, window_mask, num_windows = self._windows(x, mask)
-            x = masked_mean(block(windows, window_mask), window_mask).view(batch, num_windows, dims)
+            windows, window_mask, count = self._windows(x, mask)
+            x = masked_mean(block(windows, window_mask), window_mask).view(batch, count, dims)
             lengths = self.num_windows(lengths)
-            mask = torch.arange(num_windows, device=x.device) < lengths[:, None]
+            mask = torch.arange(count, device=x.device) < lengths[:, None]
         return masked_mean(self.final(x, mask), mask)
 
     def forward_loop(self, x: Tensor) -> Tensor:

@@ -2,9 +2,9 @@
 """Spatial embeddings added to the Conv1D tokens: Brain 3D Voxel Embedding (Sec. 3.2.2, Eq. 3-4) and the
 positional embeddings it is compared with in Table 3 ("pos embed").
 
-Every embedding has the same call, ``embed(tokens, xyz, voxel_mask)`` with the Conv1D tokens ``[N, L, d_r]``, and
-returns a tensor that is added to them (Eq. 4): ``[S, L, d_r]`` (one row per distinct subject of the batch,
-``per_subject = True``; the encoder indexes it with ``subject_index``) or ``[1, L, d_r]`` (the same for every
+Every embedding is a :class:`~.base.BaseSpatialEmbedding`: ``embed(tokens, xyz, voxel_mask)`` with the Conv1D tokens
+``[N, L, d_r]`` returns a tensor that is added to them (Eq. 4): ``[S, L, d_r]`` (one row per distinct subject of the
+batch, ``per_subject = True``; the encoder indexes it with ``subject_index``) or ``[1, L, d_r]`` (the same for every
 sample). Only the 3D voxel embedding reads the coordinates ``xyz`` [S, V, 3] and their mask [S, V].
 """
 import math
@@ -16,11 +16,12 @@ from torch import Tensor, nn
 
 from mmbrain.registry import MODELS
 
+from .base import BaseSpatialEmbedding
 from .feature_encoding import pad_to_conv_tokens
 
 
 @MODELS.register_module()
-class Voxel3DEmbedding(nn.Module):
+class Voxel3DEmbedding(BaseSpatialEmbedding):
     """Brain 3D Voxel Embedding, ``v_i^k = Linear(x_i, y_i, z_i)`` (Eq. 3), at the Conv1D token resolution.
 
     Eq. 3 gives one embedding per voxel, Eq. 4 adds it to the Conv1D features, whose tokens each summarise a
@@ -42,6 +43,8 @@ class Voxel3DEmbedding(nn.Module):
     """
 
     per_subject = True
+    pooled_to_conv_tokens = True
+    needs_xyz = True
 
     def __init__(self, embed_dims: int, kernel_size: int, stride: int, coord_scale: float = 0.01) -> None:
         super().__init__()
@@ -65,15 +68,13 @@ class Voxel3DEmbedding(nn.Module):
 
 
 @MODELS.register_module()
-class LearnedPositionalEmbedding(nn.Module):
+class LearnedPositionalEmbedding(BaseSpatialEmbedding):
     """Learned embedding of the token index (Table 3, "pos embed"); ignores the coordinates.
 
     Args:
         embed_dims (int): ``d_r``.
         max_tokens (int): Longest Conv1D token sequence supported (a 20k-voxel ROI at stride 16 has 1250).
     """
-
-    per_subject = False
 
     def __init__(self, embed_dims: int, max_tokens: int = 4096) -> None:
         super().__init__()
@@ -90,15 +91,13 @@ class LearnedPositionalEmbedding(nn.Module):
 
 
 @MODELS.register_module()
-class SinusoidalPositionalEmbedding(nn.Module):
+class SinusoidalPositionalEmbedding(BaseSpatialEmbedding):
     """Fixed sine/cosine embedding of the token index (Vaswani et al.); ignores the coordinates.
 
     Args:
         embed_dims (int): ``d_r`` (even).
         base (float): Wavelength base.
     """
-
-    per_subject = False
 
     def __init__(self, embed_dims: int, base: float = 10000.) -> None:
         super().__init__()
