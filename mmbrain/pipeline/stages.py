@@ -464,6 +464,10 @@ class StageRunner:
             missing = [f'{d.stage}: {d.reason}' for d in decisions if d.missing]
             if missing:
                 raise PipelineError('nothing was run; files are missing:\n  ' + '\n  '.join(missing))
+            foreign = [stage.output_dir for stage, d in zip(self.stages, decisions) if d.run and not _ours(stage)]
+            if foreign:
+                raise PipelineError('nothing was run; these folders were not written by the pipeline, which would '
+                                    'replace them (move them away first):\n  ' + '\n  '.join(foreign))
             self._record_plan(decisions)
             stack.enter_context(forward_signals())
             for index, (stage, decision) in enumerate(zip(self.stages, decisions), 1):
@@ -524,6 +528,12 @@ class StageRunner:
             finished=time.strftime('%Y-%m-%d %H:%M:%S')))
         publish(partial, final)
         self.timings[stage.name] = seconds
+
+
+def _ours(stage: Stage) -> bool:
+    """Whether the stage's folder is absent or was written by a pipeline (holds a record, valid or invalidated)."""
+    record = osp.join(stage.output_dir, RECORD)
+    return not osp.lexists(stage.output_dir) or osp.exists(record) or osp.exists(record + '.invalidated')
 
 
 def retarget_last_checkpoints(partial: str, final: str) -> None:

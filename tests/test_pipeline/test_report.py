@@ -102,3 +102,24 @@ def test_ridge_keys_take_the_encoding_names(tmp_path):
     path = str(tmp_path / 'ridge.json')
     _json(path, {'ridge/nsd/pearson_mean': 0.2, 'ridge/algonauts_score': 3.0, 'n_voxels': 10, 'ok': True})
     assert ridge_metrics(path) == {'nsd/pearson_mean': 0.2, 'nsd/algonauts_score': 3.0, 'nsd/n_voxels': 10.0}
+
+
+def test_figures_of_the_first_seed(tmp_path, monkeypatch):
+    import numpy as np
+
+    from mmbrain.pipeline import write_figures
+    monkeypatch.chdir(tmp_path)
+    plan = synthetic_plan(seeds=[3])
+    _fake_runs(plan)
+    rng = np.random.default_rng(0)
+    for init in ('random-init', 'brainformer'):
+        np.savez(osp.join(plan.seed_dir(3), f'encoding_{init}', 'voxelwise.npz'),
+                 **{'floc-faces/r': rng.normal(0.2, 0.1, 30), 'floc-faces/noise_ceiling': np.full(30, 40.0),
+                    'floc-faces/xyz': 1.8 * np.stack(np.unravel_index(np.arange(30), (5, 3, 2)), 1)})
+    gradcam = osp.join(plan.seed_dir(3), 'gradcam', 'gradcam.png')
+    _json(gradcam, {})
+    figures = write_figures(collect_results(plan, {}), str(tmp_path / 'figures'))
+    assert set(figures) == {'pretraining curves', 'per-ROI correlation', 'brain map', 'ablation',
+                            'Grad-CAM (paper Fig. 6)'}
+    assert figures['Grad-CAM (paper Fig. 6)'] == gradcam
+    assert all(osp.getsize(path) > 0 for path in figures.values())

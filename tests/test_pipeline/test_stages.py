@@ -225,6 +225,15 @@ def test_missing_config_stops_before_anything_runs(chain):
     assert calls_of(chain.calls) == []
 
 
+def test_folders_the_pipeline_did_not_write_are_never_replaced(chain):
+    os.makedirs(osp.join(chain.work, 'c'))
+    with open(osp.join(chain.work, 'c', 'my_results.txt'), 'w') as f:
+        f.write('precious')
+    with pytest.raises(PipelineError, match='not written by the pipeline.*\n  .*/c$'):
+        _run(chain(), chain.work)
+    assert calls_of(chain.calls) == [] and osp.isfile(osp.join(chain.work, 'c', 'my_results.txt'))
+
+
 def test_paths_with_spaces_and_commas_reach_the_config(tmp_path):
     work = str(tmp_path / 'work dirs' / 'my demo, 2')
     base = tmp_path / 'base config.py'
