@@ -3,8 +3,13 @@
 
 Each registry is a child of mmengine's root registry of the same kind, so configs may mix scopes:
 ``type='BrainformerPretrainer'`` resolves here, ``type='mmpretrain.ConvNeXt'`` in mmpretrain, and mmengine's
-own components (Runner, hooks, optimisers, ...) are found through the parent. ``locations`` lets the
-registry import the modules that register into it on first use, so ``custom_imports`` is enough.
+own components (Runner, hooks, optimisers, ...) are found through the parent. ``locations`` names the modules
+that register into a registry, which mmengine imports on first use, so ``custom_imports`` is enough.
+
+Registries that hold nothing of mmbrain's (runners, loops, optimisers, schedulers, ...) are still declared, without
+``locations``: with ``default_scope='mmbrain'`` mmengine's Runner looks every component up in the ``mmbrain`` node
+of its registry tree and warns ("Failed to search registry with scope") where that node is missing; an empty node
+passes the lookup on to mmengine's own registry.
 """
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -37,15 +42,16 @@ __all__ = [
 #######################################################################
 #                          mmbrain.engine                             #
 #######################################################################
-RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=['mmbrain.engine'])
-LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['mmbrain.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['mmbrain.engine'])
-LOG_PROCESSORS = Registry('log processor', parent=MMENGINE_LOG_PROCESSORS, locations=['mmbrain.engine'])
-OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, locations=['mmbrain.engine'])
-OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, locations=['mmbrain.engine'])
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
-    'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, locations=['mmbrain.engine'])
-PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, locations=['mmbrain.engine'])
+MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=['mmbrain.engine'])
+# Scope nodes only (see the module docstring): mmbrain registers none of these.
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS)
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS)
+LOG_PROCESSORS = Registry('log processor', parent=MMENGINE_LOG_PROCESSORS)
+OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS)
+OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS)
+OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS)
+PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS)
 
 #######################################################################
 #                         mmbrain.datasets                            #
@@ -61,17 +67,16 @@ FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['mmbrain.
 #                          mmbrain.models                             #
 #######################################################################
 MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['mmbrain.models'])
-MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=['mmbrain.models'])
-WEIGHT_INITIALIZERS = Registry('weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, locations=['mmbrain.models'])
+WEIGHT_INITIALIZERS = Registry('weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS)  # scope node only
 
 #######################################################################
 #                        mmbrain.evaluation                           #
 #######################################################################
 METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['mmbrain.evaluation'])
-EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, locations=['mmbrain.evaluation'])
+EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR)  # scope node only
 
 #######################################################################
 #                      mmbrain.visualization                          #
 #######################################################################
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, locations=['mmbrain.visualization'])
-VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, locations=['mmbrain.visualization'])
+VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS)  # scope node only

@@ -9,7 +9,9 @@ Each ``draw_*`` method renders one figure of :mod:`mmbrain.visualization` into a
 visualizer's current image, see :meth:`get_image`) and, following mmpretrain's ``UniversalVisualizer``, writes it
 to ``out_file`` when one is given (atomically, the file's format following its suffix) or else records it in every
 vis backend with ``add_image(name, image, step)`` (``LocalVisBackend`` writes ``vis_data/vis_image/<name>_<step>.png``,
-TensorBoard/W&B backends log it). The plain functions (:func:`.plot_training_curves` ...) return the
+TensorBoard/W&B backends log it). During training,
+:class:`~mmbrain.engine.hooks.BrainEncodingVisualizationHook` draws the per-ROI encoding accuracy with it after each
+validation (``custom_hooks``), as mmpretrain's ``VisualizationHook`` drives its visualizer. The plain functions (:func:`.plot_training_curves` ...) return the
 matplotlib figures for scripts that want them directly.
 """
 from typing import Any, Mapping, Optional
