@@ -11,8 +11,8 @@ to ``out_file`` when one is given (atomically, the file's format following its s
 vis backend with ``add_image(name, image, step)`` (``LocalVisBackend`` writes ``vis_data/vis_image/<name>_<step>.png``,
 TensorBoard/W&B backends log it). During training,
 :class:`~mmbrain.engine.hooks.BrainEncodingVisualizationHook` draws the per-ROI encoding accuracy with it after each
-validation (``custom_hooks``), as mmpretrain's ``VisualizationHook`` drives its visualizer. The plain functions (:func:`.plot_training_curves` ...) return the
-matplotlib figures for scripts that want them directly.
+validation (``custom_hooks``), as mmpretrain's ``VisualizationHook`` drives its visualizer. The plain functions
+(:func:`.plot_training_curves` ...) return the matplotlib figures for scripts that want them directly.
 """
 from typing import Any, Mapping, Optional
 
