@@ -3,9 +3,9 @@
 import errno
 import os
 import stat
-import subprocess
 
 import pytest
+from _tmpfs import tiny_tmpfs
 
 from mmbrain.utils import atomic_write
 from mmbrain.utils.fileio import (
@@ -184,22 +184,12 @@ def test_an_unwritable_folder_is_one_line_naming_the_path(tmp_path, monkeypatch)
     assert str(info.value) == f'{tmp_path / "out.json"}: cannot write the output (Read-only file system)'
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A 64 KiB tmpfs (a nearly full disk), where this process may mount one (root); else the test is skipped."""
-    mnt = tmp_path / 'tiny'
-    mnt.mkdir()
-    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', str(mnt)], capture_output=True).returncode:
-        pytest.skip('cannot mount a tmpfs here (needs root)')
-    yield mnt
-    subprocess.run(['umount', '-l', str(mnt)], check=True)
-
-
-def test_a_full_disk_keeps_the_good_old_file(tiny_tmpfs):
-    path = tiny_tmpfs / 'out.bin'
-    path.write_bytes(b'good old file')
-    with pytest.raises(OutputError, match='out.bin: cannot write the output .*No space left'):
-        with atomic_write(path, 'wb', overwrite=True) as f:
-            f.write(os.urandom(256 * 1024))
-    assert path.read_bytes() == b'good old file'
-    assert os.listdir(tiny_tmpfs) == ['out.bin']
+def test_a_full_disk_keeps_the_good_old_file(tmp_path):
+    with tiny_tmpfs(tmp_path) as disk:
+        path = disk / 'out.bin'
+        path.write_bytes(b'good old file')
+        with pytest.raises(OutputError, match='out.bin: cannot write the output .*No space left'):
+            with atomic_write(path, 'wb', overwrite=True) as f:
+                f.write(os.urandom(256 * 1024))
+        assert path.read_bytes() == b'good old file'
+        assert os.listdir(disk) == ['out.bin']

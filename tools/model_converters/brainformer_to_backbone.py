@@ -20,7 +20,8 @@ from typing import Dict, Tuple
 
 import torch
 
-from mmbrain.utils import atomic_write, load_checkpoint_safely
+from mmbrain.utils import load_checkpoint_safely
+from mmbrain.utils.fileio import OutputExistsError, SameFileError, atomic_write, check_output
 
 BACKBONE_PREFIX = 'backbone.'
 #: The second tower of each pretrainer: BrainformerPretrainer's fMRI encoder, ClipPretrainer's text encoder.
@@ -58,6 +59,10 @@ def extract_backbone(ckpt: dict, filename: str) -> Tuple['OrderedDict[str, torch
             continue
         if not isinstance(value, torch.Tensor):
             raise ValueError(f'{filename}: backbone entry {key} is a {type(value).__name__}, not a tensor')
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            n_bad = int((~torch.isfinite(value)).sum())
+            raise ValueError(f'{filename}: backbone weight {key} has {n_bad} NaN/Inf values (the training diverged); '
+                             'refusing to convert it')
         backbone[key] = value.detach().cpu().contiguous()
     if not backbone:
         raise ValueError(f'{filename}: not a Brainformer checkpoint: its state_dict has no "{BACKBONE_PREFIX}*" '
@@ -76,11 +81,16 @@ def plain_meta(ckpt: dict, filename: str) -> dict:
     return out
 
 
-def convert(src: str, dst: str) -> dict:
-    """Convert ``src`` to a backbone-only checkpoint at ``dst``; returns a summary of what was kept."""
+def convert(src: str, dst: str, overwrite: bool = False) -> dict:
+    """Convert ``src`` to a backbone-only checkpoint at ``dst``; returns a summary of what was kept.
+
+    ``dst`` is published atomically; it may not be ``src`` (nor a link to it), and replaces an existing file only
+    when ``overwrite``.
+    """
+    check_output(dst, overwrite, inputs=[src])
     ckpt = load_checkpoint_safely(src)
     backbone, dropped = extract_backbone(ckpt, src)
-    with atomic_write(dst, 'wb') as f:
+    with atomic_write(dst, 'wb', overwrite=overwrite, inputs=[src]) as f:
         torch.save({'state_dict': backbone, 'meta': plain_meta(ckpt, src)}, f)
     modules = Counter(k[len(BACKBONE_PREFIX):].split('.')[0] for k in backbone)
     return dict(
@@ -96,10 +106,13 @@ def main() -> None:
                                      'prefix="backbone.") in mmdet / mmseg / mmpretrain.')
     parser.add_argument('src', help='checkpoint saved by mmengine (BrainformerPretrainer or ClipPretrainer)')
     parser.add_argument('dst', help='output backbone checkpoint (.pth)')
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing DST')
     args = parser.parse_args()
     try:
-        summary = convert(args.src, args.dst)
-    except (FileNotFoundError, ValueError) as err:
+        summary = convert(args.src, args.dst, overwrite=args.overwrite)
+    except (OutputExistsError, SameFileError) as err:
+        parser.exit(2, f'error: {err}\n')
+    except (OSError, ValueError) as err:
         parser.exit(1, f'error: {err}\n')
     print(f'kept {summary["tensors"]} backbone tensors ({summary["params"]:,} values) '
           f'under "{BACKBONE_PREFIX}*" -> {args.dst}')
