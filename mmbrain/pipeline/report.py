@@ -34,9 +34,7 @@ from .statistics import PairedDifference, paired_difference, summarize
 __all__ = ['RunResult', 'PipelineResults', 'collect_results', 'write_figures', 'write_report', 'ridge_metrics']
 
 CONFIDENCE = 0.95
-RETRIEVAL = [(f'retrieval/{d}_top{k}', f'{name} top-{k}') for d, name in (('img2brain', 'image→brain'),
-                                                                          ('brain2img', 'brain→image'))
-             for k in (1, 5)]
+MODALITY_KEY = re.compile(r'^retrieval/img2([a-z]+)_top1$')
 SUBJECT_KEY = re.compile(r'^retrieval/(subj\d+)/(.+)$')
 GROUP_KEY = re.compile(r'^nsd/([^/]+)/pearson_mean$')
 
@@ -177,8 +175,10 @@ def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:
     for init in plan.pretrain:
         if encoding_task is None or 'encoding' not in init.tasks:
             continue
-        row = {name: results.pretrain[seed][init.label].metrics[key] for key, name in RETRIEVAL[:1] + RETRIEVAL[2:3]
-               if key in results.pretrain[seed][init.label].metrics}
+        metrics = results.pretrain[seed][init.label].metrics
+        row = {name: metrics[key] for key, name in (('retrieval/img2brain_top1', 'image→brain top-1'),
+                                                    ('retrieval/brain2img_top1', 'brain→image top-1'))
+               if key in metrics}
         headline, name = next(iter(encoding_task.metrics.items()))
         if headline in encoding.get(init.label, RunResult('')).metrics:
             row[name] = encoding[init.label].metrics[headline]
@@ -282,31 +282,46 @@ def _task_section(task: DownstreamTask, results: PipelineResults, per_seed: Dict
     return lines
 
 
+def _modality(results: PipelineResults, label: str) -> str:
+    """What a pretraining pairs images with in its retrieval keys (``brain``; ``text`` for CLIP)."""
+    for runs in results.pretrain.values():
+        for key in runs.get(label, RunResult('')).metrics:
+            match = MODALITY_KEY.match(key)
+            if match:
+                return match.group(1)
+    return 'brain'
+
+
+def _retrieval_keys(modality: str, subject: str = '') -> List[str]:
+    prefix = f'retrieval/{subject}/' if subject else 'retrieval/'
+    return [prefix + key for key in (f'img2{modality}_top1', f'img2{modality}_top5', f'{modality}2img_top1',
+                                     f'{modality}2img_top5', f'img2{modality}_chance_top1',
+                                     f'img2{modality}_chance_top5')]
+
+
 def _pretraining_section(results: PipelineResults) -> List[str]:
     plan = results.plan
     labels = [init.label for init in plan.pretrain]
-    lines = ['## Pretraining: image-brain retrieval on held-out rows (%)', '']
-    chance = [('retrieval/img2brain_chance_top1', 'chance top-1'), ('retrieval/img2brain_chance_top5', 'chance top-5')]
-    columns = RETRIEVAL + chance
-    lines += _table(['pretraining'] + [name for _, name in columns],
-                    [[label] + [_cell(_per_seed(results.pretrain, label, key)) for key, _ in columns]
+    modality = {label: _modality(results, label) for label in labels}
+    lines = ['## Pretraining: retrieval on held-out rows (%)', '']
+    lines += _table(['pretraining', 'images paired with', 'image→paired top-1', 'image→paired top-5',
+                     'paired→image top-1', 'paired→image top-5', 'chance top-1', 'chance top-5'],
+                    [[label, modality[label]] + [_cell(_per_seed(results.pretrain, label, key))
+                                                 for key in _retrieval_keys(modality[label])]
                      for label in labels]) + ['']
     subjects = sorted({m.group(1) for runs in results.pretrain.values() for r in runs.values()
                        for m in map(SUBJECT_KEY.match, r.metrics) if m})
     if subjects:
-        lines += ['Per subject (image→brain / brain→image top-1, chance top-1):', '']
+        lines += ['Per subject (image→paired / paired→image top-1, chance top-1; queries and gallery of that '
+                  'subject only):', '']
         rows = []
         for label in labels:
-            row = [label]
-            for subj in subjects:
-                cells = [_cell(_per_seed(results.pretrain, label, f'retrieval/{subj}/{d}_top1'))
-                         for d in ('img2brain', 'brain2img')]
-                cells.append(_cell(_per_seed(results.pretrain, label, f'retrieval/{subj}/img2brain_chance_top1')))
-                row.append(' / '.join(cells))
-            rows.append(row)
+            cells = {subj: [_cell(_per_seed(results.pretrain, label, key))
+                            for key in _retrieval_keys(modality[label], subj)] for subj in subjects}
+            rows.append([label] + [' / '.join(cells[subj][i] for i in (0, 2, 4)) for subj in subjects])
         lines += _table(['pretraining'] + subjects, rows) + ['']
-    lines += ['Measured at the last validation of each pretraining; chance is the hit rate of a random ranking. '
-              'CLIP is trained on captions, so it has no image-brain numbers unless its config validates them.', '']
+    lines += ['Measured at the last validation of each pretraining; chance is the expected hit rate of a random '
+              'ranking. Brainformer and its ablations pair images with fMRI, CLIP with captions.', '']
     return lines
 
 

@@ -69,7 +69,8 @@ def test_cells_are_mean_and_sd_over_seeds(report):
     assert 'mean ± sd over 3 seeds (0, 1, 2)' in text
     assert '| random init | 0.110 ± 0.010 |' in text  # box AP of random init
     assert '| Brainformer | 0.160 ± 0.010 |' in text
-    assert '| Brainformer | 11.000 ± 1.000 | - | 9.000 ± 0.000 | - | 1.250 ± 0.000 |' in text  # retrieval, pooled
+    assert '| Brainformer | brain | 11.000 ± 1.000 | - | 9.000 ± 0.000 | - | 1.250 ± 0.000 |' in text  # retrieval
+    assert '| CLIP | text | 30.000 ± 0.000 | - | - |' in text
     assert '| Brainformer | 12.000 ± 1.000 / 8.000 ± 0.000 / 2.500 ± 0.000 |' in text  # retrieval, subject 1
     assert '| ridge baseline: Brainformer | 0.125 ± 0.005 |' in text
     assert '| random init | 0.150 ± 0.010 |' in text  # PCC per ROI group
