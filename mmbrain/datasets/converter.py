@@ -1,69 +1,116 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Convert NSD's native files into mmbrain's per-subject files (schema in :mod:`.converted_file`).
 
-For each subject: the six ROI groups' voxels (label > 0 in ``roi/<group>.nii.gz``) are located in every
-``betas_sessionNN.hdf5`` (``h5[t, k, j, i]`` is voxel (i, j, k) of the NIfTI grid), divided by 300 (percent
-signal change), z-scored per voxel within each session (unless ``zscore=False``), and written row by row, one
-row per trial (global trial order) or, with ``average_repeats``, one row per image (mean of its repetitions,
-rows in ascending nsd_id). The noise-ceiling SNR of every voxel is estimated from the repeated images as NSD
-does (``ncsnr = sqrt(max(0, var_total - var_noise)) / sqrt(var_noise)``, ``var_noise`` the mean variance across
-repetitions) and stored as ``rois/G/ncsnr``.
+For each subject: the voxels of the chosen ROI files (label > 0 in ``roi/<name>.nii.gz``; by default the six
+groups of the paper, Sec. 3.1) are located in every ``betas_sessionNN.hdf5`` of the chosen GLM version
+(``h5[t, k, j, i]`` is voxel (i, j, k) of the NIfTI grid), divided by 300 (percent signal change), z-scored per
+voxel within each session (unless ``zscore=False``), and written row by row, one row per trial (global trial
+order) or, with ``average_repeats``, one row per image (mean of its repetitions, rows in ascending nsd_id).
+On the fsaverage surface the same is done for the vertices of ``<hemi>.<name>.mgz`` in
+``<hemi>.betas_sessionNN.mgh`` (left hemisphere first).
+
+Each voxel's noise-ceiling SNR is NSD's own ``ncsnr.nii.gz`` (``<hemi>.ncsnr.mgh``) when the betas folder has it,
+else it is estimated from the repeated images as NSD does (``ncsnr = sqrt(max(0, var_total - var_noise)) /
+sqrt(var_noise)``, ``var_noise`` the mean variance across repetitions); the file records which (``ncsnr_source``).
 
 Memory is bounded by one session: sessions are streamed, averaging accumulates in the output file itself.
-Every input is validated before anything is written; each output appears atomically when complete.
+Every input is validated before anything is written; each output appears atomically when complete. Beside each
+volume-space ``subjXX.h5`` the subject's anatomy on the same grid is saved (``subjXX_anatomy.nii.gz``: NSD's T1
+when present, else its mean beta) as the background of result maps (:mod:`mmbrain.evaluation.brain_maps`).
 """
 
+import gzip
 import os.path as osp
 import warnings
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .converted_file import ConvertedSubjectWriter, converted_path
+from ..utils.logging import progress_bar
+from .converted_file import ConvertedSubjectWriter, converted_path, subject_tag
 from .nsd_files import (
     BETA_SCALE,
+    DEFAULT_BETAS,
+    HEMIS,
     ROI_GROUPS,
     SPACES,
+    SURFACE_SPACES,
     NSDDesign,
     NSDFormatError,
-    ROIVolume,
+    NSDOptionError,
+    betas_dir,
     betas_path,
+    betas_version_folder,
     ctab_path,
     expdesign_path,
     find_sessions,
     find_subjects,
-    label_name_list,
+    fsaverage_surface_path,
+    mean_volume,
+    meanbeta_path,
+    ncsnr_path,
     open_betas,
-    read_ctab,
     read_expdesign,
+    read_label_names,
     read_roi_volume,
+    read_surface_betas,
+    read_surface_labels,
+    read_surface_map,
+    read_volume_map,
     read_voxels,
     roi_path,
     stimuli_path,
+    surface_betas_shape,
+    t1_path,
     voxel_coordinates,
 )
 
 _ROW_BLOCK = 1024  # rows per block in the final pass over averaged rows
 _IMAGE_BLOCK = 256  # images per block in the final pass over single trials (their repetitions are read together)
+NCSNR_MODES = ('auto', 'nsd', 'estimate')
+NAN_POLICIES = ('error', 'drop-voxels')
+
+
+def anatomy_path(subject_file: str) -> str:
+    """The anatomy saved beside a converted volume-space file: ``subjXX.h5`` -> ``subjXX_anatomy.nii.gz``."""
+    return osp.splitext(subject_file)[0] + '_anatomy.nii.gz'
+
+
+def mesh_path(subject_file: str, hemi: str) -> str:
+    """The fsaverage mesh saved beside a converted surface file: ``subjXX.h5`` -> ``subjXX_lh.surf.gii``."""
+    return osp.splitext(subject_file)[0] + f'_{hemi}.surf.gii'
+
+
+@dataclass
+class _Group:
+    """One ROI group of a subject: its voxels (or vertices) and their tables."""
+    label: np.ndarray
+    label_names: List[str]
+    keys: np.ndarray  # sorted unit keys (flat C-order voxel index, or hemi * n_lh + vertex)
+    tables: Dict[str, np.ndarray]  # ijk | vertex + hemi, and xyz when known
+    cols: np.ndarray = None  # columns of the group in the union of all groups
 
 
 @dataclass
 class _SubjectPlan:
     """Everything validated about one subject before its conversion starts."""
     subject: int
-    n_sessions: int
+    sessions: List[int]
     n_trials: int  # per session
-    rois: Dict[str, ROIVolume]
-    label_names: Dict[str, List[str]]
+    groups: Dict[str, _Group]
+    union: np.ndarray  # sorted unit keys of all groups
+    read_session: Callable[[int, np.ndarray], np.ndarray]  # (session, union keys) -> raw (trials, units)
+    session_file: Callable[[int], str]
+    unit_name: Callable[[int], str]  # describes a unit key in messages
     out_path: str
-
-
-def _progress(iterable, enabled: bool, **kwargs):
-    if not enabled:
-        return iterable
-    from tqdm import tqdm
-    return tqdm(iterable, **kwargs)
+    ncsnr: Optional[np.ndarray] = None  # NSD's ncsnr of the union's units, when used
+    ncsnr_file: str = ''
+    beta_scale: float = BETA_SCALE  # stored value / beta_scale = percent signal change
+    anatomy: Optional[Tuple[np.ndarray, np.ndarray, str]] = None  # (X, Y, Z) volume, affine, source
+    meshes: Dict[str, Tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # hemi -> (coords, faces)
+    schema: Dict[str, object] = field(default_factory=dict)  # v2 values: affine, grid_shape, ...
+    vertex_counts: Optional[Tuple[int, int]] = None  # fsaverage: vertices of lh, rh
 
 
 def _n_stimuli(root: str) -> Optional[int]:
@@ -79,85 +126,291 @@ def _n_stimuli(root: str) -> Optional[int]:
         raise NSDFormatError(f'{path}: cannot read dataset "imgBrick" ({exc})') from exc
 
 
-def _plan_subject(root: str, subject: int, design: NSDDesign, n_sessions: Optional[int], space: str,
-                  out_dir: str) -> _SubjectPlan:
-    if subject < 1 or subject > design.subject_images.shape[0]:
-        raise NSDFormatError(f'{expdesign_path(root)}: subjectim has {design.subject_images.shape[0]} rows, '
-                             f'no subject {subject}')
-    rois: Dict[str, ROIVolume] = {}
-    names: Dict[str, List[str]] = {}
-    for group in ROI_GROUPS:
-        vol = read_roi_volume(roi_path(root, subject, group, space))
-        first = next(iter(rois.values()), None)
+# ----------------------------------------------------------------------------------------------------------------
+# Planning: read and check every input of a subject before anything is written
+# ----------------------------------------------------------------------------------------------------------------
+def _volume_groups(root: str, subject: int, rois: Sequence[str], space: str):
+    """ROI volumes of the chosen names, checked to share one grid and affine."""
+    groups, first = {}, None
+    for name in rois:
+        vol = read_roi_volume(roi_path(root, subject, name, space))
         if first is not None:
             if vol.labels.shape != first.labels.shape:
                 raise NSDFormatError(f'{vol.path}: grid {vol.labels.shape} differs from {first.path} '
                                      f'{first.labels.shape}')
             if not np.allclose(vol.affine, first.affine, atol=1e-4):
                 raise NSDFormatError(f'{vol.path}: affine differs from that of {first.path}')
-        n_labels = int(vol.labels.max())
-        if n_labels < 1:
+        first = first or vol
+        if vol.labels.max() < 1:
             raise NSDFormatError(f'{vol.path}: no labelled voxel (all values <= 0)')
-        table = read_ctab(ctab_path(root, subject, group))
-        missing = sorted(set(np.unique(vol.labels[vol.labels > 0]).tolist()) - set(table))
-        if missing:
-            raise NSDFormatError(f'{ctab_path(root, subject, group)}: no name for labels {missing} used in {vol.path}')
-        rois[group] = vol
-        names[group] = label_name_list(table, n_labels)
-    grid = next(iter(rois.values())).labels.shape
-    sessions = n_sessions if n_sessions is not None else find_sessions(root, subject, space)
+        names = read_label_names(ctab_path(root, subject, name, space), vol.labels, name)
+        keys = np.flatnonzero(vol.labels.reshape(-1) > 0)
+        ijk = np.stack(np.unravel_index(keys, vol.labels.shape), 1)
+        groups[name] = _Group(label=vol.labels.reshape(-1)[keys], label_names=names, keys=keys,
+                              tables=dict(ijk=ijk, xyz=voxel_coordinates(ijk, vol.affine)))
+    return groups, first.labels.shape, first.affine, first.path
+
+
+def _plan_volume(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str, version: str, ncsnr: str) -> None:
+    subject = plan.subject
+    plan.groups, grid, affine, first_roi = _volume_groups(root, subject, rois, space)
     n_trials = None
-    for session in range(1, sessions + 1):
-        f, ds = open_betas(betas_path(root, subject, session, space), grid, n_trials,
-                           roi_path(root, subject, ROI_GROUPS[0], space))
+    for session in plan.sessions:
+        f, ds = open_betas(betas_path(root, subject, session, space, version), grid, n_trials, first_roi)
         n_trials = int(ds.shape[0])
         f.close()
-    if sessions * n_trials > len(design.image_order):
+    plan.n_trials = n_trials
+    plan.union = all_keys = np.unique(np.concatenate([g.keys for g in plan.groups.values()]))
+    i, j, k = np.unravel_index(all_keys, grid)
+    kji = np.stack([k, j, i], 1)
+
+    def read_session(session: int, keys: np.ndarray) -> np.ndarray:
+        f, ds = open_betas(betas_path(root, subject, session, space, version), grid, n_trials)
+        try:
+            return read_voxels(ds, kji[np.searchsorted(all_keys, keys)])
+        finally:
+            f.close()
+
+    plan.read_session = read_session
+    plan.session_file = lambda session: betas_path(root, subject, session, space, version)
+    plan.unit_name = lambda key: f'voxel (i, j, k) = {tuple(int(c) for c in np.unravel_index(key, grid))}'
+    path = ncsnr_path(root, subject, space, version)
+    if ncsnr == 'nsd' or (ncsnr == 'auto' and osp.isfile(path)):
+        volume = read_volume_map(path, grid, affine, 'ncsnr')
+        plan.ncsnr, plan.ncsnr_file = volume.reshape(-1)[plan.union], path
+    plan.anatomy = _anatomy(root, subject, space, version, grid, affine, plan.sessions[0])
+    plan.schema = dict(affine=affine, grid_shape=tuple(int(n) for n in grid))
+
+
+def _anatomy(root: str, subject: int, space: str, version: str, grid, affine, session: int):
+    """The subject's T1 on the betas grid, else NSD's mean beta, else the mean beta of the first session."""
+    for path, source in ((t1_path(root, subject, space), 'T1'), (meanbeta_path(root, subject, space, version),
+                                                                   'meanbeta')):
+        if osp.isfile(path):
+            return read_volume_map(path, grid, affine, source).astype(np.float32), affine, f'{source} ({path})'
+    f, ds = open_betas(betas_path(root, subject, session, space, version), grid)
+    try:
+        volume = mean_volume(ds) / np.float32(BETA_SCALE)
+    finally:
+        f.close()
+    return volume, affine, f'mean beta of session {session}'
+
+
+def _plan_surface(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str, version: str, ncsnr: str,
+                  surface: str) -> None:
+    subject = plan.subject
+    n_vertices, n_trials, kinds = {}, None, set()
+    for session in plan.sessions:
+        for hemi in HEMIS:
+            path = betas_path(root, subject, session, space, version, hemi)
+            v, t, dtype = surface_betas_shape(path)
+            kinds.add(np.dtype(dtype).kind)
+            if n_vertices.setdefault(hemi, v) != v:
+                raise NSDFormatError(f'{path}: {v} vertices, but session {plan.sessions[0]} has {n_vertices[hemi]}')
+            if n_trials is not None and t != n_trials:
+                raise NSDFormatError(f'{path}: {t} trials, but the first session has {n_trials}')
+            n_trials = t
+    plan.n_trials = n_trials
+    if len(kinds) > 1:
+        raise NSDFormatError(f'{betas_dir(root, subject, space, version)}: sessions mix integer and float betas')
+    # Integer .mgh betas are NSD's x300 int16 convention; float ones are taken as percent signal change.
+    plan.beta_scale = BETA_SCALE if kinds == {'i'} else 1.0
+    coords = {}
+    for hemi in HEMIS:
+        path = fsaverage_surface_path(root, hemi, surface)
+        if osp.isfile(path):
+            coords[hemi] = _read_surface(path, n_vertices[hemi])[0]
+        # The mesh shown under result maps: fsaverage's inflated surface when present.
+        for mesh in (fsaverage_surface_path(root, hemi, 'inflated'), path):
+            if osp.isfile(mesh):
+                plan.meshes[hemi] = _read_surface(mesh, n_vertices[hemi])
+                break
+    if len(coords) < 2:
+        warnings.warn(f'{fsaverage_surface_path(root, "lh", surface)} (or rh): not found, vertex coordinates left '
+                      'out (only encoders without the 3D voxel embedding can use the files)', stacklevel=3)
+    plan.groups = {}
+    for name in rois:
+        for hemi in HEMIS:
+            if not osp.isfile(roi_path(root, subject, name, space, hemi)):
+                raise NSDFormatError(
+                    f'{roi_path(root, subject, name, space, hemi)}: file not found (NSD ships some ROIs on fsaverage, '
+                    'e.g. nsdgeneral and streams; subject-specific ones such as prf-visualrois and floc-* exist on '
+                    "each subject's native surface and must be mapped to fsaverage first, e.g. with nsdcode)")
+        labels = {hemi: read_surface_labels(roi_path(root, subject, name, space, hemi), n_vertices[hemi])
+                  for hemi in HEMIS}
+        both = np.concatenate([labels['lh'], labels['rh']])
+        if both.max() < 1:
+            raise NSDFormatError(f'{roi_path(root, subject, name, space, "lh")} and rh: no labelled vertex')
+        names = read_label_names(ctab_path(root, subject, name, space), both, name)
+        keys = np.flatnonzero(both > 0)
+        hemi_index = (keys >= n_vertices['lh']).astype(np.int8)
+        vertex = keys - np.where(hemi_index == 1, n_vertices['lh'], 0)
+        tables = dict(vertex=vertex, hemi=hemi_index)
+        if len(coords) == 2:
+            tables['xyz'] = np.concatenate([coords['lh'], coords['rh']])[keys]
+        plan.groups[name] = _Group(label=both[keys], label_names=names, keys=keys, tables=tables)
+    plan.union = np.unique(np.concatenate([g.keys for g in plan.groups.values()]))
+
+    def read_session(session: int, keys: np.ndarray) -> np.ndarray:
+        parts = []
+        for hemi, lo, hi in (('lh', 0, n_vertices['lh']), ('rh', n_vertices['lh'], sum(n_vertices.values()))):
+            sel = keys[(keys >= lo) & (keys < hi)] - lo
+            parts.append(read_surface_betas(betas_path(root, subject, session, space, version, hemi), sel))
+        return np.concatenate(parts, 1)
+
+    plan.read_session = read_session
+    plan.session_file = lambda session: betas_path(root, subject, session, space, version, 'lh') + ' / rh'
+    plan.unit_name = lambda key: (f'vertex {key} (lh)' if key < n_vertices['lh'] else
+                                  f'vertex {key - n_vertices["lh"]} (rh)')
+    paths = {hemi: ncsnr_path(root, subject, space, version, hemi) for hemi in HEMIS}
+    present = [osp.isfile(p) for p in paths.values()]
+    if ncsnr == 'nsd' or (ncsnr == 'auto' and any(present)):
+        values = np.concatenate([read_surface_map(paths[h], n_vertices[h], 'ncsnr') for h in HEMIS])
+        plan.ncsnr, plan.ncsnr_file = values.astype(np.float64)[plan.union], ' and '.join(paths.values())
+    plan.vertex_counts = (n_vertices['lh'], n_vertices['rh'])
+
+
+def _read_surface(path: str, n_vertices: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Vertex coordinates (float32) and triangles of a FreeSurfer surface with ``n_vertices`` vertices."""
+    import nibabel as nib
+    try:
+        coords, faces = nib.freesurfer.read_geometry(path)
+    except Exception as exc:
+        raise NSDFormatError(f'{path}: not a readable FreeSurfer surface ({exc})') from exc
+    if len(coords) != n_vertices:
+        raise NSDFormatError(f'{path}: {len(coords)} vertices, but the betas have {n_vertices}')
+    return coords.astype(np.float32), faces.astype(np.int32)
+
+
+def _plan_subject(root: str, subject: int, design: NSDDesign, sessions: Optional[Sequence[int]], space: str,
+                  version: str, rois: Sequence[str], ncsnr: str, nan_policy: str, surface: str,
+                  out_dir: str) -> _SubjectPlan:
+    if subject < 1 or subject > design.subject_images.shape[0]:
+        raise NSDFormatError(f'{expdesign_path(root)}: subjectim has {design.subject_images.shape[0]} rows, '
+                             f'no subject {subject}')
+    sessions = list(sessions) if sessions is not None else find_sessions(root, subject, space, version)
+    plan = _SubjectPlan(subject=subject, sessions=sessions, n_trials=0, groups={}, union=np.empty(0, np.int64),
+                        read_session=None, session_file=None, unit_name=None, out_path=converted_path(out_dir, subject))
+    if space in SURFACE_SPACES:
+        _plan_surface(root, plan, rois, space, version, ncsnr, surface)
+    else:
+        _plan_volume(root, plan, rois, space, version, ncsnr)
+    if max(sessions) * plan.n_trials > len(design.image_order):
         raise NSDFormatError(f'{expdesign_path(root)}: masterordering has {len(design.image_order)} trials, '
-                             f'but subject {subject} has {sessions} sessions of {n_trials} trials')
-    return _SubjectPlan(subject, sessions, n_trials, rois, names, converted_path(out_dir, subject))
+                             f'but subject {subject} has sessions up to {max(sessions)} of {plan.n_trials} trials')
+    if plan.ncsnr is not None:
+        bad = ~np.isfinite(plan.ncsnr) | (plan.ncsnr < 0)
+        if bad.any():
+            raise NSDFormatError(f'{plan.ncsnr_file}: {int(bad.sum())} ROI voxels have a negative or non-finite '
+                                 f'ncsnr, first at {plan.unit_name(plan.union[np.argmax(bad)])}')
+    if nan_policy == 'drop-voxels':
+        _drop_non_finite(plan)
+    for g in plan.groups.values():
+        g.cols = np.searchsorted(plan.union, g.keys)
+    names = ','.join(rois)
+    rois_source = (osp.join('nsddata', 'freesurfer', space, 'label', f'{{lh,rh}}.{{{names}}}.mgz')
+                   if space in SURFACE_SPACES else
+                   osp.join('nsddata', 'ppdata', f'subj{subject:02d}', space, 'roi', f'{{{names}}}.nii.gz'))
+    plan.schema.update(betas_version=betas_version_folder(version), rois_source=rois_source)
+    return plan
+
+
+def _drop_non_finite(plan: _SubjectPlan) -> None:
+    """Leave out the units with a NaN/inf beta in any session (one extra pass over the sessions)."""
+    bad = np.zeros(len(plan.union), bool)
+    for session in plan.sessions:
+        raw = plan.read_session(session, plan.union)
+        if raw.dtype.kind == 'f':
+            bad |= ~np.isfinite(raw).all(0)
+    if not bad.any():
+        return
+    warnings.warn(f'subject {plan.subject}: {int(bad.sum())} of {len(plan.union)} voxels have NaN/inf betas in at '
+                  f'least one session and were left out (--nan-policy drop-voxels)', stacklevel=3)
+    keep_keys = plan.union[~bad]
+    for name, g in list(plan.groups.items()):
+        keep = np.isin(g.keys, keep_keys)
+        if not keep.any():
+            raise NSDFormatError(f'subject {plan.subject}: every voxel of ROI {name} has NaN/inf betas')
+        g.keys, g.label = g.keys[keep], g.label[keep]
+        g.tables = {k: v[keep] for k, v in g.tables.items()}
+    if plan.ncsnr is not None:
+        plan.ncsnr = plan.ncsnr[~bad]
+    plan.union = keep_keys
 
 
 def convert_nsd(nsd_root: str, out_dir: str, subjects: Optional[Sequence[int]] = None,
                 n_sessions: Optional[int] = None, space: str = 'func1pt8mm', zscore: bool = True,
-                average_repeats: bool = False, overwrite: bool = False, progress: bool = True) -> List[str]:
+                average_repeats: bool = False, overwrite: bool = False, progress: bool = True, *,
+                sessions: Optional[Sequence[int]] = None, betas_version: str = DEFAULT_BETAS,
+                rois: Sequence[str] = ROI_GROUPS, ncsnr: str = 'auto', nan_policy: str = 'error',
+                surface: str = 'white') -> List[str]:
     """Convert NSD subjects to ``out_dir/subjXX.h5``.
 
     Args:
         nsd_root: folder holding ``nsddata/``, ``nsddata_betas/`` (and ``nsddata_stimuli/``).
         out_dir: output folder.
         subjects: 1-based subjects; default every ``nsddata_betas/ppdata/subjXX``.
-        n_sessions: use sessions 1..n_sessions; default all consecutive sessions found.
-        space: ``func1pt8mm`` or ``func1mm``.
+        n_sessions: use sessions 1..n_sessions; default all sessions (a gap in them is an error).
+        space: ``func1pt8mm``, ``func1mm`` (volumes) or ``fsaverage`` (NSD's surface betas).
         zscore: z-score each voxel within each session.
         average_repeats: one row per image (mean of its repetitions) instead of one per trial.
         overwrite: replace existing outputs (atomically); without it existing outputs stop the run.
         progress: show progress bars.
+        sessions: an explicit list of sessions (instead of ``n_sessions``).
+        betas_version: NSD's GLM: ``b1`` / ``betas_assumehrf``, ``b2`` / ``betas_fithrf``, ``b3`` /
+            ``betas_fithrf_GLMdenoise_RR`` (default).
+        rois: ROI files to convert, one group each (default the paper's six groups; e.g. ``['nsdgeneral']``).
+        ncsnr: ``auto`` (NSD's ncsnr file when the betas folder has it, else estimated), ``nsd`` (the file is
+            required) or ``estimate``.
+        nan_policy: ``error`` (NaN/inf betas stop the conversion) or ``drop-voxels`` (voxels with any NaN/inf
+            beta are left out, with a warning).
+        surface: fsaverage surface giving vertex coordinates (``space='fsaverage'``).
 
     Returns:
         The written file paths.
 
     Raises:
+        NSDOptionError: an invalid option; nothing is written.
         NSDFormatError: bad input (the message names the file and the problem); nothing is written.
         FileExistsError: an output exists and ``overwrite`` is False; nothing is written.
     """
     if space not in SPACES:
-        raise NSDFormatError(f'space must be one of {SPACES}, got {space!r}')
-    if n_sessions is not None and n_sessions < 1:
-        raise NSDFormatError(f'--sessions must be positive, got {n_sessions}')
+        raise NSDOptionError(f'space must be one of {SPACES}, got {space!r}')
+    betas_version_folder(betas_version)
+    if ncsnr not in NCSNR_MODES:
+        raise NSDOptionError(f'ncsnr must be one of {NCSNR_MODES}, got {ncsnr!r}')
+    if nan_policy not in NAN_POLICIES:
+        raise NSDOptionError(f'nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}')
+    rois = list(dict.fromkeys(rois))
+    if not rois:
+        raise NSDOptionError('rois: give at least one ROI name')
+    if n_sessions is not None and sessions is not None:
+        raise NSDOptionError('give either a number of sessions or a session list, not both')
+    if n_sessions is not None:
+        if n_sessions < 1:
+            raise NSDOptionError(f'--sessions must be positive, got {n_sessions}')
+        sessions = list(range(1, n_sessions + 1))
+    if sessions is not None:
+        sessions = sorted(set(int(s) for s in sessions))
+        if not sessions or sessions[0] < 1:
+            raise NSDOptionError(f'sessions must be positive 1-based numbers, got {sessions}')
     subjects = list(subjects) if subjects else find_subjects(nsd_root)
     existing = [converted_path(out_dir, s) for s in subjects if osp.exists(converted_path(out_dir, s))]
     if existing and not overwrite:
         raise FileExistsError(f'{", ".join(existing)}: already converted (pass --overwrite to replace)')
     design = read_expdesign(expdesign_path(nsd_root), _n_stimuli(nsd_root))
-    plans = [_plan_subject(nsd_root, s, design, n_sessions, space, out_dir) for s in subjects]
+    plans = [_plan_subject(nsd_root, s, design, sessions, space, betas_version, rois, ncsnr, nan_policy, surface,
+                           out_dir) for s in subjects]
     written = []
     for plan in plans:
-        _convert_subject(nsd_root, plan, design, space, zscore, average_repeats, overwrite, progress)
+        _convert_subject(plan, design, space, zscore, average_repeats, overwrite, progress)
         written.append(plan.out_path)
     return written
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Conversion
+# ----------------------------------------------------------------------------------------------------------------
 def _zscore(x: np.ndarray) -> np.ndarray:
     """Z-score columns in place (constant columns become 0); returns the number of constant columns."""
     mean = x.mean(0)
@@ -168,108 +421,149 @@ def _zscore(x: np.ndarray) -> np.ndarray:
     return int(constant.sum())
 
 
-def _convert_subject(root: str, plan: _SubjectPlan, design: NSDDesign, space: str, zscore: bool,
-                     average: bool, overwrite: bool, progress: bool) -> None:
+def _check_finite(plan: _SubjectPlan, session: int, raw: np.ndarray) -> None:
+    """Refuse NaN/inf betas, naming the subject, session, file and how many trials and voxels they touch."""
+    if raw.dtype.kind != 'f':
+        return
+    bad = ~np.isfinite(raw)
+    if not bad.any():
+        return
+    t, v = np.argwhere(bad)[0]
+    raise NSDFormatError(
+        f'{plan.session_file(session)}: subject {plan.subject}, session {session}: {int(bad.sum())} NaN/inf betas '
+        f'in {int(bad.any(1).sum())} trials and {int(bad.any(0).sum())} voxels, first at trial {t}, '
+        f'{plan.unit_name(plan.union[v])}; pass --nan-policy drop-voxels to leave those voxels out')
+
+
+def _write_anatomy(plan: _SubjectPlan) -> None:
+    """Save the anatomy volume beside the converted file (atomically)."""
+    import nibabel as nib
+
+    from mmbrain.utils.fileio import atomic_write
+    volume, affine, source = plan.anatomy
+    img = nib.Nifti1Image(volume.astype(np.float32), affine)
+    img.header.set_xyzt_units('mm')
+    img.header['descrip'] = source[:79].encode()
+    with atomic_write(anatomy_path(plan.out_path), 'wb') as f:
+        f.write(gzip.compress(img.to_bytes(), compresslevel=6))
+
+
+def _write_meshes(plan: _SubjectPlan) -> None:
+    """Save the fsaverage meshes beside the converted file as GIFTI (atomically)."""
+    import nibabel as nib
+
+    from mmbrain.utils.fileio import atomic_write
+    for hemi, (coords, faces) in plan.meshes.items():
+        img = nib.gifti.GiftiImage(darrays=[
+            nib.gifti.GiftiDataArray(coords, intent='NIFTI_INTENT_POINTSET', datatype='NIFTI_TYPE_FLOAT32'),
+            nib.gifti.GiftiDataArray(faces, intent='NIFTI_INTENT_TRIANGLE', datatype='NIFTI_TYPE_INT32')])
+        with atomic_write(mesh_path(plan.out_path, hemi), 'wb') as f:
+            f.write(img.to_bytes())
+
+
+def _convert_subject(plan: _SubjectPlan, design: NSDDesign, space: str, zscore: bool, average: bool,
+                     overwrite: bool, progress: bool) -> None:
     t_sess = plan.n_trials
-    total = plan.n_sessions * t_sess
-    trial_ids = design.trial_nsd_ids(plan.subject, 0, total)
+    trial_index = np.concatenate([np.arange((s - 1) * t_sess, s * t_sess) for s in plan.sessions])
+    total = len(trial_index)
+    trial_ids = design.subject_images[plan.subject - 1, design.image_order[trial_index]]
     images, image_of_trial, n_repeats = np.unique(trial_ids, return_inverse=True, return_counts=True)
+    image_of_trial = image_of_trial.ravel()
     shared = np.isin(images, design.shared)
+    estimate = plan.ncsnr is None
+    n_units = len(plan.union)
 
-    # Union of the groups' voxels (flat C-order indices over (X, Y, Z)), and each group's columns in it.
-    grid = next(iter(plan.rois.values())).labels.shape
-    flat = {g: np.flatnonzero(v.labels.reshape(-1) > 0) for g, v in plan.rois.items()}
-    union = np.unique(np.concatenate(list(flat.values())))
-    cols = {g: np.searchsorted(union, f) for g, f in flat.items()}
-    i, j, k = np.unravel_index(union, grid)
-    kji = np.stack([k, j, i], 1)
-
-    # Running per-voxel sums for ncsnr: over all trials, and over the trials of repeated images.
+    # Running per-unit sums for the ncsnr estimate: over all trials, and over the trials of repeated images.
     repeated_trial = n_repeats[image_of_trial] >= 2
-    sum_all = np.zeros(len(union))
-    sumsq_all = np.zeros(len(union))
-    sumsq_rep = np.zeros(len(union))
+    sum_all = np.zeros(n_units)
+    sumsq_all = np.zeros(n_units)
+    sumsq_rep = np.zeros(n_units)
     n_constant = 0
+    ncsnr_source = 'nsd' if not estimate else ('estimated' if (n_repeats >= 2).any() else None)
     with ConvertedSubjectWriter(plan.out_path, plan.subject, space, 'session' if zscore else 'none', average,
-                                overwrite) as writer:
+                                overwrite, ncsnr_source=ncsnr_source, **plan.schema) as writer:
+        if plan.vertex_counts is not None:  # fsaverage: the hemispheres' vertex counts, to map results back
+            writer.file.attrs['grid_shape'] = np.asarray(plan.vertex_counts, np.int64)
         if average:
             writer.write_rows(images, np.zeros(len(images)), shared, n_repeats)
             n_rows = len(images)
         else:
-            writer.write_rows(trial_ids, np.repeat(np.arange(1, plan.n_sessions + 1), t_sess),
-                              np.isin(trial_ids, design.shared), np.ones(total))
+            writer.write_rows(trial_ids, np.repeat(plan.sessions, t_sess), np.isin(trial_ids, design.shared),
+                              np.ones(total))
             n_rows = total
-        betas = {}
-        for g, vol in plan.rois.items():
-            ijk = np.stack(np.unravel_index(flat[g], grid), 1)
-            betas[g] = writer.create_group(g, n_rows, vol.labels.reshape(-1)[flat[g]], plan.label_names[g], ijk=ijk,
-                                           xyz=voxel_coordinates(ijk, vol.affine))
+        betas = {name: writer.create_group(name, n_rows, g.label, g.label_names, **g.tables)
+                 for name, g in plan.groups.items()}
 
-        for session in _progress(range(1, plan.n_sessions + 1), progress, desc=f'subj{plan.subject:02d}',
-                                 unit='session'):
-            path = betas_path(root, plan.subject, session, space)
-            f, ds = open_betas(path, grid, t_sess)
-            try:
-                raw = read_voxels(ds, kji)
-            finally:
-                f.close()
-            if raw.dtype.kind == 'f':
-                bad = ~np.isfinite(raw)
-                if bad.any():
-                    t, v = np.argwhere(bad)[0]
-                    raise NSDFormatError(f'{path}: {int(bad.sum())} NaN/inf betas, first at trial {t}, voxel '
-                                         f'(i, j, k) = {tuple(int(c) for c in (i[v], j[v], k[v]))}')
-            x = raw.astype(np.float32) / np.float32(BETA_SCALE)
+        for index, session in enumerate(progress_bar(plan.sessions, progress, desc=subject_tag(plan.subject),
+                                                  unit='session')):
+            raw = plan.read_session(session, plan.union)
+            _check_finite(plan, session, raw)
+            x = raw.astype(np.float32) / np.float32(plan.beta_scale)
             del raw
             if zscore:
                 n_constant += _zscore(x)
-            t0 = (session - 1) * t_sess
+            t0 = index * t_sess
             rows = image_of_trial[t0:t0 + t_sess]
-            x64 = x.astype(np.float64)
-            sum_all += x64.sum(0)
-            sumsq_all += (x64 ** 2).sum(0)
-            sumsq_rep += (x64[repeated_trial[t0:t0 + t_sess]] ** 2).sum(0)
-            del x64
+            if estimate:
+                x64 = x.astype(np.float64)
+                sum_all += x64.sum(0)
+                sumsq_all += (x64 ** 2).sum(0)
+                sumsq_rep += (x64[repeated_trial[t0:t0 + t_sess]] ** 2).sum(0)
+                del x64
             if average:
                 order = np.argsort(rows, kind='stable')
                 uniq, starts = np.unique(rows[order], return_index=True)
                 sums = np.add.reduceat(x[order], starts, axis=0)
-                for g, ds_out in betas.items():
-                    ds_out[uniq] = ds_out[uniq] + sums[:, cols[g]]
+                for name, ds_out in betas.items():
+                    ds_out[uniq] = ds_out[uniq] + sums[:, plan.groups[name].cols]
             else:
-                for g, ds_out in betas.items():
-                    ds_out[t0:t0 + t_sess] = x[:, cols[g]]
+                for name, ds_out in betas.items():
+                    ds_out[t0:t0 + t_sess] = x[:, plan.groups[name].cols]
 
-        # Final pass: sums of repetitions per image -> ncsnr (and means, when averaging).
+        # Final pass: means of the repetitions (when averaging) and the ncsnr (NSD's, or estimated).
         rep_images = np.flatnonzero(n_repeats >= 2)
-        for g, ds_out in betas.items():
-            between = np.zeros(len(cols[g]))  # sum over repeated images of (sum of repetitions)^2 / n
+        for name, ds_out in betas.items():
+            cols = plan.groups[name].cols
+            between = np.zeros(len(cols))  # sum over repeated images of (sum of repetitions)^2 / n
             if average:
                 for a in range(0, n_rows, _ROW_BLOCK):
                     block = ds_out[a:a + _ROW_BLOCK].astype(np.float64)
                     n = n_repeats[a:a + _ROW_BLOCK, None]
                     between += ((block ** 2) / n)[n[:, 0] >= 2].sum(0)
                     ds_out[a:a + _ROW_BLOCK] = (block / n).astype(np.float32)
-            else:
-                trial_order = np.argsort(image_of_trial, kind='stable')
-                trial_starts = np.searchsorted(image_of_trial[trial_order], np.arange(len(images) + 1))
-                for a in range(0, len(rep_images), _IMAGE_BLOCK):
-                    block_images = rep_images[a:a + _IMAGE_BLOCK]
-                    members = [trial_order[trial_starts[m]:trial_starts[m + 1]] for m in block_images]
-                    trials = np.concatenate(members)
-                    sort = np.argsort(trials)
-                    data = np.empty((len(trials), len(cols[g])))
-                    data[sort] = ds_out[trials[sort]]
-                    bounds = np.cumsum([0] + [len(m) for m in members])[:-1]
-                    sums = np.add.reduceat(data, bounds, axis=0)
-                    between += (sums ** 2 / n_repeats[block_images, None]).sum(0)
-            if len(rep_images):
+            elif estimate:
+                between = _between_sums(ds_out, image_of_trial, n_repeats, rep_images, len(images), len(cols))
+            if not estimate:
+                writer.write_ncsnr(name, plan.ncsnr[cols])
+            elif len(rep_images):
                 dof = float((n_repeats[rep_images] - 1).sum())
-                var_noise = np.maximum(sumsq_rep[cols[g]] - between, 0) / dof
-                var_total = sumsq_all[cols[g]] / total - (sum_all[cols[g]] / total) ** 2
+                var_noise = np.maximum(sumsq_rep[cols] - between, 0) / dof
+                var_total = sumsq_all[cols] / total - (sum_all[cols] / total) ** 2
                 signal = np.maximum(var_total - var_noise, 0)
                 ncsnr = np.where(var_noise > 0, np.sqrt(signal) / np.sqrt(np.where(var_noise > 0, var_noise, 1)), 0)
-                writer.write_ncsnr(g, ncsnr)
+                writer.write_ncsnr(name, ncsnr)
+        if plan.anatomy is not None:
+            _write_anatomy(plan)
+        _write_meshes(plan)
     if n_constant:
         warnings.warn(f'subject {plan.subject}: {n_constant} voxel-sessions had constant betas (e.g. outside the '
                       f'brain mask); their z-scores were set to 0', stacklevel=2)
+
+
+def _between_sums(ds_out, image_of_trial: np.ndarray, n_repeats: np.ndarray, rep_images: np.ndarray,
+                  n_images: int, n_cols: int) -> np.ndarray:
+    """Sum over repeated images of (sum of its repetitions)^2 / n, read from the written single-trial rows."""
+    between = np.zeros(n_cols)
+    trial_order = np.argsort(image_of_trial, kind='stable')
+    trial_starts = np.searchsorted(image_of_trial[trial_order], np.arange(n_images + 1))
+    for a in range(0, len(rep_images), _IMAGE_BLOCK):
+        block_images = rep_images[a:a + _IMAGE_BLOCK]
+        members = [trial_order[trial_starts[m]:trial_starts[m + 1]] for m in block_images]
+        trials = np.concatenate(members)
+        sort = np.argsort(trials)
+        data = np.empty((len(trials), n_cols))
+        data[sort] = ds_out[trials[sort]]
+        bounds = np.cumsum([0] + [len(m) for m in members])[:-1]
+        sums = np.add.reduceat(data, bounds, axis=0)
+        between += (sums ** 2 / n_repeats[block_images, None]).sum(0)
+    return between

@@ -3,10 +3,16 @@
 
 The facts (see ``docs/data.md`` and the NSD Data Manual):
 
-* betas ``betas_sessionNN.hdf5``: dataset ``/betas``; MATLAB wrote X x Y x Z x trials, so h5py sees
-  ``(trials, Z, Y, X)`` and ``h5[t, k, j, i] == nifti[i, j, k, t]``; int16, percent signal change x 300;
-* ROI volumes ``roi/<name>.nii.gz`` on the same (X, Y, Z) grid: -1 = not cortex, 0 = unlabeled cortex,
-  1..N = labels, whose names are in ``freesurfer/subjXX/label/<name>.mgz.ctab``;
+* betas of a volume space (``func1pt8mm``, ``func1mm``): ``nsddata_betas/ppdata/subjXX/<space>/<version>/
+  betas_sessionNN.hdf5``, dataset ``/betas``; MATLAB wrote X x Y x Z x trials, so h5py sees ``(trials, Z, Y, X)``
+  and ``h5[t, k, j, i] == nifti[i, j, k, t]``; int16, percent signal change x 300. ``<version>`` is one of NSD's
+  three GLMs (:data:`BETAS_VERSIONS`); the folder also holds NSD's ``ncsnr.nii.gz`` and ``meanbeta.nii.gz``;
+* betas on the fsaverage surface: ``nsddata_betas/ppdata/subjXX/fsaverage/<version>/{lh,rh}.betas_sessionNN.mgh``
+  (vertices x 1 x 1 x trials, read with nibabel) and ``{lh,rh}.ncsnr.mgh``;
+* ROI volumes ``nsddata/ppdata/subjXX/<space>/roi/<name>.nii.gz`` on the betas' (X, Y, Z) grid: -1 = not cortex,
+  0 = unlabeled cortex, 1..N = labels, whose names are in ``nsddata/freesurfer/subjXX/label/<name>.mgz.ctab``;
+  fsaverage labels ``nsddata/freesurfer/fsaverage/label/{lh,rh}.<name>.mgz`` with ``<name>.mgz.ctab`` beside them;
+* the subject's anatomy resampled to a volume space: ``nsddata/ppdata/subjXX/<space>/T1_to_<space>.nii.gz``;
 * ``nsd_expdesign.mat``: ``masterordering`` (1, trials), ``subjectim`` (subjects, images), ``sharedix``
   (1, shared), all 1-based;
 * ``nsd_stimuli.hdf5``: ``imgBrick`` (images, H, W, 3) uint8, row = 0-based nsd_id.
@@ -21,6 +27,8 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .converted_file import subject_tag
 
 #: The six ROI groups Brainformer uses (paper Sec. 3.1), in the order of the converted files.
 ROI_GROUPS: Tuple[str, ...] = ('prf-visualrois', 'floc-bodies', 'floc-faces', 'floc-places', 'floc-words',
@@ -40,20 +48,37 @@ ROI_LABEL_NAMES: Dict[str, Tuple[str, ...]] = {
 #: Percent signal change is stored x300 in NSD's int16 betas.
 BETA_SCALE = 300.0
 
-SPACES = ('func1pt8mm', 'func1mm')
+VOLUME_SPACES = ('func1pt8mm', 'func1mm')
+SURFACE_SPACES = ('fsaverage', )
+SPACES = VOLUME_SPACES + SURFACE_SPACES
+HEMIS = ('lh', 'rh')
+
+#: NSD's three single-trial GLMs (Allen et al. 2022): short name -> betas folder.
+BETAS_VERSIONS: Dict[str, str] = {'b1': 'betas_assumehrf', 'b2': 'betas_fithrf', 'b3': 'betas_fithrf_GLMdenoise_RR'}
+DEFAULT_BETAS = BETAS_VERSIONS['b3']
 
 
 class NSDFormatError(ValueError):
     """An NSD input file is missing or not what NSD distributes; the message names the file."""
 
 
+class NSDOptionError(ValueError):
+    """A conversion option is invalid (a usage error, not a data error)."""
+
+
+def betas_version_folder(version: str) -> str:
+    """NSD's betas folder of a version given as ``b1``/``b2``/``b3`` or by its folder name."""
+    if version in BETAS_VERSIONS:
+        return BETAS_VERSIONS[version]
+    if version in BETAS_VERSIONS.values():
+        return version
+    choices = ', '.join(f'{k} ({v})' for k, v in BETAS_VERSIONS.items())
+    raise NSDOptionError(f'unknown betas version {version!r}; NSD has {choices}')
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Paths of the native layout
 # ----------------------------------------------------------------------------------------------------------------
-def subject_dir_name(subject: int) -> str:
-    return f'subj{subject:02d}'
-
-
 def expdesign_path(root: str) -> str:
     return osp.join(root, 'nsddata', 'experiments', 'nsd', 'nsd_expdesign.mat')
 
@@ -67,20 +92,54 @@ def stimuli_path(root: str) -> str:
 
 
 def roi_path(root: str, subject: int, name: str, space: str = 'func1pt8mm', hemi: Optional[str] = None) -> str:
+    """A subject's ROI volume (``hemi`` None: both hemispheres) or, for ``space='fsaverage'``, the fsaverage
+    label file ``nsddata/freesurfer/fsaverage/label/<hemi>.<name>.mgz`` (the same for every subject)."""
     prefix = f'{hemi}.' if hemi else ''
-    return osp.join(root, 'nsddata', 'ppdata', subject_dir_name(subject), space, 'roi', f'{prefix}{name}.nii.gz')
+    if space in SURFACE_SPACES:
+        return osp.join(root, 'nsddata', 'freesurfer', space, 'label', f'{prefix}{name}.mgz')
+    return osp.join(root, 'nsddata', 'ppdata', subject_tag(subject), space, 'roi', f'{prefix}{name}.nii.gz')
 
 
-def ctab_path(root: str, subject: int, name: str) -> str:
-    return osp.join(root, 'nsddata', 'freesurfer', subject_dir_name(subject), 'label', f'{name}.mgz.ctab')
+def ctab_path(root: str, subject: int, name: str, space: str = 'func1pt8mm') -> str:
+    """Label names of an ROI: the subject's ``label/<name>.mgz.ctab`` (fsaverage's for ``space='fsaverage'``)."""
+    owner = space if space in SURFACE_SPACES else subject_tag(subject)
+    return osp.join(root, 'nsddata', 'freesurfer', owner, 'label', f'{name}.mgz.ctab')
 
 
-def betas_dir(root: str, subject: int, space: str = 'func1pt8mm') -> str:
-    return osp.join(root, 'nsddata_betas', 'ppdata', subject_dir_name(subject), space, 'betas_fithrf_GLMdenoise_RR')
+def fsaverage_surface_path(root: str, hemi: str, surface: str = 'white') -> str:
+    """A FreeSurfer surface of fsaverage, ``nsddata/freesurfer/fsaverage/surf/<hemi>.<surface>``."""
+    return osp.join(root, 'nsddata', 'freesurfer', 'fsaverage', 'surf', f'{hemi}.{surface}')
 
 
-def betas_path(root: str, subject: int, session: int, space: str = 'func1pt8mm') -> str:
-    return osp.join(betas_dir(root, subject, space), f'betas_session{session:02d}.hdf5')
+def t1_path(root: str, subject: int, space: str = 'func1pt8mm') -> str:
+    """The subject's T1 resampled to a volume space (``T1_to_func1pt8mm.nii.gz``)."""
+    return osp.join(root, 'nsddata', 'ppdata', subject_tag(subject), space, f'T1_to_{space}.nii.gz')
+
+
+def betas_dir(root: str, subject: int, space: str = 'func1pt8mm', version: str = DEFAULT_BETAS) -> str:
+    return osp.join(root, 'nsddata_betas', 'ppdata', subject_tag(subject), space, betas_version_folder(version))
+
+
+def betas_path(root: str, subject: int, session: int, space: str = 'func1pt8mm', version: str = DEFAULT_BETAS,
+               hemi: Optional[str] = None) -> str:
+    """A session's betas: ``betas_sessionNN.hdf5`` (volume spaces) or ``<hemi>.betas_sessionNN.mgh`` (fsaverage)."""
+    if space in SURFACE_SPACES:
+        if hemi not in HEMIS:
+            raise ValueError(f'surface betas need hemi in {HEMIS}, got {hemi!r}')
+        return osp.join(betas_dir(root, subject, space, version), f'{hemi}.betas_session{session:02d}.mgh')
+    return osp.join(betas_dir(root, subject, space, version), f'betas_session{session:02d}.hdf5')
+
+
+def ncsnr_path(root: str, subject: int, space: str = 'func1pt8mm', version: str = DEFAULT_BETAS,
+               hemi: Optional[str] = None) -> str:
+    """NSD's noise-ceiling SNR of a betas version: ``ncsnr.nii.gz`` (volumes) or ``<hemi>.ncsnr.mgh`` (fsaverage)."""
+    name = f'{hemi}.ncsnr.mgh' if space in SURFACE_SPACES else 'ncsnr.nii.gz'
+    return osp.join(betas_dir(root, subject, space, version), name)
+
+
+def meanbeta_path(root: str, subject: int, space: str = 'func1pt8mm', version: str = DEFAULT_BETAS) -> str:
+    """NSD's mean beta over all trials of a betas version (volume spaces)."""
+    return osp.join(betas_dir(root, subject, space, version), 'meanbeta.nii.gz')
 
 
 def find_subjects(root: str) -> List[int]:
@@ -94,14 +153,26 @@ def find_subjects(root: str) -> List[int]:
     return subjects
 
 
-def find_sessions(root: str, subject: int, space: str = 'func1pt8mm') -> int:
-    """Number of consecutive ``betas_sessionNN.hdf5`` files from session 1 on."""
-    n = 0
-    while osp.isfile(betas_path(root, subject, n + 1, space)):
-        n += 1
-    if n == 0:
-        raise NSDFormatError(f'{betas_path(root, subject, 1, space)}: file not found (no betas for subject {subject})')
-    return n
+def find_sessions(root: str, subject: int, space: str = 'func1pt8mm', version: str = DEFAULT_BETAS) -> List[int]:
+    """Sessions 1..N of a subject, N the highest session file present; a gap is an error.
+
+    A gap (sessions 1 and 3 present, 2 missing) is usually an interrupted download: converting "the sessions
+    found" would silently drop every session after it, so the missing file is named instead (pass an explicit
+    session list to convert a subset on purpose).
+    """
+    folder = betas_dir(root, subject, space, version)
+    pattern = r'(lh)\.betas_session(\d+)\.mgh' if space in SURFACE_SPACES else r'()betas_session(\d+)\.hdf5'
+    found = sorted(int(m.group(2)) for m in (re.fullmatch(pattern, f) for f in
+                                              (os.listdir(folder) if osp.isdir(folder) else [])) if m)
+    first = betas_path(root, subject, 1, space, version, hemi='lh' if space in SURFACE_SPACES else None)
+    if not found:
+        raise NSDFormatError(f'{first}: file not found (no betas for subject {subject} in {folder})')
+    missing = sorted(set(range(1, found[-1] + 1)) - set(found))
+    if missing:
+        path = betas_path(root, subject, missing[0], space, version, hemi='lh' if space in SURFACE_SPACES else None)
+        raise NSDFormatError(f'{path}: file not found, but later sessions are present (sessions {missing} of 1..'
+                             f'{found[-1]} missing: an incomplete download?); pass --sessions to convert a subset')
+    return list(range(1, found[-1] + 1))
 
 
 def require_file(path: str) -> str:
@@ -212,10 +283,8 @@ class ROIVolume:
 
 def read_roi_volume(path: str) -> ROIVolume:
     """Read an ROI ``.nii.gz`` and check it holds integer labels -1, 0, 1..N on a 3-D grid."""
-    import nibabel as nib
-    require_file(path)
+    img = _load_image(path, 'NIfTI')
     try:
-        img = nib.load(path)
         data = np.asanyarray(img.dataobj)
     except Exception as exc:
         raise NSDFormatError(f'{path}: not a readable NIfTI file ({exc})') from exc
@@ -223,17 +292,89 @@ def read_roi_volume(path: str) -> ROIVolume:
         data = data[..., 0]
     if data.ndim != 3:
         raise NSDFormatError(f'{path}: ROI volume has shape {data.shape}, expected 3-D (X, Y, Z)')
+    return ROIVolume(labels=_integer_labels(data, path), affine=np.asarray(img.affine, dtype=np.float64), path=path)
+
+
+def read_label_names(path: str, labels: np.ndarray, name: str) -> List[str]:
+    """Names of the labels used in an ROI file, from its ``<name>.mgz.ctab``, indexed by label value.
+
+    A mask (only label 1, like ``nsdgeneral``) needs no table: without one its label is named after the file.
+
+    Args:
+        path: the ``.mgz.ctab`` file.
+        labels: the ROI file's label values (any shape).
+        name: the ROI name (label 1 of a mask without a table).
+    """
+    used = sorted(set(np.unique(labels[labels > 0]).tolist()))
+    if not osp.isfile(path) and used == [1]:
+        return ['Unknown', name]
+    table = read_ctab(path)
+    missing = sorted(set(used) - set(table))
+    if missing:
+        raise NSDFormatError(f'{path}: no name for labels {missing} used in the {name} ROI file')
+    return label_name_list(table, max(used))
+
+
+def _integer_labels(data: np.ndarray, path: str) -> np.ndarray:
+    """Check that an ROI array holds integer labels -1, 0, 1..127 and return it as int16."""
     if np.issubdtype(data.dtype, np.floating):
         if not np.all(np.isfinite(data)):
-            raise NSDFormatError(f'{path}: ROI volume contains NaN or inf')
+            raise NSDFormatError(f'{path}: ROI file contains NaN or inf')
         if np.any(data != np.round(data)):
-            raise NSDFormatError(f'{path}: ROI volume has non-integer values (expected labels -1, 0, 1..N)')
+            raise NSDFormatError(f'{path}: ROI file has non-integer values (expected labels -1, 0, 1..N)')
     elif not np.issubdtype(data.dtype, np.integer):
-        raise NSDFormatError(f'{path}: ROI volume has dtype {data.dtype}, expected integer labels')
-    labels = data.astype(np.int16)
-    if labels.min() < -1 or labels.max() > 127:
-        raise NSDFormatError(f'{path}: ROI labels must lie in -1..127, found {labels.min()}..{labels.max()}')
-    return ROIVolume(labels=labels, affine=np.asarray(img.affine, dtype=np.float64), path=path)
+        raise NSDFormatError(f'{path}: ROI file has dtype {data.dtype}, expected integer labels')
+    labels = data.astype(np.int64)
+    if labels.size and (labels.min() < -1 or labels.max() > 127):
+        raise NSDFormatError(f'{path}: ROI labels must lie in -1..127 (mmbrain stores them as int8), found '
+                             f'{labels.min()}..{labels.max()}')
+    return labels.astype(np.int16)
+
+
+def _load_image(path: str, kind: str):
+    import nibabel as nib
+    require_file(path)
+    try:
+        return nib.load(path)
+    except Exception as exc:
+        raise NSDFormatError(f'{path}: not a readable {kind} file ({exc})') from exc
+
+
+def read_surface_map(path: str, n_vertices: Optional[int] = None, what: str = 'values') -> np.ndarray:
+    """One value per vertex from a FreeSurfer ``.mgh``/``.mgz`` overlay (shape (V,), (V, 1, 1) or (V, 1, 1, 1)).
+
+    Args:
+        path: the overlay.
+        n_vertices: the hemisphere's vertex count when known (that of the betas); a mismatch is an error.
+        what: what the file holds, for messages.
+    """
+    img = _load_image(path, 'MGH')
+    data = np.asanyarray(img.dataobj)
+    if data.ndim < 1 or any(n != 1 for n in data.shape[1:]):
+        raise NSDFormatError(f'{path}: {what} file has shape {data.shape}, expected one value per vertex (V, 1, 1)')
+    data = data.reshape(-1)
+    if n_vertices is not None and data.size != n_vertices:
+        raise NSDFormatError(f'{path}: {data.size} vertices, but the betas have {n_vertices}')
+    return data
+
+
+def read_surface_labels(path: str, n_vertices: Optional[int] = None) -> np.ndarray:
+    """An fsaverage ROI label file ``<hemi>.<name>.mgz``: int16 (V,) labels -1 / 0 / 1..N."""
+    return _integer_labels(read_surface_map(path, n_vertices, 'ROI'), path)
+
+
+def read_volume_map(path: str, grid_xyz: Sequence[int], affine: np.ndarray, what: str) -> np.ndarray:
+    """A 3-D map (e.g. ``ncsnr.nii.gz``) that must lie on the ROI grid with the ROI affine; float64 (X, Y, Z)."""
+    img = _load_image(path, 'NIfTI')
+    data = np.asanyarray(img.dataobj)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if tuple(data.shape) != tuple(int(n) for n in grid_xyz):
+        raise NSDFormatError(f'{path}: {what} grid {tuple(data.shape)} does not match the ROI grid '
+                             f'{tuple(int(n) for n in grid_xyz)}')
+    if not np.allclose(img.affine, affine, atol=1e-4):
+        raise NSDFormatError(f'{path}: affine differs from that of the ROI volumes (another subject or space?)')
+    return np.asarray(data, dtype=np.float64)
 
 
 def voxel_coordinates(ijk: np.ndarray, affine: np.ndarray) -> np.ndarray:
@@ -314,3 +455,40 @@ def read_voxels(ds, voxels_kji: np.ndarray, slab: int = 8) -> np.ndarray:
         v = voxels_kji[sel]
         out[:, sel] = block[:, v[:, 0] - k0, v[:, 1], v[:, 2]]
     return out
+
+
+def mean_volume(ds, slab: int = 8) -> np.ndarray:
+    """Mean over trials of a whole ``(trials, Z, Y, X)`` betas dataset, returned (X, Y, Z) float32, read in slabs."""
+    t, z, y, x = ds.shape
+    out = np.empty((z, y, x), np.float64)
+    for k0 in range(0, z, slab):
+        out[k0:k0 + slab] = ds[:, k0:k0 + slab].mean(0, dtype=np.float64)
+    return out.transpose(2, 1, 0).astype(np.float32)
+
+
+def surface_betas_shape(path: str) -> Tuple[int, int, np.dtype]:
+    """(vertices, trials, dtype) of ``<hemi>.betas_sessionNN.mgh`` (stored vertices x 1 x 1 x trials)."""
+    img = _load_image(path, 'MGH')
+    shape = tuple(img.shape)
+    if len(shape) != 4 or shape[1:3] != (1, 1) or shape[3] == 0:
+        raise NSDFormatError(f'{path}: betas have shape {shape}, expected (vertices, 1, 1, trials)')
+    dtype = np.dtype(img.get_data_dtype()).newbyteorder('=')  # MGH files are big-endian
+    if dtype not in [np.dtype(d) for d in BETA_DTYPES]:
+        raise NSDFormatError(f'{path}: betas have dtype {dtype}, expected float32 or int16')
+    return int(shape[0]), int(shape[3]), dtype
+
+
+def read_surface_betas(path: str, vertices: np.ndarray) -> np.ndarray:
+    """All trials of some vertices of ``<hemi>.betas_sessionNN.mgh``: (trials, len(vertices)) in the file's dtype.
+
+    Only the span of rows from the lowest to the highest requested vertex is read.
+    """
+    img = _load_image(path, 'MGH')
+    if len(vertices) == 0:
+        return np.empty((img.shape[3], 0), img.get_data_dtype())
+    v0, v1 = int(vertices.min()), int(vertices.max()) + 1
+    try:
+        block = np.asanyarray(img.dataobj[v0:v1])
+    except Exception as exc:
+        raise NSDFormatError(f'{path}: cannot read betas ({exc})') from exc
+    return np.ascontiguousarray(block[vertices - v0, 0, 0, :].T)

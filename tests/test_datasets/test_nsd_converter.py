@@ -138,8 +138,10 @@ def test_planted_repetitions_average_into_the_image_row(world, zscore):
 
 def test_every_group_and_the_design_are_converted(nsd_world):
     with h5py.File(nsd_world.converted_file(2), 'r') as f, h5py.File(nsd_world.converted_file(2, True), 'r') as a:
-        assert dict(f.attrs, subject=int(f.attrs['subject'])) == dict(
-            format='mmbrain-nsd', version=1, subject=2, space='func1pt8mm', zscore='session', averaged=False)
+        attrs = dict(f.attrs)
+        assert {k: attrs[k] for k in ('format', 'space', 'zscore')} == dict(format='mmbrain-nsd', space='func1pt8mm',
+                                                                            zscore='session')
+        assert int(attrs['version']) == 2 and int(attrs['subject']) == 2 and not attrs['averaged']
         assert list(f['rois']) == sorted(ROI_GROUPS)
         n = nsd_world.world['n_sessions'] * nsd_world.world['trials_per_session']
         assert f['nsd_id'].dtype == np.int32 and f['session'].dtype == np.int16 and f['shared1000'].dtype == bool
@@ -227,7 +229,7 @@ def _damage(kind, root):
         bad = good.astype(np.float32)
         i, j, k = np.argwhere(nib.load(roi_path(root, 1, GROUP)).get_fdata() > 0)[0]
         bad[3, k, j, i] = np.nan
-        return _rewrite_betas(root, 2, bad), f'NaN/inf betas, first at trial 3, voxel (i, j, k) = ({i}, {j}, {k})'
+        return _rewrite_betas(root, 2, bad), f'first at trial 3, voxel (i, j, k) = ({i}, {j}, {k})'
     if kind == 'betas no dataset':
         path = betas_path(root, 1, 2)
         with h5py.File(path, 'r+') as f:
@@ -272,10 +274,27 @@ def test_bad_input_fails_with_a_message_naming_the_file(world, kind, capsys):
     main = _load_cli().main
     path, words = _damage(kind, world)
     out = osp.join(world, 'out')
-    assert main(['--nsd-root', world, '--out', out, '--sessions', '2', '--quiet']) == 2
+    assert main(['--nsd-root', world, '--out', out, '--sessions', '2', '--quiet']) == 1  # a data error
     err = capsys.readouterr().err
     assert path in err and words in err, err
     assert _no_output_left(out)
+
+
+def test_usage_errors_exit_2(world, capsys):
+    main = _load_cli().main
+    with pytest.raises(SystemExit) as exc:
+        main(['--nsd-root', world, '--out', osp.join(world, 'out'), '--betas-version', 'b4'])
+    assert exc.value.code == 2
+    assert main(['--nsd-root', world, '--out', osp.join(world, 'out'), '--sessions', '0', '--quiet']) == 2
+    assert '--sessions must be positive' in capsys.readouterr().err
+
+
+def test_help_does_not_import_torch():
+    code = ('import runpy, sys; sys.argv = ["nsd_to_mmbrain.py", "--help"]\n'
+            f'try:\n    runpy.run_path({CLI!r}, run_name="__main__")\nexcept SystemExit:\n    pass\n'
+            'assert "torch" not in sys.modules and "mmengine" not in sys.modules, sorted(sys.modules)')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0 and '--betas-version' in proc.stdout, proc.stderr
 
 
 def test_bad_input_from_the_command_line(world):

@@ -28,6 +28,8 @@ def parse_args(argv=None):
     p.add_argument('--coco-extra', type=int, default=1000, help='COCO images that are not NSD stimuli')
     p.add_argument('--ade', type=int, default=1000, help='ADE-style images (80%% training)')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--nsd-extras', action='store_true',
+                   help="also write NSD's b1/b2 betas, ncsnr.nii.gz, meanbeta, the T1 and fsaverage surface betas")
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out folder')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p.parse_args(argv)
@@ -40,7 +42,7 @@ def main(argv=None) -> int:
             args.out, n_subjects=args.subjects, n_sessions=args.sessions, n_images=args.images,
             image_size=args.image_size, seed=args.seed, trials_per_session=args.trials_per_session,
             n_shared=args.shared, volume_scale=args.volume_scale, snr=args.snr, n_coco_extra=args.coco_extra,
-            n_ade=args.ade, overwrite=args.overwrite, progress=not args.quiet)
+            n_ade=args.ade, overwrite=args.overwrite, progress=not args.quiet, nsd_extras=args.nsd_extras)
     except (ValueError, FileExistsError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

@@ -3,17 +3,23 @@
 
     python tools/dataset_converters/nsd_to_mmbrain.py --nsd-root data/nsd --out data/nsd/mmbrain
     python tools/dataset_converters/nsd_to_mmbrain.py --nsd-root data/nsd --out data/nsd/mmbrain_avg \
-        --subjects 1 2 5 7 --average-repeats
+        --subjects 1 2 5 7 --average-repeats --betas-version b2 --rois nsdgeneral
+    python tools/dataset_converters/nsd_to_mmbrain.py --nsd-root data/nsd --out data/nsd/mmbrain_fsavg \
+        --space fsaverage --rois nsdgeneral streams
 
-Reads nsddata_betas/ppdata/subjXX/<space>/betas_fithrf_GLMdenoise_RR/betas_sessionNN.hdf5, the six ROI groups'
-nsddata/ppdata/subjXX/<space>/roi/*.nii.gz with their freesurfer/subjXX/label/*.mgz.ctab names, and
-nsddata/experiments/nsd/nsd_expdesign.mat. See docs/data.md for the files to download and the output schema.
+Reads nsddata_betas/ppdata/subjXX/<space>/<betas version>/betas_sessionNN.hdf5 (fsaverage: lh./rh.betas_sessionNN.mgh)
+and, when present, ncsnr.nii.gz (lh./rh.ncsnr.mgh) beside them; the ROI files nsddata/ppdata/subjXX/<space>/roi/
+<name>.nii.gz (fsaverage: nsddata/freesurfer/fsaverage/label/lh./rh.<name>.mgz) with their <name>.mgz.ctab label
+names; nsddata/experiments/nsd/nsd_expdesign.mat. See docs/data.md for the exact files of each option.
+Exit status: 0 done, 1 bad or missing input data, 2 invalid options.
 """
 import argparse
 import sys
 
-from mmbrain.datasets.converter import convert_nsd
-from mmbrain.datasets.nsd_files import SPACES, NSDFormatError
+# Literal copies of mmbrain.datasets.nsd_files' choices: --help must not import mmbrain (and torch).
+SPACES = ('func1pt8mm', 'func1mm', 'fsaverage')
+BETAS_VERSIONS = ('b1', 'b2', 'b3', 'betas_assumehrf', 'betas_fithrf', 'betas_fithrf_GLMdenoise_RR')
+DEFAULT_ROIS = ('prf-visualrois', 'floc-bodies', 'floc-faces', 'floc-places', 'floc-words', 'streams')
 
 
 def parse_args(argv=None):
@@ -22,9 +28,25 @@ def parse_args(argv=None):
     p.add_argument('--out', required=True, help='output folder for subjXX.h5')
     p.add_argument('--subjects', type=int, nargs='+', default=None,
                    help='1-based subjects (default: every subject with betas)')
-    p.add_argument('--sessions', type=int, default=None,
-                   help='use sessions 1..N (default: all consecutive sessions found)')
-    p.add_argument('--space', default='func1pt8mm', choices=SPACES)
+    sessions = p.add_mutually_exclusive_group()
+    sessions.add_argument('--sessions', type=int, default=None,
+                          help='use sessions 1..N (default: all sessions; a missing session file is an error)')
+    sessions.add_argument('--session-list', type=int, nargs='+', default=None, metavar='S',
+                          help='use exactly these sessions (e.g. 1 3 to skip a session on purpose)')
+    p.add_argument('--space', default='func1pt8mm', choices=SPACES,
+                   help='volume grid, or NSD\'s fsaverage surface betas (default func1pt8mm)')
+    p.add_argument('--betas-version', default='b3', choices=BETAS_VERSIONS,
+                   help='NSD GLM: b1 betas_assumehrf, b2 betas_fithrf, b3 betas_fithrf_GLMdenoise_RR (default)')
+    p.add_argument('--rois', nargs='+', default=list(DEFAULT_ROIS), metavar='NAME',
+                   help='ROI files to convert, one group each: nsdgeneral, streams, Kastner2015, ... '
+                   f'(default: the six groups {" ".join(DEFAULT_ROIS)})')
+    p.add_argument('--ncsnr', default='auto', choices=('auto', 'nsd', 'estimate'),
+                   help="noise-ceiling SNR: NSD's ncsnr file when present (auto, default), required (nsd), or "
+                   'estimated from the converted repetitions (estimate)')
+    p.add_argument('--nan-policy', default='error', choices=('error', 'drop-voxels'),
+                   help='NaN/inf betas: stop with an error (default) or leave out the voxels that have any')
+    p.add_argument('--surface', default='white',
+                   help='fsaverage surface giving vertex coordinates (nsddata/freesurfer/fsaverage/surf/lh.<surface>)')
     p.add_argument('--no-zscore', action='store_true', help='keep percent signal change (no per-session z-score)')
     p.add_argument('--average-repeats', action='store_true', help='one row per image: mean of its repetitions')
     p.add_argument('--overwrite', action='store_true', help='replace existing subjXX.h5 files')
@@ -34,13 +56,20 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmbrain.datasets.converter import convert_nsd
+    from mmbrain.datasets.nsd_files import NSDFormatError, NSDOptionError
     try:
         written = convert_nsd(args.nsd_root, args.out, subjects=args.subjects, n_sessions=args.sessions,
-                              space=args.space, zscore=not args.no_zscore, average_repeats=args.average_repeats,
-                              overwrite=args.overwrite, progress=not args.quiet)
-    except (NSDFormatError, FileExistsError) as exc:
+                              sessions=args.session_list, space=args.space, zscore=not args.no_zscore,
+                              average_repeats=args.average_repeats, overwrite=args.overwrite,
+                              progress=not args.quiet, betas_version=args.betas_version, rois=args.rois,
+                              ncsnr=args.ncsnr, nan_policy=args.nan_policy, surface=args.surface)
+    except NSDOptionError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    except (NSDFormatError, FileExistsError, OSError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     for path in written:
         print(f'wrote {path}')
     return 0

@@ -85,3 +85,25 @@ def write_betas(path: str, betas_tzyx: np.ndarray) -> None:
     t, z, y, x = betas_tzyx.shape
     with h5py.File(_parent(path), 'w') as f:
         f.create_dataset('betas', data=betas_tzyx, chunks=(t, 1, 1, x))
+
+
+def write_volume(path: str, volume: np.ndarray, affine: np.ndarray) -> None:
+    """A float32 3-D map on the ROI grid (NSD's ``ncsnr.nii.gz``, ``meanbeta.nii.gz``, ``T1_to_<space>.nii.gz``)."""
+    import nibabel as nib
+    img = nib.Nifti1Image(np.asarray(volume, np.float32), affine)
+    img.header.set_xyzt_units('mm')
+    nib.save(img, _parent(path))
+
+
+def write_mgh(path: str, values: np.ndarray) -> None:
+    """A FreeSurfer overlay: (V,) values, or (trials, V) betas stored as NSD's (V, 1, 1, trials) float32 ``.mgh``."""
+    import nibabel as nib
+    values = np.asarray(values, np.float32)
+    data = values.reshape(-1, 1, 1) if values.ndim == 1 else values.T.reshape(values.shape[1], 1, 1, -1)
+    nib.save(nib.MGHImage(np.ascontiguousarray(data), np.eye(4)), _parent(path))
+
+
+def write_surface(path: str, coords: np.ndarray, faces: np.ndarray) -> None:
+    """A FreeSurfer surface (``surf/lh.white``): vertex coordinates (mm) and triangles."""
+    import nibabel as nib
+    nib.freesurfer.write_geometry(_parent(path), np.asarray(coords, np.float64), np.asarray(faces, np.int32))

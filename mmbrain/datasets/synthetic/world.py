@@ -44,6 +44,7 @@ from .anatomy import make_anatomy
 from .annotations import ADE_SPLITS, CocoWriter, coco_categories, write_ade
 from .captions import CaptionWriter
 from .encoding import COMPONENTS, DRIVES, StimulusFeatures, make_encoding_model, noise_ceiling
+from .extras import SubjectExtras, SyntheticFsaverage
 from .native import write_betas, write_ctab, write_expdesign, write_roi_nifti, write_stim_info, write_stimuli
 from .scenes import BACKGROUNDS, CATEGORIES, SEMANTIC_CLASSES, render_scene
 
@@ -65,7 +66,7 @@ def make_synthetic_nsd(out_dir: str, n_subjects: int = 8, n_sessions: int = 3, n
                        image_size: int = 64, seed: int = 0, *, trials_per_session: int = 750,
                        n_shared: Optional[int] = None, volume_scale: float = 0.25, snr: float = 1.0,
                        n_coco_extra: int = 1000, n_ade: int = 1000, overwrite: bool = False,
-                       progress: bool = True) -> Dict:
+                       progress: bool = True, nsd_extras: bool = False) -> Dict:
     """Write a synthetic NSD world to ``out_dir`` (atomically: built in a temporary folder, then renamed).
 
     Args:
@@ -84,6 +85,8 @@ def make_synthetic_nsd(out_dir: str, n_subjects: int = 8, n_sessions: int = 3, n
         n_ade: ADE-style images (80% training, 20% validation).
         overwrite: replace an existing ``out_dir``.
         progress: show progress bars.
+        nsd_extras: also write the rest of NSD's release (:mod:`.extras`): the b1/b2 betas, ``ncsnr.nii.gz``,
+            ``meanbeta.nii.gz``, the T1 and the fsaverage surface betas and labels (about 4x the betas' time).
 
     Returns:
         The world description also written to ``world.json``.
@@ -106,7 +109,7 @@ def make_synthetic_nsd(out_dir: str, n_subjects: int = 8, n_sessions: int = 3, n
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.', suffix='.partial', dir=parent)
     try:
         world = _generate(tmp, n_subjects, n_sessions, n_images, image_size, seed, trials_per_session, n_shared,
-                          volume_scale, snr, n_coco_extra, n_ade, progress)
+                          volume_scale, snr, n_coco_extra, n_ade, progress, nsd_extras)
         if osp.exists(out_dir):
             trash = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.', suffix='.old', dir=parent)
             os.replace(out_dir, osp.join(trash, 'old'))
@@ -122,7 +125,7 @@ def make_synthetic_nsd(out_dir: str, n_subjects: int = 8, n_sessions: int = 3, n
 
 def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_size: int, seed: int,
               trials_per_session: int, n_shared: int, volume_scale: float, snr: float, n_coco_extra: int,
-              n_ade: int, progress: bool) -> Dict:
+              n_ade: int, progress: bool, nsd_extras: bool = False) -> Dict:
     n_trials = n_sessions * trials_per_session
     n_unique = n_images - n_shared
     n_stim = n_shared + n_subjects * n_unique
@@ -170,15 +173,19 @@ def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_
                                       for i in _progress(range(n_ade), progress, desc='ADE')), ade_splits)
 
     subjects_info = []
+    surface = None
+    if nsd_extras:
+        surface = SyntheticFsaverage(root, make_anatomy(1, np.random.default_rng([seed, 10, 1]), volume_scale))
     for subject in _progress(range(1, n_subjects + 1), progress, desc='subjects'):
         images = subjectim0[subject - 1]
         subjects_info.append(_write_subject(root, subject, seed, volume_scale, snr, features.take(images), images,
-                                            image_order0, n_sessions, trials_per_session))
+                                            image_order0, n_sessions, trials_per_session, surface))
 
     world = dict(
         generator='mmbrain.datasets.synthetic', version=WORLD_VERSION, seed=seed, n_subjects=n_subjects,
         n_sessions=n_sessions, trials_per_session=trials_per_session, n_images=n_images, n_shared=n_shared,
         n_stimuli=n_stim, image_size=image_size, volume_scale=volume_scale, voxel_mm=1.8 / volume_scale, snr=snr,
+        nsd_extras=nsd_extras,
         noise_sd=NOISE_SD, roi_groups=list(ROI_GROUPS), categories=list(CATEGORIES), backgrounds=list(BACKGROUNDS),
         components=list(COMPONENTS), drives=list(DRIVES),
         coco=dict(categories=coco_categories(), n_train=int((~coco_val).sum()), n_val=int(coco_val.sum()),
@@ -191,8 +198,10 @@ def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_
 
 
 def _write_subject(root: str, subject: int, seed: int, volume_scale: float, snr: float, features: StimulusFeatures,
-                   nsd_ids: np.ndarray, image_order0: np.ndarray, n_sessions: int, trials_per_session: int) -> Dict:
-    """ROI files, label tables, betas and ground truth of one subject; returns its summary."""
+                   nsd_ids: np.ndarray, image_order0: np.ndarray, n_sessions: int, trials_per_session: int,
+                   surface: Optional[SyntheticFsaverage] = None) -> Dict:
+    """ROI files, label tables, betas and ground truth of one subject (and, given the synthetic fsaverage
+    ``surface``, NSD's other files, :mod:`.extras`); returns its summary."""
     anatomy = make_anatomy(subject, np.random.default_rng([seed, 10, subject]), volume_scale)
     for name, labels in anatomy.rois.items():
         write_roi_nifti(roi_path(root, subject, name), labels, anatomy.affine)
@@ -211,6 +220,12 @@ def _write_subject(root: str, subject: int, seed: int, volume_scale: float, snr:
     baseline = rng.normal(0.5, 1.0, len(brain)).astype(np.float32)
     signal_cols = np.searchsorted(brain, model.voxels)
     amplitude = model.ncsnr * noise_sd[signal_cols]
+    extras = None
+    if surface is not None:
+        true_ncsnr = np.zeros(x * y * z, np.float32)
+        true_ncsnr[model.voxels] = model.ncsnr
+        extras = SubjectExtras(root, subject, anatomy, brain, true_ncsnr.reshape(x, y, z), noise_sd, surface,
+                               np.random.default_rng([seed, 14, subject]))
     for session in range(1, n_sessions + 1):
         srng = np.random.default_rng([seed, 13, subject, session])
         trials = image_order0[(session - 1) * trials_per_session:session * trials_per_session]
@@ -222,6 +237,10 @@ def _write_subject(root: str, subject: int, seed: int, volume_scale: float, snr:
         volume = np.zeros((len(trials), z * y * x), np.int16)
         volume[:, h5_columns] = np.clip(np.round(beta * BETA_SCALE), -32768, 32767)
         write_betas(betas_path(root, subject, session), volume.reshape(len(trials), z, y, x))
+        if extras is not None:
+            extras.add_session(session, beta)
+    if extras is not None:
+        extras.close()
 
     # Ground truth, per ROI group in the converted files' voxel order (ascending (i, j, k)).
     truth = dict(nsd_id=nsd_ids.astype(np.int32), components=np.array(COMPONENTS), drives=np.array(DRIVES))
