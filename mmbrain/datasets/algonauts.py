@@ -18,6 +18,7 @@ converted subject saw (a subset of NSD's shared1000), with a warning.
 """
 import os
 import os.path as osp
+import pickle
 import re
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -46,12 +47,92 @@ def find_algonauts_subjects(root: str) -> List[int]:
     return subjects
 
 
-def _load_npy(path: str, allow_pickle: bool = False):
+def _load_npy(path: str):
     require_file(path)
     try:
-        return np.load(path, allow_pickle=allow_pickle)
+        return np.load(path, allow_pickle=False)
     except Exception as exc:
         raise NSDFormatError(f'{path}: not a readable .npy file ({exc})') from exc
+
+
+class _Inert:
+    """Stands in for a numpy object that ``np.save`` pickles around an object array: keeps its arguments and
+    state, runs nothing."""
+
+    def __init__(self, *args):
+        self.args = args
+        self.state = None
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+def _scalar(dtype: _Inert, data: bytes):
+    """A numpy integer or string scalar (as pickled by numpy) decoded into a Python int or str, else None."""
+    kind = re.fullmatch(r'([iuU])(\d+)', str(dtype.args[0]) if dtype.args else '')
+    order = dtype.state[1] if isinstance(dtype.state, tuple) and len(dtype.state) > 1 else '<'
+    if kind is None or not isinstance(data, bytes):
+        return None
+    if kind.group(1) == 'U':
+        return data.decode('utf-32-be' if order == '>' else 'utf-32-le').rstrip('\0')
+    return int.from_bytes(data, 'big' if order == '>' else 'little', signed=kind.group(1) == 'i')
+
+
+class _LabelMappingUnpickler(pickle.Unpickler):
+    """Reads the pickle that ``np.save`` writes for a ``{label: name}`` dict, and nothing else.
+
+    Only builtins ``dict``, ``int`` and ``str`` resolve to themselves; the numpy globals of an object array's
+    pickle (``_reconstruct``, ``ndarray``, ``dtype``, ``scalar``) resolve to inert stand-ins, so no numpy code runs
+    with arguments from the file; any other global (``os.system``, ``builtins.eval``, a class) is refused.
+    """
+
+    _BUILTINS = dict(dict=dict, int=int, str=str)
+    _NUMPY = {'_reconstruct': _Inert, 'ndarray': _Inert, 'dtype': _Inert, 'scalar': _scalar}
+
+    def find_class(self, module: str, name: str):
+        if module == 'builtins' and name in self._BUILTINS:
+            return self._BUILTINS[name]
+        if module in ('numpy', 'numpy.core.multiarray', 'numpy._core.multiarray') and name in self._NUMPY:
+            return self._NUMPY[name]
+        raise pickle.UnpicklingError(f'global {module}.{name} is not allowed')
+
+
+def load_label_mapping(path: str) -> Dict[int, str]:
+    """Read a challenge ``mapping_<group>.npy`` (``np.save`` of a ``{label: name}`` dict) without unpickling
+    anything but that dict.
+
+    ``np.load(allow_pickle=True)`` would let the file run arbitrary code; here the ``.npy`` header is parsed with
+    numpy and its pickled payload by :class:`_LabelMappingUnpickler`.
+
+    Raises:
+        NSDFormatError: the file is missing, is not such a mapping, or its pickle references anything else (the
+            message names the file and the refused global).
+    """
+    require_file(path)
+    try:
+        with open(path, 'rb') as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            if dtype.kind != 'O' or shape != ():
+                raise NSDFormatError(f'{path}: expected np.save of a {{label: name}} dict, found an array of '
+                                     f'dtype {dtype} and shape {shape}')
+            array = _LabelMappingUnpickler(f).load()
+    except NSDFormatError:
+        raise
+    except pickle.UnpicklingError as exc:
+        raise NSDFormatError(f'{path}: refusing to unpickle it: {exc} (a label mapping holds only a dict of '
+                             'ints and strings)') from exc
+    except Exception as exc:
+        raise NSDFormatError(f'{path}: not a readable .npy label mapping ({exc})') from exc
+    state = array.state if isinstance(array, _Inert) else None
+    items = state[4] if isinstance(state, tuple) and len(state) == 5 and isinstance(state[4], list) else None
+    mapping = items[0] if items and len(items) == 1 else None
+    if not isinstance(mapping, dict) or not all(isinstance(k, int) and isinstance(v, str) for k, v in
+                                                mapping.items()):
+        raise NSDFormatError(f'{path}: expected a pickled dict {{label (int): name (str)}}')
+    return mapping
 
 
 def training_nsd_ids(subject_dir: str) -> np.ndarray:
@@ -113,10 +194,7 @@ def _subject_tables(subject_dir: str, fsaverage: Optional[str], surface: str):
     names = {}
     for group in ROI_GROUPS:
         path = osp.join(masks, f'mapping_{group}.npy')
-        mapping = _load_npy(path, allow_pickle=True)
-        mapping = mapping.item() if mapping.dtype == object and mapping.shape == () else None
-        if not isinstance(mapping, dict):
-            raise NSDFormatError(f'{path}: expected a pickled dict {{label: name}}')
+        mapping = load_label_mapping(path)
         present = set().union(*(np.unique(hemis[h]['labels'][group]).tolist() for h in HEMIS)) - {0}
         missing = sorted(v for v in present if v > 0 and v not in mapping)
         if missing:
