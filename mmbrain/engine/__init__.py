@@ -1,4 +1,5 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 from .checkpoint_backend import AtomicLocalBackend
+from .cpu_distributed import CPUDistributedDataParallel, setup_cpu_distributed
 
-__all__ = ['AtomicLocalBackend']
+__all__ = ['AtomicLocalBackend', 'CPUDistributedDataParallel', 'setup_cpu_distributed']
