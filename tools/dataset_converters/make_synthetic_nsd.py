@@ -9,8 +9,6 @@ See docs/data.md and mmbrain/datasets/synthetic/world.py.
 import argparse
 import sys
 
-from mmbrain.datasets.synthetic import make_synthetic_nsd
-
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,6 +35,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmbrain.datasets.synthetic import make_synthetic_nsd
     try:
         world = make_synthetic_nsd(
             args.out, n_subjects=args.subjects, n_sessions=args.sessions, n_images=args.images,
