@@ -320,6 +320,15 @@ def _pretraining_section(results: PipelineResults) -> List[str]:
                             for key in _retrieval_keys(modality[label], subj)] for subj in subjects}
             rows.append([label] + [' / '.join(cells[subj][i] for i in (0, 2, 4)) for subj in subjects])
         lines += _table(['pretraining'] + subjects, rows) + ['']
+    ablations = [label for label in labels[1:] if modality[label] == modality[labels[0]]]
+    if ablations:  # Table 3: the chosen pretraining against its ablations, on retrieval
+        keys = _retrieval_keys(modality[labels[0]])[:4]
+        lines += [f'Paired differences over seeds (mean [{int(CONFIDENCE * 100)}% t-interval]):', '']
+        lines += _table(['difference', 'image→brain top-1', 'image→brain top-5', 'brain→image top-1',
+                         'brain→image top-5'],
+                        [[f'{labels[0]} - {label}'] + [_difference(paired_difference(
+                            _per_seed(results.pretrain, labels[0], key), _per_seed(results.pretrain, label, key),
+                            CONFIDENCE)) for key in keys] for label in ablations]) + ['']
     lines += ['Measured at the last validation of each pretraining; chance is the expected hit rate of a random '
               'ranking. Brainformer and its ablations pair images with fMRI, CLIP with captions.', '']
     return lines

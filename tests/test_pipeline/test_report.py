@@ -89,6 +89,7 @@ def test_paired_differences_and_the_verdict(report):
     assert 'Brainformer - CLIP on box AP: +0.030, 95% interval [-0.036, +0.096] over 3 seeds: within the seed ' \
         'spread' in text
     assert '| Brainformer - w/o guidance loss | +0.030 [' in text  # Table 3, on the encoding task
+    assert '| Brainformer - printed Eq. 6 | +0.000 [+0.000, +0.000] | - |' in text  # and on retrieval
 
 
 def test_one_seed_cannot_tell(report):
