@@ -10,8 +10,8 @@ On the fsaverage surface the same is done for the vertices of ``<hemi>.<name>.mg
 ``<hemi>.betas_sessionNN.mgh`` (left hemisphere first).
 
 Each voxel's noise-ceiling SNR is NSD's own ``ncsnr.nii.gz`` (``<hemi>.ncsnr.mgh``) when the betas folder has it,
-else it is estimated from the repeated images as NSD does (``ncsnr = sqrt(max(0, var_total - var_noise)) /
-sqrt(var_noise)``, ``var_noise`` the mean variance across repetitions); the file records which (``ncsnr_source``).
+else it is estimated from the repeated images as NSD does (:func:`mmbrain.evaluation.functional.ncsnr_from_variances`
+of the sample variances); the file records which (``ncsnr_source``).
 
 Memory is bounded by one session: sessions are streamed, averaging accumulates in the output file itself.
 Every input is validated before anything is written; each output appears atomically when complete. Beside each
@@ -27,6 +27,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..evaluation.functional.noise_ceiling import ncsnr_from_variances
 from ..utils.logging import progress_bar
 from .converted_file import ConvertedSubjectWriter, converted_path, subject_tag
 from .nsd_files import (
@@ -538,10 +539,8 @@ def _convert_subject(plan: _SubjectPlan, design: NSDDesign, space: str, zscore: 
             elif len(rep_images):
                 dof = float((n_repeats[rep_images] - 1).sum())
                 var_noise = np.maximum(sumsq_rep[cols] - between, 0) / dof
-                var_total = sumsq_all[cols] / total - (sum_all[cols] / total) ** 2
-                signal = np.maximum(var_total - var_noise, 0)
-                ncsnr = np.where(var_noise > 0, np.sqrt(signal) / np.sqrt(np.where(var_noise > 0, var_noise, 1)), 0)
-                writer.write_ncsnr(name, ncsnr)
+                var_total = np.maximum(sumsq_all[cols] - sum_all[cols] ** 2 / total, 0) / (total - 1)
+                writer.write_ncsnr(name, ncsnr_from_variances(var_total, var_noise))
         if plan.anatomy is not None:
             _write_anatomy(plan)
         _write_meshes(plan)

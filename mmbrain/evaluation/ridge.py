@@ -51,7 +51,7 @@ def fit_ridge_cv(features: np.ndarray, responses: np.ndarray, alphas: Sequence[f
         raise ValueError(f'ridge: {features.shape[0]} training rows for {responses.shape[0]} responses and '
                          f'{n_folds} folds (need matching rows, at least 2 per fold)')
     model = RidgeCV(alphas=np.asarray(alphas, dtype=np.float64), cv=n_folds, fit_intercept=True,
-                    solver_params=dict(local_alpha=True))
+                    solver_params=dict(local_alpha=True, warn=False))
     return model.fit(features.astype(np.float64), responses.astype(np.float64))
 
 

@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from mmbrain.evaluation.functional import algonauts_score, ncsnr_from_repeats, noise_ceiling, pearson_r
+from mmbrain.evaluation.functional import (
+    algonauts_score,
+    ncsnr_from_repeats,
+    ncsnr_from_variances,
+    noise_ceiling,
+    pearson_r,
+)
 
 
 def test_pearson_r_matches_numpy_corrcoef():
@@ -52,8 +58,8 @@ def test_noise_ceiling_recovered_from_repetitions():
     averaged /= repeats[:, None]
     perfect_r2 = 100 * pearson_r(signal, averaged)**2
     np.testing.assert_allclose(perfect_r2, known, atol=3.0)
-    score, valid = algonauts_score(pearson_r(signal, averaged), nc)
-    assert valid.all() and 90 < score.mean() <= 100
+    score = algonauts_score(pearson_r(signal, averaged), nc)
+    assert 90 < score.mean() <= 100
 
 
 def test_noise_ceiling_of_pure_noise_is_zero():
@@ -68,11 +74,52 @@ def test_ncsnr_needs_repetitions():
         ncsnr_from_repeats(np.zeros((4, 2)), np.arange(4))
 
 
-def test_algonauts_score_rules():
-    r = np.array([-0.5, 0.3, 0.9, 0.2])
-    nc = np.array([50.0, 36.0, 50.0, 0.0])
-    score, valid = algonauts_score(r, nc)
+def test_ncsnr_uses_sample_variances():
+    """NSD's definition, by hand: per-image variances with n - 1, pooled over sum(n - 1); total variance over T - 1."""
+    betas = np.array([[1.0], [3.0], [2.0], [6.0], [0.0], [9.0]])  # images 0 and 1 twice, images 2 and 3 once
+    ids = np.array([0, 0, 1, 1, 2, 3])
+    var_noise = ((1 - 2)**2 + (3 - 2)**2 + (2 - 4)**2 + (6 - 4)**2) / (1 + 1)
+    var_total = betas[:, 0].var(ddof=1)
+    expected = np.sqrt((var_total - var_noise) / var_noise)
+    np.testing.assert_allclose(ncsnr_from_repeats(betas, ids), [expected], rtol=1e-12)
+    np.testing.assert_allclose(ncsnr_from_variances([var_total], [var_noise]), [expected], rtol=1e-12)
+    # a population-variance (ddof=0) estimator would give another number
+    assert var_total > betas[:, 0].var() > var_noise
+    assert not np.isclose(expected, np.sqrt((betas[:, 0].var() - var_noise) / var_noise))
+    np.testing.assert_array_equal(ncsnr_from_variances([0.5, 0.0, 2.0], [1.0, 0.0, 0.0]), [0.0, 0.0, np.inf])
+
+
+def test_algonauts_score_is_the_devkits():
+    """The devkit's steps: r < 0 -> 0, r**2, NC as a fraction with 0 -> 1e-14, r**2 / NC * 100, > 100 -> 100."""
+    r = np.array([-0.5, 0.3, 0.9, 0.2, 0.0, -0.1])
+    nc = np.array([50.0, 36.0, 50.0, 0.0, 0.0, 0.0])
+    score = algonauts_score(r, nc)
     assert score[0] == 0  # negative r counts as 0
-    assert score[1] == pytest.approx(100 * 0.09 / 0.36)  # r^2 over the ceiling, in %
+    assert score[1] == pytest.approx(100 * 0.09 / 0.36)  # r^2 over the ceiling (a fraction), in %
     assert score[2] == 100  # capped
-    assert not valid[3] and np.isnan(score[3])  # no explainable variance: no score
+    assert score[3] == 100  # zero ceiling: kept, 0.04 / 1e-14 is capped
+    assert score[4] == 0 and score[5] == 0  # zero ceiling, no positive r
+    # the devkit's code, step by step
+    corr = r.copy()
+    corr[corr < 0] = 0
+    r2 = corr**2
+    ceiling = nc / 100
+    ceiling[ceiling == 0] = 1e-14
+    devkit = np.divide(r2, ceiling) * 100
+    devkit[devkit > 100] = 100
+    np.testing.assert_array_equal(score, devkit)
+    with pytest.raises(ValueError, match='one shape'):
+        algonauts_score(r, nc[:2])
+
+
+def test_noise_ceiling_single_count_and_the_synthetic_world_use_one_formula(nsd_world):
+    ncsnr = np.array([0.0, 0.5, 1.0, np.inf])
+    np.testing.assert_allclose(noise_ceiling(ncsnr, 3), noise_ceiling(ncsnr, np.full(7, 3)))
+    expected = 100 * ncsnr[:3]**2 / (ncsnr[:3]**2 + (1 + 1 / 2 + 1 / 3) / 3)
+    np.testing.assert_allclose(noise_ceiling(ncsnr, [1, 2, 3]), list(expected) + [100.0])
+    truth = np.load(nsd_world.ground_truth(3))
+    assert any(key.endswith('/ncsnr') for key in truth.files)
+    for key in truth.files:
+        if key.endswith('/ncsnr'):
+            group = key[:-len('/ncsnr')]
+            np.testing.assert_allclose(truth[f'{group}/noise_ceiling'], noise_ceiling(truth[key], 3), rtol=1e-6)

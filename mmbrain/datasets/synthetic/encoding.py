@@ -14,7 +14,7 @@ category (``floc-faces`` -> faces, ...), stream voxels mix both, other ``nsdgene
 rest of the brain responds to nothing. The response is standardised over the subject's images (unit variance), so
 with noise of standard deviation ``sigma`` and amplitude ``ncsnr * sigma`` a voxel's noise-ceiling SNR is exactly
 ``ncsnr`` and its noise ceiling for an average of ``n`` trials is ``100 * ncsnr^2 / (ncsnr^2 + 1/n)`` (NSD's and
-Algonauts' definition).
+Algonauts' definition, :func:`mmbrain.evaluation.functional.noise_ceiling`).
 """
 
 from dataclasses import dataclass
@@ -172,9 +172,3 @@ def make_encoding_model(anatomy: Anatomy, rng: np.random.Generator, snr: float =
     base = np.array([BASE_NCSNR[k] for k in ('prf', 'floc', 'streams', 'general')], np.float32)
     ncsnr = (base[cls] * snr * rng.lognormal(0, 0.25, n)).astype(np.float32)
     return EncodingModel(voxels=voxels, rf=rf, weights=weights, ncsnr=ncsnr, voxel_class=cls.astype(np.int8))
-
-
-def noise_ceiling(ncsnr: np.ndarray, n_trials: float = 3.0) -> np.ndarray:
-    """Noise ceiling (percent of variance) of an average of ``n_trials`` trials (NSD / Algonauts formula)."""
-    ncsnr = np.asarray(ncsnr, np.float64)
-    return (100 * ncsnr ** 2 / (ncsnr ** 2 + 1.0 / n_trials)).astype(np.float32)

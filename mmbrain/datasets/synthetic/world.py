@@ -29,6 +29,9 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ...evaluation.functional.noise_ceiling import noise_ceiling
+from ...utils.logging import progress_bar
+from ..converted_file import subject_tag
 from ..nsd_files import (
     BETA_SCALE,
     ROI_GROUPS,
@@ -43,7 +46,7 @@ from ..nsd_files import (
 from .anatomy import make_anatomy
 from .annotations import ADE_SPLITS, CocoWriter, coco_categories, write_ade
 from .captions import CaptionWriter
-from .encoding import COMPONENTS, DRIVES, StimulusFeatures, make_encoding_model, noise_ceiling
+from .encoding import COMPONENTS, DRIVES, StimulusFeatures, make_encoding_model
 from .extras import SubjectExtras, SyntheticFsaverage
 from .native import write_betas, write_ctab, write_expdesign, write_roi_nifti, write_stim_info, write_stimuli
 from .scenes import BACKGROUNDS, CATEGORIES, SEMANTIC_CLASSES, render_scene
@@ -53,13 +56,6 @@ WORLD_VERSION = 1
 NOISE_SD = 2.0
 _VAL_FRACTION = 0.1  # of the COCO images in val2017
 _ADE_VAL_FRACTION = 0.2
-
-
-def _progress(iterable, enabled: bool, **kwargs):
-    if not enabled:
-        return iterable
-    from tqdm import tqdm
-    return tqdm(iterable, leave=False, **kwargs)
 
 
 def make_synthetic_nsd(out_dir: str, n_subjects: int = 8, n_sessions: int = 3, n_images: Optional[int] = None,
@@ -151,7 +147,7 @@ def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_
     features = StimulusFeatures.empty(n_stim)
     coco = CocoWriter(osp.join(root, 'coco'))
     captions = CaptionWriter(osp.join(root, 'coco'), seed)
-    for idx in _progress(range(n_stim + n_coco_extra), progress, desc='stimuli + COCO'):
+    for idx in progress_bar(range(n_stim + n_coco_extra), progress, desc='stimuli + COCO', leave=False):
         scene = render_scene(np.random.default_rng([seed, 1, idx]), image_size)
         if idx < n_stim:
             brick[idx] = scene.image
@@ -169,14 +165,15 @@ def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_
              background=background, backgrounds=np.array(BACKGROUNDS))
     n_ade_val = int(round(_ADE_VAL_FRACTION * n_ade))
     ade_splits = [ADE_SPLITS[0]] * (n_ade - n_ade_val) + [ADE_SPLITS[1]] * n_ade_val
-    write_ade(osp.join(root, 'ade'), (render_scene(np.random.default_rng([seed, 3, i]), image_size)
-                                      for i in _progress(range(n_ade), progress, desc='ADE')), ade_splits)
+    scenes = (render_scene(np.random.default_rng([seed, 3, i]), image_size)
+              for i in progress_bar(range(n_ade), progress, desc='ADE', leave=False))
+    write_ade(osp.join(root, 'ade'), scenes, ade_splits)
 
     subjects_info = []
     surface = None
     if nsd_extras:
         surface = SyntheticFsaverage(root, make_anatomy(1, np.random.default_rng([seed, 10, 1]), volume_scale))
-    for subject in _progress(range(1, n_subjects + 1), progress, desc='subjects'):
+    for subject in progress_bar(range(1, n_subjects + 1), progress, desc='subjects', leave=False):
         images = subjectim0[subject - 1]
         subjects_info.append(_write_subject(root, subject, seed, volume_scale, snr, features.take(images), images,
                                             image_order0, n_sessions, trials_per_session, surface))
@@ -248,12 +245,12 @@ def _write_subject(root: str, subject: int, seed: int, volume_scale: float, snr:
     for group in ROI_GROUPS:
         flat = np.flatnonzero(anatomy.rois[group].reshape(-1) > 0)
         cols = np.searchsorted(model.voxels, flat)
-        nc = noise_ceiling(model.ncsnr[cols])
+        nc = noise_ceiling(model.ncsnr[cols], n_repeats=3).astype(np.float32)  # NSD's 3 trials per image
         truth.update({f'{group}/ijk': np.stack(np.unravel_index(flat, (x, y, z)), 1).astype(np.int16),
                       f'{group}/ncsnr': model.ncsnr[cols], f'{group}/noise_ceiling': nc,
                       f'{group}/rf': model.rf[cols], f'{group}/weights': model.weights[cols],
                       f'{group}/signal': signal[:, cols].astype(np.float16)})
         info['voxels'][group] = int(len(flat))
         info['mean_noise_ceiling'][group] = round(float(nc.mean()), 2)
-    np.savez(osp.join(root, 'ground_truth', f'subj{subject:02d}.npz'), **truth)
+    np.savez(osp.join(root, 'ground_truth', f'{subject_tag(subject)}.npz'), **truth)
     return info

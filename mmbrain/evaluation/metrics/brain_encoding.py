@@ -2,37 +2,31 @@
 """Encoding accuracy of predicted brain responses: voxel-wise Pearson r and the Algonauts score (paper Sec. 4.5)."""
 from typing import Dict, List, Optional, Sequence
 
-import h5py
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
+from mmbrain.datasets.converted_file import ConvertedSubject
 from mmbrain.evaluation.functional import algonauts_score, ncsnr_from_repeats, noise_ceiling, pearson_r
 from mmbrain.registry import METRICS
 from mmbrain.utils.fileio import atomic_write
 
 
-def read_roi_labels(subject_file: str) -> Dict[str, Dict[str, np.ndarray]]:
-    """Per ROI group, the sub-ROI name of every voxel, from a converted ``subjXX.h5`` (``rois/G/label`` and
-    ``rois/G.attrs['label_names']``, where label ``k`` is named ``label_names[k]``; architecture.md schema 1).
+def read_roi_labels(subject: ConvertedSubject) -> Dict[str, Dict[str, np.ndarray]]:
+    """Per ROI group, the sub-ROI name of every voxel of a converted subject (``labels`` / ``label_names``).
 
     Returns:
         ``{group: {sub_roi_name: bool mask (V_G,)}}`` for every label present in the group.
     """
     out = {}
-    with h5py.File(subject_file, 'r') as f:
-        if 'rois' not in f:
-            raise ValueError(f'{subject_file}: no "rois" group; expected a converted mmbrain NSD file')
-        for group, node in f['rois'].items():
-            labels = node['label'][()].astype(np.int64)
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in node.attrs['label_names']]
-            masks = {}
-            for k in np.unique(labels):
-                if not 0 <= k < len(names):
-                    raise ValueError(f'{subject_file}: rois/{group}/label holds {k}, beyond its '
-                                     f'{len(names)} label_names')
-                masks[names[k]] = labels == k
-            out[group] = masks
+    for group in subject.groups:
+        labels, names = subject.labels(group), subject.label_names(group)
+        masks = {}
+        for k in np.unique(labels):
+            if not 0 <= k < len(names):
+                raise ValueError(f'{subject.path}: rois/{group}/label holds {k}, beyond its {len(names)} label_names')
+            masks[names[k]] = labels == k
+        out[group] = masks
     return out
 
 
@@ -48,11 +42,14 @@ class BrainEncodingMetric(BaseMetric):
     ncsnr the converter estimated (``rois/G/ncsnr``) and each row's ``n_repeats`` from ``subject_file``.
 
     "Overall" figures pool the voxels of all groups; a voxel lying in several groups (``streams`` overlaps the
-    others) counts once per group, with that group's prediction. Voxels without explainable variance (noise
-    ceiling 0) have no Algonauts score and are left out of its averages.
+    others) counts once per group, with that group's prediction. The Algonauts score is the challenge devkit's
+    (:func:`~mmbrain.evaluation.functional.algonauts_score`: every voxel counts, a zero noise ceiling included),
+    summarised by its median over voxels as the devkit does (``algonauts_score``) and by its mean
+    (``algonauts_score_mean``).
 
     Reported keys (with the metric's prefix): ``pearson_mean``, ``pearson_median``, ``algonauts_score``,
-    ``noise_ceiling_mean`` (in %); per group ``<G>/pearson_mean``, ``<G>/pearson_median``, ``<G>/algonauts_score``,
+    ``algonauts_score_mean``, ``noise_ceiling_mean`` (in %); per group ``<G>/pearson_mean``, ``<G>/pearson_median``,
+    ``<G>/algonauts_score``, ``<G>/algonauts_score_mean``,
     ``<G>/noise_ceiling_mean``; per sub-ROI ``<G>/<name>/pearson_mean`` (needs ``subject_file``).
 
     Args:
@@ -61,6 +58,9 @@ class BrainEncodingMetric(BaseMetric):
         voxelwise_file: if given, each evaluation also writes the per-voxel results there (``.npz``, atomically):
             ``<G>/r`` and, where known, ``<G>/noise_ceiling`` (% of explainable variance), plus ``<G>/xyz`` (mm)
             when ``subject_file`` holds coordinates: what per-voxel figures (ROI bars, brain maps) need.
+        brain_maps_dir: if given (with ``voxelwise_file`` and a schema-2 ``subject_file``), the same results are
+            also written there as brain maps: NIfTI volumes in the subject's space or fsaverage overlays
+            (:func:`mmbrain.evaluation.brain_maps.write_brain_maps`).
         collect_device: see :class:`mmengine.evaluator.BaseMetric`.
         prefix: metric key prefix.
     """
@@ -69,11 +69,15 @@ class BrainEncodingMetric(BaseMetric):
     def __init__(self,
                  subject_file: Optional[str] = None,
                  voxelwise_file: Optional[str] = None,
+                 brain_maps_dir: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.subject_file = subject_file
         self.voxelwise_file = voxelwise_file
+        self.brain_maps_dir = brain_maps_dir
+        if brain_maps_dir and not voxelwise_file:
+            raise ValueError(f'{self.__class__.__name__}: brain_maps_dir needs voxelwise_file')
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Keep each sample's image id, file row, predicted and measured responses (``pred_fmri``/``gt_fmri``)."""
@@ -91,8 +95,9 @@ class BrainEncodingMetric(BaseMetric):
         images, inverse, counts = np.unique(image_ids, return_inverse=True, return_counts=True)
         if images.size < 2:
             raise ValueError(f'{self.__class__.__name__}: needs at least 2 distinct images, got {images.size}')
-        labels = read_roi_labels(self.subject_file) if self.subject_file else {}
-        trials = counts if counts.max() > 1 else self._stored_repeats(results)
+        subject = ConvertedSubject(self.subject_file) if self.subject_file else None
+        labels = read_roi_labels(subject) if subject else {}
+        trials = counts if counts.max() > 1 else self._stored_repeats(subject, results)
         metrics, all_r, all_score, all_nc = {}, [], [], []
         voxelwise: Dict[str, np.ndarray] = {}
         for group in results[0]['pred']:
@@ -108,13 +113,17 @@ class BrainEncodingMetric(BaseMetric):
                 metrics[f'{group}/{name}/pearson_mean'] = float(r[mask].mean())
             all_r.append(r)
             voxelwise[f'{group}/r'] = r
-            ncsnr = ncsnr_from_repeats(gt_trials, image_ids) if counts.max() > 1 else self._stored_ncsnr(group)
+            if counts.max() > 1:
+                ncsnr = ncsnr_from_repeats(gt_trials, image_ids)
+            else:
+                ncsnr = subject.ncsnr(group) if subject and group in subject.groups else None
             if ncsnr is None or trials is None:
                 continue
             nc = noise_ceiling(ncsnr, trials)
             voxelwise[f'{group}/noise_ceiling'] = nc
-            score, valid = algonauts_score(r, nc)
-            metrics[f'{group}/algonauts_score'] = float(score[valid].mean()) if valid.any() else float('nan')
+            score = algonauts_score(r, nc)
+            metrics[f'{group}/algonauts_score'] = float(np.median(score))
+            metrics[f'{group}/algonauts_score_mean'] = float(score.mean())
             metrics[f'{group}/noise_ceiling_mean'] = float(nc.mean())
             all_score.append(score)
             all_nc.append(nc)
@@ -122,26 +131,32 @@ class BrainEncodingMetric(BaseMetric):
         metrics['pearson_mean'] = float(all_r.mean())
         metrics['pearson_median'] = float(np.median(all_r))
         if all_score:
-            metrics['algonauts_score'] = float(np.nanmean(np.concatenate(all_score)))
+            metrics['algonauts_score'] = float(np.median(np.concatenate(all_score)))
+            metrics['algonauts_score_mean'] = float(np.concatenate(all_score).mean())
             metrics['noise_ceiling_mean'] = float(np.concatenate(all_nc).mean())
         else:
             MMLogger.get_current_instance().warning(
                 f'{self.__class__.__name__}: no noise ceiling (no image repeated among the evaluated samples, and '
                 'no subject_file with rois/G/ncsnr and known n_repeats): Algonauts score not computed')
         if self.voxelwise_file:
-            self._write_voxelwise(voxelwise)
+            self._write_voxelwise(voxelwise, subject)
         return metrics
 
-    def _write_voxelwise(self, voxelwise: Dict[str, np.ndarray]) -> None:
+    def _write_voxelwise(self, voxelwise: Dict[str, np.ndarray], subject: Optional[ConvertedSubject]) -> None:
         """Save per-voxel results (with the subject's coordinates where known) to ``voxelwise_file``."""
-        if self.subject_file:
-            with h5py.File(self.subject_file, 'r') as f:
-                for key in list(voxelwise):
-                    group = key.rsplit('/', 1)[0]
-                    if key.endswith('/r') and f'rois/{group}/xyz' in f:
-                        voxelwise[f'{group}/xyz'] = f[f'rois/{group}/xyz'][()]
+        if subject is not None:
+            for key in list(voxelwise):
+                group = key.rsplit('/', 1)[0]
+                xyz = subject.xyz(group) if key.endswith('/r') and group in subject.groups else None
+                if xyz is not None:
+                    voxelwise[f'{group}/xyz'] = xyz
         with atomic_write(self.voxelwise_file, 'wb') as f:
             np.savez(f, **voxelwise)
+        if self.brain_maps_dir:  # the same results as NIfTI volumes / fsaverage overlays
+            from mmbrain.evaluation.brain_maps import write_brain_maps
+            if subject is None:
+                raise ValueError(f'{self.__class__.__name__}: brain_maps_dir needs subject_file')
+            write_brain_maps(self.voxelwise_file, self.subject_file, self.brain_maps_dir)
 
     @staticmethod
     def _image_means(trials: np.ndarray, inverse: np.ndarray, n_images: int) -> np.ndarray:
@@ -150,21 +165,11 @@ class BrainEncodingMetric(BaseMetric):
         np.add.at(sums, inverse, trials)
         return sums / np.bincount(inverse, minlength=n_images)[:, None]
 
-    def _stored_repeats(self, results: List[dict]) -> Optional[np.ndarray]:
+    @staticmethod
+    def _stored_repeats(subject: Optional[ConvertedSubject], results: List[dict]) -> Optional[np.ndarray]:
         """Trials averaged into each (already averaged) sample, from ``n_repeats`` of the subject file."""
         rows = [r['row'] for r in results]
-        if self.subject_file is None or any(row is None for row in rows):
+        if subject is None or subject.n_repeats is None or any(row is None for row in rows):
             return None
-        with h5py.File(self.subject_file, 'r') as f:
-            if 'n_repeats' not in f:
-                return None
-            n_repeats = f['n_repeats'][()].astype(np.int64)[rows]
+        n_repeats = subject.n_repeats[rows]
         return None if (n_repeats < 1).any() else n_repeats  # 0 = unknown
-
-    def _stored_ncsnr(self, group: str) -> Optional[np.ndarray]:
-        """``rois/<group>/ncsnr`` of the subject file, when present."""
-        if self.subject_file is None:
-            return None
-        with h5py.File(self.subject_file, 'r') as f:
-            node = f['rois'][group]
-            return node['ncsnr'][()].astype(np.float64) if 'ncsnr' in node else None
