@@ -60,3 +60,23 @@ def test_missing_fields_are_clear():
         metric.process({}, [dict(nsd_id=1)])
     with pytest.raises(KeyError, match='nsd_id'):
         metric.process({}, [dict(img_embed=torch.zeros(2), brain_embed=torch.zeros(2))])
+
+
+def test_per_subject_keys_score_each_subjects_rows_alone():
+    """Subject 1's rows retrieve perfectly, subject 2's at random: the pooled figure hides what per subject shows."""
+    torch.manual_seed(1)
+    emb = torch.randn(30, 16)
+    img = torch.cat([emb, torch.randn(30, 16)])
+    brain = torch.cat([emb, torch.randn(30, 16)])
+    samples = [dict(s, subject=1 if i < 30 else 2) for i, s in enumerate(_samples(img, brain, range(60)))]
+    metric = BrainRetrievalMetric(topk=(1, 5))
+    metric.process({}, samples)
+    res = metric.compute_metrics(metric.results)
+    assert res['subj01/img2brain_top1'] == res['subj01/brain2img_top1'] == 100.
+    assert res['subj02/img2brain_top5'] < 50.
+    assert res['subj01/brain2img_chance_top1'] == res['subj02/img2brain_chance_top1'] == pytest.approx(100 / 30)
+    assert res['brain2img_chance_top1'] == pytest.approx(100 / 60)  # pooled gallery: both subjects' rows
+    alone = BrainRetrievalMetric(topk=(1, 5))
+    alone.process({}, samples[30:])
+    assert {k: v for k, v in alone.compute_metrics(alone.results).items() if '/' not in k} == \
+        {k[len('subj02/'):]: v for k, v in res.items() if k.startswith('subj02/')}

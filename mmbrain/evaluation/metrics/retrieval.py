@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmengine.evaluator import BaseMetric
 
+from mmbrain.datasets.converted_file import subject_tag
 from mmbrain.registry import METRICS
 
 
@@ -27,7 +28,9 @@ class BrainRetrievalMetric(BaseMetric):
     response to the same image counts) or only the row itself (``match_by=None``). ``brain2img``: each brain
     embedding ranks the distinct stimuli (rows of one stimulus share one image embedding, so the gallery holds
     each once) and is a hit if its own stimulus is among the ``k`` nearest. ``*_chance_top{k}`` is the expected
-    hit rate of a random ranking of the same gallery, to read the figures against.
+    hit rate of a random ranking of the same gallery, to read the figures against. The figures are reported over
+    all rows (pooled, the gallery holding every subject's responses) and per subject (``subjXX/<key>``, queries
+    and gallery of that subject only, so its chance level is that of a smaller gallery).
 
     Expects the data samples of ``BrainformerPretrainer.predict`` (fields ``img_embed``, ``brain_embed``), or with
     ``modality='text'`` those of ``ClipPretrainer.predict`` (``img_embed``, ``text_embed``: image <-> caption
@@ -60,7 +63,7 @@ class BrainRetrievalMetric(BaseMetric):
         self.chunk_size = chunk_size
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Keep each row's embeddings and match key."""
+        """Keep each row's embeddings, match key and subject."""
         pair = f'{self.modality}_embed'
         for sample in data_samples:
             if 'img_embed' not in sample or pair not in sample:
@@ -72,14 +75,29 @@ class BrainRetrievalMetric(BaseMetric):
                                'used to match rows (set match_by=None to match each row only to itself)')
             self.results.append(
                 dict(img=sample['img_embed'].float().cpu(), brain=sample[pair].float().cpu(),
-                     key=int(sample[self.match_by]) if self.match_by is not None else -1))
+                     key=int(sample[self.match_by]) if self.match_by is not None else -1,
+                     subject=int(sample['subject']) if 'subject' in sample else None))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        """Return ``{img2brain,brain2img}_top{k}`` and their ``{img2brain,brain2img}_chance_top{k}``, in percent."""
+        """Return ``{img2brain,brain2img}_top{k}`` and their ``{img2brain,brain2img}_chance_top{k}``, in percent,
+        over all rows (pooled) and, when the samples carry ``subject``, over each subject's rows alone
+        (``subjXX/<key>``: queries and gallery of that subject)."""
         img = torch.nn.functional.normalize(torch.stack([r['img'] for r in results]), dim=-1)
         brain = torch.nn.functional.normalize(torch.stack([r['brain'] for r in results]), dim=-1)
-        num = len(results)
-        keys = torch.arange(num) if self.match_by is None else torch.tensor([r['key'] for r in results])
+        keys = torch.arange(len(results)) if self.match_by is None else torch.tensor([r['key'] for r in results])
+        metrics = self._scores(img, brain, keys)
+        subjects = [r['subject'] for r in results]
+        if None not in subjects:
+            subjects = torch.tensor(subjects)
+            for subject in torch.unique(subjects).tolist():
+                rows = subjects == subject
+                metrics.update({f'{subject_tag(subject)}/{k}': v
+                                for k, v in self._scores(img[rows], brain[rows], keys[rows]).items()})
+        return metrics
+
+    def _scores(self, img: torch.Tensor, brain: torch.Tensor, keys: torch.Tensor) -> Dict[str, float]:
+        """Hit rates and chance levels of one set of rows (each row a query, the rows the gallery)."""
+        num = len(keys)
         distinct, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
         # the image gallery holds each stimulus once: rows of the same stimulus have the same image embedding
         first = torch.full((len(distinct), ), num).scatter_reduce(0, inverse, torch.arange(num), reduce='amin')
