@@ -9,7 +9,7 @@
 #       work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/backbone.pth
 #   python tools/train.py configs/encoding/voxel-readout_convnext-mini-brainformer-pre_1xb32-20e_synthetic-nsd-subj08.py
 # Another backbone: --cfg-options model.backbone.init_cfg.checkpoint=PATH. Another subject: subjects and
-# subject_file (train/val dataloaders, model.head.num_voxels, val_evaluator / test_evaluator).
+# subject_file (train/val/test dataloaders, model.head.num_voxels, val_evaluator / test_evaluator).
 _base_ = ['../_base_/datasets/synthetic_nsd.py', '../_base_/default_runtime.py']
 
 held_out_subject = 8
@@ -21,9 +21,13 @@ pipeline = [
     dict(type='LoadNSDResponses', with_xyz=False),
     dict(type='PackBrainInputs'),
 ]
-train_dataloader = dict(dataset=dict(subjects=[held_out_subject], pipeline=pipeline))
-val_dataloader = dict(dataset=dict(subjects=[held_out_subject], pipeline=pipeline))
-test_dataloader = val_dataloader
+# No test leakage (docs/evaluation.md): the checkpoint is chosen on a validation split drawn (deterministically) from
+# the subject's own non-shared images; the shared1000 test images are scored once, by tools/test.py at the end.
+val_fraction = 0.1
+train_dataloader = dict(dataset=dict(subjects=[held_out_subject], val_fraction=val_fraction, pipeline=pipeline))
+val_dataloader = dict(
+    dataset=dict(subjects=[held_out_subject], split='val', val_fraction=val_fraction, pipeline=pipeline))
+test_dataloader = dict(dataset=dict(subjects=[held_out_subject], split='test', pipeline=pipeline))
 
 model = dict(
     type='BrainResponsePredictor',

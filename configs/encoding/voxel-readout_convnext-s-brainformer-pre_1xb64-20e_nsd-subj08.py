@@ -18,9 +18,13 @@ pipeline = [
     dict(type='LoadNSDResponses', with_xyz=False),
     dict(type='PackBrainInputs'),
 ]
-train_dataloader = dict(dataset=dict(subjects=[held_out_subject], pipeline=pipeline))
-val_dataloader = dict(dataset=dict(subjects=[held_out_subject], pipeline=pipeline))
-test_dataloader = val_dataloader
+# No test leakage (docs/evaluation.md): the checkpoint is chosen on a validation split drawn (deterministically) from
+# the subject's own non-shared images; the shared1000 test images are scored once, by tools/test.py at the end.
+val_fraction = 0.1
+train_dataloader = dict(dataset=dict(subjects=[held_out_subject], val_fraction=val_fraction, pipeline=pipeline))
+val_dataloader = dict(
+    dataset=dict(subjects=[held_out_subject], split='val', val_fraction=val_fraction, pipeline=pipeline))
+test_dataloader = dict(dataset=dict(subjects=[held_out_subject], split='test', pipeline=pipeline))
 
 model = dict(
     type='BrainResponsePredictor',

@@ -16,6 +16,8 @@ pipeline = [
     dict(type='PackBrainInputs'),
 ]
 
+# split='train': pretraining never sees the shared1000 images (the downstream encoding test images); 'all' adds
+# them (docs/evaluation.md, "Pretraining and the shared1000 images").
 train_dataloader = dict(
     batch_size=32,
     num_workers=2,
