@@ -5,17 +5,21 @@
 # mask-rcnn_convnext-s-brainformer-pre_fpn_8xb2-1x_coco.py (narrow heads, fewer proposals, 6 epochs).
 #   python tools/dataset_converters/coco_exclude_nsd.py data/synthetic_nsd/coco/annotations/instances_train2017.json \
 #       data/synthetic_nsd/nsddata/experiments/nsd/nsd_stim_info_merged.csv \
-#       data/synthetic_nsd/coco/annotations/instances_train2017_nsd-excluded.json
+#       data/synthetic_nsd/coco/annotations/instances_train2017_nsd-excluded.json \
+#       --val data/synthetic_nsd/coco/annotations/instances_val2017.json \
+#       data/synthetic_nsd/coco/annotations/instances_val2017_nsd-excluded.json
 #   python tools/model_converters/brainformer_to_backbone.py \
 #       work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/epoch_4.pth \
 #       work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/backbone.pth
 #   python .venv/lib/python3.11/site-packages/mmdet/.mim/tools/train.py \
 #       configs/det/mask-rcnn_convnext-mini-brainformer-pre_fpn_1xb4-6e_synthetic-coco.py  # or tools/train.py
 # Other data / checkpoint: --cfg-options train_dataloader.dataset.data_root=DIR/ val_dataloader.dataset.data_root=DIR/
-#   val_evaluator.ann_file=DIR/annotations/instances_val2017.json model.backbone.init_cfg.checkpoint=PATH
+#   val_evaluator.0.ann_file=DIR/annotations/instances_val2017.json
+#   val_evaluator.1.ann_file=DIR/annotations/instances_val2017_nsd-excluded.json model.backbone.init_cfg.checkpoint=PATH
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
-custom_imports = dict(imports=['mmpretrain.models', 'mmbrain'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmpretrain.models', 'mmbrain', 'mmbrain.evaluation.metrics.coco_subset'], allow_failed_imports=False)
 
 # Backbone-only checkpoint written by tools/model_converters/brainformer_to_backbone.py.
 checkpoint_file = 'work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/backbone.pth'
@@ -78,7 +82,13 @@ val_dataloader = dict(
     num_workers=2,
     dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
+# Standard val2017 (coco/...) and val2017 without the NSD images (coco-wo-nsd/...), from one inference run.
+val_evaluator = [
+    dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val2017.json', metric=['bbox', 'segm'],
+         prefix='coco'),
+    dict(type='mmbrain.ImageSubsetCocoMetric', ann_file=data_root + 'annotations/instances_val2017_nsd-excluded.json',
+         metric=['bbox', 'segm'], prefix='coco-wo-nsd'),
+]
 test_evaluator = val_evaluator
 
 max_epochs = 6

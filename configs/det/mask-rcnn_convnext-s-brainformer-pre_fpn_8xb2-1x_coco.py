@@ -5,12 +5,14 @@
 #       checkpoints/brainformer_convnext-s_nsd_backbone.pth
 #   python tools/dataset_converters/coco_exclude_nsd.py data/coco/annotations/instances_train2017.json \
 #       data/nsd/nsddata/experiments/nsd/nsd_stim_info_merged.csv \
-#       data/coco/annotations/instances_train2017_nsd-excluded.json
+#       data/coco/annotations/instances_train2017_nsd-excluded.json \
+#       --val data/coco/annotations/instances_val2017.json data/coco/annotations/instances_val2017_nsd-excluded.json
 #   bash tools/dist_train.sh configs/det/mask-rcnn_convnext-s-brainformer-pre_fpn_8xb2-1x_coco.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/brainformer_convnext-s_nsd_backbone.pth
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
-custom_imports = dict(imports=['mmpretrain.models', 'mmbrain'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmpretrain.models', 'mmbrain', 'mmbrain.evaluation.metrics.coco_subset'], allow_failed_imports=False)
 
 # Backbone-only checkpoint written by tools/model_converters/brainformer_to_backbone.py.
 checkpoint_file = 'checkpoints/brainformer_convnext-s_nsd_backbone.pth'
@@ -28,6 +30,15 @@ model = dict(
 # The paper removes the images NSD showed from COCO training to avoid leakage
 # (tools/dataset_converters/coco_exclude_nsd.py).
 train_dataloader = dict(dataset=dict(ann_file='annotations/instances_train2017_nsd-excluded.json'))
+# Leakage the other way: NSD (so pretraining) also showed val2017 images. One inference run, scored on standard
+# val2017 (coco/..., the paper's number) and on val2017 without the NSD images (coco-wo-nsd/...).
+val_evaluator = [
+    dict(type='CocoMetric', ann_file='data/coco/annotations/instances_val2017.json', metric=['bbox', 'segm'],
+         prefix='coco'),
+    dict(type='mmbrain.ImageSubsetCocoMetric', ann_file='data/coco/annotations/instances_val2017_nsd-excluded.json',
+         metric=['bbox', 'segm'], prefix='coco-wo-nsd'),
+]
+test_evaluator = val_evaluator
 
 # AdamW as mmdet trains its Swin / ConvNeXt Mask R-CNNs; no weight decay on norms and position tables.
 optim_wrapper = dict(

@@ -4,11 +4,16 @@
     python tools/dataset_converters/coco_exclude_nsd.py \\
         data/coco/annotations/instances_train2017.json \\
         data/nsd/nsddata/experiments/nsd/nsd_stim_info_merged.csv \\
-        data/coco/annotations/instances_train2017_nsd-excluded.json
+        data/coco/annotations/instances_train2017_nsd-excluded.json \\
+        --val data/coco/annotations/instances_val2017.json data/coco/annotations/instances_val2017_nsd-excluded.json
 
 NSD's 73k stimuli are COCO images; ``nsd_stim_info_merged.csv`` maps each to its ``cocoId`` (and ``cocoSplit``).
 Every image whose id is one of them is removed from the annotation file, with all its annotations; categories,
 info and licenses are kept. The output is written to a temporary file and renamed into place.
+
+Leakage both ways (docs/evaluation.md): the training file without NSD images keeps downstream training off the
+images pretraining saw; ``--val`` also writes val2017 without NSD images (NSD draws ~10% of its stimuli from
+val2017), the second evaluation set of the detection configs (``coco-wo-nsd/`` keys) beside standard val2017.
 """
 import argparse
 import json
@@ -62,32 +67,41 @@ def exclude_images(coco: dict, excluded_ids: Set[int], ann_file: str) -> Tuple[d
     return filtered, report
 
 
+def _read_json(path: str) -> dict:
+    """A JSON file's contents; a parse error names the file."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(f'{path}: not valid JSON: {err}') from err
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description='Remove the images NSD showed (by cocoId) from COCO annotations.')
     parser.add_argument('ann_file', help='COCO instances json, e.g. instances_train2017.json')
     parser.add_argument('stim_info', help="NSD's nsd_stim_info_merged.csv")
     parser.add_argument('out', help='output json (written atomically)')
+    parser.add_argument('--val', nargs=2, metavar=('VAL_ANN_FILE', 'VAL_OUT'),
+                        help='also write VAL_ANN_FILE (instances_val2017.json) without the NSD images to VAL_OUT')
     args = parser.parse_args()
-    if osp.abspath(args.out) == osp.abspath(args.ann_file):
-        parser.exit(1, f'error: refusing to overwrite the input {args.ann_file}\n')
+    jobs = [(args.ann_file, args.out)] + ([tuple(args.val)] if args.val else [])
+    for ann_file, out in jobs:
+        if osp.abspath(out) == osp.abspath(ann_file):
+            parser.exit(1, f'error: refusing to overwrite the input {ann_file}\n')
     try:
         nsd_ids, splits = read_nsd_coco_ids(args.stim_info)
-        try:
-            with open(args.ann_file) as f:
-                coco = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f'{args.ann_file}: not valid JSON: {err}') from err
-        filtered, report = exclude_images(coco, nsd_ids, args.ann_file)
+        results = [(ann_file, out) + exclude_images(_read_json(ann_file), nsd_ids, ann_file) for ann_file, out in jobs]
     except (FileNotFoundError, ValueError) as err:
         parser.exit(1, f'error: {err}\n')
-    with atomic_write(args.out) as f:
-        json.dump(filtered, f)
     split_text = ', '.join(f'{n} from {s}' for s, n in sorted(splits.items()))
     print(f'NSD stimuli: {len(nsd_ids)} COCO ids' + (f' ({split_text})' if split_text else ''))
-    print(f'removed {report["images_removed"]} of {report["images_before"]} images and '
-          f'{report["annotations_removed"]} of {report["annotations_before"]} annotations from {args.ann_file}')
-    print(f'kept {report["images_before"] - report["images_removed"]} images, '
-          f'{report["annotations_before"] - report["annotations_removed"]} annotations -> {args.out}')
+    for ann_file, out, filtered, report in results:
+        with atomic_write(out) as f:
+            json.dump(filtered, f)
+        print(f'removed {report["images_removed"]} of {report["images_before"]} images and '
+              f'{report["annotations_removed"]} of {report["annotations_before"]} annotations from {ann_file}')
+        print(f'kept {report["images_before"] - report["images_removed"]} images, '
+              f'{report["annotations_before"] - report["annotations_removed"]} annotations -> {out}')
 
 
 if __name__ == '__main__':
