@@ -10,6 +10,7 @@ import os
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import cv2
+import numpy as np
 from mmcv.transforms import BaseTransform
 
 from ...registry import TRANSFORMS
@@ -77,6 +78,20 @@ def _converted_subject(path: str) -> ConvertedSubject:
     return _subjects[path]
 
 
+def check_finite_responses(fmri: Dict[str, np.ndarray], path: str, row: int) -> None:
+    """Refuse a row with NaN or Inf betas: one of them turns the whole model NaN, and training would still exit 0.
+
+    Raises:
+        ValueError: names the converted file, the row, the ROI group and the first bad voxel (column).
+    """
+    for group, values in fmri.items():
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(f'{path}: row {row}, ROI group {group}: {int(bad.sum())} non-finite betas (NaN/Inf, '
+                             f'first at voxel column {int(np.flatnonzero(bad)[0])}); mmbrain refuses them rather than '
+                             'train on them: convert the subject again from NSD\'s files')
+
+
 @TRANSFORMS.register_module()
 class LoadNSDResponses(BaseTransform):
     """Read one row of betas per ROI group and the subject's voxel coordinates.
@@ -88,6 +103,9 @@ class LoadNSDResponses(BaseTransform):
     Args:
         groups: ROI groups to read; default the dataset's ``groups``.
         with_xyz: also load coordinates (Brain 3D Voxel Embedding, paper Sec. 3.2.2).
+
+    Raises:
+        ValueError: the row holds NaN or Inf betas (:func:`check_finite_responses`).
     """
 
     def __init__(self, groups: Optional[Sequence[str]] = None, with_xyz: bool = True):
@@ -98,6 +116,7 @@ class LoadNSDResponses(BaseTransform):
         subject, row = _converted_subject(results['brain_file']), results['row']
         groups = self.groups or results['groups']
         results['fmri'] = {g: subject.betas_row(g, row) for g in groups}
+        check_finite_responses(results['fmri'], results['brain_file'], row)
         if self.with_xyz:
             xyz = {g: subject.xyz(g) for g in groups}
             if all(v is not None for v in xyz.values()):
