@@ -53,6 +53,7 @@ PLAN_FILE = 'pipeline_plan.json'
 LOCK_FILE = '.lock'
 PARTIAL, REPLACED = '.partial', '.replaced'
 STAGE_LOG = 'stage.log'
+GENERATED_CONFIG_DIR = 'generated_config'
 
 
 class PipelineError(RuntimeError):
@@ -511,7 +512,8 @@ class StageRunner:
         declaration = stage.declaration(config_hash)
         ctx = RunContext(partial, final_dirs)
         if stage.config is not None:
-            ctx.config_file = osp.join(partial, osp.basename(stage.config.file))
+            # in a subfolder: mmengine dumps the resolved config into the work dir under the config's own name
+            ctx.config_file = osp.join(partial, GENERATED_CONFIG_DIR, osp.basename(stage.config.file))
             with atomic_write(ctx.config_file) as f:
                 f.write(stage.config.render(stage.name, ctx))
         start = time.perf_counter()

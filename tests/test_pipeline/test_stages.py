@@ -246,7 +246,7 @@ def test_paths_with_spaces_and_commas_reach_the_config(tmp_path):
                   root=work, config=StageConfig(str(base), {'model.backbone.init_cfg.checkpoint': target}))
     _run([stage], work)
     assert osp.isfile(osp.join(work, 'train', 'ok'))
-    assert osp.isfile(osp.join(work, 'train', 'base config.py'))  # the generated config, named as its base
+    assert osp.isfile(osp.join(work, 'train', 'generated_config', 'base config.py'))  # named as its base
 
 
 def test_last_checkpoint_points_into_the_final_folder(tmp_path):
