@@ -303,7 +303,8 @@ def _plan_subject(root: str, subject: int, design: NSDDesign, sessions: Optional
         bad = ~np.isfinite(plan.ncsnr) | (plan.ncsnr < 0)
         if bad.any():
             raise NSDFormatError(f'{plan.ncsnr_file}: {int(bad.sum())} ROI voxels have a negative or non-finite '
-                                 f'ncsnr, first at {plan.unit_name(plan.union[np.argmax(bad)])}')
+                                 f'ncsnr, first at {plan.unit_name(plan.union[np.argmax(bad)])} (pass --ncsnr estimate '
+                                 'to estimate it from the repetitions instead)')
     if nan_policy == 'drop-voxels':
         _drop_non_finite(plan)
     for g in plan.groups.values():

@@ -107,6 +107,12 @@ def test_ncsnr_file_errors(world_without_extras, tmp_path):
     nib.save(nib.Nifti1Image(np.ones(roi.shape, np.float32), roi.affine * 2), ncsnr_path(root, 1))
     with pytest.raises(NSDFormatError, match='affine differs'):
         convert_nsd(root, str(tmp_path / 'c'), progress=False)
+    bad = np.ones(roi.shape, np.float32)
+    bad[tuple(np.argwhere(np.asarray(roi.dataobj) > 0)[0])] = np.nan
+    nib.save(nib.Nifti1Image(bad, roi.affine), ncsnr_path(root, 1))
+    with pytest.raises(NSDFormatError, match='1 ROI voxels have a negative or non-finite ncsnr.*--ncsnr estimate'):
+        convert_nsd(root, str(tmp_path / 'd'), progress=False)
+    assert convert_nsd(root, str(tmp_path / 'e'), ncsnr='estimate', progress=False)
     os.remove(ncsnr_path(root, 1))
     assert not osp.exists(str(tmp_path / 'a')) or not os.listdir(str(tmp_path / 'a'))
 
