@@ -33,6 +33,8 @@ MAP_KEYS: Dict[str, str] = {
     'algonauts_score': 'mmbrain Algonauts score (100 r+^2/NC)',
 }
 MAPS_INDEX = 'maps.json'
+#: Vertices per hemisphere of FreeSurfer's fsaverage (files without ``grid_shape``, e.g. from Algonauts).
+FSAVERAGE_VERTICES = 163842
 
 
 def _per_voxel(voxelwise: Dict[str, np.ndarray], group: str) -> Dict[str, np.ndarray]:
@@ -109,7 +111,13 @@ def write_brain_maps(voxelwise_file: str, subject_file: str, out_dir: str,
     index = dict(space=subject.space, subject=int(subject.subject), voxelwise_file=osp.abspath(voxelwise_file),
                  subject_file=osp.abspath(subject_file), maps={}, groups={}, anatomy=None)
     if subject.space == 'fsaverage':
-        n_vertices = [int(n) for n in subject.grid_shape]
+        n_vertices = list(subject.grid_shape or (FSAVERAGE_VERTICES, FSAVERAGE_VERTICES))
+        for g in groups:
+            for h in (0, 1):
+                vertices = subject.vertex(g)[subject.hemi(g) == h]
+                if vertices.size and vertices.max() >= n_vertices[h]:
+                    raise ConvertedFormatError(f'{subject_file}: rois/{g}/vertex reaches {vertices.max()}, beyond '
+                                               f'the {n_vertices[h]} vertices of the surface')
         for hemi_index, hemi in enumerate(('lh', 'rh')):
             units = {g: subject.vertex(g)[subject.hemi(g) == hemi_index] for g in groups}
             for key in keys:
@@ -125,6 +133,9 @@ def write_brain_maps(voxelwise_file: str, subject_file: str, out_dir: str,
         meshes = {hemi: mesh_path(subject_file, hemi) for hemi in ('lh', 'rh')}
         index['mesh'] = {hemi: p for hemi, p in meshes.items() if osp.isfile(p)} or None
     else:
+        if subject.affine is None or subject.grid_shape is None:
+            raise ConvertedFormatError(f'{subject_file}: no affine / grid_shape (convert it again with '
+                                       'tools/dataset_converters/nsd_to_mmbrain.py)')
         grid = tuple(int(n) for n in subject.grid_shape)
         units = {g: np.ravel_multi_index(tuple(subject.ijk(g).astype(np.int64).T), grid) for g in groups}
         for key in keys:

@@ -115,3 +115,15 @@ def test_views_with_nilearn_and_the_fallback(nsd_world, tmp_path, monkeypatch):
     monkeypatch.setattr(brain_map, 'nilearn_available', lambda: False)
     brain_map.plot_result_maps({'Brainformer': index}, tmp_path / 'fallback.png')
     assert osp.getsize(tmp_path / 'fallback.png') > 10000
+
+
+def test_the_command_line_tool(nsd_world, tmp_path, capsys):
+    from _helpers import load_tool
+    main = load_tool('tools/analysis_tools/write_brain_maps.py').main
+    subject_file = nsd_world.converted_file(nsd_world.subjects[-1])
+    _evaluate(subject_file, str(tmp_path / 'v.npz'), {})
+    assert main([str(tmp_path / 'v.npz'), subject_file, '--out', str(tmp_path / 'm'), '--png',
+                 str(tmp_path / 'r.png')]) == 0
+    assert osp.isfile(tmp_path / 'm' / 'r.nii.gz') and osp.getsize(tmp_path / 'r.png') > 10000
+    assert main([str(tmp_path / 'v.npz'), str(tmp_path / 'missing.h5'), '--out', str(tmp_path / 'x')]) == 1
+    assert 'missing.h5: file not found' in capsys.readouterr().err
