@@ -9,6 +9,8 @@ PRETRAIN_CONFIGS = {
     'convnext': 'configs/pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py',
     'swin': 'configs/pretrain/brainformer_swin-mini_1xb32-coslr-4e_synthetic.py',
 }
+#: The CLIP baseline's twin of the ConvNeXt config (the det / seg transfer tests load its backbone).
+CLIP_PRETRAIN_CONFIGS = {'convnext': 'configs/pretrain/clip_convnext-mini_1xb32-coslr-4e_synthetic.py'}
 
 
 def load_tool(relpath: str):
@@ -26,4 +28,15 @@ def world_data_options(nsd_world, prefix: str) -> Dict[str, object]:
         f'{prefix}.dataset.stimuli_file': nsd_world.stimuli_file,
         f'{prefix}.num_workers': 0,
         f'{prefix}.persistent_workers': False,
+    }
+
+
+def caption_options(nsd_world, prefix: str, step: int = 1) -> Dict[str, object]:
+    """Config overrides pointing the ``LoadNSDCaption`` (pipeline step ``step``) of a dataloader at the tiny world."""
+    annotations = osp.join(nsd_world.coco_dir, 'annotations')
+    return {
+        f'{prefix}.dataset.pipeline.{step}.stim_info': osp.join(nsd_world.root, 'nsddata', 'experiments', 'nsd',
+                                                                'nsd_stim_info_merged.csv'),
+        f'{prefix}.dataset.pipeline.{step}.caption_files': [osp.join(annotations, f'captions_{s}2017.json')
+                                                            for s in ('train', 'val')],
     }

@@ -12,10 +12,10 @@ The world: 3 subjects x 2 sessions of 60 trials (40 images each, 8 shared, 3 rep
 """
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
-from _helpers import PRETRAIN_CONFIGS, REPO, load_tool, world_data_options
+from _helpers import CLIP_PRETRAIN_CONFIGS, PRETRAIN_CONFIGS, REPO, caption_options, load_tool, world_data_options
 
 
 @dataclass(frozen=True)
@@ -67,37 +67,57 @@ def nsd_world(tmp_path_factory) -> SyntheticNSDWorld:
 # tests): ``brainformer_checkpoints`` pretrains each ``configs/pretrain/brainformer_*-mini_*_synthetic.py`` for two
 # iterations on ``nsd_world`` with mmengine's Runner, as ``tools/train.py`` would; ``backbone_checkpoints`` converts
 # them with ``tools/model_converters/brainformer_to_backbone.py``.
-@pytest.fixture(scope='session')
-def brainformer_checkpoints(nsd_world, tmp_path_factory) -> Dict[str, str]:
+def _pretrain_two_steps(nsd_world, config: str, work_dir: str, options: Optional[Dict[str, object]] = None) -> str:
+    """Train a pretraining config for two iterations (8 rows of all but the last subject, batch 4) on ``nsd_world``."""
     from mmengine.config import Config
     from mmengine.runner import Runner
 
+    cfg = Config.fromfile(osp.join(REPO, config))
+    cfg.merge_from_dict({
+        **world_data_options(nsd_world, 'train_dataloader'),
+        'train_dataloader.dataset.subjects': nsd_world.subjects[:-1],
+        'train_dataloader.dataset.indices': 8,
+        'train_dataloader.batch_size': 4,
+        'train_cfg.max_epochs': 1,
+        'default_hooks.logger.interval': 1,
+        'log_level': 'WARNING',
+        **(options or {}),
+    })
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
+    cfg.work_dir = work_dir
+    Runner.from_cfg(cfg).train()
+    return osp.join(cfg.work_dir, 'epoch_1.pth')
+
+
+def _convert_backbones(checkpoints: Dict[str, str], out_dir) -> Dict[str, str]:
+    convert = load_tool('tools/model_converters/brainformer_to_backbone.py').convert
     out = {}
-    for name, config in PRETRAIN_CONFIGS.items():
-        cfg = Config.fromfile(osp.join(REPO, config))
-        cfg.merge_from_dict({
-            **world_data_options(nsd_world, 'train_dataloader'),
-            'train_dataloader.dataset.subjects': nsd_world.subjects[:-1],
-            'train_dataloader.dataset.indices': 8,
-            'train_dataloader.batch_size': 4,
-            'train_cfg.max_epochs': 1,
-            'default_hooks.logger.interval': 1,
-            'log_level': 'WARNING',
-        })
-        cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
-        cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
-        cfg.work_dir = str(tmp_path_factory.mktemp(f'pretrain_{name}'))
-        Runner.from_cfg(cfg).train()
-        out[name] = osp.join(cfg.work_dir, 'epoch_1.pth')
+    for name, ckpt in checkpoints.items():
+        out[name] = str(out_dir / f'{name}.pth')
+        convert(ckpt, out[name])
     return out
+
+
+@pytest.fixture(scope='session')
+def brainformer_checkpoints(nsd_world, tmp_path_factory) -> Dict[str, str]:
+    return {name: _pretrain_two_steps(nsd_world, config, str(tmp_path_factory.mktemp(f'pretrain_{name}')))
+            for name, config in PRETRAIN_CONFIGS.items()}
 
 
 @pytest.fixture(scope='session')
 def backbone_checkpoints(brainformer_checkpoints, tmp_path_factory) -> Dict[str, str]:
-    convert = load_tool('tools/model_converters/brainformer_to_backbone.py').convert
-    out_dir = tmp_path_factory.mktemp('backbones')
-    out = {}
-    for name, ckpt in brainformer_checkpoints.items():
-        out[name] = str(out_dir / f'{name}.pth')
-        convert(ckpt, out[name])
-    return out
+    return _convert_backbones(brainformer_checkpoints, tmp_path_factory.mktemp('backbones'))
+
+
+# The same for the CLIP baseline (``configs/pretrain/clip_*-mini_*_synthetic.py``, the world's captions).
+@pytest.fixture(scope='session')
+def clip_checkpoints(nsd_world, tmp_path_factory) -> Dict[str, str]:
+    return {name: _pretrain_two_steps(nsd_world, config, str(tmp_path_factory.mktemp(f'pretrain_clip_{name}')),
+                                      caption_options(nsd_world, 'train_dataloader'))
+            for name, config in CLIP_PRETRAIN_CONFIGS.items()}
+
+
+@pytest.fixture(scope='session')
+def clip_backbone_checkpoints(clip_checkpoints, tmp_path_factory) -> Dict[str, str]:
+    return _convert_backbones(clip_checkpoints, tmp_path_factory.mktemp('clip_backbones'))

@@ -1,6 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""A converted Brainformer backbone in mmdet's Mask R-CNN and mmseg's UperNet, trained for a few iterations by
-mmdet's and mmseg's own ``tools/train.py`` (and mmbrain's) on the synthetic world's COCO / ADE data."""
+"""A converted Brainformer (or CLIP baseline) backbone in mmdet's Mask R-CNN and mmseg's UperNet, trained for a few
+iterations by mmdet's and mmseg's own ``tools/train.py`` (and mmbrain's) on the synthetic world's COCO / ADE data."""
 import json
 import os.path as osp
 import re
@@ -70,14 +70,22 @@ def _run(cmd, work_dir):
     return log
 
 
+def _converted_backbone(request, init: str, backbone: str) -> str:
+    """The converted backbone of a Brainformer or CLIP pretraining (session fixtures of conftest.py)."""
+    return request.getfixturevalue('backbone_checkpoints' if init == 'brainformer' else 'clip_backbone_checkpoints')[
+        backbone]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('backbone, tool', [('convnext', 'mmdet'), ('swin', 'mmdet'), ('convnext', 'mmbrain')])
-def test_mask_rcnn_trains_from_converted_backbone(backbone, tool, nsd_world, coco_without_nsd, backbone_checkpoints,
+@pytest.mark.parametrize('init, backbone, tool', [
+    ('brainformer', 'convnext', 'mmdet'), ('brainformer', 'swin', 'mmdet'), ('brainformer', 'convnext', 'mmbrain'),
+    ('clip', 'convnext', 'mmdet')])
+def test_mask_rcnn_trains_from_converted_backbone(init, backbone, tool, nsd_world, coco_without_nsd, request,
                                                   tmp_path):
-    config = osp.join(REPO, f'configs/det/mask-rcnn_{backbone}-mini-brainformer-pre_fpn_1xb4-6e_synthetic-coco.py')
+    config = osp.join(REPO, f'configs/det/mask-rcnn_{backbone}-mini-{init}-pre_fpn_1xb4-6e_synthetic-coco.py')
     train = _library_train_tool('mmdet') if tool == 'mmdet' else osp.join(REPO, 'tools/train.py')
     coco = nsd_world.coco_dir + '/'
-    checkpoint = backbone_checkpoints[backbone]
+    checkpoint = _converted_backbone(request, init, backbone)
     log = _run([
         sys.executable, train, config, '--cfg-options', f'model.backbone.init_cfg.checkpoint={checkpoint}',
         f'train_dataloader.dataset.data_root={coco}', f'train_dataloader.dataset.ann_file={coco_without_nsd[0]}',
@@ -93,10 +101,10 @@ def test_mask_rcnn_trains_from_converted_backbone(backbone, tool, nsd_world, coc
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('backbone', ['convnext', 'swin'])
-def test_upernet_trains_from_converted_backbone(backbone, nsd_world, backbone_checkpoints, tmp_path):
-    config = osp.join(REPO, f'configs/seg/upernet_{backbone}-mini-brainformer-pre_1xb8-2k_synthetic-ade-64x64.py')
-    checkpoint = backbone_checkpoints[backbone]
+@pytest.mark.parametrize('init, backbone', [('brainformer', 'convnext'), ('brainformer', 'swin'), ('clip', 'convnext')])
+def test_upernet_trains_from_converted_backbone(init, backbone, nsd_world, request, tmp_path):
+    config = osp.join(REPO, f'configs/seg/upernet_{backbone}-mini-{init}-pre_1xb8-2k_synthetic-ade-64x64.py')
+    checkpoint = _converted_backbone(request, init, backbone)
     log = _run([
         sys.executable, _library_train_tool('mmseg'), config, '--cfg-options',
         f'model.backbone.init_cfg.checkpoint={checkpoint}', f'train_dataloader.dataset.data_root={nsd_world.ade_dir}',
