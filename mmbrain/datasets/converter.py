@@ -197,8 +197,24 @@ def _anatomy(root: str, subject: int, space: str, version: str, grid, affine, se
     return volume, affine, f'mean beta of session {session}'
 
 
+def _surface_roi_files(root: str, subject: int, name: str, space: str,
+                       roi_dir: Optional[str]) -> Tuple[Dict[str, str], str]:
+    """The lh/rh label files of an fsaverage ROI and its label table.
+
+    With ``roi_dir`` (``{subject}`` replaced by the 1-based subject), ``<roi_dir>/<hemi>.<name>.mgz`` and its
+    ``<name>.mgz.ctab`` there, else the subject's own ``nsddata/freesurfer/subjXX/label/<name>.mgz.ctab``; without
+    it NSD's ``nsddata/freesurfer/fsaverage/label`` files.
+    """
+    if roi_dir is None:
+        return {h: roi_path(root, subject, name, space, h) for h in HEMIS}, ctab_path(root, subject, name, space)
+    folder = roi_dir.format(subject=subject)
+    table = osp.join(folder, f'{name}.mgz.ctab')
+    return ({h: osp.join(folder, f'{h}.{name}.mgz') for h in HEMIS},
+            table if osp.isfile(table) else ctab_path(root, subject, name))
+
+
 def _plan_surface(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str, version: str, ncsnr: str,
-                  surface: str) -> None:
+                  surface: str, roi_dir: Optional[str]) -> None:
     subject = plan.subject
     n_vertices, n_trials, kinds = {}, None, set()
     for session in plan.sessions:
@@ -231,18 +247,18 @@ def _plan_surface(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str
                       'out (only encoders without the 3D voxel embedding can use the files)', stacklevel=3)
     plan.groups = {}
     for name in rois:
-        for hemi in HEMIS:
-            if not osp.isfile(roi_path(root, subject, name, space, hemi)):
+        files, table = _surface_roi_files(root, subject, name, space, roi_dir)
+        for path in files.values():
+            if not osp.isfile(path):
                 raise NSDFormatError(
-                    f'{roi_path(root, subject, name, space, hemi)}: file not found (NSD ships some ROIs on fsaverage, '
-                    'e.g. nsdgeneral and streams; subject-specific ones such as prf-visualrois and floc-* exist on '
-                    "each subject's native surface and must be mapped to fsaverage first, e.g. with nsdcode)")
-        labels = {hemi: read_surface_labels(roi_path(root, subject, name, space, hemi), n_vertices[hemi])
-                  for hemi in HEMIS}
+                    f'{path}: file not found (NSD ships some ROIs on fsaverage, e.g. nsdgeneral and streams; '
+                    "subject-specific ones such as prf-visualrois and floc-* exist on each subject's native surface "
+                    'and must be mapped to fsaverage first, e.g. with nsdcode, then given with --surface-roi-dir)')
+        labels = {hemi: read_surface_labels(files[hemi], n_vertices[hemi]) for hemi in HEMIS}
         both = np.concatenate([labels['lh'], labels['rh']])
         if both.max() < 1:
-            raise NSDFormatError(f'{roi_path(root, subject, name, space, "lh")} and rh: no labelled vertex')
-        names = read_label_names(ctab_path(root, subject, name, space), both, name)
+            raise NSDFormatError(f'{files["lh"]} and rh: no labelled vertex')
+        names = read_label_names(table, both, name)
         keys = np.flatnonzero(both > 0)
         hemi_index = (keys >= n_vertices['lh']).astype(np.int8)
         vertex = keys - np.where(hemi_index == 1, n_vertices['lh'], 0)
@@ -285,6 +301,7 @@ def _read_surface(path: str, n_vertices: int) -> Tuple[np.ndarray, np.ndarray]:
 
 def _plan_subject(root: str, subject: int, design: NSDDesign, sessions: Optional[Sequence[int]], space: str,
                   version: str, rois: Sequence[str], ncsnr: str, nan_policy: str, surface: str,
+                  surface_roi_dir: Optional[str],
                   out_dir: str) -> _SubjectPlan:
     if subject < 1 or subject > design.subject_images.shape[0]:
         raise NSDFormatError(f'{expdesign_path(root)}: subjectim has {design.subject_images.shape[0]} rows, '
@@ -293,7 +310,7 @@ def _plan_subject(root: str, subject: int, design: NSDDesign, sessions: Optional
     plan = _SubjectPlan(subject=subject, sessions=sessions, n_trials=0, groups={}, union=np.empty(0, np.int64),
                         read_session=None, session_file=None, unit_name=None, out_path=converted_path(out_dir, subject))
     if space in SURFACE_SPACES:
-        _plan_surface(root, plan, rois, space, version, ncsnr, surface)
+        _plan_surface(root, plan, rois, space, version, ncsnr, surface, surface_roi_dir)
     else:
         _plan_volume(root, plan, rois, space, version, ncsnr)
     if max(sessions) * plan.n_trials > len(design.image_order):
@@ -310,7 +327,9 @@ def _plan_subject(root: str, subject: int, design: NSDDesign, sessions: Optional
     for g in plan.groups.values():
         g.cols = np.searchsorted(plan.union, g.keys)
     names = ','.join(rois)
-    rois_source = (osp.join('nsddata', 'freesurfer', space, 'label', f'{{lh,rh}}.{{{names}}}.mgz')
+    rois_source = (osp.join(surface_roi_dir.format(subject=subject), f'{{lh,rh}}.{{{names}}}.mgz')
+                   if space in SURFACE_SPACES and surface_roi_dir else
+                   osp.join('nsddata', 'freesurfer', space, 'label', f'{{lh,rh}}.{{{names}}}.mgz')
                    if space in SURFACE_SPACES else
                    osp.join('nsddata', 'ppdata', f'subj{subject:02d}', space, 'roi', f'{{{names}}}.nii.gz'))
     plan.schema.update(betas_version=betas_version_folder(version), rois_source=rois_source)
@@ -345,7 +364,7 @@ def convert_nsd(nsd_root: str, out_dir: str, subjects: Optional[Sequence[int]] =
                 average_repeats: bool = False, overwrite: bool = False, progress: bool = True, *,
                 sessions: Optional[Sequence[int]] = None, betas_version: str = DEFAULT_BETAS,
                 rois: Sequence[str] = ROI_GROUPS, ncsnr: str = 'auto', nan_policy: str = 'error',
-                surface: str = 'white') -> List[str]:
+                surface: str = 'white', surface_roi_dir: Optional[str] = None) -> List[str]:
     """Convert NSD subjects to ``out_dir/subjXX.h5``.
 
     Args:
@@ -367,6 +386,8 @@ def convert_nsd(nsd_root: str, out_dir: str, subjects: Optional[Sequence[int]] =
         nan_policy: ``error`` (NaN/inf betas stop the conversion) or ``drop-voxels`` (voxels with any NaN/inf
             beta are left out, with a warning).
         surface: fsaverage surface giving vertex coordinates (``space='fsaverage'``).
+        surface_roi_dir: folder of subject-specific fsaverage ROI files ``<hemi>.<name>.mgz`` (``{subject}`` is
+            replaced by the 1-based subject, e.g. ``rois/subj{subject:02d}``), instead of NSD's fsaverage labels.
 
     Returns:
         The written file paths.
@@ -402,7 +423,7 @@ def convert_nsd(nsd_root: str, out_dir: str, subjects: Optional[Sequence[int]] =
         raise FileExistsError(f'{", ".join(existing)}: already converted (pass --overwrite to replace)')
     design = read_expdesign(expdesign_path(nsd_root), _n_stimuli(nsd_root))
     plans = [_plan_subject(nsd_root, s, design, sessions, space, betas_version, rois, ncsnr, nan_policy, surface,
-                           out_dir) for s in subjects]
+                           surface_roi_dir, out_dir) for s in subjects]
     written = []
     for plan in plans:
         _convert_subject(plan, design, space, zscore, average_repeats, overwrite, progress)

@@ -160,6 +160,30 @@ def test_native_fsaverage_surface_betas(extras_world, tmp_path):
     np.testing.assert_allclose(s.ncsnr(g)[col], ncsnr[v], rtol=1e-6)
 
 
+def test_subject_specific_fsaverage_rois(extras_world, tmp_path):
+    """floc-* ROIs mapped to fsaverage per subject (NSD ships them on the native surface only)."""
+    import shutil
+    rois = tmp_path / 'rois' / 'subj01'
+    rois.mkdir(parents=True)
+    for h in HEMIS:  # this subject's "mapped" ROI: the fsaverage one with its first labelled vertex removed
+        img = nib.load(roi_path(extras_world, 1, GROUP, 'fsaverage', h))
+        data = np.asarray(img.dataobj).copy()
+        data[np.argwhere(data > 0)[0][0]] = 0
+        nib.save(nib.MGHImage(data, img.affine), str(rois / f'{h}.{GROUP}.mgz'))
+    shared = ConvertedSubject(convert_nsd(extras_world, str(tmp_path / 'a'), space='fsaverage', rois=[GROUP],
+                                          progress=False)[0])
+    own = ConvertedSubject(convert_nsd(extras_world, str(tmp_path / 'b'), space='fsaverage', rois=[GROUP],
+                                       surface_roi_dir=str(tmp_path / 'rois' / 'subj{subject:02d}'),
+                                       progress=False)[0])
+    assert own.voxel_counts[GROUP] == shared.voxel_counts[GROUP] - 2
+    assert own.label_names(GROUP) == shared.label_names(GROUP)  # the subject's own ctab
+    assert own.rois_source == str(rois / '{lh,rh}.{floc-faces}.mgz')
+    shutil.rmtree(rois)
+    with pytest.raises(NSDFormatError, match='--surface-roi-dir'):
+        convert_nsd(extras_world, str(tmp_path / 'c'), space='fsaverage', rois=[GROUP],
+                    surface_roi_dir=str(rois), progress=False)
+
+
 def test_surface_errors_name_the_file(extras_world, tmp_path):
     with pytest.raises(NSDFormatError, match=r'lh\.Kastner2015\.mgz: file not found .*nsdcode'):
         convert_nsd(extras_world, str(tmp_path / 'a'), space='fsaverage', rois=['Kastner2015'], progress=False)

@@ -47,6 +47,10 @@ def parse_args(argv=None):
                    help='NaN/inf betas: stop with an error (default) or leave out the voxels that have any')
     p.add_argument('--surface', default='white',
                    help='fsaverage surface giving vertex coordinates (nsddata/freesurfer/fsaverage/surf/lh.<surface>)')
+    p.add_argument('--surface-roi-dir', default=None, metavar='DIR',
+                   help='fsaverage: subject-specific ROI files DIR/lh.<roi>.mgz, rh.<roi>.mgz (+ <roi>.mgz.ctab) '
+                   'instead of nsddata/freesurfer/fsaverage/label; "{subject}" in DIR is replaced by the subject '
+                   '(e.g. rois/subj{subject:02d})')
     p.add_argument('--no-zscore', action='store_true', help='keep percent signal change (no per-session z-score)')
     p.add_argument('--average-repeats', action='store_true', help='one row per image: mean of its repetitions')
     p.add_argument('--overwrite', action='store_true', help='replace existing subjXX.h5 files')
@@ -63,7 +67,8 @@ def main(argv=None) -> int:
                               sessions=args.session_list, space=args.space, zscore=not args.no_zscore,
                               average_repeats=args.average_repeats, overwrite=args.overwrite,
                               progress=not args.quiet, betas_version=args.betas_version, rois=args.rois,
-                              ncsnr=args.ncsnr, nan_policy=args.nan_policy, surface=args.surface)
+                              ncsnr=args.ncsnr, nan_policy=args.nan_policy, surface=args.surface,
+                              surface_roi_dir=args.surface_roi_dir)
     except NSDOptionError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
