@@ -478,17 +478,27 @@ def surface_betas_shape(path: str) -> Tuple[int, int, np.dtype]:
     return int(shape[0]), int(shape[3]), dtype
 
 
-def read_surface_betas(path: str, vertices: np.ndarray) -> np.ndarray:
+def read_surface_betas(path: str, vertices: np.ndarray, block: int = 8192) -> np.ndarray:
     """All trials of some vertices of ``<hemi>.betas_sessionNN.mgh``: (trials, len(vertices)) in the file's dtype.
 
-    Only the span of rows from the lowest to the highest requested vertex is read.
+    The file is read in spans of at most ``block`` vertices (all trials), so memory stays at the output plus one span.
+
+    Args:
+        path: the session file.
+        vertices: (V,) ascending vertex indices.
+        block: vertices per read.
     """
     img = _load_image(path, 'MGH')
-    if len(vertices) == 0:
-        return np.empty((img.shape[3], 0), img.get_data_dtype())
-    v0, v1 = int(vertices.min()), int(vertices.max()) + 1
+    dtype = np.dtype(img.get_data_dtype()).newbyteorder('=')
+    out = np.empty((img.shape[3], len(vertices)), dtype)
     try:
-        block = np.asanyarray(img.dataobj[v0:v1])
+        a = 0
+        while a < len(vertices):
+            b = int(np.searchsorted(vertices, vertices[a] + block))  # vertices within one span
+            v0, v1 = int(vertices[a]), int(vertices[b - 1]) + 1
+            span = np.asanyarray(img.dataobj[v0:v1])
+            out[:, a:b] = span[vertices[a:b] - v0, 0, 0, :].T
+            a = b
     except Exception as exc:
         raise NSDFormatError(f'{path}: cannot read betas ({exc})') from exc
-    return np.ascontiguousarray(block[vertices - v0, 0, 0, :].T)
+    return out

@@ -252,3 +252,12 @@ def test_nan_policy_drop_voxels_leaves_out_exactly_those_voxels(world_without_ex
         assert set(full) - set(kept) <= {ijk} and ijk not in kept
         assert np.isfinite(s.betas(g)).all()
     assert len(s.ijk(GROUP)) == len(clean.ijk(GROUP)) - 1
+
+
+def test_surface_betas_are_read_in_spans(extras_world):
+    from mmbrain.datasets.nsd_files import read_surface_betas
+    path = betas_path(extras_world, 1, 1, 'fsaverage', hemi='lh')
+    full = np.asarray(nib.load(path).dataobj)[:, 0, 0, :].T
+    vertices = np.sort(np.random.default_rng(0).choice(full.shape[1], full.shape[1] // 3, replace=False))
+    np.testing.assert_array_equal(read_surface_betas(path, vertices, block=7), full[:, vertices])
+    assert read_surface_betas(path, vertices[:0]).shape == (full.shape[0], 0)
