@@ -93,10 +93,10 @@ def brainformer_gradcam(model: nn.Module,
     was_training = model.training
     model.eval()
     try:
-        inputs = model.data_preprocessor(data, training=False)['inputs']
-        with torch.no_grad():
-            brain, _ = model.fmri_encoder(inputs['fmri'], inputs['fmri_mask'], inputs.get('xyz'),
-                                          inputs.get('subject_index'))
+        batch = model.data_preprocessor(data, training=False)
+        inputs = batch['inputs']
+        with torch.no_grad():  # q of the fMRI encoder; for a ClipPretrainer, its caption's text features
+            brain = model.extract_pair_feat(inputs, batch['data_samples'])
         result = brain_gradcam(BrainformerImageEmbed(model, target_layer), inputs['img'], brain)
     finally:
         model.train(was_training)
@@ -113,7 +113,8 @@ def plot_brainformer_gradcam(models: Mapping[str, nn.Module],
 
     Args:
         models: ``{label: BrainformerPretrainer}``, rows in dict order (e.g. random init, Brainformer w/o
-            guidance loss, Brainformer).
+            guidance loss, Brainformer); a ``ClipPretrainer`` row attends to the samples' captions (``text``,
+            :func:`~.clip_gradcam.attach_captions`).
         data: a ``brain_collate`` batch (see :func:`brainformer_gradcam`).
         out_file: if given, the figure is also saved there (atomically).
         target_layer: see :class:`BrainformerImageEmbed` (the same for every model).

@@ -24,12 +24,14 @@ import mmbrain  # noqa: F401  (registers mmbrain and allow-lists mmengine checkp
 from mmbrain.registry import MODELS
 from mmbrain.utils import load_checkpoint_safely
 from mmbrain.visualization import plot_brainformer_gradcam
+from mmbrain.visualization.clip_gradcam import attach_captions
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Grad-CAM of cos(image embedding, brain embedding) (paper Fig. 6)')
     parser.add_argument('--model', nargs='+', action='append', required=True, metavar='LABEL CONFIG [CHECKPOINT]',
-                        help='one row of the figure: a label, a BrainformerPretrainer config, and a checkpoint '
+                        help='one row of the figure: a label, a BrainformerPretrainer (or ClipPretrainer) config, '
+                        'and a checkpoint '
                         '(omit it for random init); repeat for several models')
     parser.add_argument('--data-config', help='config whose dataloader gives the stimuli (default: first model\'s)')
     parser.add_argument('--split', choices=['val', 'test', 'train'], default='val', help='dataloader to read')
@@ -95,6 +97,9 @@ def main() -> None:
     data = first_samples(data_cfg, args.split, args.num_images)
     models = {spec[0]: build_model(cfg, spec[2] if len(spec) == 3 else None, args.device, args.seed)
               for spec, cfg in zip(args.model, configs)}
+    for spec, cfg in zip(args.model, configs):
+        if models[spec[0]].pair_key == 'text':  # a CLIP row: the stimuli's own captions, from its config
+            attach_captions(data['data_samples'], cfg, args.split)
     plot_brainformer_gradcam(models, data, args.out, target_layer=args.target_layer)
     print(f'Grad-CAM of {len(models)} model(s) on {args.num_images} stimuli written to {args.out}')
 
