@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..utils.fileio import check_output
 from .converted_file import ConvertedSubjectWriter, converted_path
 from .nsd_files import ROI_GROUPS, NSDFormatError, require_file
 
@@ -222,9 +223,8 @@ def convert_algonauts(root: str, out_dir: str, subjects: Optional[Sequence[int]]
         The written file paths.
     """
     subjects = list(subjects) if subjects else find_algonauts_subjects(root)
-    existing = [converted_path(out_dir, s) for s in subjects if osp.exists(converted_path(out_dir, s))]
-    if existing and not overwrite:
-        raise FileExistsError(f'{", ".join(existing)}: already converted (pass --overwrite to replace)')
+    for s in subjects:  # before any work; the writer checks again, atomically, when it publishes
+        check_output(converted_path(out_dir, s), overwrite)
     plans: Dict[int, Tuple] = {}
     for s in subjects:
         folder = _subject_dir(root, s)

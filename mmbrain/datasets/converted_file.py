@@ -21,17 +21,19 @@ Layout::
     rois/G/ncsnr float32 (V_G,)         noise-ceiling SNR from repeated images, when estimable
 
 Both writers (NSD and Algonauts converters) go through :class:`ConvertedSubjectWriter`, which writes to a
-temporary file in the output folder and renames it into place only when complete. Every reader (datasets,
+temporary file in the output folder and publishes it only when complete, synced and read back
+(:mod:`mmbrain.utils.fileio`). Every reader (datasets,
 transforms, metrics, tools) goes through :class:`ConvertedSubject`, which reads version 1 and 2 files; a feature
 that needs version-2 fields asks for them with :meth:`ConvertedSubject.require_version`.
 """
 
 import os
 import os.path as osp
-import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ..utils.fileio import AtomicOutput, OutputError, storage_error, verify_hdf5
 
 FORMAT = 'mmbrain-nsd'
 #: The schema version the writer writes.
@@ -109,24 +111,68 @@ class ConvertedSubjectWriter:
 
     def __enter__(self) -> 'ConvertedSubjectWriter':
         import h5py
-        if osp.exists(self.path) and not self.overwrite:
-            raise FileExistsError(f'{self.path}: already exists (pass --overwrite to replace it)')
-        out_dir = osp.dirname(osp.abspath(self.path))
-        os.makedirs(out_dir, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f'.{osp.basename(self.path)}.', suffix='.partial', dir=out_dir)
-        os.close(fd)
-        self.file = h5py.File(self._tmp, 'w')
-        self.file.attrs.update(self._attrs)
-        if self._affine is not None:
-            self.file.create_dataset('affine', data=self._affine)
+        self._output = AtomicOutput(self.path, overwrite=self.overwrite)  # refuses an existing path early
+        self._tmp = self._output.open()  # also removes what an interrupted converter left of this file
+        try:  # HDF5's own file lock is off: AtomicOutput holds one on the temporary file while it is written.
+            self.file = h5py.File(self._tmp, 'w', locking=False)
+            self.file.attrs.update(self._attrs)
+            if self._affine is not None:
+                self.file.create_dataset('affine', data=self._affine)
+        except BaseException:
+            self._output.discard()
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.file.close()
-        if exc_type is None:
-            os.replace(self._tmp, self.path)
-        else:
-            os.unlink(self._tmp)
+        """Publish through :class:`~mmbrain.utils.fileio.AtomicOutput`: flush (h5py's ``close()`` can swallow a
+        failed write, e.g. a full disk), fsync, reopen and compare with what was written (:func:`verify_hdf5`), then
+        rename without replacing an existing file unless ``overwrite``. On failure nothing is published."""
+        try:
+            if exc_type is not None:
+                self._close_quietly()
+                error = storage_error(self.path, exc)
+                if error is not None:
+                    raise error from exc
+                return
+            try:
+                shapes = self._written_shapes()
+                self.file.flush()
+                self.file.close()
+            except BaseException as err:
+                self._close_quietly()
+                if isinstance(err, (OSError, RuntimeError)):  # h5py's write errors
+                    raise OutputError(self.path, err) from err
+                raise
+            self._output.verify = lambda tmp: verify_hdf5(tmp, shapes, self._attrs, name=self.path)
+            self._output.commit()
+        finally:
+            self._output.discard()
+
+    def _close_quietly(self) -> None:
+        """Close after a failure. The temporary file is emptied first: its blocks are free again, so HDF5 can write
+        what it still holds (on a full disk a failed close leaves the file's objects half-closed, and h5py
+        crashes freeing the converter's datasets later); its content is discarded anyway."""
+        try:
+            os.truncate(self._tmp, 0)
+            self.file.close()
+        except Exception:  # noqa: BLE001 - already failing; the temporary file is removed next
+            pass
+
+    def _written_shapes(self) -> Dict[str, Tuple[int, ...]]:
+        """Every dataset's shape as the writer made it, after checking the schema's row and voxel counts."""
+        import h5py
+        shapes: Dict[str, Tuple[int, ...]] = {}
+        self.file.visititems(lambda key, obj: shapes.update({key: obj.shape}) if isinstance(obj, h5py.Dataset)
+                             else None)
+        missing = [key for key in ('nsd_id', 'session', 'shared1000') if key not in shapes]
+        if missing:
+            raise ConvertedFormatError(f'{self.path}: the converter wrote no {missing} row datasets')
+        for group in self.file.get('rois', {}):
+            betas, label = shapes.get(f'rois/{group}/betas'), shapes.get(f'rois/{group}/label')
+            if betas is None or label is None or betas != (shapes['nsd_id'][0], label[0]):
+                raise ConvertedFormatError(f'{self.path}: rois/{group}/betas has shape {betas}, expected (rows, '
+                                           f'voxels) = ({shapes["nsd_id"][0]}, {label and label[0]})')
+        return shapes
 
     def write_rows(self, nsd_id: np.ndarray, session: np.ndarray, shared1000: np.ndarray,
                    n_repeats: np.ndarray) -> None:

@@ -28,6 +28,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..evaluation.functional.noise_ceiling import ncsnr_from_variances
+from ..utils.fileio import check_output
 from ..utils.logging import progress_bar
 from .converted_file import ConvertedSubjectWriter, converted_path, subject_tag
 from .nsd_files import (
@@ -418,9 +419,8 @@ def convert_nsd(nsd_root: str, out_dir: str, subjects: Optional[Sequence[int]] =
         if not sessions or sessions[0] < 1:
             raise NSDOptionError(f'sessions must be positive 1-based numbers, got {sessions}')
     subjects = list(subjects) if subjects else find_subjects(nsd_root)
-    existing = [converted_path(out_dir, s) for s in subjects if osp.exists(converted_path(out_dir, s))]
-    if existing and not overwrite:
-        raise FileExistsError(f'{", ".join(existing)}: already converted (pass --overwrite to replace)')
+    for s in subjects:  # before any work; the writer checks again, atomically, when it publishes
+        check_output(converted_path(out_dir, s), overwrite)
     design = read_expdesign(expdesign_path(nsd_root), _n_stimuli(nsd_root))
     plans = [_plan_subject(nsd_root, s, design, sessions, space, betas_version, rois, ncsnr, nan_policy, surface,
                            surface_roi_dir, out_dir) for s in subjects]

@@ -30,6 +30,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from ...evaluation.functional.noise_ceiling import noise_ceiling
+from ...utils.fileio import check_output
 from ...utils.logging import progress_bar
 from ..converted_file import subject_tag
 from ..nsd_files import (
@@ -97,9 +98,7 @@ def make_synthetic_nsd(out_dir: str, n_subjects: int = 8, n_sessions: int = 3, n
                          f'at most 3 repetitions (need at least {-(-n_trials // 3)})')
     if not 1 <= n_shared <= n_images:
         raise ValueError(f'n_shared must lie in 1..n_images={n_images}, got {n_shared}')
-    out_dir = osp.abspath(out_dir)
-    if osp.exists(out_dir) and not overwrite:
-        raise FileExistsError(f'{out_dir}: already exists (pass overwrite=True / --overwrite to replace it)')
+    out_dir = check_output(out_dir, overwrite, flag='overwrite=True / --overwrite')
     parent = osp.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.', suffix='.partial', dir=parent)
