@@ -17,12 +17,9 @@ val2017), the second evaluation set of the detection configs (``coco-wo-nsd/`` k
 """
 import argparse
 import json
-import os.path as osp
 from typing import Dict, Set, Tuple
 
 import pandas as pd
-
-from mmbrain.utils import atomic_write
 
 
 def read_nsd_coco_ids(stim_info: str) -> Tuple[Set[int], Dict[str, int]]:
@@ -83,11 +80,16 @@ def main() -> None:
     parser.add_argument('out', help='output json (written atomically)')
     parser.add_argument('--val', nargs=2, metavar=('VAL_ANN_FILE', 'VAL_OUT'),
                         help='also write VAL_ANN_FILE (instances_val2017.json) without the NSD images to VAL_OUT')
+    parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
     args = parser.parse_args()
+    from mmbrain.utils.fileio import OutputExistsError, SameFileError, atomic_write, check_output
     jobs = [(args.ann_file, args.out)] + ([tuple(args.val)] if args.val else [])
-    for ann_file, out in jobs:
-        if osp.abspath(out) == osp.abspath(ann_file):
-            parser.exit(1, f'error: refusing to overwrite the input {ann_file}\n')
+    inputs = [args.stim_info] + [ann_file for ann_file, _ in jobs]
+    try:  # no output may be an input, even through a symlinked folder or a hard link
+        for _, out in jobs:
+            check_output(out, args.overwrite, inputs)
+    except (OutputExistsError, SameFileError) as err:
+        parser.exit(2, f'error: {err}\n')
     try:
         nsd_ids, splits = read_nsd_coco_ids(args.stim_info)
         results = [(ann_file, out) + exclude_images(_read_json(ann_file), nsd_ids, ann_file) for ann_file, out in jobs]
@@ -96,8 +98,11 @@ def main() -> None:
     split_text = ', '.join(f'{n} from {s}' for s, n in sorted(splits.items()))
     print(f'NSD stimuli: {len(nsd_ids)} COCO ids' + (f' ({split_text})' if split_text else ''))
     for ann_file, out, filtered, report in results:
-        with atomic_write(out) as f:
-            json.dump(filtered, f)
+        try:
+            with atomic_write(out, overwrite=args.overwrite, inputs=inputs) as f:
+                json.dump(filtered, f)
+        except OSError as err:  # a full or read-only folder, or another run wrote the output meanwhile
+            parser.exit(1, f'error: {err}\n')
         print(f'removed {report["images_removed"]} of {report["images_before"]} images and '
               f'{report["annotations_removed"]} of {report["annotations_before"]} annotations from {ann_file}')
         print(f'kept {report["images_before"] - report["images_removed"]} images, '
