@@ -343,8 +343,11 @@ class ConvertedSubject:
         """Dataset ``name`` as an array (cached; None when absent)."""
         if name not in self._cache:
             import h5py
-            with h5py.File(self.path, 'r') as f:
-                value = f[name][()] if name in f else None
+            try:
+                with h5py.File(self.path, 'r') as f:
+                    value = f[name][()] if name in f else None
+            except OSError as exc:  # damaged after opening checked it (HDF5's messages do not name the file)
+                raise ConvertedFormatError(f'{self.path}: cannot read {name}, the file is damaged ({exc})') from exc
             if value is not None and dtype is not None:
                 value = np.ascontiguousarray(value, dtype=dtype)
             self._cache[name] = value

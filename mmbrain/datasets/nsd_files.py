@@ -430,6 +430,15 @@ def open_betas(path: str, grid_xyz: Sequence[int], n_trials: Optional[int] = Non
     return f, ds
 
 
+def _read_planes(ds, k0: int, k1: int) -> np.ndarray:
+    """``ds[:, k0:k1]``; a damaged file (e.g. a corrupted chunk index) is an NSDFormatError naming it."""
+    try:
+        return ds[:, k0:k1]
+    except OSError as exc:
+        raise NSDFormatError(f'{ds.file.filename}: cannot read {ds.name} planes {k0}..{k1 - 1}: the file is damaged '
+                             f'({exc}); download it again') from exc
+
+
 def read_voxels(ds, voxels_kji: np.ndarray, slab: int = 8) -> np.ndarray:
     """Read all trials of a set of voxels from a ``(trials, Z, Y, X)`` dataset, a few z-planes at a time.
 
@@ -451,7 +460,7 @@ def read_voxels(ds, voxels_kji: np.ndarray, slab: int = 8) -> np.ndarray:
         if len(sel) == 0:
             continue
         k1 = min(k0 + slab, int(k[sel].max()) + 1)
-        block = ds[:, k0:k1]
+        block = _read_planes(ds, k0, k1)
         v = voxels_kji[sel]
         out[:, sel] = block[:, v[:, 0] - k0, v[:, 1], v[:, 2]]
     return out
@@ -462,7 +471,7 @@ def mean_volume(ds, slab: int = 8) -> np.ndarray:
     t, z, y, x = ds.shape
     out = np.empty((z, y, x), np.float64)
     for k0 in range(0, z, slab):
-        out[k0:k0 + slab] = ds[:, k0:k0 + slab].mean(0, dtype=np.float64)
+        out[k0:k0 + slab] = _read_planes(ds, k0, min(k0 + slab, z)).mean(0, dtype=np.float64)
     return out.transpose(2, 1, 0).astype(np.float32)
 
 

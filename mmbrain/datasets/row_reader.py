@@ -28,7 +28,10 @@ class H5RowReader:
         import h5py
         self.path = path
         self.name = name
-        self._file = h5py.File(path, 'r')
+        try:
+            self._file = h5py.File(path, 'r')
+        except OSError as exc:
+            raise OSError(f'{path}: not a readable HDF5 file ({exc})') from exc
         ds = self._file[name]
         self.shape: Tuple[int, ...] = tuple(ds.shape)
         self.dtype = np.dtype(ds.dtype)
@@ -54,7 +57,10 @@ class H5RowReader:
         if not 0 <= row < self.shape[0]:
             raise IndexError(f'{self.path}:{self.name}: row {row} out of range 0..{self.shape[0] - 1}')
         if self._fd is None:
-            return self._ds[row]
+            try:
+                return self._ds[row]
+            except OSError as exc:  # e.g. a corrupted chunk index: name the file, not only HDF5's reason
+                raise OSError(f'{self.path}:{self.name}: cannot read row {row}, the file is damaged ({exc})') from exc
         out = np.empty(self._row_shape, self.dtype)
         if os.preadv(self._fd, [out], self._offset + row * self._row_bytes) != self._row_bytes:
             raise OSError(f'{self.path}:{self.name}: short read of row {row} (file truncated?)')
