@@ -9,7 +9,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from _helpers import REPO
+from _helpers import REPO, load_tool
 from _tmpfs import tiny_tmpfs
 
 from mmbrain.datasets.converted_file import ConvertedSubject, ConvertedSubjectWriter
@@ -107,3 +107,11 @@ def test_an_existing_file_stops_the_converter_before_any_work(nsd_world, tmp_pat
     with pytest.raises(OutputExistsError, match=r'subj02.h5: already exists \(pass --overwrite to replace it\)'):
         convert_nsd(nsd_world.root, str(out), subjects=[1, 2], progress=False)
     assert _listing(out) == ['subj02.h5']
+
+
+def test_a_read_only_output_folder_is_one_line_and_exit_1(nsd_world, tmp_path, capsys):
+    tool = load_tool('tools/dataset_converters/nsd_to_mmbrain.py')
+    with tiny_tmpfs(tmp_path, read_only=True) as disk:
+        assert tool.main(['--nsd-root', nsd_world.root, '--out', str(disk), '--subjects', '1', '--quiet']) == 1
+    assert capsys.readouterr().err.strip() == (f'error: {disk / "subj01.h5"}: cannot write the output '
+                                               '(Read-only file system)')

@@ -193,3 +193,11 @@ def test_a_full_disk_keeps_the_good_old_file(tmp_path):
                 f.write(os.urandom(256 * 1024))
         assert path.read_bytes() == b'good old file'
         assert os.listdir(disk) == ['out.bin']
+
+
+def test_a_read_only_folder_keeps_nothing_and_names_the_path(tmp_path):
+    with tiny_tmpfs(tmp_path, read_only=True) as disk:
+        with pytest.raises(OutputError) as info:
+            with atomic_write(disk / 'sub' / 'out.json') as f:
+                f.write('{}')
+        assert str(info.value) == f'{disk / "sub" / "out.json"}: cannot write the output (Read-only file system)'
