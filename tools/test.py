@@ -54,9 +54,13 @@ def main() -> None:
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err}')
     metrics = runner.test()
-    if args.out and is_main_process():  # every process has the metrics; one writes them
+    if args.out and is_main_process():  # every process has the metrics; one writes them, atomically
         from mmengine.fileio import dump
-        dump(metrics, args.out)
+
+        from mmbrain.utils.fileio import atomic_write
+        data = dump(metrics, file_format=osp.splitext(args.out)[1][1:])  # str (json, yaml) or bytes (pkl)
+        with atomic_write(args.out, 'wb') as f:
+            f.write(data.encode() if isinstance(data, str) else data)
 
 
 if __name__ == '__main__':

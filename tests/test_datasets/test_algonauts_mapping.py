@@ -1,10 +1,15 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The challenge's mapping_<group>.npy files are read without unpickling anything but a {label: name} dict."""
+import os.path as osp
+
 import numpy as np
 import pytest
+from _helpers import load_tool
+from _tmpfs import tiny_tmpfs
 
 from mmbrain.datasets.algonauts import load_label_mapping
 from mmbrain.datasets.nsd_files import NSDFormatError
+from test_datasets.test_algonauts import algonauts  # noqa: F401  (the miniature challenge layout fixture)
 
 
 class _RunsCode:
@@ -44,3 +49,18 @@ def test_anything_but_a_label_dict_is_refused(tmp_path, content):
     np.save(path, content, allow_pickle=True)
     with pytest.raises(NSDFormatError, match='mapping_streams.npy: expected'):
         load_label_mapping(str(path))
+
+
+def test_the_converter_refuses_the_payload_and_reports_a_read_only_folder(algonauts, tmp_path, capsys):  # noqa: F811
+    cli = load_tool('tools/dataset_converters/algonauts_to_mmbrain.py')
+    root, marker = algonauts['root'], tmp_path / 'pwned'
+    with tiny_tmpfs(tmp_path, read_only=True) as disk:
+        assert cli.main(['--root', root, '--out', str(disk), '--subjects', '1']) == 1
+        assert capsys.readouterr().err.strip() == (f'error: {disk / "subj01.h5"}: cannot write the output '
+                                                   '(Read-only file system)')
+    mapping = osp.join(root, 'subj01', 'roi_masks', 'mapping_streams.npy')
+    np.save(mapping, np.array({0: 'Unknown', 1: _RunsCode(marker)}, dtype=object), allow_pickle=True)
+    out = tmp_path / 'out'
+    assert cli.main(['--root', root, '--out', str(out), '--subjects', '1']) == 2
+    assert 'mapping_streams.npy: refusing to unpickle it: global builtins.eval' in capsys.readouterr().err
+    assert not marker.exists() and not (out / 'subj01.h5').exists()

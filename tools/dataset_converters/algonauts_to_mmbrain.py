@@ -34,6 +34,9 @@ def main(argv=None) -> int:
     except (NSDFormatError, FileExistsError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    except OSError as exc:  # a full or read-only output folder: one line naming the file
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     for path in written:
         print(f'wrote {path}')
     return 0
