@@ -29,7 +29,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, List, Mapping, Optiona
 
 __all__ = [
     'AtomicOutput', 'OutputError', 'OutputExistsError', 'SameFileError', 'STORAGE_ERRNOS', 'atomic_write',
-    'check_output', 'remove_stale_temps', 'same_file', 'storage_error', 'verify_hdf5'
+    'check_output', 'remove_stale_temps', 'same_file', 'storage_error', 'umask_mode', 'verify_hdf5'
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -126,6 +126,12 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def umask_mode(folder: bool = False) -> int:
+    """The mode ``open`` (or ``mkdir``, ``folder=True``) gives a new file under the process's umask: what a
+    temporary file or folder (``mkstemp``: 0600, ``mkdtemp``: 0700) is set to before it is published."""
+    return (0o777 if folder else 0o666) & ~_umask()
 
 
 def _temp_pattern(path: str) -> 're.Pattern':
@@ -300,7 +306,7 @@ class AtomicOutput:
                 except FileNotFoundError:  # a stale-file cleaner took it before the lock; make another
                     pass
                 os.close(fd)
-            os.fchmod(fd, 0o666 & ~_umask())
+            os.fchmod(fd, umask_mode())
         except OSError as err:
             raise OutputError(self.path, err) from err
         self._fd, self.tmp = fd, tmp

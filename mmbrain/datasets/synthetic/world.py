@@ -30,7 +30,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from ...evaluation.functional.noise_ceiling import noise_ceiling
-from ...utils.fileio import check_output
+from ...utils.fileio import check_output, umask_mode
 from ...utils.logging import progress_bar
 from ..converted_file import subject_tag
 from ..nsd_files import (
@@ -103,6 +103,7 @@ def make_synthetic_nsd(out_dir: str, n_subjects: int = 8, n_sessions: int = 3, n
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.', suffix='.partial', dir=parent)
     try:
+        os.chmod(tmp, umask_mode(folder=True))  # mkdtemp makes 0700
         world = _generate(tmp, n_subjects, n_sessions, n_images, image_size, seed, trials_per_session, n_shared,
                           volume_scale, snr, n_coco_extra, n_ade, progress, nsd_extras)
         if osp.exists(out_dir):
