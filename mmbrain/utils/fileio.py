@@ -23,6 +23,7 @@ import fcntl
 import os
 import os.path as osp
 import re
+import stat
 import tempfile
 from contextlib import contextmanager
 from typing import IO, Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
@@ -160,13 +161,15 @@ def remove_stale_temps(path: PathLike) -> List[str]:
             continue
         candidate = osp.join(folder, name)
         try:
-            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW)
+            if not stat.S_ISREG(os.lstat(candidate).st_mode):
+                continue
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             st, fst = os.lstat(candidate), os.fstat(fd)
-            if (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino) and os.path.isfile(candidate):
+            if (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino):
                 os.unlink(candidate)
                 removed.append(candidate)
         except OSError:  # locked by a live writer, or gone meanwhile
