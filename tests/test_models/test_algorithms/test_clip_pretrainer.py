@@ -104,3 +104,15 @@ def test_errors_name_the_problem():
         model(**data, mode='loss')
     with pytest.raises(ValueError, match='no output_dim'):
         _model(text_encoder=dict(TEXT, output_dim=8))
+
+
+def test_backbone_extractor_takes_a_clip_checkpoint(tmp_path):
+    """tools/model_converters/brainformer_to_backbone.py keeps exactly the backbone.* tensors of a CLIP model."""
+    from _helpers import load_tool
+    model = _model()
+    torch.save(dict(meta=dict(iter=1), state_dict=model.state_dict()), tmp_path / 'iter_1.pth')
+    summary = load_tool('tools/model_converters/brainformer_to_backbone.py').convert(str(tmp_path / 'iter_1.pth'),
+                                                                                  str(tmp_path / 'backbone.pth'))
+    out = torch.load(tmp_path / 'backbone.pth', weights_only=True)['state_dict']
+    assert set(out) == {k for k in model.state_dict() if k.startswith('backbone.')}
+    assert set(summary['dropped']) == {'img_proj', 'text_encoder', 'contrastive_loss'}
