@@ -16,12 +16,10 @@ allow-list, and mmdet / mmseg / mmpretrain take it exactly like mmpretrain's sel
 import argparse
 import os.path as osp
 from collections import Counter, OrderedDict
-from typing import Dict, Tuple
+from typing import TYPE_CHECKING, Dict, Tuple
 
-import torch
-
-from mmbrain.utils import load_checkpoint_safely
-from mmbrain.utils.fileio import OutputExistsError, SameFileError, atomic_write, check_output
+if TYPE_CHECKING:
+    import torch
 
 BACKBONE_PREFIX = 'backbone.'
 #: The second tower of each pretrainer: BrainformerPretrainer's fMRI encoder, ClipPretrainer's text encoder.
@@ -51,6 +49,7 @@ def extract_backbone(ckpt: dict, filename: str) -> Tuple['OrderedDict[str, torch
         raise ValueError(f'{filename}: not a Brainformer checkpoint (nor a CLIP one): its state_dict has no '
                          f'{" or ".join(p + "*" for p in TOWER_PREFIXES)} weights '
                          f'(found modules {sorted({k.split(".")[0] for k in state_dict})[:10]})')
+    import torch
     backbone = OrderedDict()
     dropped: Counter = Counter()
     for key, value in state_dict.items():
@@ -87,6 +86,10 @@ def convert(src: str, dst: str, overwrite: bool = False) -> dict:
     ``dst`` is published atomically; it may not be ``src`` (nor a link to it), and replaces an existing file only
     when ``overwrite``.
     """
+    import torch
+
+    from mmbrain.utils import load_checkpoint_safely
+    from mmbrain.utils.fileio import atomic_write, check_output
     check_output(dst, overwrite, inputs=[src])
     ckpt = load_checkpoint_safely(src)
     backbone, dropped = extract_backbone(ckpt, src)
@@ -108,6 +111,7 @@ def main() -> None:
     parser.add_argument('dst', help='output backbone checkpoint (.pth)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing DST')
     args = parser.parse_args()
+    from mmbrain.utils.fileio import OutputExistsError, SameFileError
     try:
         summary = convert(args.src, args.dst, overwrite=args.overwrite)
     except (OutputExistsError, SameFileError) as err:
