@@ -48,6 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--table3', action=argparse.BooleanOptionalAction, default=None,
                         help='also pretrain the Table 3 ablation with a learned positional embedding (default: on '
                         'with several seeds, off for one)')
+    parser.add_argument('--guidance-ablations', action=argparse.BooleanOptionalAction, default=True,
+                        help='pretrain the guidance ablations (w/o the guidance loss, Eq. 6 as printed) and run the '
+                        'encoding task and the Grad-CAM rows from them (default: on)')
     parser.add_argument('--world-seed', type=int, default=0, help='seed of the synthetic world (shared by all seeds)')
     parser.add_argument('--nsd-root', help='run the paper\'s configs on the real NSD in this folder (native layout, '
                         'docs/data.md) instead of the synthetic world')
@@ -105,7 +108,8 @@ def main(argv=None) -> int:
     else:
         table3 = len(args.seeds) > 1 if args.table3 is None else args.table3
         plan = synthetic_plan(args.work_dir or 'work_dirs/demo', seeds=args.seeds, table3=table3,
-                              world_seed=args.world_seed, report=args.report)
+                              guidance_ablations=args.guidance_ablations, world_seed=args.world_seed,
+                              report=args.report)
     stages = build_stages(plan)
     try:
         runner = StageRunner(stages, plan.work_dir, redo=args.redo)

@@ -118,6 +118,14 @@ def test_seeds_study(tmp_path, monkeypatch):
     assert len(names) == 2 + 3 * per_seed + 1
 
 
+def test_guidance_ablations_can_make_room(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    stages = _by_name(build_stages(synthetic_plan(guidance_ablations=False)))
+    assert not [name for name in stages if 'bfg' in name]
+    cmd = stages['seed0/gradcam'].commands[0]
+    assert [cmd[i + 1] for i, arg in enumerate(cmd) if arg == '--model'] == ['random init', 'CLIP', 'Brainformer']
+
+
 def test_nsd_plan_launchers(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     stages = _by_name(build_stages(nsd_plan('data/nsd', gpus=8)))
