@@ -34,7 +34,8 @@ class BrainRetrievalMetric(BaseMetric):
 
     Expects the data samples of ``BrainformerPretrainer.predict`` (fields ``img_embed``, ``brain_embed``), or with
     ``modality='text'`` those of ``ClipPretrainer.predict`` (``img_embed``, ``text_embed``: image <-> caption
-    retrieval, keys ``img2text_*`` / ``text2img_*``); "brain" below then reads "text".
+    retrieval, keys ``img2text_*`` / ``text2img_*``); "brain" below then reads "text", except that the caption
+    gallery, like the image gallery, holds each stimulus once (rows of one stimulus share its caption).
 
     Args:
         topk (Sequence[int]): Values of ``k``.
@@ -102,8 +103,11 @@ class BrainRetrievalMetric(BaseMetric):
         # the image gallery holds each stimulus once: rows of the same stimulus have the same image embedding
         first = torch.full((len(distinct), ), num).scatter_reduce(0, inverse, torch.arange(num), reduce='amin')
         metrics = {}
+        # a caption gallery holds each stimulus once too (validation takes each image's first caption)
+        pair_gallery = ((brain[first], distinct, torch.ones(num, dtype=torch.long)) if self.modality == 'text' else
+                        (brain, keys, counts[inverse]))
         for name, queries, gallery, gallery_keys, positives in (
-                (f'img2{self.modality}', img, brain, keys, counts[inverse]),
+                (f'img2{self.modality}', img, *pair_gallery),
                 (f'{self.modality}2img', brain, img[first], distinct, torch.ones(num, dtype=torch.long))):
             hits = {k: 0 for k in self.topk}
             for start in range(0, num, self.chunk_size):  # [chunk, gallery] similarities at a time
