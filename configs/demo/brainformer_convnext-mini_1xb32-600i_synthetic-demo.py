@@ -18,3 +18,4 @@ default_hooks = dict(
     logger=dict(interval=10, log_metric_by_epoch=False),
     checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
+custom_hooks = [dict(type='LossGradientNormHook', interval=10)]

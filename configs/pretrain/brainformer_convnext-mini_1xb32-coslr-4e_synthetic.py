@@ -32,6 +32,8 @@ val_evaluator = dict(type='BrainRetrievalMetric', topk=(1, 5), match_by='nsd_id'
 test_evaluator = val_evaluator
 
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=1, max_keep_ckpts=2))
+# backbone_grad_bfg / backbone_grad_con in the log: the norm of the gradient each loss alone sends to the backbone
+custom_hooks = [dict(type='LossGradientNormHook', interval=20)]
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 # the output norms of stages 0-2 are kept for downstream transfer but take no part in the loss
 model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)

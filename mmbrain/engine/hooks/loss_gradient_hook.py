@@ -63,19 +63,18 @@ def loss_gradient_norms(model: nn.Module,
 
 @HOOKS.register_module()
 class LossGradientNormHook(Hook):
-    """Log ``grad_norm_<loss>``: the norm of the gradient each loss alone sends to the backbone.
+    """Log ``backbone_grad_<loss>``: the norm of the gradient each loss alone sends to the backbone.
 
     Every ``interval`` training iterations, before the step, :func:`loss_gradient_norms` re-runs the model on the
-    step's batch and logs, for ``loss_bfg`` say, the scalar ``grad_norm_bfg`` (the name without its ``loss_``
-    prefix) into the training log and the visualiser's scalars. The measurement costs one extra forward and one
-    backward per loss; it changes neither the gradients nor the random draws of training.
-
-    Set the log processor to show the latest value rather than a window mean, e.g.
-    ``log_processor = dict(custom_cfg=[dict(data_src='grad_norm_bfg', method_name='current')])``.
+    step's batch and logs, for ``loss_bfg`` say, the scalar ``backbone_grad_bfg`` (the loss name without its
+    ``loss_`` prefix) into the training log and the visualiser's scalars (``vis_data/scalars.json``). The
+    measurement costs one extra forward and one backward per loss; it changes neither the gradients nor the random
+    draws of training. mmengine's log processor shows these names as the latest measurement (names matching
+    ``loss``, ``time`` or ``grad_norm`` would be averaged over its window instead).
 
     Args:
-        interval (int): Measure every ``interval`` iterations (on the iterations the logger also logs when the
-            two intervals are equal).
+        interval (int): Measure every ``interval`` iterations (the iterations the logger logs when the two
+            intervals are equal).
         losses (Sequence[str]): Losses to measure (those the model does not return, e.g. ``loss_bfg`` without
             the guidance loss, are skipped).
         module (str): Submodule whose parameters receive the gradient.
@@ -96,4 +95,4 @@ class LossGradientNormHook(Hook):
             return
         norms = loss_gradient_norms(runner.model, data_batch, self.losses, self.module)
         for name, value in norms.items():
-            runner.message_hub.update_scalar(f'train/grad_norm_{name.removeprefix("loss_")}', value)
+            runner.message_hub.update_scalar(f'train/backbone_grad_{name.removeprefix("loss_")}', value)
