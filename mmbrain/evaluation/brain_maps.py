@@ -152,15 +152,24 @@ def write_brain_maps(voxelwise_file: str, subject_file: str, out_dir: str,
                     index['groups'].setdefault(g, {})[key] = path
         anatomy = anatomy_path(subject_file)
         index['anatomy'] = anatomy if osp.isfile(anatomy) else None
+    # The maps are stored relative to ``out_dir`` so that the folder can move (the pipeline renames its stages).
     with atomic_write(osp.join(out_dir, MAPS_INDEX)) as f:
-        json.dump(index, f, indent=1)
+        json.dump(_map_paths(index, lambda p: osp.relpath(p, out_dir)), f, indent=1)
     return index
 
 
+def _map_paths(index: Dict[str, object], fn) -> Dict[str, object]:
+    """``index`` with ``fn`` applied to the paths of its maps (``maps`` and ``groups``; anatomy and meshes stay)."""
+    def apply(node):
+        return {k: apply(v) for k, v in node.items()} if isinstance(node, dict) else fn(node)
+
+    return dict(index, maps=apply(index['maps']), groups=apply(index['groups']))
+
+
 def read_maps_index(out_dir: str) -> Optional[Dict[str, object]]:
-    """``maps.json`` of a folder written by :func:`write_brain_maps`, or None when there is none."""
+    """``maps.json`` of a folder written by :func:`write_brain_maps` (map paths made absolute), or None."""
     path = osp.join(out_dir, MAPS_INDEX)
     if not osp.isfile(path):
         return None
     with open(path) as f:
-        return json.load(f)
+        return _map_paths(json.load(f), lambda p: osp.join(osp.abspath(out_dir), p))

@@ -21,6 +21,7 @@ __all__ = ['Initialisation', 'DownstreamTask', 'PipelinePlan', 'synthetic_plan',
 
 #: Files the stages leave for the report.
 VOXELWISE_FILE = 'voxelwise.npz'  # per-voxel results of the encoding test split (BrainEncodingMetric)
+BRAIN_MAPS_DIR = 'brain_maps'  # the same results as NIfTI volumes / fsaverage overlays (write_brain_maps)
 TEST_METRICS_FILE = 'test_metrics.json'  # tools/test.py --out: the encoding test split, scored once
 RIDGE_FILE = 'ridge.json'  # tools/analysis_tools/fit_ridge_encoding.py --out
 BACKBONE_FILE = 'backbone.pth'  # tools/model_converters/brainformer_to_backbone.py
@@ -311,6 +312,7 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
                 commands = [train_command(plan, task.train_tool)]
                 if task.test_split:
                     overrides['test_evaluator.voxelwise_file'] = Out(VOXELWISE_FILE)
+                    overrides['test_evaluator.brain_maps_dir'] = Out(BRAIN_MAPS_DIR)
                     commands.append(python_command(
                         _shipped('tools/test.py'), GeneratedConfig(), Checkpoint(), '--work-dir', Out('test'),
                         '--out', Out(TEST_METRICS_FILE)))

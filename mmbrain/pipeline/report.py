@@ -19,6 +19,7 @@ import numpy as np
 from mmbrain.utils.fileio import atomic_write
 
 from .plan import (
+    BRAIN_MAPS_DIR,
     GRADCAM_FILE,
     RANDOM_INIT,
     RIDGE_FILE,
@@ -130,10 +131,12 @@ def _load_voxelwise(run_dir: str) -> Dict[str, Dict[str, np.ndarray]]:
 
 def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:
     """Draw the report's figures of the first seed into ``fig_dir``; returns ``{figure name: path}``."""
+    from mmbrain.evaluation.brain_maps import read_maps_index
     from mmbrain.visualization import (
         load_scalar_log,
         plot_ablation,
         plot_brain_map,
+        plot_result_maps,
         plot_roi_correlations,
         plot_training_curves,
     )
@@ -164,7 +167,13 @@ def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:
             {label: {g: v['r'] for g, v in groups.items()} for label, groups in shown.items()},
             figures['per-ROI correlation'], noise_ceiling={g: v['noise_ceiling'] for g, v in reference.items()},
             title='Encoding accuracy per ROI group, held-out subject, test split (ceiling: sqrt of the noise ceiling)')
-        if all('xyz' in v for v in reference.values()):
+        maps = {label: read_maps_index(osp.join(encoding[label].run_dir, BRAIN_MAPS_DIR)) for label in shown}
+        maps = {label: index for label, index in maps.items() if index is not None}
+        if maps:
+            figures['brain maps'] = osp.join(fig_dir, 'brain_maps.png')
+            plot_result_maps(maps, figures['brain maps'], key='r',
+                             title='Prediction correlation per voxel (held-out subject, test split)')
+        elif all('xyz' in v for v in reference.values()):
             figures['brain map'] = osp.join(fig_dir, 'brain_map.png')
             plot_brain_map(np.concatenate([v['xyz'] for v in reference.values()]),
                            np.concatenate([v['r'] for v in reference.values()]), figures['brain map'],

@@ -71,6 +71,12 @@ def test_r_map_of_the_held_out_subject_is_a_nifti_in_its_space(nsd_world, tmp_pa
         assert np.isfinite(values[inside]).all() and np.isnan(values[~inside]).all()
     assert index['anatomy'] and nib.load(index['anatomy']).shape == source.shape
 
+    # The folder can move (the pipeline renames its finished stages): the index finds its maps in the new place.
+    shutil.move(str(tmp_path / 'maps'), str(tmp_path / 'moved'))
+    moved = read_maps_index(str(tmp_path / 'moved'))
+    assert moved['maps']['r'] == str(tmp_path / 'moved' / 'r.nii.gz')
+    np.testing.assert_array_equal(nib.load(moved['maps']['r']).get_fdata(), r_map)
+
 
 def test_version_1_files_get_a_clear_message(nsd_world, tmp_path):
     subject = nsd_world.subjects[-1]
