@@ -7,7 +7,13 @@ features raise ``cos(p, q)``. The feature map is the output of ``target_layer`` 
 ``'backbone.stages.2'``); by default the backbone's last output when it is a ``[B, C, h, w]`` map (ResNet,
 Swin with ``out_type='raw'``), else the output of its last stage (``backbone.stages[-1]``: ConvNeXt, whose
 backbone output is pooled by ``gap_before_final_norm``). :func:`plot_brainformer_gradcam` draws Fig. 6 for
-several pretrainers (e.g. random init, w/o guidance loss, Brainformer) on one batch.
+several pretrainers (e.g. random init, w/o guidance loss, Eq. 6 as printed, Brainformer) on one batch.
+
+Every row explains the same similarity, ``cos(p, partner)`` of the contrastive embeddings of Eq. 5 (the partner
+is ``q`` for a Brainformer, the caption's text embedding for CLIP), whatever the guidance setting. The ROI
+features of the guidance loss (``p̄``, ``q̄``, Eq. 6) are never used: a model trained without that loss has no
+``p̄``, and explaining a different score in some rows would make the rows incomparable. What the guidance loss
+changes is the backbone the maps are computed through.
 """
 from typing import Dict, List, Mapping, Optional, Tuple
 

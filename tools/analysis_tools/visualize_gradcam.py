@@ -4,12 +4,15 @@
     python tools/analysis_tools/visualize_gradcam.py \\
         --model 'random init' configs/pretrain/CONFIG.py \\
         --model 'w/o guidance loss' configs/pretrain/ablations/CONFIG.py work_dirs/nobfg/iter_1000.pth \\
+        --model 'printed Eq. 6' configs/pretrain/ablations/CONFIG.py work_dirs/bfg-printed/iter_1000.pth \\
         --model 'Brainformer' configs/pretrain/CONFIG.py work_dirs/brainformer/iter_1000.pth \\
         --num-images 4 --out work_dirs/gradcam.png
 
 Each ``--model LABEL CONFIG [CHECKPOINT]`` is one row (without a checkpoint: the config's initialisation, seeded
-by ``--seed``). The stimuli are the first ``--num-images`` samples of the ``--split`` dataloader of ``--data-config``
-(default: the first model's config). Maps: :func:`mmbrain.visualization.plot_brainformer_gradcam`.
+by ``--seed``). Every row explains the same score, the cosine similarity of the contrastive embeddings (image
+``p`` and brain ``q``, or CLIP's text embedding), whatever the row's guidance loss (docs/guidance_loss.md).
+The stimuli are the first ``--num-images`` samples of the ``--split`` dataloader of ``--data-config`` (default:
+the first model's config). Maps: :func:`mmbrain.visualization.plot_brainformer_gradcam`.
 """
 import argparse
 from typing import Dict, List
