@@ -26,8 +26,8 @@ from typing import Callable, Dict, List
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ROIS = ['prf-visualrois', 'floc-bodies', 'floc-faces', 'floc-places', 'floc-words', 'streams']
 PAPER_VOXELS = [7000, 4000, 4500, 3500, 4000, 20000]  # 43k voxels: NSD-sized groups (docs/performance.md)
-MODEL_CONFIGS = dict(convnext='configs/_base_/models/brainformer_convnext-s.py',
-                     swin='configs/_base_/models/brainformer_swin-s.py')
+MODEL_CONFIGS = dict(convnext='configs/pretrain/brainformer_convnext-s_8xb64-coslr-100e_nsd.py',
+                     swin='configs/pretrain/brainformer_swin-s_8xb64-coslr-100e_nsd.py')
 
 
 def make_batch(voxels: List[int], batch: int, subjects: int, img_size: int, device: str, seed: int = 0) -> Dict:
@@ -75,7 +75,8 @@ def forward_gflop(fn: Callable, batch: int) -> float:
 
 
 def model_cfg(args) -> 'mmengine.Config':  # noqa: F821
-    """The paper's model config (configs/_base_/models/brainformer_{convnext,swin}-s.py), shrunk with --tiny."""
+    """The paper config's model (configs/pretrain/brainformer_{convnext,swin}-s_8xb64-coslr-100e_nsd.py, channels-last
+    images included), shrunk with --tiny."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(REPO, MODEL_CONFIGS[args.backbone]))
     if args.tiny:
@@ -150,15 +151,13 @@ def bench_encoder(args, cfg, res: Dict) -> None:
 
 def bench_full_step(args, cfg, res: Dict) -> None:
     """The whole pretraining step: data preprocessor, both towers, both losses, backward, AdamW (as the Runner's
-    ``train_step`` with bf16 autocast, fused AdamW and channels-last images on cuda)."""
+    ``train_step`` of the paper config with its GPU switches on: bf16 autocast and fused AdamW on cuda, channels-last
+    images from the config, both towers compiled with --compile)."""
     import torch
 
     from mmbrain.registry import MODELS
     torch.manual_seed(2)
     model = MODELS.build(cfg.model).to(args.device)
-    model.data_preprocessor.channels_last = args.device == 'cuda'
-    if args.device == 'cuda':
-        model.backbone.to(memory_format=torch.channels_last)
     data = dict(inputs=make_batch(args.voxels, args.batch, args.subjects, args.img_size, args.device),
                 data_samples=None)
     res['full_params_M'] = sum(p.numel() for p in model.parameters()) / 1e6
@@ -250,6 +249,7 @@ def main(argv=None) -> Dict:
                img_size=args.img_size, embed_dims=cfg.model.fmri_encoder.embed_dims,
                window=cfg.model.fmri_encoder.window_size, stride=cfg.model.fmri_encoder.window_stride,
                dtype='fp32' if cpu else 'bf16 autocast', compile=args.compile_backend if args.compile else False,
+               channels_last=cfg.model.data_preprocessor.get('channels_last', False), fused_adamw=not cpu,
                threads=torch.get_num_threads())
     if not args.no_encoder:
         bench_encoder(args, cfg, res)

@@ -160,7 +160,7 @@ def train_phase(check: Check, tmp: str) -> None:
                f'train_dataloader.batch_size={batch}', f'train_dataloader.num_workers={workers}',
                f'train_dataloader.persistent_workers={workers > 0}', 'train_cfg.max_epochs=1',
                'default_hooks.logger.interval=1', 'log_processor.window_size=1', 'default_hooks.checkpoint=None',
-               'model.data_preprocessor.channels_last=True', 'optim_wrapper.optimizer.fused=True']
+               'model.data_preprocessor.channels_last=True', 'optim_wrapper.optimizer.fused=True']  # the GPU switches
     # AmpOptimWrapper needs a GPU in mmengine 0.10.7: the dry run trains in fp32
     cmd = [osp.join(REPO, 'tools/train.py'), config, '--work-dir', work_dir, '--no-validate',
            *([] if check.dry_run else ['--amp']), '--cfg-options', *options]

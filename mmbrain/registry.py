@@ -44,13 +44,14 @@ __all__ = [
 #######################################################################
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['mmbrain.engine'])
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=['mmbrain.engine'])
+OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                      locations=['mmbrain.engine'])
 # Scope nodes only (see the module docstring): mmbrain registers none of these.
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS)
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS)
 LOG_PROCESSORS = Registry('log processor', parent=MMENGINE_LOG_PROCESSORS)
 OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS)
 OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS)
-OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS)
 PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS)
 
 #######################################################################

@@ -20,6 +20,9 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),
 )
+# torch.compile of the model's train_step by mmengine's Runner (docs/performance.md): True, or a dict of
+# torch.compile options (e.g. dict(mode='max-autotune')); the first iterations then take minutes.
+compile = False
 
 # Experiment tracking through mmengine's visualisation backends (docs/tracking.md). LocalVisBackend writes
 # <work_dir>/<timestamp>/vis_data/scalars.json, which mmbrain's report reads; keep it and add a tracker in a config:

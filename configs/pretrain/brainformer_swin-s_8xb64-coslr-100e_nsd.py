@@ -7,6 +7,11 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
+# GPU switches (docs/performance.md): images in channels-last memory for the image tower here; bf16 autocast,
+# fused AdamW (schedule) and torch.compile (runtime) are off unless turned on, e.g. on CUDA machines:
+#   --amp --cfg-options compile=True optim_wrapper.optimizer.fused=True
+model = dict(data_preprocessor=dict(channels_last=True))
+
 train_dataloader = dict(batch_size=64)
 val_dataloader = dict(batch_size=64)
 test_dataloader = val_dataloader

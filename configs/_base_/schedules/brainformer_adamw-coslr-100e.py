@@ -2,9 +2,14 @@
 # Brainformer pretraining schedule (Sec. 4.2): AdamW, lr 1e-4 for 8 GPUs x 64, cosine decay, 100 epochs.
 # Not stated in the paper, chosen here: weight decay 0.05 (none on norms, biases and the temperature), one
 # epoch of linear warm-up before the cosine, and eta_min 1e-6.
+# GPU switches (docs/performance.md): bf16 autocast is type='AmpOptimWrapper' with dtype='bfloat16' (what
+# tools/train.py --amp sets; mmengine's AmpOptimWrapper needs a GPU); fused=True runs AdamW's update as one
+# kernel over all parameters (CUDA).
+# The constructor merges mmengine's one-group-per-parameter into one group per set of options (same update).
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    constructor='mmbrain.GroupedOptimWrapperConstructor',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05, fused=False),
     paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0., custom_keys={'logit_scale': dict(decay_mult=0.)}),
 )
 
