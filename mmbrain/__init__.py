@@ -1,14 +1,27 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """mmbrain: Brainformer, fMRI-guided vision pretraining, as an OpenMMLab plugin.
 
-Importing the package (as ``custom_imports=dict(imports=['mmbrain'])`` does in every config, mmdet's and mmseg's
-own tools included) allow-lists the types of mmengine's checkpoints for ``torch.load(weights_only=True)``
-(see :mod:`mmbrain.utils.checkpoint`) and registers mmbrain's components in the ``mmbrain`` scope.
+Importing the package is cheap: it imports neither torch nor the OpenMMLab stack, so the data converters and every
+tool's ``--help`` start fast. Components register on first use: each registry of :mod:`mmbrain.registry` names the
+modules that register into it, which mmengine imports the first time it searches that registry, so
+``custom_imports=dict(imports=['mmbrain'])`` in a config (mmdet's and mmseg's own tools included) is enough for
+``type='mmbrain.X'`` or, in the ``mmbrain`` default scope, ``type='X'``. :func:`register_all_modules` imports them
+all at once.
+
+When torch is already imported (any OpenMMLab program), importing mmbrain also allow-lists the types of mmengine's
+checkpoints for ``torch.load(weights_only=True)`` (:mod:`mmbrain.utils.checkpoint`); mmbrain's models, engine and
+checkpoint helpers do so when they are imported.
 """
-from .utils import allow_mmengine_checkpoint_types, register_all_modules
+import sys
+
+from .utils.lazy import lazy_exports
 from .version import __version__, version_info
 
-allow_mmengine_checkpoint_types()
-register_all_modules(init_default_scope=False)
+__getattr__, __dir__ = lazy_exports(__name__, {'register_all_modules': '.utils.setup_env'})
+
+if 'torch' in sys.modules:
+    from .utils.checkpoint import allow_mmengine_checkpoint_types
+
+    allow_mmengine_checkpoint_types()
 
 __all__ = ['__version__', 'version_info', 'register_all_modules']

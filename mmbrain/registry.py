@@ -57,12 +57,12 @@ PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDUL
 #######################################################################
 #                         mmbrain.datasets                            #
 #######################################################################
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['mmbrain.datasets'])
-DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['mmbrain.datasets'])
-TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['mmbrain.datasets'])
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['mmbrain.datasets.nsd_dataset'])
+DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['mmbrain.datasets.samplers'])
+TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['mmbrain.datasets.transforms'])
 # Collate functions: ``collate_fn=dict(type='mmbrain.brain_collate')`` (mmengine's Runner looks collate functions
 # up outside the default scope, so the scope prefix is needed).
-FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['mmbrain.datasets'])
+FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['mmbrain.datasets.collate'])
 
 #######################################################################
 #                          mmbrain.models                             #
@@ -73,7 +73,7 @@ WEIGHT_INITIALIZERS = Registry('weight initializer', parent=MMENGINE_WEIGHT_INIT
 #######################################################################
 #                        mmbrain.evaluation                           #
 #######################################################################
-METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['mmbrain.evaluation'])
+METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['mmbrain.evaluation.metrics'])
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR)  # scope node only
 
 #######################################################################

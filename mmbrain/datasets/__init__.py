@@ -1,11 +1,25 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-from .collate import brain_collate
-from .converter import convert_nsd
-from .nsd_dataset import NSDDataset
-from .nsd_files import ROI_GROUPS, ROI_LABEL_NAMES, NSDFormatError
-from .samplers import SubjectBatchSampler
-from .synthetic import make_synthetic_nsd
-from .transforms import *  # noqa: F401,F403
+"""Datasets, NSD file readers and writers, transforms and the batch collate function.
+
+Imported on first use (:mod:`mmbrain.utils.lazy`): the converters and readers need only numpy, h5py and nibabel;
+the dataset, transforms and collate function import torch and mmcv when first asked for.
+"""
+from ..utils.lazy import lazy_exports
 
 __all__ = ['NSDDataset', 'brain_collate', 'SubjectBatchSampler', 'convert_nsd', 'make_synthetic_nsd', 'ROI_GROUPS',
-           'ROI_LABEL_NAMES', 'NSDFormatError']
+           'ROI_LABEL_NAMES', 'NSDFormatError', 'LoadNSDStimulus', 'LoadNSDResponses', 'LoadNSDCaption',
+           'PackBrainInputs']
+__getattr__, __dir__ = lazy_exports(__name__, {
+    'NSDDataset': '.nsd_dataset',
+    'brain_collate': '.collate',
+    'SubjectBatchSampler': '.samplers',
+    'convert_nsd': '.converter',
+    'make_synthetic_nsd': '.synthetic',
+    'ROI_GROUPS': '.nsd_files',
+    'ROI_LABEL_NAMES': '.nsd_files',
+    'NSDFormatError': '.nsd_files',
+    'LoadNSDStimulus': '.transforms',
+    'LoadNSDResponses': '.transforms',
+    'LoadNSDCaption': '.transforms',
+    'PackBrainInputs': '.transforms',
+})

@@ -285,6 +285,8 @@ class ConvertedSubject:
         self.version: int = version
 
     def __repr__(self) -> str:
+        if not hasattr(self, 'voxel_counts'):  # failed to open
+            return f'{self.__class__.__name__}({self.path!r})'
         return (f'{self.__class__.__name__}({self.path!r}, version={self.version}, subject={self.subject}, '
                 f'space={self.space!r}, rows={self.n_rows}, voxels={self.voxel_counts})')
 

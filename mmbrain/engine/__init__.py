@@ -1,4 +1,5 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
+from ..utils import checkpoint as _checkpoint  # noqa: F401  (allow-lists mmengine's checkpoint types)
 from .checkpoint_backend import AtomicLocalBackend
 from .cpu_distributed import CPUDistributedDataParallel, setup_cpu_distributed
 from .hooks import FiniteLossHook, non_finite_values

@@ -70,6 +70,9 @@ def allow_mmengine_checkpoint_types() -> None:
     add_safe_globals(mmengine_checkpoint_types())
 
 
+allow_mmengine_checkpoint_types()  # importing this module (mmbrain's models and engine do) is enough
+
+
 def load_checkpoint_safely(filename: str, map_location: str = 'cpu') -> dict:
     """Load a checkpoint with ``weights_only=True`` and mmengine's types allowed.
 

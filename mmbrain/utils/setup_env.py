@@ -14,11 +14,12 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             ``mmbrain``, a new, uniquely named ``mmbrain`` scope instance is created (as mmpretrain does), so a
             config's ``default_scope`` of another library is left intact for code that holds it.
     """
-    import mmbrain.datasets  # noqa: F401,F811
-    import mmbrain.engine  # noqa: F401,F811
-    import mmbrain.evaluation  # noqa: F401,F811
-    import mmbrain.models  # noqa: F401,F811
-    import mmbrain.visualization  # noqa: F401,F811
+    from mmengine.registry import Registry
+
+    import mmbrain.registry as registries
+    for registry in vars(registries).values():
+        if isinstance(registry, Registry):
+            registry.import_from_location()  # the modules named in its ``locations``
 
     if not init_default_scope:
         return
