@@ -17,6 +17,8 @@ from typing import Dict, List, Optional
 import pytest
 from _helpers import CLIP_PRETRAIN_CONFIGS, PRETRAIN_CONFIGS, REPO, caption_options, load_tool, world_data_options
 
+from mmbrain.datasets.converted_file import subject_file_name, subject_tag
+
 
 @dataclass(frozen=True)
 class SyntheticNSDWorld:
@@ -34,10 +36,10 @@ class SyntheticNSDWorld:
         return list(range(1, self.world['n_subjects'] + 1))
 
     def converted_file(self, subject: int, averaged: bool = False) -> str:
-        return osp.join(self.averaged_dir if averaged else self.converted_dir, f'subj{subject:02d}.h5')
+        return osp.join(self.averaged_dir if averaged else self.converted_dir, subject_file_name(subject))
 
     def ground_truth(self, subject: int) -> str:
-        return osp.join(self.ground_truth_dir, f'subj{subject:02d}.npz')
+        return osp.join(self.ground_truth_dir, f'{subject_tag(subject)}.npz')
 
 
 #: Arguments of the shared tiny world (tests that build their own variant start from these).

@@ -20,13 +20,13 @@ import os
 import os.path as osp
 import pickle
 import re
-import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..utils.fileio import check_output
-from .converted_file import ConvertedSubjectWriter, converted_path
+from ..utils.logging import get_logger
+from .converted_file import ConvertedSubjectWriter, converted_path, subject_tag
 from .nsd_files import ROI_GROUPS, NSDFormatError, require_file
 
 HEMIS = ('lh', 'rh')
@@ -35,7 +35,7 @@ _IMAGE_NAME = re.compile(r'train-(\d{4,})_nsd-(\d{5,})\.png')
 
 
 def _subject_dir(root: str, subject: int) -> str:
-    return osp.join(root, f'subj{subject:02d}')
+    return osp.join(root, subject_tag(subject))
 
 
 def find_algonauts_subjects(root: str) -> List[int]:
@@ -242,11 +242,11 @@ def convert_algonauts(root: str, out_dir: str, subjects: Optional[Sequence[int]]
         shared = set(table['nsdId'][table['shared1000'].astype(bool)].tolist())
     else:
         shared = set.intersection(*(set(p[0].tolist()) for p in plans.values())) if len(plans) > 1 else set()
-        warnings.warn('no --stim-info: shared1000 marks the images every converted subject saw'
-                      + ('' if len(plans) > 1 else ' (one subject: none)'), stacklevel=2)
+        get_logger().warning('no --stim-info: shared1000 marks the images every converted subject saw'
+                             + ('' if len(plans) > 1 else ' (one subject: none)'))
     if not fsaverage:
-        warnings.warn('no --fsaverage surface: vertex coordinates (rois/G/xyz) are left out, so only encoders '
-                      'with positional (not 3D voxel) embeddings can use these files', stacklevel=2)
+        get_logger().warning('no --fsaverage surface: vertex coordinates (rois/G/xyz) are left out, so only encoders '
+                             'with positional (not 3D voxel) embeddings can use these files')
 
     written = []
     for s, (ids, hemis, names) in plans.items():

@@ -21,7 +21,6 @@ when present, else its mean beta) as the background of result maps (:mod:`mmbrai
 
 import gzip
 import os.path as osp
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -29,7 +28,7 @@ import numpy as np
 
 from ..evaluation.functional.noise_ceiling import ncsnr_from_variances
 from ..utils.fileio import check_output
-from ..utils.logging import progress_bar
+from ..utils.logging import get_logger, progress_bar
 from .converted_file import ConvertedSubjectWriter, converted_path, subject_tag
 from .nsd_files import (
     BETA_SCALE,
@@ -244,8 +243,8 @@ def _plan_surface(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str
                 plan.meshes[hemi] = _read_surface(mesh, n_vertices[hemi])
                 break
     if len(coords) < 2:
-        warnings.warn(f'{fsaverage_surface_path(root, "lh", surface)} (or rh): not found, vertex coordinates left '
-                      'out (only encoders without the 3D voxel embedding can use the files)', stacklevel=3)
+        get_logger().warning(f'{fsaverage_surface_path(root, "lh", surface)} (or rh): not found, vertex coordinates '
+                             'left out (only encoders without the 3D voxel embedding can use the files)')
     plan.groups = {}
     for name in rois:
         files, table = _surface_roi_files(root, subject, name, space, roi_dir)
@@ -332,7 +331,7 @@ def _plan_subject(root: str, subject: int, design: NSDDesign, sessions: Optional
                    if space in SURFACE_SPACES and surface_roi_dir else
                    osp.join('nsddata', 'freesurfer', space, 'label', f'{{lh,rh}}.{{{names}}}.mgz')
                    if space in SURFACE_SPACES else
-                   osp.join('nsddata', 'ppdata', f'subj{subject:02d}', space, 'roi', f'{{{names}}}.nii.gz'))
+                   osp.join('nsddata', 'ppdata', subject_tag(subject), space, 'roi', f'{{{names}}}.nii.gz'))
     plan.schema.update(betas_version=betas_version_folder(version), rois_source=rois_source)
     return plan
 
@@ -346,8 +345,8 @@ def _drop_non_finite(plan: _SubjectPlan) -> None:
             bad |= ~np.isfinite(raw).all(0)
     if not bad.any():
         return
-    warnings.warn(f'subject {plan.subject}: {int(bad.sum())} of {len(plan.union)} voxels have NaN/inf betas in at '
-                  f'least one session and were left out (--nan-policy drop-voxels)', stacklevel=3)
+    get_logger().warning(f'subject {plan.subject}: {int(bad.sum())} of {len(plan.union)} voxels have NaN/inf betas in '
+                         f'at least one session and were left out (--nan-policy drop-voxels)')
     keep_keys = plan.union[~bad]
     for name, g in list(plan.groups.items()):
         keep = np.isin(g.keys, keep_keys)
@@ -567,8 +566,8 @@ def _convert_subject(plan: _SubjectPlan, design: NSDDesign, space: str, zscore: 
             _write_anatomy(plan)
         _write_meshes(plan)
     if n_constant:
-        warnings.warn(f'subject {plan.subject}: {n_constant} voxel-sessions had constant betas (e.g. outside the '
-                      f'brain mask); their z-scores were set to 0', stacklevel=2)
+        get_logger().warning(f'subject {plan.subject}: {n_constant} voxel-sessions had constant betas (e.g. outside '
+                             f'the brain mask); their z-scores were set to 0')
 
 
 def _between_sums(ds_out, image_of_trial: np.ndarray, n_repeats: np.ndarray, rep_images: np.ndarray,

@@ -13,6 +13,7 @@ from nibabel.freesurfer import write_geometry
 
 from mmbrain.datasets import NSDDataset, brain_collate
 from mmbrain.datasets.algonauts import convert_algonauts
+from mmbrain.datasets.converted_file import subject_file_name, subject_tag
 from mmbrain.datasets.nsd_files import ROI_GROUPS, ROI_LABEL_NAMES, NSDFormatError
 
 N_FSAVERAGE = 40  # vertices per hemisphere of the miniature "fsaverage" (163842 in the real one)
@@ -21,7 +22,7 @@ CLI = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'to
 
 
 def _write_subject(root, subject, nsd_ids, rng):
-    sub = osp.join(root, f'subj{subject:02d}')
+    sub = osp.join(root, subject_tag(subject))
     truth = dict(nsd_ids=np.array(nsd_ids), hemis={})
     images = osp.join(sub, 'training_split', 'training_images')
     os.makedirs(images)
@@ -67,7 +68,7 @@ def test_vertices_land_at_their_columns_with_surface_coordinates(algonauts):
     out = str(algonauts['tmp'] / 'out')
     convert_algonauts(algonauts['root'], out, fsaverage=algonauts['fsaverage'], stim_info=algonauts['stim_info'])
     for s, truth in algonauts['truth'].items():
-        with h5py.File(osp.join(out, f'subj{s:02d}.h5'), 'r') as f:
+        with h5py.File(osp.join(out, subject_file_name(s)), 'r') as f:
             assert f.attrs['space'] == 'fsaverage' and f.attrs['averaged'] and f.attrs['zscore'] == 'session'
             np.testing.assert_array_equal(f['nsd_id'][:], truth['nsd_ids'])
             np.testing.assert_array_equal(f['shared1000'][:], np.isin(truth['nsd_ids'], [3, 5, 31]))
@@ -89,10 +90,11 @@ def test_vertices_land_at_their_columns_with_surface_coordinates(algonauts):
                 assert list(grp.attrs['label_names']) == list(ROI_LABEL_NAMES[g][:grp['label'][:].max() + 1])
 
 
-def test_without_surface_no_coordinates_and_the_dataset_still_loads(algonauts):
+def test_without_surface_no_coordinates_and_the_dataset_still_loads(algonauts, caplog):
     out = str(algonauts['tmp'] / 'out')
-    with pytest.warns(UserWarning, match='no --fsaverage'):
+    with caplog.at_level('WARNING', logger='mmbrain'):
         convert_algonauts(algonauts['root'], out)
+    assert 'no --fsaverage' in caplog.text
     with h5py.File(osp.join(out, 'subj01.h5'), 'r') as f:
         assert all('xyz' not in f[f'rois/{g}'] for g in ROI_GROUPS)
         np.testing.assert_array_equal(f['shared1000'][:], np.isin(f['nsd_id'][:], [3, 9, 17]))  # seen by both
