@@ -1,25 +1,28 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Speed and memory of mmbrain's NSD data path (converter and loader); prints JSON.
 
-    python benchmarks/bench_data.py                # ~2-3 min on 2 CPU cores; builds its worlds in a temp dir
+    python benchmarks/bench_data.py                # ~5 min on 2 CPU cores; writes ~4 GB of worlds in a temp dir
     python benchmarks/bench_data.py --batches 100 --img-size 224 --batch-size 64
 
-What it measures, on synthetic NSD worlds of 2 subjects at the default grid scale (~700-1700 voxels per group):
+Two kinds of world, 2 subjects each: the synthetic NSD world at its default grid (~700-1700 voxels per group,
+64 px stimuli; generated and converted by mmbrain's own converter), and an NSD-sized converted world
+(``benchmarks/nsd_scale_world.py``: NSD's voxel counts, ~46k / 42k voxels per sample for subjects 1 / 2 over the
+six groups, sessions of 750 trials, 1000 stimuli of 425 px).
 
 * ``loader``: samples/s of ``NSDDataset`` (``LoadNSDStimulus`` -> ``LoadNSDResponses`` -> ``PackBrainInputs``) +
   ``brain_collate``, random order over both subjects (mixed batches), images resized to ``--img-size``:
   ``per_worker_cpu_second`` = samples a DataLoader worker delivers per second of its own CPU time (loading,
   collating into shared memory, sending; the per-worker rate, target >= 2000), ``one_worker_end_to_end`` = samples/s
   the main process receives from one worker on this machine (shared cores), ``in_process`` = the same work in the
-  main process without a worker (no shared memory, no pickling). Measured for the synthetic 64 px stimuli and for
-  the same stimuli stored at NSD's 425 px (``imgBrick`` resized: real NSD images cost a larger read and a
-  downscale).
-* ``memory``: peak resident memory (``VmHWM``, MiB) of a fresh process converting the world, and of one loading
-  ``--batches`` batches in-process (the code a worker runs), for worlds of ``--sessions`` and 4x that many sessions
-  (target: flat); ``baseline_mib`` is the resident memory after the imports (torch, mmengine, ...).
+  main process without a worker (no shared memory, no pickling). ``workers_per_gpu``: loader workers that feed one
+  GPU's full pretraining step at the NSD-sized per-worker rate (GPU rates of ``GPU_RATES``).
+* ``memory``: peak resident memory (``VmHWM``, MiB) of a fresh process converting the synthetic world, and of one
+  loading ``--batches`` batches in-process (the code a worker runs), for worlds of N and 4N sessions (target: flat);
+  ``baseline_mib`` is the resident memory after the imports (torch, mmengine, ...).
 """
 import argparse
 import json
+import math
 import os
 import os.path as osp
 import subprocess
@@ -28,6 +31,9 @@ import tempfile
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: Samples/s one GPU consumes in the full pretraining step (docs/performance.md): the compiled reference step on an
+#: H200, and the target of 1.5x that.
+GPU_RATES = dict(reference_full_step=868, target_full_step=1302)
 
 
 def _loader(data_root, stimuli_file, img_size, batch_size, workers):
@@ -103,54 +109,59 @@ def _make_world(path, sessions):
     make_synthetic_nsd(path, n_subjects=2, n_sessions=sessions, n_coco_extra=0, n_ade=0, progress=False)
 
 
-def _upscaled_stimuli(src, dst, size):
-    """The world's stimuli resized to NSD's size (same content; what matters is the bytes read and resized)."""
-    import cv2
-    import h5py
-    with h5py.File(src, 'r') as f, h5py.File(dst, 'w') as g:
-        brick = f['imgBrick']
-        out = g.create_dataset('imgBrick', shape=(brick.shape[0], size, size, 3), dtype='uint8')
-        for i in range(brick.shape[0]):
-            out[i] = cv2.resize(brick[i], (size, size), interpolation=cv2.INTER_LINEAR)
+def _loader_rates(data_root, stimuli, args) -> dict:
+    """Per-worker (CPU-second), one-worker end-to-end and in-process samples/s of one world."""
+    import torch
+    torch.set_num_threads(1)  # as in a DataLoader worker
+    in_process = _iterate(_loader(data_root, stimuli, args.img_size, args.batch_size, 0), args.batches)[0]
+    torch.set_num_threads(os.cpu_count())
+    end_to_end, per_worker_cpu = _iterate(_loader(data_root, stimuli, args.img_size, args.batch_size, 1), args.batches)
+    return dict(per_worker_cpu_second=round(per_worker_cpu, 1), one_worker_end_to_end=round(end_to_end, 1),
+                in_process=round(in_process, 1))
 
 
 def main(args) -> dict:
-    import torch
     from mmengine.utils.dl_utils import set_multi_processing
 
     from mmbrain.datasets.nsd_files import stimuli_path
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    from nsd_scale_world import write_nsd_scale_world
     set_multi_processing(opencv_num_threads=0, distributed=False)  # what the Runner does before building loaders
     result = dict(img_size=args.img_size, batch_size=args.batch_size, batches=args.batches, cpu_count=os.cpu_count(),
-                  loader={}, memory={})
-    with tempfile.TemporaryDirectory(prefix='bench_data_') as tmp:
-        worlds = {}
+                  load_average=[round(x, 1) for x in os.getloadavg()], loader={}, memory={})
+    with tempfile.TemporaryDirectory(prefix='bench_data_', dir=args.tmp_dir) as tmp:
+        grid, nsd = {}, {}
         for factor in (1, 4):
-            worlds[factor] = osp.join(tmp, f'world_x{factor}')
+            grid[factor] = osp.join(tmp, f'grid_x{factor}')
             start = time.perf_counter()
-            _make_world(worlds[factor], args.sessions * factor)
-            result['memory'][f'sessions_x{factor}'] = dict(sessions=args.sessions * factor,
-                                                          generate_seconds=round(time.perf_counter() - start, 1),
-                                                          convert=_run_probe('convert', worlds[factor], args))
-        base = worlds[1]
-        stimuli = {64: stimuli_path(base), 425: osp.join(tmp, 'nsd_stimuli_425.hdf5')}
-        _upscaled_stimuli(stimuli[64], stimuli[425], 425)
-        for stored, path in stimuli.items():
-            torch.set_num_threads(1)  # as in a DataLoader worker
-            loader = _loader(osp.join(base, 'mmbrain'), path, args.img_size, args.batch_size, 0)
-            in_process = _iterate(loader, args.batches)[0]
-            torch.set_num_threads(os.cpu_count())
-            loader = _loader(osp.join(base, 'mmbrain'), path, args.img_size, args.batch_size, 1)
-            end_to_end, per_worker_cpu = _iterate(loader, args.batches)
-            result['loader'][f'stimuli_{stored}px'] = dict(
-                per_worker_cpu_second=round(per_worker_cpu, 1), one_worker_end_to_end=round(end_to_end, 1),
-                in_process=round(in_process, 1))
-            del loader
-        for factor, world in worlds.items():
-            result['memory'][f'sessions_x{factor}']['load'] = _run_probe('load', world, args, stimuli_path(world))
-    result['per_worker_samples_per_s_min'] = min(v['per_worker_cpu_second'] for v in result['loader'].values())
+            _make_world(grid[factor], args.sessions * factor)
+            result['memory'][f'grid_sessions_x{factor}'] = dict(
+                sessions=args.sessions * factor, generate_seconds=round(time.perf_counter() - start, 1),
+                convert=_run_probe('convert', grid[factor], args))
+            start = time.perf_counter()
+            nsd[factor] = write_nsd_scale_world(osp.join(tmp, f'nsd_x{factor}'), subjects=(1, 2),
+                                                sessions=args.nsd_sessions * factor, img_px=425, n_images=args.images)
+            result['memory'][f'nsd_sessions_x{factor}'] = dict(
+                sessions=args.nsd_sessions * factor, write_seconds=round(time.perf_counter() - start, 1),
+                **{k: nsd[factor][k] for k in ('voxels_per_row', 'rows_per_subject', 'converted_mib')})
+        result['loader']['grid_64px'] = _loader_rates(osp.join(grid[1], 'mmbrain'), stimuli_path(grid[1]), args)
+        result['loader']['nsd_425px'] = _loader_rates(nsd[1]['data_root'], nsd[1]['stimuli_file'], args)
+        for factor in (1, 4):
+            result['memory'][f'grid_sessions_x{factor}']['load'] = _run_probe('load', grid[factor], args,
+                                                                             stimuli_path(grid[factor]))
+            result['memory'][f'nsd_sessions_x{factor}']['load'] = _run_probe(
+                'load', osp.dirname(nsd[factor]['data_root']), args, nsd[factor]['stimuli_file'])
+    per_worker = result['loader']['nsd_425px']['per_worker_cpu_second']
+    result['per_worker_samples_per_s_nsd'] = per_worker
     result['target_per_worker'] = 2000
-    m1, m4 = (result['memory'][f'sessions_x{f}'] for f in (1, 4))
-    result['memory_growth_x4_mib'] = {k: round(m4[k]['peak_mib'] - m1[k]['peak_mib'], 1) for k in ('convert', 'load')}
+    result['workers_per_gpu'] = {name: math.ceil(rate / per_worker) for name, rate in GPU_RATES.items()}
+    mem = result['memory']
+
+    def growth(world, kind):
+        return round(mem[f'{world}_sessions_x4'][kind]['peak_mib'] - mem[f'{world}_sessions_x1'][kind]['peak_mib'], 1)
+
+    result['memory_growth_x4_mib'] = dict(grid_convert=growth('grid', 'convert'), grid_load=growth('grid', 'load'),
+                                          nsd_load=growth('nsd', 'load'))
     return result
 
 
@@ -159,7 +170,10 @@ def parse_args():
     p.add_argument('--img-size', type=int, default=224)
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--batches', type=int, default=60, help='timed batches per measurement')
-    p.add_argument('--sessions', type=int, default=3, help='sessions of the 1x world (the 4x world has 4 times more)')
+    p.add_argument('--sessions', type=int, default=3, help='sessions of the 1x synthetic-grid world (4x: 4 times more)')
+    p.add_argument('--nsd-sessions', type=int, default=3, help='sessions (750 trials) of the 1x NSD-sized world')
+    p.add_argument('--images', type=int, default=1000, help='425 px stimuli of the NSD-sized worlds')
+    p.add_argument('--tmp-dir', help='where the worlds are written (default: the system temporary folder)')
     p.add_argument('--probe', choices=('convert', 'load'), help=argparse.SUPPRESS)
     p.add_argument('--world', help=argparse.SUPPRESS)
     p.add_argument('--stimuli', help=argparse.SUPPRESS)
