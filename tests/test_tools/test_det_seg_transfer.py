@@ -23,21 +23,26 @@ def _library_train_tool(package: str) -> str:
 
 @pytest.fixture(scope='module')
 def coco_without_nsd(nsd_world, tmp_path_factory):
-    """The synthetic COCO train2017 annotations without NSD's images, written by the CLI; also its stdout."""
-    out = str(tmp_path_factory.mktemp('coco') / 'instances_train2017_nsd-excluded.json')
+    """The synthetic COCO train2017 annotations without NSD's images, written by the CLI; its stdout; and val2017
+    without NSD's images (``--val``)."""
+    folder = tmp_path_factory.mktemp('coco')
+    out = str(folder / 'instances_train2017_nsd-excluded.json')
+    val_out = str(folder / 'instances_val2017_nsd-excluded.json')
     result = subprocess.run(
         [sys.executable, EXCLUDE_TOOL, osp.join(nsd_world.coco_dir, 'annotations', 'instances_train2017.json'),
-         osp.join(nsd_world.root, 'nsddata', 'experiments', 'nsd', 'nsd_stim_info_merged.csv'), out],
+         osp.join(nsd_world.root, 'nsddata', 'experiments', 'nsd', 'nsd_stim_info_merged.csv'), out,
+         '--val', osp.join(nsd_world.coco_dir, 'annotations', 'instances_val2017.json'), val_out],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    return out, result.stdout
+    return out, result.stdout, val_out
 
 
-def test_coco_exclude_nsd_removes_exactly_the_nsd_images(nsd_world, coco_without_nsd):
-    out, stdout = coco_without_nsd
-    with open(osp.join(nsd_world.coco_dir, 'annotations', 'instances_train2017.json')) as f:
+@pytest.mark.parametrize('split', ['train', 'val'])
+def test_coco_exclude_nsd_removes_exactly_the_nsd_images(split, nsd_world, coco_without_nsd):
+    out, stdout, val_out = coco_without_nsd
+    with open(osp.join(nsd_world.coco_dir, 'annotations', f'instances_{split}2017.json')) as f:
         before = json.load(f)
-    with open(out) as f:
+    with open(out if split == 'train' else val_out) as f:
         after = json.load(f)
     nsd_ids = set(pd.read_csv(osp.join(nsd_world.root, 'nsddata', 'experiments', 'nsd',
                                        'nsd_stim_info_merged.csv'))['cocoId'])
@@ -89,8 +94,10 @@ def test_mask_rcnn_trains_from_converted_backbone(init, backbone, tool, nsd_worl
     log = _run([
         sys.executable, train, config, '--cfg-options', f'model.backbone.init_cfg.checkpoint={checkpoint}',
         f'train_dataloader.dataset.data_root={coco}', f'train_dataloader.dataset.ann_file={coco_without_nsd[0]}',
-        f'val_dataloader.dataset.data_root={coco}', f'val_evaluator.ann_file={coco}annotations/instances_val2017.json',
-        'train_dataloader.dataset.indices=4', 'train_dataloader.batch_size=2', 'val_dataloader.dataset.indices=2',
+        f'val_dataloader.dataset.data_root={coco}',
+        f'val_evaluator.0.ann_file={coco}annotations/instances_val2017.json',
+        f'val_evaluator.1.ann_file={coco_without_nsd[2]}',  # the whole (tiny) val2017: some images are not NSD's
+        'train_dataloader.dataset.indices=4', 'train_dataloader.batch_size=2',
         'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
         'val_dataloader.persistent_workers=False'
@@ -98,6 +105,7 @@ def test_mask_rcnn_trains_from_converted_backbone(init, backbone, tool, nsd_worl
     _assert_backbone_loaded(log, checkpoint)
     _assert_trained(log)
     assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log  # validated with mmdet's CocoMetric
+    assert 'coco-wo-nsd/bbox_mAP' in log and 'coco-wo-nsd/segm_mAP_75' in log  # and on val2017 without NSD images
 
 
 @pytest.mark.slow
