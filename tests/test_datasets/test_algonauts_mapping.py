@@ -61,6 +61,6 @@ def test_the_converter_refuses_the_payload_and_reports_a_read_only_folder(algona
     mapping = osp.join(root, 'subj01', 'roi_masks', 'mapping_streams.npy')
     np.save(mapping, np.array({0: 'Unknown', 1: _RunsCode(marker)}, dtype=object), allow_pickle=True)
     out = tmp_path / 'out'
-    assert cli.main(['--root', root, '--out', str(out), '--subjects', '1']) == 2
+    assert cli.main(['--root', root, '--out', str(out), '--subjects', '1']) == 1  # bad data: exit 1
     assert 'mapping_streams.npy: refusing to unpickle it: global builtins.eval' in capsys.readouterr().err
     assert not marker.exists() and not (out / 'subj01.h5').exists()

@@ -15,19 +15,12 @@ The stimuli are the first ``--num-images`` samples of the ``--split`` dataloader
 the first model's config). Maps: :func:`mmbrain.visualization.plot_brainformer_gradcam`.
 """
 import argparse
-from typing import Dict, List
+import sys
+from typing import TYPE_CHECKING, Dict, List
 
-import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
-from mmengine.runner.utils import set_random_seed
-
-import mmbrain  # noqa: F401  (registers mmbrain and allow-lists mmengine checkpoint types for weights_only loads)
-from mmbrain.registry import MODELS
-from mmbrain.utils import load_checkpoint_safely
-from mmbrain.visualization import plot_brainformer_gradcam
-from mmbrain.visualization.clip_gradcam import attach_captions
+if TYPE_CHECKING:  # torch and OpenMMLab are imported after the arguments are parsed (a fast --help)
+    import torch
+    from mmengine.config import Config
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,7 +37,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', required=True, help='output image (.png, .pdf, .svg)')
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument('--seed', type=int, default=0, help='seed of the randomly initialised models')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
                         help='override settings of every config, key=value')
     args = parser.parse_args()
     for spec in args.model:
@@ -55,15 +48,21 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def load_config(path: str, options) -> Config:
+def load_config(path: str, options) -> 'Config':
+    from mmengine.config import Config
     cfg = Config.fromfile(path)
     if options:
         cfg.merge_from_dict(options)
     return cfg
 
 
-def build_model(cfg: Config, checkpoint: str, device: str, seed: int) -> torch.nn.Module:
+def build_model(cfg: 'Config', checkpoint: str, device: str, seed: int) -> 'torch.nn.Module':
     """The config's model, initialised as the Runner would, then loaded from ``checkpoint`` if given."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner.utils import set_random_seed
+
+    from mmbrain.registry import MODELS
+    from mmbrain.utils import load_checkpoint_safely
     init_default_scope(cfg.get('default_scope', 'mmbrain'))
     set_random_seed(seed)
     model = MODELS.build(cfg.model)
@@ -78,8 +77,9 @@ def build_model(cfg: Config, checkpoint: str, device: str, seed: int) -> torch.n
     return model.to(device).eval()
 
 
-def first_samples(cfg: Config, split: str, n: int) -> Dict:
+def first_samples(cfg: 'Config', split: str, n: int) -> Dict:
     """The first ``n`` samples of a config's dataloader, collated by its ``collate_fn`` into one batch."""
+    from mmengine.runner import Runner
     loader_cfg = cfg.get(f'{split}_dataloader')
     if not loader_cfg:
         raise ValueError(f'{cfg.filename}: no {split}_dataloader')
@@ -92,10 +92,27 @@ def first_samples(cfg: Config, split: str, n: int) -> Dict:
     return data
 
 
-def main() -> None:
+def main() -> int:
     args = parse_args()
-    configs: List[Config] = [load_config(spec[1], args.cfg_options) for spec in args.model]
-    data_cfg = load_config(args.data_config, args.cfg_options) if args.data_config else configs[0]
+    try:
+        draw(args)
+    except (ValueError, OSError) as err:  # bad configs, checkpoints or data: one line, exit 1
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    print(f'Grad-CAM of {len(args.model)} model(s) on {args.num_images} stimuli written to {args.out}')
+    return 0
+
+
+def draw(args: argparse.Namespace) -> None:
+    """The figure of the parsed command line."""
+    from mmengine.registry import init_default_scope
+
+    from mmbrain.utils.cli import parse_cfg_options
+    from mmbrain.visualization import plot_brainformer_gradcam
+    from mmbrain.visualization.clip_gradcam import attach_captions
+    options = parse_cfg_options(args.cfg_options)
+    configs: List[Config] = [load_config(spec[1], options) for spec in args.model]
+    data_cfg = load_config(args.data_config, options) if args.data_config else configs[0]
     init_default_scope(data_cfg.get('default_scope', 'mmbrain'))
     data = first_samples(data_cfg, args.split, args.num_images)
     models = {spec[0]: build_model(cfg, spec[2] if len(spec) == 3 else None, args.device, args.seed)
@@ -104,8 +121,7 @@ def main() -> None:
         if models[spec[0]].pair_key == 'text':  # a CLIP row: the stimuli's own captions, from its config
             attach_captions(data['data_samples'], cfg, args.split)
     plot_brainformer_gradcam(models, data, args.out, target_layer=args.target_layer)
-    print(f'Grad-CAM of {len(models)} model(s) on {args.num_images} stimuli written to {args.out}')
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -31,10 +31,7 @@ def main(argv=None) -> int:
     try:
         written = convert_algonauts(args.root, args.out, subjects=args.subjects, fsaverage=args.fsaverage,
                                     surface=args.surface, stim_info=args.stim_info, overwrite=args.overwrite)
-    except (NSDFormatError, FileExistsError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 2
-    except OSError as exc:  # a full or read-only output folder: one line naming the file
+    except (NSDFormatError, FileExistsError, OSError) as exc:  # bad input, an existing or unwritable output
         print(f'error: {exc}', file=sys.stderr)
         return 1
     for path in written:

@@ -29,22 +29,27 @@ def parse_args(argv=None):
     p.add_argument('--nsd-extras', action='store_true',
                    help="also write NSD's b1/b2 betas, ncsnr.nii.gz, meanbeta, the T1 and fsaverage surface betas")
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out folder')
-    p.add_argument('--quiet', action='store_true', help='no progress bars')
+    p.add_argument('--quiet', action='store_true', help='no progress bars, errors only')
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mmbrain.datasets.synthetic import make_synthetic_nsd
+    from mmbrain.utils.logging import set_quiet
+    set_quiet(args.quiet)
     try:
         world = make_synthetic_nsd(
             args.out, n_subjects=args.subjects, n_sessions=args.sessions, n_images=args.images,
             image_size=args.image_size, seed=args.seed, trials_per_session=args.trials_per_session,
             n_shared=args.shared, volume_scale=args.volume_scale, snr=args.snr, n_coco_extra=args.coco_extra,
             n_ade=args.ade, overwrite=args.overwrite, progress=not args.quiet, nsd_extras=args.nsd_extras)
-    except (ValueError, FileExistsError) as exc:
+    except ValueError as exc:  # parameters that make no world
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    except (FileExistsError, OSError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     print(f'wrote {args.out}: {world["n_subjects"]} subjects x {world["n_sessions"]} sessions, '
           f'{world["n_stimuli"]} stimuli ({world["n_shared"]} shared), COCO {world["coco"]["n_train"]}/'
           f'{world["coco"]["n_val"]} train/val, ADE {world["ade"]["n_training"]}/{world["ade"]["n_validation"]}')

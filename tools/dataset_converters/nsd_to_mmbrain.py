@@ -54,7 +54,7 @@ def parse_args(argv=None):
     p.add_argument('--no-zscore', action='store_true', help='keep percent signal change (no per-session z-score)')
     p.add_argument('--average-repeats', action='store_true', help='one row per image: mean of its repetitions')
     p.add_argument('--overwrite', action='store_true', help='replace existing subjXX.h5 files')
-    p.add_argument('--quiet', action='store_true', help='no progress bars')
+    p.add_argument('--quiet', action='store_true', help='no progress bars, no data-quality warnings (errors only)')
     return p.parse_args(argv)
 
 
@@ -62,6 +62,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from mmbrain.datasets.converter import convert_nsd
     from mmbrain.datasets.nsd_files import NSDFormatError, NSDOptionError
+    from mmbrain.utils.logging import set_quiet
+    set_quiet(args.quiet)
     try:
         written = convert_nsd(args.nsd_root, args.out, subjects=args.subjects, n_sessions=args.sessions,
                               sessions=args.session_list, space=args.space, zscore=not args.no_zscore,
