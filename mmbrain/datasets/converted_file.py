@@ -238,6 +238,12 @@ class ConvertedSubject:
     Args:
         path: the converted file.
 
+    Attributes:
+        path, version, subject, space, zscore, averaged: the file and its root attributes (``attrs``: all of them).
+        groups: ROI group names, in the file's (h5py's) order; voxel_counts: ``{group: V_G}``; n_rows: rows.
+        affine, grid_shape, betas_version, ncsnr_source, rois_source: version 2, None when absent (volume spaces
+            only for ``affine`` (4, 4) float64 and ``grid_shape``).
+
     Raises:
         FileNotFoundError: no such file.
         ConvertedFormatError: not HDF5, not of format ``mmbrain-nsd``, or of a version this mmbrain does not read.
@@ -283,50 +289,26 @@ class ConvertedSubject:
             raise ConvertedFormatError(f'{self.path}: schema version {self.attrs.get("version")!r}; this mmbrain '
                                        f'reads versions {READABLE_VERSIONS} (convert again with this mmbrain)')
         self.version: int = version
+        missing = [k for k in ('subject', 'space', 'zscore', 'averaged') if k not in self.attrs]
+        if missing:
+            raise ConvertedFormatError(f'{self.path}: no {missing} root attributes')
+        self.subject = int(self.attrs['subject'])
+        self.space = str(self.attrs['space'])
+        self.zscore = str(self.attrs['zscore'])
+        self.averaged = bool(self.attrs['averaged'])
+        # Version 2 (None when absent): the source grid of volume spaces and where betas, ROIs and ncsnr came from.
+        shape = self.attrs.get('grid_shape')
+        self.grid_shape: Optional[Tuple[int, ...]] = None if shape is None else tuple(
+            int(n) for n in np.atleast_1d(shape))
+        self.betas_version: Optional[str] = self.attrs.get('betas_version')
+        self.ncsnr_source: Optional[str] = self.attrs.get('ncsnr_source')
+        self.rois_source: Optional[str] = self.attrs.get('rois_source')
 
     def __repr__(self) -> str:
         if not hasattr(self, 'voxel_counts'):  # failed to open
             return f'{self.__class__.__name__}({self.path!r})'
         return (f'{self.__class__.__name__}({self.path!r}, version={self.version}, subject={self.subject}, '
                 f'space={self.space!r}, rows={self.n_rows}, voxels={self.voxel_counts})')
-
-    # Root attributes ----------------------------------------------------------------------------------------
-    @property
-    def subject(self) -> int:
-        return int(self.attrs['subject'])
-
-    @property
-    def space(self) -> str:
-        return str(self.attrs['space'])
-
-    @property
-    def zscore(self) -> str:
-        return str(self.attrs['zscore'])
-
-    @property
-    def averaged(self) -> bool:
-        return bool(self.attrs['averaged'])
-
-    @property
-    def grid_shape(self) -> Optional[Tuple[int, ...]]:
-        """(X, Y, Z) of the source NIfTI grid (version 2, volume spaces), else None."""
-        shape = self.attrs.get('grid_shape')
-        return None if shape is None else tuple(int(n) for n in np.atleast_1d(shape))
-
-    @property
-    def betas_version(self) -> Optional[str]:
-        """The NSD beta preparation converted (version 2), else None."""
-        return self.attrs.get('betas_version')
-
-    @property
-    def ncsnr_source(self) -> Optional[str]:
-        """``nsd`` or ``estimated`` (version 2, when ncsnr is stored), else None."""
-        return self.attrs.get('ncsnr_source')
-
-    @property
-    def rois_source(self) -> Optional[str]:
-        """Where the ROI masks came from (version 2), else None."""
-        return self.attrs.get('rois_source')
 
     def require_version(self, version: int, feature: str) -> None:
         """Raise :class:`ConvertedFormatError` unless the file is at least of schema ``version``.
