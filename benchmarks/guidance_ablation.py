@@ -187,7 +187,9 @@ def main() -> None:
     work = osp.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)
     world = osp.abspath(args.world) if args.world else osp.join(work, 'world')
-    if not args.world and not args.summary_only and not osp.isfile(osp.join(world, 'mmbrain', 'subj08.h5')):
+    from mmbrain.datasets.converted_file import subject_file_name  # numpy only: the job runs in subprocesses
+    converted = osp.join(world, 'mmbrain', subject_file_name(8))  # the held-out subject, converted last
+    if not args.world and not args.summary_only and not osp.isfile(converted):
         log = osp.join(work, 'world.log')
         run(tool('tools/dataset_converters/make_synthetic_nsd.py', '--out', world, '--overwrite', '--quiet'), work, log)
         run(tool('tools/dataset_converters/nsd_to_mmbrain.py', '--nsd-root', world, '--out',
