@@ -1,6 +1,8 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 # Brainformer pretraining on the synthetic NSD world, cut to 600 iterations for the end-to-end demo; retrieval
-# validated every 150 iterations on the shared images of subjects 1-2.
+# validated every 150 iterations on the shared images of subjects 1-2. The guidance loss is the default of
+# configs/_base_/models/brainformer_convnext-s.py, negatives='rois+samples' (Eq. 6 as printed, negatives='rois', is
+# the ablation ./brainformer_convnext-mini_bfg-printed_1xb32-600i_synthetic-demo.py; docs/guidance_loss.md).
 _base_ = '../pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py'
 
 max_iters = 600

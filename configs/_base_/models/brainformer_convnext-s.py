@@ -24,5 +24,9 @@ model = dict(
         num_levels=2,
         pos_embed=dict(type='Voxel3DEmbedding', coord_scale=0.01)),
     contrastive_loss=dict(type='BrainContrastiveLoss', loss_weight=0.5, init_temperature=0.07),
-    guidance_loss=dict(type='BrainFMRIGuidanceLoss', loss_weight=0.5, normalize=True, temperature=0.1),
+    # negatives='rois' is Eq. 6 exactly as printed (the other ROIs of the same sample): it is solved without looking at
+    # the image and then sends the backbone almost no gradient. The default keeps those negatives and adds every ROI
+    # of the other samples of the all-process batch (docs/guidance_loss.md: the measurements and why this default).
+    guidance_loss=dict(
+        type='BrainFMRIGuidanceLoss', loss_weight=0.5, normalize=True, temperature=0.1, negatives='rois+samples'),
 )
