@@ -15,10 +15,13 @@ ENCODING_CONFIGS = sorted(
 
 
 def _images(dataset_cfg, nsd_world, subject):
+    from mmengine.registry import DefaultScope
+
     from mmbrain.registry import DATASETS
     cfg = copy.deepcopy(dataset_cfg)
     cfg.update(data_root=nsd_world.converted_dir, stimuli_file=nsd_world.stimuli_file, subjects=[subject], pipeline=[])
-    dataset = DATASETS.build(cfg)
+    with DefaultScope.overwrite_default_scope('mmbrain'):
+        dataset = DATASETS.build(cfg)
     return {dataset.get_data_info(i)['nsd_id'] for i in range(len(dataset))}
 
 

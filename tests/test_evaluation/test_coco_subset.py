@@ -51,14 +51,15 @@ def _samples(coco, wrong_images=()):
 
 
 def _evaluate(val, val_out, samples, classes):
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import DefaultScope
 
     import mmbrain.evaluation.metrics.coco_subset  # noqa: F401  (registers ImageSubsetCocoMetric)
-    init_default_scope('mmdet')
-    evaluator = Evaluator([
-        dict(type='CocoMetric', ann_file=val, metric=['bbox', 'segm'], prefix='coco'),
-        dict(type='mmbrain.ImageSubsetCocoMetric', ann_file=val_out, metric=['bbox', 'segm'], prefix='coco-wo-nsd'),
-    ])
+    with DefaultScope.overwrite_default_scope('mmdet'):  # as in mmdet's tools: CocoMetric is mmdet's
+        evaluator = Evaluator([
+            dict(type='CocoMetric', ann_file=val, metric=['bbox', 'segm'], prefix='coco'),
+            dict(type='mmbrain.ImageSubsetCocoMetric', ann_file=val_out, metric=['bbox', 'segm'],
+                 prefix='coco-wo-nsd'),
+        ])
     evaluator.dataset_meta = dict(classes=classes)
     evaluator.process(samples)
     return evaluator.evaluate(len(samples))
