@@ -20,7 +20,7 @@ from typing import Dict
 import pytest
 import torch
 
-import mmbrain  # noqa: F401  (allow-lists mmengine checkpoint types for weights_only loads)
+from mmbrain.utils.checkpoint import load_checkpoint_safely
 
 REPO = Path(__file__).resolve().parents[2]
 PRETRAIN_CONFIG = REPO / 'configs/pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py'
@@ -117,7 +117,7 @@ def logged(work_dir: Path) -> Dict[int, Dict]:
 
 
 def state(path: Path) -> Dict[str, torch.Tensor]:
-    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    return load_checkpoint_safely(str(path))['state_dict']
 
 
 def assert_same_training(ours: Path, theirs: Path, since: Path, rtol: float = 1e-3) -> None:
@@ -157,7 +157,7 @@ def test_two_processes_match_one_and_resume(nsd_world, single, tmp_path):
     run.wait(timeout=30)
     output(run)
     first = Path((work_dir / 'last_checkpoint').read_text().strip())
-    meta = torch.load(first, map_location='cpu', weights_only=True)['meta']
+    meta = load_checkpoint_safely(str(first))['meta']
     assert meta['epoch'] < EPOCHS, 'the run was not killed before the end'
 
     out = finish(dist_train(PRETRAIN_CONFIG, work_dir, 2, '--resume', *pretrain_options(nsd_world, BATCH, EPOCHS)))
