@@ -153,7 +153,7 @@ def test_dataloader_with_two_workers_opens_files_only_in_workers(nsd_world):
 
 def test_bad_configuration_is_reported(nsd_world, tmp_path):
     with pytest.raises(ValueError, match='split must be'):
-        NSDDataset(nsd_world.converted_dir, split='val')
+        NSDDataset(nsd_world.converted_dir, split='validation')
     with pytest.raises(FileNotFoundError, match='subj07.h5'):
         NSDDataset(nsd_world.converted_dir, subjects=[7])
     with pytest.raises(FileNotFoundError, match='stimulus file'):
