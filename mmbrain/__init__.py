@@ -8,20 +8,31 @@ modules that register into it, which mmengine imports the first time it searches
 ``type='mmbrain.X'`` or, in the ``mmbrain`` default scope, ``type='X'``. :func:`register_all_modules` imports them
 all at once.
 
-When torch is already imported (any OpenMMLab program), importing mmbrain also allow-lists the types of mmengine's
-checkpoints for ``torch.load(weights_only=True)`` (:mod:`mmbrain.utils.checkpoint`); mmbrain's models, engine and
-checkpoint helpers do so when they are imported.
+As soon as torch is imported (before or after mmbrain), the types of mmengine's checkpoints are allow-listed for
+``torch.load(weights_only=True)`` (:mod:`mmbrain.utils.checkpoint`); mmbrain's models, engine and checkpoint helpers
+do so as well when they are imported.
 """
 import sys
 
-from .utils.lazy import lazy_exports
+from .utils.lazy import call_after_import, lazy_exports
 from .version import __version__, version_info
 
 __getattr__, __dir__ = lazy_exports(__name__, {'register_all_modules': '.utils.setup_env'})
 
-if 'torch' in sys.modules:
-    from .utils.checkpoint import allow_mmengine_checkpoint_types
 
+def _allow_checkpoint_types() -> None:
+    """Allow-list mmengine's checkpoint types, unless torch is being imported by mmengine's own ``__init__`` (then
+    mmbrain's models, engine and checkpoint helpers do it when imported)."""
+    engine = sys.modules.get('mmengine')
+    if engine is not None and getattr(getattr(engine, '__spec__', None), '_initializing', False):
+        return
+    try:
+        from .utils.checkpoint import allow_mmengine_checkpoint_types
+    except ImportError:  # no mmengine (a data-only environment): nothing to allow-list
+        return
     allow_mmengine_checkpoint_types()
+
+
+call_after_import('torch', _allow_checkpoint_types)
 
 __all__ = ['__version__', 'version_info', 'register_all_modules']
