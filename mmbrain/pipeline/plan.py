@@ -196,7 +196,7 @@ def synthetic_plan(work_dir: str = 'work_dirs/demo', seeds: Sequence[int] = (0, 
         work_dir=osp.abspath(work_dir), data_root=data_root, converted_dir=osp.join(data_root, 'mmbrain'),
         synthetic=True, seeds=list(seeds), world_seed=world_seed, pretrain=pretrain,
         tasks=_tasks(dict(
-            det=demo + 'mask-rcnn_convnext-mini-{init}_fpn_1xb4-500i_synthetic-coco-demo.py',
+            det=demo + 'mask-rcnn_convnext-mini-{init}_fpn_1xb4-1000i_synthetic-coco-demo.py',
             seg=demo + 'upernet_convnext-mini-{init}_1xb8-300i_synthetic-ade-64x64-demo.py',
             encoding=demo + 'voxel-readout_convnext-mini-{init}_1xb32-4e_synthetic-nsd-subj08-demo.py')),
         report=report)
