@@ -20,6 +20,7 @@ six groups, sessions of 750 trials, 1000 stimuli of 425 px).
   loading ``--batches`` batches in-process (the code a worker runs), for worlds of N and 4N sessions (target: flat);
   ``baseline_mib`` is the resident memory after the imports (torch, mmengine, ...).
 """
+
 import argparse
 import json
 import math
@@ -39,11 +40,26 @@ GPU_RATES = dict(reference_full_step=868, target_full_step=1302)
 def _loader(data_root, stimuli_file, img_size, batch_size, workers):
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
-    cfg = dict(batch_size=batch_size, num_workers=workers, persistent_workers=False,
-               sampler=dict(type='DefaultSampler', shuffle=True), collate_fn=dict(type='mmbrain.brain_collate'),
-               dataset=dict(type='NSDDataset', data_root=data_root, stimuli_file=stimuli_file, subjects=[1, 2],
-                            split='all', pipeline=[dict(type='LoadNSDStimulus', img_size=img_size),
-                                                   dict(type='LoadNSDResponses'), dict(type='PackBrainInputs')]))
+
+    cfg = dict(
+        batch_size=batch_size,
+        num_workers=workers,
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        collate_fn=dict(type='mmbrain.brain_collate'),
+        dataset=dict(
+            type='NSDDataset',
+            data_root=data_root,
+            stimuli_file=stimuli_file,
+            subjects=[1, 2],
+            split='all',
+            pipeline=[
+                dict(type='LoadNSDStimulus', img_size=img_size),
+                dict(type='LoadNSDResponses'),
+                dict(type='PackBrainInputs'),
+            ],
+        ),
+    )
     with DefaultScope.overwrite_default_scope('mmbrain'):
         return Runner.build_dataloader(cfg, seed=0)
 
@@ -85,6 +101,7 @@ def probe(args) -> dict:
     import torch
 
     from mmbrain.datasets.converter import convert_nsd
+
     torch.set_num_threads(1)  # as in a DataLoader worker
     baseline = _memory_mib('VmRSS')
     start = time.perf_counter()
@@ -93,42 +110,71 @@ def probe(args) -> dict:
         return dict(seconds=round(time.perf_counter() - start, 2), baseline_mib=baseline, peak_mib=_memory_mib('VmHWM'))
     loader = _loader(osp.join(args.world, 'mmbrain'), args.stimuli, args.img_size, args.batch_size, 0)
     rate = _iterate(loader, args.batches)[0]
-    return dict(samples=len(loader.dataset), samples_per_s=round(rate, 1), baseline_mib=baseline,
-                peak_mib=_memory_mib('VmHWM'))
+    return dict(
+        samples=len(loader.dataset), samples_per_s=round(rate, 1), baseline_mib=baseline, peak_mib=_memory_mib('VmHWM')
+    )
 
 
 def _run_probe(kind, world, args, stimuli=''):
-    cmd = [sys.executable, __file__, '--probe', kind, '--world', world, '--stimuli', stimuli,
-           '--batches', str(args.batches), '--batch-size', str(args.batch_size), '--img-size', str(args.img_size)]
+    cmd = [
+        sys.executable,
+        __file__,
+        '--probe',
+        kind,
+        '--world',
+        world,
+        '--stimuli',
+        stimuli,
+        '--batches',
+        str(args.batches),
+        '--batch-size',
+        str(args.batch_size),
+        '--img-size',
+        str(args.img_size),
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def _make_world(path, sessions):
     from mmbrain.datasets.synthetic import make_synthetic_nsd
+
     make_synthetic_nsd(path, n_subjects=2, n_sessions=sessions, n_coco_extra=0, n_ade=0, progress=False)
 
 
 def _loader_rates(data_root, stimuli, args) -> dict:
     """Per-worker (CPU-second), one-worker end-to-end and in-process samples/s of one world."""
     import torch
+
     torch.set_num_threads(1)  # as in a DataLoader worker
     in_process = _iterate(_loader(data_root, stimuli, args.img_size, args.batch_size, 0), args.batches)[0]
     torch.set_num_threads(os.cpu_count())
     end_to_end, per_worker_cpu = _iterate(_loader(data_root, stimuli, args.img_size, args.batch_size, 1), args.batches)
-    return dict(per_worker_cpu_second=round(per_worker_cpu, 1), one_worker_end_to_end=round(end_to_end, 1),
-                in_process=round(in_process, 1))
+    return dict(
+        per_worker_cpu_second=round(per_worker_cpu, 1),
+        one_worker_end_to_end=round(end_to_end, 1),
+        in_process=round(in_process, 1),
+    )
 
 
 def main(args) -> dict:
     from mmengine.utils.dl_utils import set_multi_processing
 
     from mmbrain.datasets.nsd_files import stimuli_path
+
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
     from nsd_scale_world import write_nsd_scale_world
+
     set_multi_processing(opencv_num_threads=0, distributed=False)  # what the Runner does before building loaders
-    result = dict(img_size=args.img_size, batch_size=args.batch_size, batches=args.batches, cpu_count=os.cpu_count(),
-                  load_average=[round(x, 1) for x in os.getloadavg()], loader={}, memory={})
+    result = dict(
+        img_size=args.img_size,
+        batch_size=args.batch_size,
+        batches=args.batches,
+        cpu_count=os.cpu_count(),
+        load_average=[round(x, 1) for x in os.getloadavg()],
+        loader={},
+        memory={},
+    )
     with tempfile.TemporaryDirectory(prefix='bench_data_', dir=args.tmp_dir) as tmp:
         grid, nsd = {}, {}
         for factor in (1, 4):
@@ -136,21 +182,32 @@ def main(args) -> dict:
             start = time.perf_counter()
             _make_world(grid[factor], args.sessions * factor)
             result['memory'][f'grid_sessions_x{factor}'] = dict(
-                sessions=args.sessions * factor, generate_seconds=round(time.perf_counter() - start, 1),
-                convert=_run_probe('convert', grid[factor], args))
+                sessions=args.sessions * factor,
+                generate_seconds=round(time.perf_counter() - start, 1),
+                convert=_run_probe('convert', grid[factor], args),
+            )
             start = time.perf_counter()
-            nsd[factor] = write_nsd_scale_world(osp.join(tmp, f'nsd_x{factor}'), subjects=(1, 2),
-                                                sessions=args.nsd_sessions * factor, img_px=425, n_images=args.images)
+            nsd[factor] = write_nsd_scale_world(
+                osp.join(tmp, f'nsd_x{factor}'),
+                subjects=(1, 2),
+                sessions=args.nsd_sessions * factor,
+                img_px=425,
+                n_images=args.images,
+            )
             result['memory'][f'nsd_sessions_x{factor}'] = dict(
-                sessions=args.nsd_sessions * factor, write_seconds=round(time.perf_counter() - start, 1),
-                **{k: nsd[factor][k] for k in ('voxels_per_row', 'rows_per_subject', 'converted_mib')})
+                sessions=args.nsd_sessions * factor,
+                write_seconds=round(time.perf_counter() - start, 1),
+                **{k: nsd[factor][k] for k in ('voxels_per_row', 'rows_per_subject', 'converted_mib')},
+            )
         result['loader']['grid_64px'] = _loader_rates(osp.join(grid[1], 'mmbrain'), stimuli_path(grid[1]), args)
         result['loader']['nsd_425px'] = _loader_rates(nsd[1]['data_root'], nsd[1]['stimuli_file'], args)
         for factor in (1, 4):
-            result['memory'][f'grid_sessions_x{factor}']['load'] = _run_probe('load', grid[factor], args,
-                                                                             stimuli_path(grid[factor]))
+            result['memory'][f'grid_sessions_x{factor}']['load'] = _run_probe(
+                'load', grid[factor], args, stimuli_path(grid[factor])
+            )
             result['memory'][f'nsd_sessions_x{factor}']['load'] = _run_probe(
-                'load', osp.dirname(nsd[factor]['data_root']), args, nsd[factor]['stimuli_file'])
+                'load', osp.dirname(nsd[factor]['data_root']), args, nsd[factor]['stimuli_file']
+            )
     per_worker = result['loader']['nsd_425px']['per_worker_cpu_second']
     result['per_worker_samples_per_s_nsd'] = per_worker
     result['target_per_worker'] = 2000
@@ -160,8 +217,9 @@ def main(args) -> dict:
     def growth(world, kind):
         return round(mem[f'{world}_sessions_x4'][kind]['peak_mib'] - mem[f'{world}_sessions_x1'][kind]['peak_mib'], 1)
 
-    result['memory_growth_x4_mib'] = dict(grid_convert=growth('grid', 'convert'), grid_load=growth('grid', 'load'),
-                                          nsd_load=growth('nsd', 'load'))
+    result['memory_growth_x4_mib'] = dict(
+        grid_convert=growth('grid', 'convert'), grid_load=growth('grid', 'load'), nsd_load=growth('nsd', 'load')
+    )
     return result
 
 

@@ -26,6 +26,7 @@ its error and the others still run. The JSON holds the versions, every phase's o
 headline figures (samples/s, peak memory, MFU, ``speedup_vs_loop``, the train run's samples/s) and ``targets``
 (True / False, None where a figure is missing).
 """
+
 import argparse
 import importlib.abc
 import importlib.machinery
@@ -106,8 +107,11 @@ class Check:
             proc = subprocess.run(guarded, cwd=REPO, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             out = (exc.stderr or b'')[-3000:]
-            self.phases[name] = dict(status='timeout', seconds=round(time.monotonic() - start, 1),
-                                     error=out.decode(errors='replace') if isinstance(out, bytes) else out)
+            self.phases[name] = dict(
+                status='timeout',
+                seconds=round(time.monotonic() - start, 1),
+                error=out.decode(errors='replace') if isinstance(out, bytes) else out,
+            )
             return None
         entry = dict(seconds=round(time.monotonic() - start, 1))
         result = parse(proc.stdout) if proc.returncode == 0 else None
@@ -127,11 +131,17 @@ def _train_figures(work_dir: str, batch: int) -> Optional[Dict]:
     with open(logs[0]) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     rows = [r for r in rows if 'time' in r]
-    steady = rows[len(rows) // 4:] or rows  # the first iterations warm up the loader and cuDNN
+    steady = rows[len(rows) // 4 :] or rows  # the first iterations warm up the loader and cuDNN
     seconds = statistics.median(r['time'] for r in steady)
-    out = dict(iterations=len(rows), batch=batch, step_s=seconds, samples_per_s=batch / seconds,
-               data_time_s=statistics.median(r.get('data_time', 0.) for r in steady),
-               loss_first=rows[0].get('loss'), loss_last=rows[-1].get('loss'))
+    out = dict(
+        iterations=len(rows),
+        batch=batch,
+        step_s=seconds,
+        samples_per_s=batch / seconds,
+        data_time_s=statistics.median(r.get('data_time', 0.0) for r in steady),
+        loss_first=rows[0].get('loss'),
+        loss_last=rows[-1].get('loss'),
+    )
     if any('memory' in r for r in rows):
         out['peak_mem_GB'] = max(r.get('memory', 0) for r in rows) / 1024  # mmengine logs MiB
     return out
@@ -141,29 +151,49 @@ def train_phase(check: Check, tmp: str) -> None:
     """An NSD-sized converted world (tiny for the dry run), then tools/train.py of the paper config."""
     sys.path.insert(0, osp.join(REPO, 'benchmarks'))
     from nsd_scale_world import write_nsd_scale_world
+
     if not check.wanted('train'):
         return
     start = time.monotonic()
     if check.dry_run:
-        world = write_nsd_scale_world(osp.join(tmp, 'world'), subjects=(1, 2), img_px=32, n_images=40,
-                                      voxel_scale=0.02, trials=40)
+        world = write_nsd_scale_world(
+            osp.join(tmp, 'world'), subjects=(1, 2), img_px=32, n_images=40, voxel_scale=0.02, trials=40
+        )
         config, batch, workers, iters = TINY_CONFIG, 4, 0, 3
     else:
-        world = write_nsd_scale_world(osp.join(tmp, 'world'), subjects=range(1, 8), img_px=425, n_images=500,
-                                      trials=250)
+        world = write_nsd_scale_world(
+            osp.join(tmp, 'world'), subjects=range(1, 8), img_px=425, n_images=500, trials=250
+        )
         config, batch, workers, iters = PAPER_CONFIG, 64, 8, TRAIN_ITERS
     world['write_s'] = round(time.monotonic() - start, 1)
     work_dir = osp.join(tmp, 'train')
     data = 'train_dataloader.dataset'
-    options = [f'{data}.data_root={world["data_root"]}', f'{data}.stimuli_file={world["stimuli_file"]}',
-               f'{data}.subjects={list(world["subjects"])}'.replace(' ', ''), f'{data}.indices={batch * iters}',
-               f'train_dataloader.batch_size={batch}', f'train_dataloader.num_workers={workers}',
-               f'train_dataloader.persistent_workers={workers > 0}', 'train_cfg.max_epochs=1',
-               'default_hooks.logger.interval=1', 'log_processor.window_size=1', 'default_hooks.checkpoint=None',
-               'model.data_preprocessor.channels_last=True', 'optim_wrapper.optimizer.fused=True']  # the GPU switches
+    options = [
+        f'{data}.data_root={world["data_root"]}',
+        f'{data}.stimuli_file={world["stimuli_file"]}',
+        f'{data}.subjects={list(world["subjects"])}'.replace(' ', ''),
+        f'{data}.indices={batch * iters}',
+        f'train_dataloader.batch_size={batch}',
+        f'train_dataloader.num_workers={workers}',
+        f'train_dataloader.persistent_workers={workers > 0}',
+        'train_cfg.max_epochs=1',
+        'default_hooks.logger.interval=1',
+        'log_processor.window_size=1',
+        'default_hooks.checkpoint=None',
+        'model.data_preprocessor.channels_last=True',
+        'optim_wrapper.optimizer.fused=True',
+    ]  # the GPU switches
     # AmpOptimWrapper needs a GPU in mmengine 0.10.7: the dry run trains in fp32
-    cmd = [osp.join(REPO, 'tools/train.py'), config, '--work-dir', work_dir, '--no-validate',
-           *([] if check.dry_run else ['--amp']), '--cfg-options', *options]
+    cmd = [
+        osp.join(REPO, 'tools/train.py'),
+        config,
+        '--work-dir',
+        work_dir,
+        '--no-validate',
+        *([] if check.dry_run else ['--amp']),
+        '--cfg-options',
+        *options,
+    ]
     result = check.run('train', cmd, cap=240, parse=lambda _: _train_figures(work_dir, batch))
     if result is not None:
         result.update(world=world, config=config, amp=not check.dry_run, workers=workers)
@@ -171,6 +201,7 @@ def train_phase(check: Check, tmp: str) -> None:
 
 def summary(phases: Dict[str, Dict]) -> Dict:
     """The headline figures, flat, from the phases that ran."""
+
     def get(phase, key):
         return phases.get(phase, {}).get('result', {}).get(key)
 
@@ -203,14 +234,16 @@ def summary(phases: Dict[str, Dict]) -> Dict:
 
 def targets(s: Dict) -> Dict:
     """Each target of docs/performance.md: met (True), missed (False) or not measured (None)."""
+
     def at_least(value, bound):
         return None if value is None else bool(value >= bound)
 
     return {
         'encoder speedup_vs_loop >= 2 (batch 64)': at_least(s['speedup_vs_loop'], TARGETS['speedup_vs_loop']),
         'full step MFU >= 40% (ConvNeXt-S, compiled)': at_least(s['full_convnext_compiled_mfu'], TARGETS['full_mfu']),
-        'full step >= 1.5x the reference full step (both compiled)': at_least(s['full_vs_reference'],
-                                                                              TARGETS['full_vs_reference']),
+        'full step >= 1.5x the reference full step (both compiled)': at_least(
+            s['full_vs_reference'], TARGETS['full_vs_reference']
+        ),
     }
 
 
@@ -218,6 +251,7 @@ def main(args) -> Dict:
     sys.meta_path.insert(0, _ImportGuard())
     sys.path.insert(0, osp.join(REPO, 'benchmarks'))
     from bench_encoder import versions
+
     check = Check(args.budget, args.dry_run, args.only)
     if args.dry_run:
         size = ['--device', 'cpu', '--tiny', '--batch', '2', '--iters', '1', '--warmup', '0', '--voxels', '200']
@@ -240,8 +274,14 @@ def main(args) -> Dict:
         check.run('full_swin', [BENCH, *size, *full, '--backbone', 'swin'], cap=90)
         check.run('full_swin_compiled', [BENCH, *size, *full, *also_compiled, '--backbone', 'swin'], cap=200)
     s = summary(check.phases)
-    return dict(versions(), dry_run=args.dry_run, blocked_imports=list(BLOCKED), summary=s, targets=targets(s),
-                phases=check.phases)
+    return dict(
+        versions(),
+        dry_run=args.dry_run,
+        blocked_imports=list(BLOCKED),
+        summary=s,
+        targets=targets(s),
+        phases=check.phases,
+    )
 
 
 def parse_args() -> argparse.Namespace:
@@ -249,7 +289,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--dry-run', action='store_true', help='tiny sizes on the CPU: checks that every phase runs')
     p.add_argument('--reference', help='reference benchmark script to run in the same check (JSON on stdout)')
     p.add_argument('--out', default='gpu_check.json', help='the JSON written (default ./gpu_check.json)')
-    p.add_argument('--budget', type=float, default=450., help='seconds for all phases (default 450)')
+    p.add_argument('--budget', type=float, default=450.0, help='seconds for all phases (default 450)')
     p.add_argument('--only', nargs='+', metavar='PHASE', help='run these phases only (names as in the table)')
     return p.parse_args()
 
@@ -263,5 +303,14 @@ if __name__ == '__main__':
         with open(cli.out + '.partial', 'w') as f:
             json.dump(report, f, indent=1)
         os.replace(cli.out + '.partial', cli.out)
-        print(json.dumps(dict(out=cli.out, summary=report['summary'], targets=report['targets'],
-                              phases={k: v['status'] for k, v in report['phases'].items()}), indent=1))
+        print(
+            json.dumps(
+                dict(
+                    out=cli.out,
+                    summary=report['summary'],
+                    targets=report['targets'],
+                    phases={k: v['status'] for k, v in report['phases'].items()},
+                ),
+                indent=1,
+            )
+        )

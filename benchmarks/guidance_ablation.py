@@ -23,6 +23,7 @@ its defaults, converted by ``nsd_to_mmbrain.py``) is generated under ``--work-di
 (a folder holding ``mmbrain/subjXX.h5`` and ``nsddata_stimuli/``). Commands run with the work dir as the current
 folder, where ``data/synthetic_nsd`` points at the world, so the configs' relative data paths hold.
 """
+
 import argparse
 import glob
 import json
@@ -38,8 +39,12 @@ PRETRAIN_CONFIG = 'configs/demo/brainformer_convnext-mini_1xb32-600i_synthetic-d
 READOUT_CONFIG = 'configs/demo/voxel-readout_convnext-mini-brainformer-pre_1xb32-4e_synthetic-nsd-subj08-demo.py'
 #: setting -> the guidance loss of the pretraining config (None: no guidance loss).
 SETTINGS = {'none': None, 'rois': 'rois', 'samples': 'samples', 'rois+samples': 'rois+samples'}
-RETRIEVAL_KEYS = ('retrieval/img2brain_top1', 'retrieval/img2brain_top5', 'retrieval/brain2img_top1',
-                  'retrieval/brain2img_top5')
+RETRIEVAL_KEYS = (
+    'retrieval/img2brain_top1',
+    'retrieval/img2brain_top5',
+    'retrieval/brain2img_top1',
+    'retrieval/brain2img_top5',
+)
 ENCODING_KEYS = ('nsd/pearson_mean', 'nsd/algonauts_score')
 
 
@@ -128,17 +133,32 @@ def run_one(args, world_cwd, setting, seed):
             run(tool('tools/model_converters/brainformer_to_backbone.py', ckpt, backbone), world_cwd, log)
         start = time.time()
         options = ['--cfg-options', f'model.backbone.init_cfg.checkpoint={backbone}', f'randomness.seed={seed}'] + [
-            f'{loader}_dataloader.{key}={value}' for loader in ('train', 'val', 'test')
-            for key, value in (('num_workers', args.workers), ('persistent_workers', args.workers > 0))]
+            f'{loader}_dataloader.{key}={value}'
+            for loader in ('train', 'val', 'test')
+            for key, value in (('num_workers', args.workers), ('persistent_workers', args.workers > 0))
+        ]
         read_ckpts = glob.glob(osp.join(read_dir, 'epoch_*.pth'))
         if not read_ckpts:
-            run(tool('tools/train.py', osp.join(REPO, READOUT_CONFIG), '--work-dir', read_dir, *options),
-                world_cwd, log)
+            run(
+                tool('tools/train.py', osp.join(REPO, READOUT_CONFIG), '--work-dir', read_dir, *options), world_cwd, log
+            )
             read_ckpts = glob.glob(osp.join(read_dir, 'epoch_*.pth'))
         if not osp.isfile(test_json):
             last = max(read_ckpts, key=lambda p: int(osp.basename(p)[6:-4]))
-            run(tool('tools/test.py', osp.join(REPO, READOUT_CONFIG), last, '--work-dir', osp.join(read_dir, 'test'),
-                     '--out', test_json, *options), world_cwd, log)
+            run(
+                tool(
+                    'tools/test.py',
+                    osp.join(REPO, READOUT_CONFIG),
+                    last,
+                    '--work-dir',
+                    osp.join(read_dir, 'test'),
+                    '--out',
+                    test_json,
+                    *options,
+                ),
+                world_cwd,
+                log,
+            )
         timing['readout_s'] = time.time() - start
     if not (osp.isfile(ckpt) and osp.isfile(test_json)):
         return None
@@ -167,6 +187,7 @@ def summary(runs, settings):
     """Mean ± sd per setting and metric; paired differences against ``rois`` and ``none``."""
     sys.path.insert(0, REPO)
     from mmbrain.pipeline.statistics import paired_difference, summarize
+
     metrics = sorted({k for r in runs for k, v in r.items() if isinstance(v, float) and not k.endswith('_s')})
     by = {s: {r['seed']: r for r in runs if r['setting'] == s} for s in settings}
     table = {s: {m: vars(summarize([r.get(m) for r in by[s].values()])) for m in metrics} for s in settings}
@@ -178,7 +199,8 @@ def summary(runs, settings):
             seeds = sorted(set(by[s]) & set(by[base]))
             diffs[f'{s} - {base}'] = {
                 m: vars(paired_difference([by[s][i].get(m) for i in seeds], [by[base][i].get(m) for i in seeds]))
-                for m in metrics}
+                for m in metrics
+            }
     return dict(summary=table, paired_differences=diffs)
 
 
@@ -188,16 +210,29 @@ def main() -> None:
     os.makedirs(work, exist_ok=True)
     world = osp.abspath(args.world) if args.world else osp.join(work, 'world')
     from mmbrain.datasets.converted_file import subject_file_name  # numpy only: the job runs in subprocesses
+
     converted = osp.join(world, 'mmbrain', subject_file_name(8))  # the held-out subject, converted last
     if not args.world and not args.summary_only and not osp.isfile(converted):
         log = osp.join(work, 'world.log')
         run(tool('tools/dataset_converters/make_synthetic_nsd.py', '--out', world, '--overwrite', '--quiet'), work, log)
-        run(tool('tools/dataset_converters/nsd_to_mmbrain.py', '--nsd-root', world, '--out',
-                 osp.join(world, 'mmbrain'), '--overwrite', '--quiet'), work, log)
+        run(
+            tool(
+                'tools/dataset_converters/nsd_to_mmbrain.py',
+                '--nsd-root',
+                world,
+                '--out',
+                osp.join(world, 'mmbrain'),
+                '--overwrite',
+                '--quiet',
+            ),
+            work,
+            log,
+        )
     link = osp.join(work, 'cwd', 'data', 'synthetic_nsd')
     os.makedirs(osp.dirname(link), exist_ok=True)
     if not osp.islink(link):
         os.symlink(world, link)
+
     def one(job):
         got = run_one(args, osp.join(work, 'cwd'), *job)
         print(json.dumps(got), file=sys.stderr, flush=True)
@@ -206,8 +241,15 @@ def main() -> None:
     jobs = [(setting, seed) for seed in args.seeds for setting in args.settings]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         runs = [got for got in pool.map(one, jobs) if got is not None]
-    result = dict(pretrain_config=PRETRAIN_CONFIG, readout_config=READOUT_CONFIG, pretrain_iters=args.pretrain_iters,
-                  seeds=args.seeds, settings=args.settings, runs=runs, **summary(runs, args.settings))
+    result = dict(
+        pretrain_config=PRETRAIN_CONFIG,
+        readout_config=READOUT_CONFIG,
+        pretrain_iters=args.pretrain_iters,
+        seeds=args.seeds,
+        settings=args.settings,
+        runs=runs,
+        **summary(runs, args.settings),
+    )
     print(json.dumps(result, indent=1))
 
 

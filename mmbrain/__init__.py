@@ -12,6 +12,7 @@ As soon as torch is imported (before or after mmbrain), the types of mmengine's 
 ``torch.load(weights_only=True)`` (:mod:`mmbrain.utils.checkpoint`); mmbrain's models, engine and checkpoint helpers
 do so as well when they are imported.
 """
+
 import sys
 
 from .utils.lazy import call_after_import, lazy_exports

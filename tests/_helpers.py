@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Helpers of the downstream tests."""
+
 import importlib.util
 import os.path as osp
 from typing import Dict
@@ -35,8 +36,10 @@ def caption_options(nsd_world, prefix: str, step: int = 1) -> Dict[str, object]:
     """Config overrides pointing the ``LoadNSDCaption`` (pipeline step ``step``) of a dataloader at the tiny world."""
     annotations = osp.join(nsd_world.coco_dir, 'annotations')
     return {
-        f'{prefix}.dataset.pipeline.{step}.stim_info': osp.join(nsd_world.root, 'nsddata', 'experiments', 'nsd',
-                                                                'nsd_stim_info_merged.csv'),
-        f'{prefix}.dataset.pipeline.{step}.caption_files': [osp.join(annotations, f'captions_{s}2017.json')
-                                                            for s in ('train', 'val')],
+        f'{prefix}.dataset.pipeline.{step}.stim_info': osp.join(
+            nsd_world.root, 'nsddata', 'experiments', 'nsd', 'nsd_stim_info_merged.csv'
+        ),
+        f'{prefix}.dataset.pipeline.{step}.caption_files': [
+            osp.join(annotations, f'captions_{s}2017.json') for s in ('train', 'val')
+        ],
     }

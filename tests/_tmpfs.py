@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """A tiny tmpfs: a nearly full (or read-only) disk for the tests of what writers do when the output's storage fails."""
+
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path

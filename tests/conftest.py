@@ -10,6 +10,7 @@
 The world: 3 subjects x 2 sessions of 60 trials (40 images each, 8 shared, 3 repetitions), 32 px images,
 ~20-100 voxels per ROI group, 32 COCO images that are not NSD stimuli, 24 ADE images. Treat it as read-only.
 """
+
 import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -43,8 +44,17 @@ class SyntheticNSDWorld:
 
 
 #: Arguments of the shared tiny world (tests that build their own variant start from these).
-TINY_WORLD = dict(n_subjects=3, n_sessions=2, trials_per_session=60, image_size=32, volume_scale=0.1,
-                  n_coco_extra=32, n_ade=24, seed=0, progress=False)
+TINY_WORLD = dict(
+    n_subjects=3,
+    n_sessions=2,
+    trials_per_session=60,
+    image_size=32,
+    volume_scale=0.1,
+    n_coco_extra=32,
+    n_ade=24,
+    seed=0,
+    progress=False,
+)
 
 
 @pytest.fixture(scope='session')
@@ -60,9 +70,16 @@ def nsd_world(tmp_path_factory) -> SyntheticNSDWorld:
     averaged = osp.join(root, 'mmbrain_avg')
     convert_nsd(root, converted, progress=False)
     convert_nsd(root, averaged, average_repeats=True, progress=False)
-    return SyntheticNSDWorld(root=root, converted_dir=converted, averaged_dir=averaged, coco_dir=osp.join(root, 'coco'),
-                             ade_dir=osp.join(root, 'ade'), ground_truth_dir=osp.join(root, 'ground_truth'),
-                             stimuli_file=stimuli_path(root), world=world)
+    return SyntheticNSDWorld(
+        root=root,
+        converted_dir=converted,
+        averaged_dir=averaged,
+        coco_dir=osp.join(root, 'coco'),
+        ade_dir=osp.join(root, 'ade'),
+        ground_truth_dir=osp.join(root, 'ground_truth'),
+        stimuli_file=stimuli_path(root),
+        world=world,
+    )
 
 
 # Real Brainformer checkpoints of the synthetic pretraining configs (used by the tools, configs and evaluation
@@ -75,16 +92,18 @@ def _pretrain_two_steps(nsd_world, config: str, work_dir: str, options: Optional
     from mmengine.runner import Runner
 
     cfg = Config.fromfile(osp.join(REPO, config))
-    cfg.merge_from_dict({
-        **world_data_options(nsd_world, 'train_dataloader'),
-        'train_dataloader.dataset.subjects': nsd_world.subjects[:-1],
-        'train_dataloader.dataset.indices': 8,
-        'train_dataloader.batch_size': 4,
-        'train_cfg.max_epochs': 1,
-        'default_hooks.logger.interval': 1,
-        'log_level': 'WARNING',
-        **(options or {}),
-    })
+    cfg.merge_from_dict(
+        {
+            **world_data_options(nsd_world, 'train_dataloader'),
+            'train_dataloader.dataset.subjects': nsd_world.subjects[:-1],
+            'train_dataloader.dataset.indices': 8,
+            'train_dataloader.batch_size': 4,
+            'train_cfg.max_epochs': 1,
+            'default_hooks.logger.interval': 1,
+            'log_level': 'WARNING',
+            **(options or {}),
+        }
+    )
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
     cfg.work_dir = work_dir
@@ -103,8 +122,10 @@ def _convert_backbones(checkpoints: Dict[str, str], out_dir) -> Dict[str, str]:
 
 @pytest.fixture(scope='session')
 def brainformer_checkpoints(nsd_world, tmp_path_factory) -> Dict[str, str]:
-    return {name: _pretrain_two_steps(nsd_world, config, str(tmp_path_factory.mktemp(f'pretrain_{name}')))
-            for name, config in PRETRAIN_CONFIGS.items()}
+    return {
+        name: _pretrain_two_steps(nsd_world, config, str(tmp_path_factory.mktemp(f'pretrain_{name}')))
+        for name, config in PRETRAIN_CONFIGS.items()
+    }
 
 
 @pytest.fixture(scope='session')
@@ -115,9 +136,15 @@ def backbone_checkpoints(brainformer_checkpoints, tmp_path_factory) -> Dict[str,
 # The same for the CLIP baseline (``configs/pretrain/clip_*-mini_*_synthetic.py``, the world's captions).
 @pytest.fixture(scope='session')
 def clip_checkpoints(nsd_world, tmp_path_factory) -> Dict[str, str]:
-    return {name: _pretrain_two_steps(nsd_world, config, str(tmp_path_factory.mktemp(f'pretrain_clip_{name}')),
-                                      caption_options(nsd_world, 'train_dataloader'))
-            for name, config in CLIP_PRETRAIN_CONFIGS.items()}
+    return {
+        name: _pretrain_two_steps(
+            nsd_world,
+            config,
+            str(tmp_path_factory.mktemp(f'pretrain_clip_{name}')),
+            caption_options(nsd_world, 'train_dataloader'),
+        )
+        for name, config in CLIP_PRETRAIN_CONFIGS.items()
+    }
 
 
 @pytest.fixture(scope='session')

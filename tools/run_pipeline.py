@@ -16,21 +16,23 @@ A stage is reused only if its commands, its resolved config, its seed and the ru
 unchanged; a change reruns that stage and what depends on it. Relative paths resolve against the current folder
 (data/ and work_dirs/ as in OpenMMLab). Exit status: 1 when a stage fails or data is missing, 2 for usage errors.
 """
+
 import argparse
 import os.path as osp
 import sys
 import time
 
 READING_NOTES = [
-    '## Reading this report', '',
+    '## Reading this report',
+    '',
     '- Scale: the synthetic-world runs are cut to fit a 2-core CPU (configs/demo/); differences between rows are '
-    'those of a few hundred iterations on a small synthetic world, not the paper\'s claim. The configs they '
+    "those of a few hundred iterations on a small synthetic world, not the paper's claim. The configs they "
     'inherit from (configs/*/*synthetic*) and the paper-scale configs are listed in README.md.',
     '- Brain response prediction fits a readout on the frozen backbone (random init: random features). Its '
     'checkpoint is chosen on the validation split (non-test images of the held-out subject); the test split '
     '(shared1000) is scored once, at the end, with tools/test.py. The ridge baseline (himalaya, per-voxel penalty '
     'chosen by cross-validation on the training split) uses the same frozen features.',
-    '- Detection is scored on COCO val2017 (the paper\'s protocol) and on val2017 without the images NSD showed, '
+    "- Detection is scored on COCO val2017 (the paper's protocol) and on val2017 without the images NSD showed, "
     'which pretraining may have seen.',
     '',
 ]
@@ -38,29 +40,54 @@ READING_NOTES = [
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--work-dir', help='runs, figures and the report (default: work_dirs/demo, with --nsd-root '
-                        'work_dirs/nsd); relative to the current folder')
+    parser.add_argument(
+        '--work-dir',
+        help='runs, figures and the report (default: work_dirs/demo, with --nsd-root '
+        'work_dirs/nsd); relative to the current folder',
+    )
     parser.add_argument('--report', help='report path (default: WORK_DIR/report.md)')
     seeds = parser.add_mutually_exclusive_group()
-    seeds.add_argument('--seeds', type=int, nargs='+', metavar='N', help='training seeds; each seed runs every '
-                       'training stage in WORK_DIR/seedN (default: 0)')
+    seeds.add_argument(
+        '--seeds',
+        type=int,
+        nargs='+',
+        metavar='N',
+        help='training seeds; each seed runs every training stage in WORK_DIR/seedN (default: 0)',
+    )
     seeds.add_argument('--seed', type=int, metavar='N', help='one seed (same as --seeds N)')
-    parser.add_argument('--table3', action=argparse.BooleanOptionalAction, default=None,
-                        help='also pretrain the Table 3 ablation with a learned positional embedding (default: on '
-                        'with several seeds, off for one)')
-    parser.add_argument('--guidance-ablations', action=argparse.BooleanOptionalAction, default=None,
-                        help='pretrain the guidance ablations (w/o the guidance loss, Eq. 6 as printed) and run the '
-                        'encoding task and the Grad-CAM rows from them (default: on with several seeds, off for one, '
-                        'so that the one-seed demo fits its 30-minute budget)')
+    parser.add_argument(
+        '--table3',
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='also pretrain the Table 3 ablation with a learned positional embedding (default: on '
+        'with several seeds, off for one)',
+    )
+    parser.add_argument(
+        '--guidance-ablations',
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='pretrain the guidance ablations (w/o the guidance loss, Eq. 6 as printed) and run the '
+        'encoding task and the Grad-CAM rows from them (default: on with several seeds, off for one, '
+        'so that the one-seed demo fits its 30-minute budget)',
+    )
     parser.add_argument('--world-seed', type=int, default=0, help='seed of the synthetic world (shared by all seeds)')
-    parser.add_argument('--nsd-root', help='run the paper\'s configs on the real NSD in this folder (native layout, '
-                        'docs/data.md) instead of the synthetic world')
+    parser.add_argument(
+        '--nsd-root',
+        help="run the paper's configs on the real NSD in this folder (native layout, "
+        'docs/data.md) instead of the synthetic world',
+    )
     parser.add_argument('--gpus', type=int, default=8, help='with --nsd-root: GPUs per training command')
-    parser.add_argument('--backbone', choices=['convnext-s', 'swin-s'], default='convnext-s',
-                        help='with --nsd-root: the image backbone')
-    parser.add_argument('--redo', nargs='+', default=[], metavar='STAGE',
-                        help='stages to run again even if unchanged (and every stage that reads them): a name from '
-                        '--list, its part after "seedN/" for every seed, or "all"')
+    parser.add_argument(
+        '--backbone', choices=['convnext-s', 'swin-s'], default='convnext-s', help='with --nsd-root: the image backbone'
+    )
+    parser.add_argument(
+        '--redo',
+        nargs='+',
+        default=[],
+        metavar='STAGE',
+        help='stages to run again even if unchanged (and every stage that reads them): a name from '
+        '--list, its part after "seedN/" for every seed, or "all"',
+    )
     parser.add_argument('--list', action='store_true', help='list the stages and what a run would do, then exit')
     args = parser.parse_args(argv)
     args.seeds = args.seeds or [0 if args.seed is None else args.seed]
@@ -74,6 +101,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def list_stages(runner) -> None:
     from mmbrain.pipeline.stages import read_record
+
     total = 0.0
     for stage, decision in zip(runner.stages, runner.decide()):
         record = None if decision.run else read_record(stage.output_dir, stage.name)
@@ -104,15 +132,26 @@ def main(argv=None) -> int:
     from mmbrain.pipeline.stages import Interrupted
 
     if args.nsd_root:
-        plan = nsd_plan(args.nsd_root, args.gpus, args.backbone, args.work_dir or 'work_dirs/nsd', seeds=args.seeds,
-                        report=args.report)
+        plan = nsd_plan(
+            args.nsd_root,
+            args.gpus,
+            args.backbone,
+            args.work_dir or 'work_dirs/nsd',
+            seeds=args.seeds,
+            report=args.report,
+        )
     else:
         study = len(args.seeds) > 1  # a seeds study carries the Table 3 ablations; the one-seed demo leaves them out
         table3 = study if args.table3 is None else args.table3
         guidance_ablations = study if args.guidance_ablations is None else args.guidance_ablations
-        plan = synthetic_plan(args.work_dir or 'work_dirs/demo', seeds=args.seeds, table3=table3,
-                              guidance_ablations=guidance_ablations, world_seed=args.world_seed,
-                              report=args.report)
+        plan = synthetic_plan(
+            args.work_dir or 'work_dirs/demo',
+            seeds=args.seeds,
+            table3=table3,
+            guidance_ablations=guidance_ablations,
+            world_seed=args.world_seed,
+            report=args.report,
+        )
     stages = build_stages(plan)
     try:
         runner = StageRunner(stages, plan.work_dir, redo=args.redo)
@@ -128,8 +167,13 @@ def main(argv=None) -> int:
         print('[report] collecting results and drawing figures')
         results = collect_results(plan, runner.timings)
         figures = write_figures(results, osp.join(plan.work_dir, 'figures'))
-        write_report(results, figures, plan.report_file, command=['python', 'tools/run_pipeline.py', *sys.argv[1:]],
-                     extra_sections=READING_NOTES)
+        write_report(
+            results,
+            figures,
+            plan.report_file,
+            command=['python', 'tools/run_pipeline.py', *sys.argv[1:]],
+            extra_sections=READING_NOTES,
+        )
     except KeyboardInterrupt:
         print('run_pipeline: interrupted; finished stages are kept, the next run goes on from them', file=sys.stderr)
         return 130
@@ -139,8 +183,10 @@ def main(argv=None) -> int:
     except (PipelineError, OSError, ValueError) as err:
         print(f'run_pipeline: error: {err}', file=sys.stderr)
         return 1
-    print(f'[report] {plan.report_file} (this run: {time.perf_counter() - start:.0f} s; all stages: '
-          f'{sum(runner.timings.values()):.0f} s)')
+    print(
+        f'[report] {plan.report_file} (this run: {time.perf_counter() - start:.0f} s; all stages: '
+        f'{sum(runner.timings.values()):.0f} s)'
+    )
     return 0
 
 

@@ -1,8 +1,9 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Evaluate a checkpoint with an mmbrain config's test loop (as mmpretrain's tools/test.py).
 
-    python tools/test.py configs/pretrain/brainformer_convnext-s.py work_dirs/.../epoch_100.pth [--out results.pkl]
+python tools/test.py configs/pretrain/brainformer_convnext-s.py work_dirs/.../epoch_100.pth [--out results.pkl]
 """
+
 import argparse
 import os
 import os.path as osp
@@ -16,8 +17,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
     parser.add_argument('--out', help='dump the metrics to this file (.pkl/.json/.yaml)')
     parser.add_argument('--amp', action='store_true', help='run the test in mixed precision')
-    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
-                        help='override config settings, key=value (e.g. test_dataloader.batch_size=8)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        metavar='KEY=VALUE',
+        help='override config settings, key=value (e.g. test_dataloader.batch_size=8)',
+    )
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -36,6 +41,7 @@ def main() -> None:
     from mmbrain.engine import setup_cpu_distributed
     from mmbrain.utils.checkpoint import check_weights_match, load_checkpoint_safely
     from mmbrain.utils.cli import parse_cfg_options
+
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
@@ -58,6 +64,7 @@ def main() -> None:
         from mmengine.fileio import dump
 
         from mmbrain.utils.fileio import atomic_write
+
         data = dump(metrics, file_format=osp.splitext(args.out)[1][1:])  # str (json, yaml) or bytes (pkl)
         with atomic_write(args.out, 'wb') as f:
             f.write(data.encode() if isinstance(data, str) else data)

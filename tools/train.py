@@ -1,9 +1,10 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Train a model from an mmbrain config with mmengine's Runner (as mmpretrain's tools/train.py).
 
-    python tools/train.py configs/pretrain/brainformer_convnext-s.py [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--cfg-options key=value ...] [--launcher pytorch]
+python tools/train.py configs/pretrain/brainformer_convnext-s.py [--work-dir DIR] [--resume [CKPT]] [--amp]
+    [--cfg-options key=value ...] [--launcher pytorch]
 """
+
 import argparse
 import os
 import os.path as osp
@@ -14,16 +15,30 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and checkpoints (default: work_dirs/CONFIG_NAME)')
-    parser.add_argument('--resume', nargs='?', type=str, const='auto',
-                        help='resume from this checkpoint, or, without a path, from the latest checkpoint of the '
-                        'work dir')
-    parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (AmpOptimWrapper, bfloat16 unless the config sets a dtype)')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint, or, without a path, from the latest checkpoint of the work dir',
+    )
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='automatic mixed precision (AmpOptimWrapper, bfloat16 unless the config sets a dtype)',
+    )
     parser.add_argument('--no-validate', action='store_true', help='do not validate during training')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the learning rate by the actual total batch size / auto_scale_lr.base_batch_size')
-    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
-                        help='override config settings, key=value (e.g. train_dataloader.batch_size=8)')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual total batch size / auto_scale_lr.base_batch_size',
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        metavar='KEY=VALUE',
+        help='override config settings, key=value (e.g. train_dataloader.batch_size=8)',
+    )
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -51,6 +66,7 @@ def merge_args(cfg: 'Config', args: argparse.Namespace) -> 'Config':  # noqa: F8
         cfg.auto_scale_lr.enable = True
     if args.cfg_options is not None:
         from mmbrain.utils.cli import parse_cfg_options
+
         cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
     return cfg
 
@@ -64,6 +80,7 @@ def main() -> None:
     import mmbrain  # noqa: F401  (registers mmbrain and allow-lists mmengine checkpoint types for weights_only loads)
     from mmbrain.engine import setup_cpu_distributed
     from mmbrain.utils.checkpoint import check_resumable, load_checkpoint_safely
+
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg)  # gloo and a CPU model wrapper for a distributed launch without CUDA (else nothing)
     resume_from = (cfg.load_from or find_latest_checkpoint(cfg.work_dir)) if cfg.get('resume') else None

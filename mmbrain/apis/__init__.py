@@ -4,6 +4,7 @@
 - :class:`BrainEncodingInferencer`: a subject's voxel responses to any images, from an encoding checkpoint;
 - :class:`BrainRetrievalInferencer`: images for fMRI and fMRI for images, from a pretraining checkpoint.
 """
+
 from .brain_encoding_inferencer import BrainEncodingInferencer
 from .brain_retrieval_inferencer import BrainRetrievalInferencer
 

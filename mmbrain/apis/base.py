@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """What mmbrain's inferencers share: the model built in the ``mmbrain`` scope from a config and a checkpoint, and
 any image (a path or an array) prepared as the config's test pipeline prepares NSD stimuli."""
+
 import os.path as osp
 from typing import Iterable, List, Optional, Sequence, Union
 
@@ -48,11 +49,15 @@ def _stimulus_settings(cfg: Config) -> dict:
         for step in pipeline:
             if step.get('type') in ('LoadNSDStimulus', 'mmbrain.LoadNSDStimulus'):
                 size = step.get('img_size', 224)
-                return dict(size=(size, size) if isinstance(size, int) else (tuple(size) if size else None),
-                            interpolation=step.get('interpolation', 'bilinear'),
-                            color_order=step.get('color_order', 'bgr'))
-    raise ValueError('the config has no LoadNSDStimulus step in its test/val/train pipeline: cannot tell the image '
-                     'size the model was trained with')
+                return dict(
+                    size=(size, size) if isinstance(size, int) else (tuple(size) if size else None),
+                    interpolation=step.get('interpolation', 'bilinear'),
+                    color_order=step.get('color_order', 'bgr'),
+                )
+    raise ValueError(
+        'the config has no LoadNSDStimulus step in its test/val/train pipeline: cannot tell the image '
+        'size the model was trained with'
+    )
 
 
 class ImageLoader:
@@ -79,6 +84,7 @@ class ImageLoader:
 
     def __call__(self, image: ImageType) -> torch.Tensor:
         import mmcv
+
         if isinstance(image, str):
             img = mmcv.imread(image, flag='color')
             if img is None:
@@ -116,8 +122,9 @@ class BaseBrainInferencer(BaseInferencer):
         device: e.g. ``'cpu'``, ``'cuda:0'``; None keeps the model where it is (the CPU for a config).
     """
 
-    def __init__(self, model: ModelType, pretrained: Optional[str] = None,
-                 device: Union[str, torch.device, None] = None) -> None:
+    def __init__(
+        self, model: ModelType, pretrained: Optional[str] = None, device: Union[str, torch.device, None] = None
+    ) -> None:
         if not isinstance(model, BaseModel):
             model = build_model(load_config(model))
         if isinstance(pretrained, str):
@@ -128,8 +135,10 @@ class BaseBrainInferencer(BaseInferencer):
             model.to(device)
         model.eval()
         if not hasattr(model, '_config'):
-            raise ValueError(f'{type(model).__name__}: a built model needs its config as `model._config` (the '
-                             'inferencer reads the image size from its test pipeline)')
+            raise ValueError(
+                f'{type(model).__name__}: a built model needs its config as `model._config` (the '
+                'inferencer reads the image size from its test pipeline)'
+            )
         super().__init__(model, pretrained=False)
 
     def _init_pipeline(self, cfg: Config) -> ImageLoader:

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Predict a subject's voxel responses to any images with an encoding checkpoint (paper Sec. 4.5)."""
+
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -46,8 +47,13 @@ class BrainEncodingInferencer(BaseBrainInferencer):
 
     postprocess_kwargs = {'out_file'}
 
-    def __init__(self, model: ModelType, pretrained: Optional[str] = None, subject_file: Optional[str] = None,
-                 device: Union[str, torch.device, None] = None) -> None:
+    def __init__(
+        self,
+        model: ModelType,
+        pretrained: Optional[str] = None,
+        subject_file: Optional[str] = None,
+        device: Union[str, torch.device, None] = None,
+    ) -> None:
         if not isinstance(model, torch.nn.Module):
             cfg = load_config(model)
             subject_file = subject_file or _subject_file(cfg)
@@ -61,13 +67,20 @@ class BrainEncodingInferencer(BaseBrainInferencer):
         self.subject = ConvertedSubject(subject_file)
         counts = dict(model.head.num_voxels)
         if counts != {g: self.subject.voxel_counts.get(g) for g in counts}:
-            raise ValueError(f'{subject_file}: voxel counts {self.subject.voxel_counts} differ from the model\'s '
-                             f'{counts} (another subject?)')
+            raise ValueError(
+                f"{subject_file}: voxel counts {self.subject.voxel_counts} differ from the model's "
+                f'{counts} (another subject?)'
+            )
         self._last_inputs: list = []
         super().__init__(model, pretrained, device)
 
-    def __call__(self, inputs: Union[ImageType, Sequence[ImageType]], return_datasamples: bool = False,
-                 batch_size: int = 8, **kwargs) -> List[Dict[str, Dict[str, np.ndarray]]]:
+    def __call__(
+        self,
+        inputs: Union[ImageType, Sequence[ImageType]],
+        return_datasamples: bool = False,
+        batch_size: int = 8,
+        **kwargs,
+    ) -> List[Dict[str, Dict[str, np.ndarray]]]:
         """Predict the responses to ``inputs`` (an image path, a folder, an array or a list of them).
 
         Args:
@@ -91,19 +104,30 @@ class BrainEncodingInferencer(BaseBrainInferencer):
         preds = self.model(dict(img=img), mode='tensor')
         return [{g: p[i].float().cpu().numpy() for g, p in preds.items()} for i in range(img.shape[0])]
 
-    def postprocess(self, preds: List[Dict[str, np.ndarray]], visualization=None, return_datasamples: bool = False,
-                    out_file: Optional[str] = None) -> list:
+    def postprocess(
+        self,
+        preds: List[Dict[str, np.ndarray]],
+        visualization=None,
+        return_datasamples: bool = False,
+        out_file: Optional[str] = None,
+    ) -> list:
         if out_file is not None:
             self._save(preds, out_file)
         if return_datasamples:
             from mmpretrain.structures import DataSample
+
             return [DataSample().set_field({g: torch.from_numpy(v) for g, v in p.items()}, 'pred_fmri') for p in preds]
-        return [{g: dict(response=v, xyz=self.subject.xyz(g), label=self.subject.labels(g)) for g, v in p.items()}
-                for p in preds]
+        return [
+            {g: dict(response=v, xyz=self.subject.xyz(g), label=self.subject.labels(g)) for g, v in p.items()}
+            for p in preds
+        ]
 
     def _save(self, preds: List[Dict[str, np.ndarray]], out_file: str) -> None:
-        arrays = {'inputs': np.array([str(x) if isinstance(x, str) else f'<array {i}>'
-                                      for i, x in enumerate(self._last_inputs)])}
+        arrays = {
+            'inputs': np.array(
+                [str(x) if isinstance(x, str) else f'<array {i}>' for i, x in enumerate(self._last_inputs)]
+            )
+        }
         for g in preds[0]:
             arrays[f'{g}/response'] = np.stack([p[g] for p in preds]).astype(np.float32)
             arrays[f'{g}/label'] = self.subject.labels(g)

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Retrieve images for fMRI and fMRI for images with a pretraining checkpoint (paper Sec. 4.2, Eq. 5)."""
+
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -46,9 +47,16 @@ class BrainRetrievalInferencer(BaseBrainInferencer):
 
     postprocess_kwargs = {'topk'}
 
-    def __init__(self, model: ModelType, pretrained: Optional[str] = None, subject_file: Optional[str] = None,
-                 query: str = 'fmri', prototype: Union[Sequence, str, None] = None, batch_size: int = 8,
-                 device: Union[str, torch.device, None] = None) -> None:
+    def __init__(
+        self,
+        model: ModelType,
+        pretrained: Optional[str] = None,
+        subject_file: Optional[str] = None,
+        query: str = 'fmri',
+        prototype: Union[Sequence, str, None] = None,
+        batch_size: int = 8,
+        device: Union[str, torch.device, None] = None,
+    ) -> None:
         if query not in QUERIES:
             raise ValueError(f'query must be one of {QUERIES}, got {query!r}')
         if subject_file is None:
@@ -98,14 +106,21 @@ class BrainRetrievalInferencer(BaseBrainInferencer):
     def forward(self, embeds: torch.Tensor) -> List[torch.Tensor]:
         return list(embeds @ self.prototype_embeds.T)
 
-    def postprocess(self, preds: List[torch.Tensor], visualization=None, return_datasamples: bool = False,
-                    topk: int = 5) -> List[dict]:
+    def postprocess(
+        self, preds: List[torch.Tensor], visualization=None, return_datasamples: bool = False, topk: int = 5
+    ) -> List[dict]:
         k = min(int(topk), len(self.prototype))
         results = []
         for scores in preds:
             top = torch.topk(scores, k)
-            results.append(dict(match=[dict(match_score=float(s), sample_idx=int(i), sample=self._sample(int(i)))
-                                       for s, i in zip(top.values, top.indices)]))
+            results.append(
+                dict(
+                    match=[
+                        dict(match_score=float(s), sample_idx=int(i), sample=self._sample(int(i)))
+                        for s, i in zip(top.values, top.indices)
+                    ]
+                )
+            )
         return results
 
     def _sample(self, index: int):
@@ -133,7 +148,14 @@ class BrainRetrievalInferencer(BaseBrainInferencer):
         device, groups = self.device, self.model.fmri_encoder.roi_names
         fmri = {g: torch.from_numpy(self.subject.betas(g, rows)).to(device) for g in groups}
         coords = {g: self.subject.xyz(g) for g in groups}
-        xyz = None if any(c is None for c in coords.values()) else {
-            g: torch.from_numpy(c)[None].to(device) for g, c in coords.items()}
-        return dict(fmri=fmri, fmri_mask={g: torch.ones_like(v, dtype=torch.bool) for g, v in fmri.items()}, xyz=xyz,
-                    subject_index=torch.zeros(len(rows), dtype=torch.long, device=device))
+        xyz = (
+            None
+            if any(c is None for c in coords.values())
+            else {g: torch.from_numpy(c)[None].to(device) for g, c in coords.items()}
+        )
+        return dict(
+            fmri=fmri,
+            fmri_mask={g: torch.ones_like(v, dtype=torch.bool) for g, v in fmri.items()},
+            xyz=xyz,
+            subject_index=torch.zeros(len(rows), dtype=torch.long, device=device),
+        )

@@ -4,22 +4,37 @@
 Imported on first use (:mod:`mmbrain.utils.lazy`): the converters and readers need only numpy, h5py and nibabel;
 the dataset, transforms and collate function import torch and mmcv when first asked for.
 """
+
 from ..utils.lazy import lazy_exports
 
-__all__ = ['NSDDataset', 'brain_collate', 'SubjectBatchSampler', 'convert_nsd', 'make_synthetic_nsd', 'ROI_GROUPS',
-           'ROI_LABEL_NAMES', 'NSDFormatError', 'LoadNSDStimulus', 'LoadNSDResponses', 'LoadNSDCaption',
-           'PackBrainInputs']
-__getattr__, __dir__ = lazy_exports(__name__, {
-    'NSDDataset': '.nsd_dataset',
-    'brain_collate': '.collate',
-    'SubjectBatchSampler': '.samplers',
-    'convert_nsd': '.converter',
-    'make_synthetic_nsd': '.synthetic',
-    'ROI_GROUPS': '.nsd_files',
-    'ROI_LABEL_NAMES': '.nsd_files',
-    'NSDFormatError': '.nsd_files',
-    'LoadNSDStimulus': '.transforms',
-    'LoadNSDResponses': '.transforms',
-    'LoadNSDCaption': '.transforms',
-    'PackBrainInputs': '.transforms',
-})
+__all__ = [
+    'NSDDataset',
+    'brain_collate',
+    'SubjectBatchSampler',
+    'convert_nsd',
+    'make_synthetic_nsd',
+    'ROI_GROUPS',
+    'ROI_LABEL_NAMES',
+    'NSDFormatError',
+    'LoadNSDStimulus',
+    'LoadNSDResponses',
+    'LoadNSDCaption',
+    'PackBrainInputs',
+]
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        'NSDDataset': '.nsd_dataset',
+        'brain_collate': '.collate',
+        'SubjectBatchSampler': '.samplers',
+        'convert_nsd': '.converter',
+        'make_synthetic_nsd': '.synthetic',
+        'ROI_GROUPS': '.nsd_files',
+        'ROI_LABEL_NAMES': '.nsd_files',
+        'NSDFormatError': '.nsd_files',
+        'LoadNSDStimulus': '.transforms',
+        'LoadNSDResponses': '.transforms',
+        'LoadNSDCaption': '.transforms',
+        'PackBrainInputs': '.transforms',
+    },
+)

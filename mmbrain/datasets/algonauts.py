@@ -16,6 +16,7 @@ without one the coordinates are left out (only a positional-embedding encoder ca
 says so. ``shared1000`` comes from ``nsd_stim_info_merged.csv`` when given, else from the images that every
 converted subject saw (a subset of NSD's shared1000), with a warning.
 """
+
 import os
 import os.path as osp
 import pickle
@@ -41,8 +42,11 @@ def _subject_dir(root: str, subject: int) -> str:
 def find_algonauts_subjects(root: str) -> List[int]:
     if not osp.isdir(root):
         raise NSDFormatError(f'{root}: folder not found')
-    subjects = sorted(int(d[4:]) for d in os.listdir(root) if re.fullmatch(r'subj\d\d', d)
-                      and osp.isdir(osp.join(root, d, 'training_split')))
+    subjects = sorted(
+        int(d[4:])
+        for d in os.listdir(root)
+        if re.fullmatch(r'subj\d\d', d) and osp.isdir(osp.join(root, d, 'training_split'))
+    )
     if not subjects:
         raise NSDFormatError(f'{root}: no subjXX/training_split folders (is --root the Algonauts data folder?)')
     return subjects
@@ -113,25 +117,28 @@ def load_label_mapping(path: str) -> Dict[int, str]:
     try:
         with open(path, 'rb') as f:
             version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                np.lib.format.read_array_header_2_0
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
             shape, _, dtype = read_header(f)
             if dtype.kind != 'O' or shape != ():
-                raise NSDFormatError(f'{path}: expected np.save of a {{label: name}} dict, found an array of '
-                                     f'dtype {dtype} and shape {shape}')
+                raise NSDFormatError(
+                    f'{path}: expected np.save of a {{label: name}} dict, found an array of '
+                    f'dtype {dtype} and shape {shape}'
+                )
             array = _LabelMappingUnpickler(f).load()
     except NSDFormatError:
         raise
     except pickle.UnpicklingError as exc:
-        raise NSDFormatError(f'{path}: refusing to unpickle it: {exc} (a label mapping holds only a dict of '
-                             'ints and strings)') from exc
+        raise NSDFormatError(
+            f'{path}: refusing to unpickle it: {exc} (a label mapping holds only a dict of ints and strings)'
+        ) from exc
     except Exception as exc:
         raise NSDFormatError(f'{path}: not a readable .npy label mapping ({exc})') from exc
     state = array.state if isinstance(array, _Inert) else None
     items = state[4] if isinstance(state, tuple) and len(state) == 5 and isinstance(state[4], list) else None
     mapping = items[0] if items and len(items) == 1 else None
-    if not isinstance(mapping, dict) or not all(isinstance(k, int) and isinstance(v, str) for k, v in
-                                                mapping.items()):
+    if not isinstance(mapping, dict) or not all(isinstance(k, int) and isinstance(v, str) for k, v in mapping.items()):
         raise NSDFormatError(f'{path}: expected a pickled dict {{label (int): name (str)}}')
     return mapping
 
@@ -156,6 +163,7 @@ def training_nsd_ids(subject_dir: str) -> np.ndarray:
 
 def _read_surface(fsaverage: str, hemi: str, surface: str, n_vertices: int, mask_path: str) -> np.ndarray:
     from nibabel.freesurfer import read_geometry
+
     path = require_file(osp.join(fsaverage, 'surf', f'{hemi}.{surface}'))
     try:
         coords, _ = read_geometry(path)
@@ -179,19 +187,21 @@ def _subject_tables(subject_dir: str, fsaverage: Optional[str], surface: str):
         fmri_path = osp.join(subject_dir, 'training_split', 'training_fmri', f'{hemi}_training_fmri.npy')
         fmri = np.load(require_file(fmri_path), mmap_mode='r')
         if fmri.ndim != 2 or fmri.shape[1] != len(vertices):
-            raise NSDFormatError(f'{fmri_path}: shape {fmri.shape}, expected (images, {len(vertices)}) for the '
-                                 f'{len(vertices)} challenge vertices of {mask_path}')
+            raise NSDFormatError(
+                f'{fmri_path}: shape {fmri.shape}, expected (images, {len(vertices)}) for the '
+                f'{len(vertices)} challenge vertices of {mask_path}'
+            )
         labels = {}
         for group in ROI_GROUPS:
             path = osp.join(masks, f'{hemi}.{group}_challenge_space.npy')
             lab = _load_npy(path)
-            if lab.shape != (len(vertices), ):
+            if lab.shape != (len(vertices),):
                 raise NSDFormatError(f'{path}: shape {lab.shape}, expected ({len(vertices)},) challenge vertices')
             labels[group] = lab.astype(np.int64)
-        xyz = (_read_surface(fsaverage, hemi, surface, len(mask), mask_path)[vertices]
-               if fsaverage else None)
-        hemis[hemi] = dict(index=h, vertices=vertices, fmri_path=fmri_path, n_rows=fmri.shape[0], labels=labels,
-                           xyz=xyz)
+        xyz = _read_surface(fsaverage, hemi, surface, len(mask), mask_path)[vertices] if fsaverage else None
+        hemis[hemi] = dict(
+            index=h, vertices=vertices, fmri_path=fmri_path, n_rows=fmri.shape[0], labels=labels, xyz=xyz
+        )
     names = {}
     for group in ROI_GROUPS:
         path = osp.join(masks, f'mapping_{group}.npy')
@@ -205,9 +215,15 @@ def _subject_tables(subject_dir: str, fsaverage: Optional[str], surface: str):
     return hemis, names
 
 
-def convert_algonauts(root: str, out_dir: str, subjects: Optional[Sequence[int]] = None,
-                      fsaverage: Optional[str] = None, surface: str = 'white', stim_info: Optional[str] = None,
-                      overwrite: bool = False) -> List[str]:
+def convert_algonauts(
+    root: str,
+    out_dir: str,
+    subjects: Optional[Sequence[int]] = None,
+    fsaverage: Optional[str] = None,
+    surface: str = 'white',
+    stim_info: Optional[str] = None,
+    overwrite: bool = False,
+) -> List[str]:
     """Convert Algonauts 2023 subjects to ``out_dir/subjXX.h5`` (see the module docstring).
 
     Args:
@@ -236,17 +252,22 @@ def convert_algonauts(root: str, out_dir: str, subjects: Optional[Sequence[int]]
         plans[s] = (ids, hemis, names)
     if stim_info:
         import pandas as pd
+
         table = pd.read_csv(require_file(stim_info), index_col=0)
         if 'shared1000' not in table or 'nsdId' not in table:
             raise NSDFormatError(f'{stim_info}: columns nsdId and shared1000 are required')
         shared = set(table['nsdId'][table['shared1000'].astype(bool)].tolist())
     else:
         shared = set.intersection(*(set(p[0].tolist()) for p in plans.values())) if len(plans) > 1 else set()
-        get_logger().warning('no --stim-info: shared1000 marks the images every converted subject saw'
-                             + ('' if len(plans) > 1 else ' (one subject: none)'))
+        get_logger().warning(
+            'no --stim-info: shared1000 marks the images every converted subject saw'
+            + ('' if len(plans) > 1 else ' (one subject: none)')
+        )
     if not fsaverage:
-        get_logger().warning('no --fsaverage surface: vertex coordinates (rois/G/xyz) are left out, so only encoders '
-                             'with positional (not 3D voxel) embeddings can use these files')
+        get_logger().warning(
+            'no --fsaverage surface: vertex coordinates (rois/G/xyz) are left out, so only encoders '
+            'with positional (not 3D voxel) embeddings can use these files'
+        )
 
     written = []
     for s, (ids, hemis, names) in plans.items():
@@ -264,10 +285,10 @@ def convert_algonauts(root: str, out_dir: str, subjects: Optional[Sequence[int]]
                 for a in range(0, len(ids), _ROW_BLOCK):  # memory: one block of rows
                     block = []
                     for hemi, (t, c) in zip(HEMIS, parts):
-                        part = np.asarray(fmri[hemi][a:a + _ROW_BLOCK, c], np.float32)
+                        part = np.asarray(fmri[hemi][a : a + _ROW_BLOCK, c], np.float32)
                         if not np.all(np.isfinite(part)):
                             raise NSDFormatError(f'{t["fmri_path"]}: NaN or inf values (rows from {a + 1})')
                         block.append(part)
-                    ds[a:a + _ROW_BLOCK] = np.concatenate(block, axis=1)
+                    ds[a : a + _ROW_BLOCK] = np.concatenate(block, axis=1)
         written.append(path)
     return written

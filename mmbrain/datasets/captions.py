@@ -6,6 +6,7 @@ COCO's ``annotations/captions_{train,val}2017.json`` (``annotations``: ``image_i
 five captions per image. :func:`read_nsd_captions` joins the two once per process; the synthetic world writes its
 own captions in COCO's layout (:mod:`mmbrain.datasets.synthetic.captions`), so the same join serves both.
 """
+
 import json
 from functools import lru_cache
 from typing import Dict, List, Tuple
@@ -28,10 +29,13 @@ def read_coco_captions(path: str) -> Dict[int, List[str]]:
         except json.JSONDecodeError as err:
             raise NSDFormatError(f'{path}: not a JSON file ({err})') from err
     anns = doc.get('annotations') if isinstance(doc, dict) else None
-    if not isinstance(anns, list) or any(not isinstance(a, dict) or 'image_id' not in a or 'caption' not in a
-                                         for a in anns):
-        raise NSDFormatError(f'{path}: not a COCO captions file (expected "annotations": [{{"image_id", "id", '
-                             '"caption"}, ...]} as in captions_train2017.json)')
+    if not isinstance(anns, list) or any(
+        not isinstance(a, dict) or 'image_id' not in a or 'caption' not in a for a in anns
+    ):
+        raise NSDFormatError(
+            f'{path}: not a COCO captions file (expected "annotations": [{{"image_id", "id", '
+            '"caption"}, ...]} as in captions_train2017.json)'
+        )
     out: Dict[int, List[str]] = {}
     for ann in sorted(anns, key=lambda a: (int(a['image_id']), int(a.get('id', 0)))):
         caption = str(ann['caption']).strip()
@@ -59,8 +63,10 @@ def read_nsd_captions(stim_info: str, caption_files: Tuple[str, ...]) -> Dict[in
     table = pd.read_csv(require_file(stim_info))
     missing_columns = [c for c in ('nsdId', 'cocoId') if c not in table.columns]
     if missing_columns:
-        raise NSDFormatError(f'{stim_info}: no column(s) {missing_columns} (columns: {list(table.columns)[:12]}); '
-                             "expected NSD's nsd_stim_info_merged.csv")
+        raise NSDFormatError(
+            f'{stim_info}: no column(s) {missing_columns} (columns: {list(table.columns)[:12]}); '
+            "expected NSD's nsd_stim_info_merged.csv"
+        )
     by_coco: Dict[int, List[str]] = {}
     for path in caption_files:
         for image_id, captions in read_coco_captions(path).items():
@@ -74,8 +80,9 @@ def read_nsd_captions(stim_info: str, caption_files: Tuple[str, ...]) -> Dict[in
         else:
             lacking.append(f'nsdId {nsd_id} (cocoId {coco_id}{", " + split if split else ""})')
     if lacking:
-        raise NSDFormatError(f'{stim_info}: {len(lacking)} of {len(table)} NSD images have no caption in '
-                             f'{list(caption_files)}: {", ".join(lacking[:5])}{" ..." if len(lacking) > 5 else ""}; '
-                             'give both captions_train2017.json and captions_val2017.json')
+        raise NSDFormatError(
+            f'{stim_info}: {len(lacking)} of {len(table)} NSD images have no caption in '
+            f'{list(caption_files)}: {", ".join(lacking[:5])}{" ..." if len(lacking) > 5 else ""}; '
+            'give both captions_train2017.json and captions_val2017.json'
+        )
     return out
-

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """``brain_collate``: batch NSD samples whose subjects have different voxel counts (``docs/architecture.md``)."""
+
 import math
 from typing import Dict, List, Sequence, Tuple
 
@@ -55,7 +56,7 @@ def brain_collate(data_batch: Sequence[dict]) -> dict:
     batch: Dict[str, object] = {}
     if 'img' in inputs[0]:
         imgs = [x['img'] for x in inputs]
-        batch['img'] = torch.stack(imgs, out=_buffers([(n, ) + tuple(imgs[0].shape)], imgs[0].dtype)[0])
+        batch['img'] = torch.stack(imgs, out=_buffers([(n,) + tuple(imgs[0].shape)], imgs[0].dtype)[0])
     if 'fmri' in inputs[0]:
         groups = list(inputs[0]['fmri'])
         counts = {g: [inputs[i]['fmri'][g].shape[0] for i in first] for g in groups}
@@ -79,7 +80,7 @@ def brain_collate(data_batch: Sequence[dict]) -> dict:
                 xyz[g] = floats[len(groups) + k]
                 xyz[g].zero_()
                 for row, i in enumerate(first):
-                    xyz[g][row, :counts[g][row]] = inputs[i]['xyz'][g]
+                    xyz[g][row, : counts[g][row]] = inputs[i]['xyz'][g]
         batch.update(fmri=fmri, fmri_mask=mask)
         if with_xyz:
             batch['xyz'] = xyz

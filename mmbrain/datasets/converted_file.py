@@ -84,13 +84,23 @@ class ConvertedSubjectWriter:
             ``rois/G/ncsnr`` is written (version 2).
     """
 
-    def __init__(self, path: str, subject: int, space: str, zscore: str, averaged: bool, overwrite: bool = False,
-                 affine: Optional[np.ndarray] = None, grid_shape: Optional[Sequence[int]] = None,
-                 betas_version: Optional[str] = None, rois_source: Optional[str] = None,
-                 ncsnr_source: Optional[str] = None):
+    def __init__(
+        self,
+        path: str,
+        subject: int,
+        space: str,
+        zscore: str,
+        averaged: bool,
+        overwrite: bool = False,
+        affine: Optional[np.ndarray] = None,
+        grid_shape: Optional[Sequence[int]] = None,
+        betas_version: Optional[str] = None,
+        rois_source: Optional[str] = None,
+        ncsnr_source: Optional[str] = None,
+    ):
         if zscore not in ('session', 'none'):
             raise ValueError(f'zscore must be "session" or "none", got {zscore!r}')
-        if ncsnr_source not in (None, ) + NCSNR_SOURCES:
+        if ncsnr_source not in (None,) + NCSNR_SOURCES:
             raise ValueError(f'ncsnr_source must be one of {NCSNR_SOURCES} or None, got {ncsnr_source!r}')
         if affine is not None:
             affine = np.asarray(affine, dtype=np.float64)
@@ -100,10 +110,15 @@ class ConvertedSubjectWriter:
             raise ValueError(f'grid_shape must be (X, Y, Z), got {tuple(grid_shape)}')
         self.path = path
         self.overwrite = overwrite
-        self._attrs = dict(format=FORMAT, version=VERSION, subject=int(subject), space=space, zscore=zscore,
-                           averaged=bool(averaged))
-        optional = dict(betas_version=betas_version, rois_source=rois_source, ncsnr_source=ncsnr_source,
-                        grid_shape=None if grid_shape is None else np.asarray(grid_shape, dtype=np.int64))
+        self._attrs = dict(
+            format=FORMAT, version=VERSION, subject=int(subject), space=space, zscore=zscore, averaged=bool(averaged)
+        )
+        optional = dict(
+            betas_version=betas_version,
+            rois_source=rois_source,
+            ncsnr_source=ncsnr_source,
+            grid_shape=None if grid_shape is None else np.asarray(grid_shape, dtype=np.int64),
+        )
         self._attrs.update({k: v for k, v in optional.items() if v is not None})
         self._affine = affine
         self._tmp: Optional[str] = None
@@ -111,6 +126,7 @@ class ConvertedSubjectWriter:
 
     def __enter__(self) -> 'ConvertedSubjectWriter':
         import h5py
+
         self._output = AtomicOutput(self.path, overwrite=self.overwrite)  # refuses an existing path early
         self._tmp = self._output.open()  # also removes what an interrupted converter left of this file
         try:  # HDF5's own file lock is off: AtomicOutput holds one on the temporary file while it is written.
@@ -161,21 +177,26 @@ class ConvertedSubjectWriter:
     def _written_shapes(self) -> Dict[str, Tuple[int, ...]]:
         """Every dataset's shape as the writer made it, after checking the schema's row and voxel counts."""
         import h5py
+
         shapes: Dict[str, Tuple[int, ...]] = {}
-        self.file.visititems(lambda key, obj: shapes.update({key: obj.shape}) if isinstance(obj, h5py.Dataset)
-                             else None)
+        self.file.visititems(
+            lambda key, obj: shapes.update({key: obj.shape}) if isinstance(obj, h5py.Dataset) else None
+        )
         missing = [key for key in ('nsd_id', 'session', 'shared1000') if key not in shapes]
         if missing:
             raise ConvertedFormatError(f'{self.path}: the converter wrote no {missing} row datasets')
         for group in self.file.get('rois', {}):
             betas, label = shapes.get(f'rois/{group}/betas'), shapes.get(f'rois/{group}/label')
             if betas is None or label is None or betas != (shapes['nsd_id'][0], label[0]):
-                raise ConvertedFormatError(f'{self.path}: rois/{group}/betas has shape {betas}, expected (rows, '
-                                           f'voxels) = ({shapes["nsd_id"][0]}, {label and label[0]})')
+                raise ConvertedFormatError(
+                    f'{self.path}: rois/{group}/betas has shape {betas}, expected (rows, '
+                    f'voxels) = ({shapes["nsd_id"][0]}, {label and label[0]})'
+                )
         return shapes
 
-    def write_rows(self, nsd_id: np.ndarray, session: np.ndarray, shared1000: np.ndarray,
-                   n_repeats: np.ndarray) -> None:
+    def write_rows(
+        self, nsd_id: np.ndarray, session: np.ndarray, shared1000: np.ndarray, n_repeats: np.ndarray
+    ) -> None:
         """Write the per-row index arrays (all of the same length)."""
         f = self.file
         f.create_dataset('nsd_id', data=np.asarray(nsd_id, dtype=np.int32))
@@ -183,9 +204,17 @@ class ConvertedSubjectWriter:
         f.create_dataset('shared1000', data=np.asarray(shared1000, dtype=bool))
         f.create_dataset('n_repeats', data=np.asarray(n_repeats, dtype=np.int8))
 
-    def create_group(self, name: str, n_rows: int, label: np.ndarray, label_names: Sequence[str],
-                     ijk: Optional[np.ndarray] = None, xyz: Optional[np.ndarray] = None,
-                     vertex: Optional[np.ndarray] = None, hemi: Optional[np.ndarray] = None):
+    def create_group(
+        self,
+        name: str,
+        n_rows: int,
+        label: np.ndarray,
+        label_names: Sequence[str],
+        ijk: Optional[np.ndarray] = None,
+        xyz: Optional[np.ndarray] = None,
+        vertex: Optional[np.ndarray] = None,
+        hemi: Optional[np.ndarray] = None,
+    ):
         """Create ``rois/<name>`` with its voxel (or vertex) tables and an empty contiguous ``betas`` (rows, V).
 
         Args:
@@ -215,8 +244,6 @@ class ConvertedSubjectWriter:
 
     def write_ncsnr(self, name: str, ncsnr: np.ndarray) -> None:
         self.file[f'rois/{name}'].create_dataset('ncsnr', data=np.asarray(ncsnr, dtype=np.float32))
-
-
 
 
 def _text(value: Any) -> Any:
@@ -251,10 +278,12 @@ class ConvertedSubject:
 
     def __init__(self, path: str):
         import h5py
+
         self.path = str(path)
         if not osp.isfile(self.path):
-            raise FileNotFoundError(f'{self.path}: file not found (convert NSD first: '
-                                    f'tools/dataset_converters/nsd_to_mmbrain.py)')
+            raise FileNotFoundError(
+                f'{self.path}: file not found (convert NSD first: tools/dataset_converters/nsd_to_mmbrain.py)'
+            )
         try:
             with h5py.File(self.path, 'r') as f:
                 self.attrs: Dict[str, Any] = {k: _text(v) for k, v in f.attrs.items()}
@@ -270,8 +299,9 @@ class ConvertedSubject:
                 if missing:
                     raise ConvertedFormatError(f'{self.path}: no {missing} row datasets')
                 self.n_rows = int(f['nsd_id'].shape[0])
-                self.affine: Optional[np.ndarray] = (np.asarray(f['affine'][()], dtype=np.float64)
-                                                     if 'affine' in f else None)
+                self.affine: Optional[np.ndarray] = (
+                    np.asarray(f['affine'][()], dtype=np.float64) if 'affine' in f else None
+                )
         except OSError as exc:
             raise ConvertedFormatError(f'{self.path}: not a readable HDF5 file ({exc})') from exc
         self._cache: Dict[str, Optional[np.ndarray]] = {}
@@ -279,15 +309,18 @@ class ConvertedSubject:
     def _check_header(self) -> None:
         fmt = self.attrs.get('format')
         if fmt != FORMAT:
-            raise ConvertedFormatError(f'{self.path}: format attribute is {fmt!r}, expected {FORMAT!r} '
-                                       f'(not a converted mmbrain subject file)')
+            raise ConvertedFormatError(
+                f'{self.path}: format attribute is {fmt!r}, expected {FORMAT!r} (not a converted mmbrain subject file)'
+            )
         try:
             version = int(self.attrs.get('version'))
         except (TypeError, ValueError):
             version = None
         if version not in READABLE_VERSIONS:
-            raise ConvertedFormatError(f'{self.path}: schema version {self.attrs.get("version")!r}; this mmbrain '
-                                       f'reads versions {READABLE_VERSIONS} (convert again with this mmbrain)')
+            raise ConvertedFormatError(
+                f'{self.path}: schema version {self.attrs.get("version")!r}; this mmbrain '
+                f'reads versions {READABLE_VERSIONS} (convert again with this mmbrain)'
+            )
         self.version: int = version
         missing = [k for k in ('subject', 'space', 'zscore', 'averaged') if k not in self.attrs]
         if missing:
@@ -298,8 +331,9 @@ class ConvertedSubject:
         self.averaged = bool(self.attrs['averaged'])
         # Version 2 (None when absent): the source grid of volume spaces and where betas, ROIs and ncsnr came from.
         shape = self.attrs.get('grid_shape')
-        self.grid_shape: Optional[Tuple[int, ...]] = None if shape is None else tuple(
-            int(n) for n in np.atleast_1d(shape))
+        self.grid_shape: Optional[Tuple[int, ...]] = (
+            None if shape is None else tuple(int(n) for n in np.atleast_1d(shape))
+        )
         self.betas_version: Optional[str] = self.attrs.get('betas_version')
         self.ncsnr_source: Optional[str] = self.attrs.get('ncsnr_source')
         self.rois_source: Optional[str] = self.attrs.get('rois_source')
@@ -307,8 +341,10 @@ class ConvertedSubject:
     def __repr__(self) -> str:
         if not hasattr(self, 'voxel_counts'):  # failed to open
             return f'{self.__class__.__name__}({self.path!r})'
-        return (f'{self.__class__.__name__}({self.path!r}, version={self.version}, subject={self.subject}, '
-                f'space={self.space!r}, rows={self.n_rows}, voxels={self.voxel_counts})')
+        return (
+            f'{self.__class__.__name__}({self.path!r}, version={self.version}, subject={self.subject}, '
+            f'space={self.space!r}, rows={self.n_rows}, voxels={self.voxel_counts})'
+        )
 
     def require_version(self, version: int, feature: str) -> None:
         """Raise :class:`ConvertedFormatError` unless the file is at least of schema ``version``.
@@ -318,15 +354,18 @@ class ConvertedSubject:
             feature: what needs it, for the message (e.g. ``'writing NIfTI maps'``).
         """
         if self.version < version:
-            raise ConvertedFormatError(f'{self.path}: {feature} needs a converted file of schema version >= '
-                                       f'{version}, this one is version {self.version} (convert it again with '
-                                       f'tools/dataset_converters/nsd_to_mmbrain.py)')
+            raise ConvertedFormatError(
+                f'{self.path}: {feature} needs a converted file of schema version >= '
+                f'{version}, this one is version {self.version} (convert it again with '
+                f'tools/dataset_converters/nsd_to_mmbrain.py)'
+            )
 
     # Arrays -------------------------------------------------------------------------------------------------
     def _read(self, name: str, dtype=None) -> Optional[np.ndarray]:
         """Dataset ``name`` as an array (cached; None when absent)."""
         if name not in self._cache:
             import h5py
+
             try:
                 with h5py.File(self.path, 'r') as f:
                     value = f[name][()] if name in f else None
@@ -371,6 +410,7 @@ class ConvertedSubject:
         key = f'{self._group(group)}.label_names'
         if key not in self._cache:
             import h5py
+
             with h5py.File(self.path, 'r') as f:
                 self._cache[key] = [str(_text(n)) for n in f[self._group(group)].attrs['label_names']]
         return list(self._cache[key])
@@ -401,6 +441,7 @@ class ConvertedSubject:
         For one row at a time in data loading, :meth:`betas_row` is much cheaper.
         """
         import h5py
+
         name = f'{self._group(group)}/betas'
         with h5py.File(self.path, 'r') as f:
             ds = f[name]
@@ -415,4 +456,5 @@ class ConvertedSubject:
     def betas_row(self, group: str, row: int) -> np.ndarray:
         """(V_G,) float32 responses of one row, one ``pread`` (see :mod:`.row_reader`; fork-safe, uncached)."""
         from .row_reader import get_row_reader
+
         return get_row_reader(self.path, f'{self._group(group)}/betas')[row]

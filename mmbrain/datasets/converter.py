@@ -86,6 +86,7 @@ def mesh_path(subject_file: str, hemi: str) -> str:
 @dataclass
 class _Group:
     """One ROI group of a subject: its voxels (or vertices) and their tables."""
+
     label: np.ndarray
     label_names: List[str]
     keys: np.ndarray  # sorted unit keys (flat C-order voxel index, or hemi * n_lh + vertex)
@@ -96,6 +97,7 @@ class _Group:
 @dataclass
 class _SubjectPlan:
     """Everything validated about one subject before its conversion starts."""
+
     subject: int
     sessions: List[int]
     n_trials: int  # per session
@@ -117,6 +119,7 @@ class _SubjectPlan:
 def _n_stimuli(root: str) -> Optional[int]:
     """Rows of ``imgBrick`` when the stimulus file is present (to range-check nsd_ids)."""
     import h5py
+
     path = stimuli_path(root)
     if not osp.isfile(path):
         return None
@@ -137,8 +140,9 @@ def _volume_groups(root: str, subject: int, rois: Sequence[str], space: str):
         vol = read_roi_volume(roi_path(root, subject, name, space))
         if first is not None:
             if vol.labels.shape != first.labels.shape:
-                raise NSDFormatError(f'{vol.path}: grid {vol.labels.shape} differs from {first.path} '
-                                     f'{first.labels.shape}')
+                raise NSDFormatError(
+                    f'{vol.path}: grid {vol.labels.shape} differs from {first.path} {first.labels.shape}'
+                )
             if not np.allclose(vol.affine, first.affine, atol=1e-4):
                 raise NSDFormatError(f'{vol.path}: affine differs from that of {first.path}')
         first = first or vol
@@ -147,8 +151,12 @@ def _volume_groups(root: str, subject: int, rois: Sequence[str], space: str):
         names = read_label_names(ctab_path(root, subject, name, space), vol.labels, name)
         keys = np.flatnonzero(vol.labels.reshape(-1) > 0)
         ijk = np.stack(np.unravel_index(keys, vol.labels.shape), 1)
-        groups[name] = _Group(label=vol.labels.reshape(-1)[keys], label_names=names, keys=keys,
-                              tables=dict(ijk=ijk, xyz=voxel_coordinates(ijk, vol.affine)))
+        groups[name] = _Group(
+            label=vol.labels.reshape(-1)[keys],
+            label_names=names,
+            keys=keys,
+            tables=dict(ijk=ijk, xyz=voxel_coordinates(ijk, vol.affine)),
+        )
     return groups, first.labels.shape, first.affine, first.path
 
 
@@ -185,8 +193,10 @@ def _plan_volume(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str,
 
 def _anatomy(root: str, subject: int, space: str, version: str, grid, affine, session: int):
     """The subject's T1 on the betas grid, else NSD's mean beta, else the mean beta of the first session."""
-    for path, source in ((t1_path(root, subject, space), 'T1'), (meanbeta_path(root, subject, space, version),
-                                                                   'meanbeta')):
+    for path, source in (
+        (t1_path(root, subject, space), 'T1'),
+        (meanbeta_path(root, subject, space, version), 'meanbeta'),
+    ):
         if osp.isfile(path):
             return read_volume_map(path, grid, affine, source).astype(np.float32), affine, f'{source} ({path})'
     f, ds = open_betas(betas_path(root, subject, session, space, version), grid)
@@ -197,8 +207,9 @@ def _anatomy(root: str, subject: int, space: str, version: str, grid, affine, se
     return volume, affine, f'mean beta of session {session}'
 
 
-def _surface_roi_files(root: str, subject: int, name: str, space: str,
-                       roi_dir: Optional[str]) -> Tuple[Dict[str, str], str]:
+def _surface_roi_files(
+    root: str, subject: int, name: str, space: str, roi_dir: Optional[str]
+) -> Tuple[Dict[str, str], str]:
     """The lh/rh label files of an fsaverage ROI and its label table.
 
     With ``roi_dir`` (``{subject}`` replaced by the 1-based subject), ``<roi_dir>/<hemi>.<name>.mgz`` and its
@@ -209,12 +220,22 @@ def _surface_roi_files(root: str, subject: int, name: str, space: str,
         return {h: roi_path(root, subject, name, space, h) for h in HEMIS}, ctab_path(root, subject, name, space)
     folder = roi_dir.format(subject=subject)
     table = osp.join(folder, f'{name}.mgz.ctab')
-    return ({h: osp.join(folder, f'{h}.{name}.mgz') for h in HEMIS},
-            table if osp.isfile(table) else ctab_path(root, subject, name))
+    return (
+        {h: osp.join(folder, f'{h}.{name}.mgz') for h in HEMIS},
+        table if osp.isfile(table) else ctab_path(root, subject, name),
+    )
 
 
-def _plan_surface(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str, version: str, ncsnr: str,
-                  surface: str, roi_dir: Optional[str]) -> None:
+def _plan_surface(
+    root: str,
+    plan: _SubjectPlan,
+    rois: Sequence[str],
+    space: str,
+    version: str,
+    ncsnr: str,
+    surface: str,
+    roi_dir: Optional[str],
+) -> None:
     subject = plan.subject
     n_vertices, n_trials, kinds = {}, None, set()
     for session in plan.sessions:
@@ -243,8 +264,10 @@ def _plan_surface(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str
                 plan.meshes[hemi] = _read_surface(mesh, n_vertices[hemi])
                 break
     if len(coords) < 2:
-        get_logger().warning(f'{fsaverage_surface_path(root, "lh", surface)} (or rh): not found, vertex coordinates '
-                             'left out (only encoders without the 3D voxel embedding can use the files)')
+        get_logger().warning(
+            f'{fsaverage_surface_path(root, "lh", surface)} (or rh): not found, vertex coordinates '
+            'left out (only encoders without the 3D voxel embedding can use the files)'
+        )
     plan.groups = {}
     for name in rois:
         files, table = _surface_roi_files(root, subject, name, space, roi_dir)
@@ -253,7 +276,8 @@ def _plan_surface(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str
                 raise NSDFormatError(
                     f'{path}: file not found (NSD ships some ROIs on fsaverage, e.g. nsdgeneral and streams; '
                     "subject-specific ones such as prf-visualrois and floc-* exist on each subject's native surface "
-                    'and must be mapped to fsaverage first, e.g. with nsdcode, then given with --surface-roi-dir)')
+                    'and must be mapped to fsaverage first, e.g. with nsdcode, then given with --surface-roi-dir)'
+                )
         labels = {hemi: read_surface_labels(files[hemi], n_vertices[hemi]) for hemi in HEMIS}
         both = np.concatenate([labels['lh'], labels['rh']])
         if both.max() < 1:
@@ -277,8 +301,9 @@ def _plan_surface(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str
 
     plan.read_session = read_session
     plan.session_file = lambda session: betas_path(root, subject, session, space, version, 'lh') + ' / rh'
-    plan.unit_name = lambda key: (f'vertex {key} (lh)' if key < n_vertices['lh'] else
-                                  f'vertex {key - n_vertices["lh"]} (rh)')
+    plan.unit_name = lambda key: (
+        f'vertex {key} (lh)' if key < n_vertices['lh'] else f'vertex {key - n_vertices["lh"]} (rh)'
+    )
     paths = {hemi: ncsnr_path(root, subject, space, version, hemi) for hemi in HEMIS}
     present = [osp.isfile(p) for p in paths.values()]
     if ncsnr == 'nsd' or (ncsnr == 'auto' and any(present)):
@@ -290,6 +315,7 @@ def _plan_surface(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str
 def _read_surface(path: str, n_vertices: int) -> Tuple[np.ndarray, np.ndarray]:
     """Vertex coordinates (float32) and triangles of a FreeSurfer surface with ``n_vertices`` vertices."""
     import nibabel as nib
+
     try:
         coords, faces = nib.freesurfer.read_geometry(path)
     except Exception as exc:
@@ -299,39 +325,65 @@ def _read_surface(path: str, n_vertices: int) -> Tuple[np.ndarray, np.ndarray]:
     return coords.astype(np.float32), faces.astype(np.int32)
 
 
-def _plan_subject(root: str, subject: int, design: NSDDesign, sessions: Optional[Sequence[int]], space: str,
-                  version: str, rois: Sequence[str], ncsnr: str, nan_policy: str, surface: str,
-                  surface_roi_dir: Optional[str],
-                  out_dir: str) -> _SubjectPlan:
+def _plan_subject(
+    root: str,
+    subject: int,
+    design: NSDDesign,
+    sessions: Optional[Sequence[int]],
+    space: str,
+    version: str,
+    rois: Sequence[str],
+    ncsnr: str,
+    nan_policy: str,
+    surface: str,
+    surface_roi_dir: Optional[str],
+    out_dir: str,
+) -> _SubjectPlan:
     if subject < 1 or subject > design.subject_images.shape[0]:
-        raise NSDFormatError(f'{expdesign_path(root)}: subjectim has {design.subject_images.shape[0]} rows, '
-                             f'no subject {subject}')
+        raise NSDFormatError(
+            f'{expdesign_path(root)}: subjectim has {design.subject_images.shape[0]} rows, no subject {subject}'
+        )
     sessions = list(sessions) if sessions is not None else find_sessions(root, subject, space, version)
-    plan = _SubjectPlan(subject=subject, sessions=sessions, n_trials=0, groups={}, union=np.empty(0, np.int64),
-                        read_session=None, session_file=None, unit_name=None, out_path=converted_path(out_dir, subject))
+    plan = _SubjectPlan(
+        subject=subject,
+        sessions=sessions,
+        n_trials=0,
+        groups={},
+        union=np.empty(0, np.int64),
+        read_session=None,
+        session_file=None,
+        unit_name=None,
+        out_path=converted_path(out_dir, subject),
+    )
     if space in SURFACE_SPACES:
         _plan_surface(root, plan, rois, space, version, ncsnr, surface, surface_roi_dir)
     else:
         _plan_volume(root, plan, rois, space, version, ncsnr)
     if max(sessions) * plan.n_trials > len(design.image_order):
-        raise NSDFormatError(f'{expdesign_path(root)}: masterordering has {len(design.image_order)} trials, '
-                             f'but subject {subject} has sessions up to {max(sessions)} of {plan.n_trials} trials')
+        raise NSDFormatError(
+            f'{expdesign_path(root)}: masterordering has {len(design.image_order)} trials, '
+            f'but subject {subject} has sessions up to {max(sessions)} of {plan.n_trials} trials'
+        )
     if plan.ncsnr is not None:
         bad = ~np.isfinite(plan.ncsnr) | (plan.ncsnr < 0)
         if bad.any():
-            raise NSDFormatError(f'{plan.ncsnr_file}: {int(bad.sum())} ROI voxels have a negative or non-finite '
-                                 f'ncsnr, first at {plan.unit_name(plan.union[np.argmax(bad)])} (pass --ncsnr estimate '
-                                 'to estimate it from the repetitions instead)')
+            raise NSDFormatError(
+                f'{plan.ncsnr_file}: {int(bad.sum())} ROI voxels have a negative or non-finite '
+                f'ncsnr, first at {plan.unit_name(plan.union[np.argmax(bad)])} (pass --ncsnr estimate '
+                'to estimate it from the repetitions instead)'
+            )
     if nan_policy == 'drop-voxels':
         _drop_non_finite(plan)
     for g in plan.groups.values():
         g.cols = np.searchsorted(plan.union, g.keys)
     names = ','.join(rois)
-    rois_source = (osp.join(surface_roi_dir.format(subject=subject), f'{{lh,rh}}.{{{names}}}.mgz')
-                   if space in SURFACE_SPACES and surface_roi_dir else
-                   osp.join('nsddata', 'freesurfer', space, 'label', f'{{lh,rh}}.{{{names}}}.mgz')
-                   if space in SURFACE_SPACES else
-                   osp.join('nsddata', 'ppdata', subject_tag(subject), space, 'roi', f'{{{names}}}.nii.gz'))
+    rois_source = (
+        osp.join(surface_roi_dir.format(subject=subject), f'{{lh,rh}}.{{{names}}}.mgz')
+        if space in SURFACE_SPACES and surface_roi_dir
+        else osp.join('nsddata', 'freesurfer', space, 'label', f'{{lh,rh}}.{{{names}}}.mgz')
+        if space in SURFACE_SPACES
+        else osp.join('nsddata', 'ppdata', subject_tag(subject), space, 'roi', f'{{{names}}}.nii.gz')
+    )
     plan.schema.update(betas_version=betas_version_folder(version), rois_source=rois_source)
     return plan
 
@@ -345,8 +397,10 @@ def _drop_non_finite(plan: _SubjectPlan) -> None:
             bad |= ~np.isfinite(raw).all(0)
     if not bad.any():
         return
-    get_logger().warning(f'subject {plan.subject}: {int(bad.sum())} of {len(plan.union)} voxels have NaN/inf betas in '
-                         f'at least one session and were left out (--nan-policy drop-voxels)')
+    get_logger().warning(
+        f'subject {plan.subject}: {int(bad.sum())} of {len(plan.union)} voxels have NaN/inf betas in '
+        f'at least one session and were left out (--nan-policy drop-voxels)'
+    )
     keep_keys = plan.union[~bad]
     for name, g in list(plan.groups.items()):
         keep = np.isin(g.keys, keep_keys)
@@ -359,12 +413,25 @@ def _drop_non_finite(plan: _SubjectPlan) -> None:
     plan.union = keep_keys
 
 
-def convert_nsd(nsd_root: str, out_dir: str, subjects: Optional[Sequence[int]] = None,
-                n_sessions: Optional[int] = None, space: str = 'func1pt8mm', zscore: bool = True,
-                average_repeats: bool = False, overwrite: bool = False, progress: bool = True, *,
-                sessions: Optional[Sequence[int]] = None, betas_version: str = DEFAULT_BETAS,
-                rois: Sequence[str] = ROI_GROUPS, ncsnr: str = 'auto', nan_policy: str = 'error',
-                surface: str = 'white', surface_roi_dir: Optional[str] = None) -> List[str]:
+def convert_nsd(
+    nsd_root: str,
+    out_dir: str,
+    subjects: Optional[Sequence[int]] = None,
+    n_sessions: Optional[int] = None,
+    space: str = 'func1pt8mm',
+    zscore: bool = True,
+    average_repeats: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    *,
+    sessions: Optional[Sequence[int]] = None,
+    betas_version: str = DEFAULT_BETAS,
+    rois: Sequence[str] = ROI_GROUPS,
+    ncsnr: str = 'auto',
+    nan_policy: str = 'error',
+    surface: str = 'white',
+    surface_roi_dir: Optional[str] = None,
+) -> List[str]:
     """Convert NSD subjects to ``out_dir/subjXX.h5``.
 
     Args:
@@ -421,8 +488,23 @@ def convert_nsd(nsd_root: str, out_dir: str, subjects: Optional[Sequence[int]] =
     for s in subjects:  # before any work; the writer checks again, atomically, when it publishes
         check_output(converted_path(out_dir, s), overwrite)
     design = read_expdesign(expdesign_path(nsd_root), _n_stimuli(nsd_root))
-    plans = [_plan_subject(nsd_root, s, design, sessions, space, betas_version, rois, ncsnr, nan_policy, surface,
-                           surface_roi_dir, out_dir) for s in subjects]
+    plans = [
+        _plan_subject(
+            nsd_root,
+            s,
+            design,
+            sessions,
+            space,
+            betas_version,
+            rois,
+            ncsnr,
+            nan_policy,
+            surface,
+            surface_roi_dir,
+            out_dir,
+        )
+        for s in subjects
+    ]
     written = []
     for plan in plans:
         _convert_subject(plan, design, space, zscore, average_repeats, overwrite, progress)
@@ -454,7 +536,8 @@ def _check_finite(plan: _SubjectPlan, session: int, raw: np.ndarray) -> None:
     raise NSDFormatError(
         f'{plan.session_file(session)}: subject {plan.subject}, session {session}: {int(bad.sum())} NaN/inf betas '
         f'in {int(bad.any(1).sum())} trials and {int(bad.any(0).sum())} voxels, first at trial {t}, '
-        f'{plan.unit_name(plan.union[v])}; pass --nan-policy drop-voxels to leave those voxels out')
+        f'{plan.unit_name(plan.union[v])}; pass --nan-policy drop-voxels to leave those voxels out'
+    )
 
 
 def _write_anatomy(plan: _SubjectPlan) -> None:
@@ -462,6 +545,7 @@ def _write_anatomy(plan: _SubjectPlan) -> None:
     import nibabel as nib
 
     from mmbrain.utils.fileio import atomic_write
+
     volume, affine, source = plan.anatomy
     img = nib.Nifti1Image(volume.astype(np.float32), affine)
     img.header.set_xyzt_units('mm')
@@ -475,16 +559,21 @@ def _write_meshes(plan: _SubjectPlan) -> None:
     import nibabel as nib
 
     from mmbrain.utils.fileio import atomic_write
+
     for hemi, (coords, faces) in plan.meshes.items():
-        img = nib.gifti.GiftiImage(darrays=[
-            nib.gifti.GiftiDataArray(coords, intent='NIFTI_INTENT_POINTSET', datatype='NIFTI_TYPE_FLOAT32'),
-            nib.gifti.GiftiDataArray(faces, intent='NIFTI_INTENT_TRIANGLE', datatype='NIFTI_TYPE_INT32')])
+        img = nib.gifti.GiftiImage(
+            darrays=[
+                nib.gifti.GiftiDataArray(coords, intent='NIFTI_INTENT_POINTSET', datatype='NIFTI_TYPE_FLOAT32'),
+                nib.gifti.GiftiDataArray(faces, intent='NIFTI_INTENT_TRIANGLE', datatype='NIFTI_TYPE_INT32'),
+            ]
+        )
         with atomic_write(mesh_path(plan.out_path, hemi), 'wb') as f:
             f.write(img.to_bytes())
 
 
-def _convert_subject(plan: _SubjectPlan, design: NSDDesign, space: str, zscore: bool, average: bool,
-                     overwrite: bool, progress: bool) -> None:
+def _convert_subject(
+    plan: _SubjectPlan, design: NSDDesign, space: str, zscore: bool, average: bool, overwrite: bool, progress: bool
+) -> None:
     t_sess = plan.n_trials
     trial_index = np.concatenate([np.arange((s - 1) * t_sess, s * t_sess) for s in plan.sessions])
     total = len(trial_index)
@@ -502,22 +591,34 @@ def _convert_subject(plan: _SubjectPlan, design: NSDDesign, space: str, zscore: 
     sumsq_rep = np.zeros(n_units)
     n_constant = 0
     ncsnr_source = 'nsd' if not estimate else ('estimated' if (n_repeats >= 2).any() else None)
-    with ConvertedSubjectWriter(plan.out_path, plan.subject, space, 'session' if zscore else 'none', average,
-                                overwrite, ncsnr_source=ncsnr_source, **plan.schema) as writer:
+    with ConvertedSubjectWriter(
+        plan.out_path,
+        plan.subject,
+        space,
+        'session' if zscore else 'none',
+        average,
+        overwrite,
+        ncsnr_source=ncsnr_source,
+        **plan.schema,
+    ) as writer:
         if plan.vertex_counts is not None:  # fsaverage: the hemispheres' vertex counts, to map results back
             writer.file.attrs['grid_shape'] = np.asarray(plan.vertex_counts, np.int64)
         if average:
             writer.write_rows(images, np.zeros(len(images)), shared, n_repeats)
             n_rows = len(images)
         else:
-            writer.write_rows(trial_ids, np.repeat(plan.sessions, t_sess), np.isin(trial_ids, design.shared),
-                              np.ones(total))
+            writer.write_rows(
+                trial_ids, np.repeat(plan.sessions, t_sess), np.isin(trial_ids, design.shared), np.ones(total)
+            )
             n_rows = total
-        betas = {name: writer.create_group(name, n_rows, g.label, g.label_names, **g.tables)
-                 for name, g in plan.groups.items()}
+        betas = {
+            name: writer.create_group(name, n_rows, g.label, g.label_names, **g.tables)
+            for name, g in plan.groups.items()
+        }
 
-        for index, session in enumerate(progress_bar(plan.sessions, progress, desc=subject_tag(plan.subject),
-                                                  unit='session')):
+        for index, session in enumerate(
+            progress_bar(plan.sessions, progress, desc=subject_tag(plan.subject), unit='session')
+        ):
             raw = plan.read_session(session, plan.union)
             _check_finite(plan, session, raw)
             x = raw.astype(np.float32) / np.float32(plan.beta_scale)
@@ -525,12 +626,12 @@ def _convert_subject(plan: _SubjectPlan, design: NSDDesign, space: str, zscore: 
             if zscore:
                 n_constant += _zscore(x)
             t0 = index * t_sess
-            rows = image_of_trial[t0:t0 + t_sess]
+            rows = image_of_trial[t0 : t0 + t_sess]
             if estimate:
                 x64 = x.astype(np.float64)
                 sum_all += x64.sum(0)
-                sumsq_all += (x64 ** 2).sum(0)
-                sumsq_rep += (x64[repeated_trial[t0:t0 + t_sess]] ** 2).sum(0)
+                sumsq_all += (x64**2).sum(0)
+                sumsq_rep += (x64[repeated_trial[t0 : t0 + t_sess]] ** 2).sum(0)
                 del x64
             if average:
                 order = np.argsort(rows, kind='stable')
@@ -540,7 +641,7 @@ def _convert_subject(plan: _SubjectPlan, design: NSDDesign, space: str, zscore: 
                     ds_out[uniq] = ds_out[uniq] + sums[:, plan.groups[name].cols]
             else:
                 for name, ds_out in betas.items():
-                    ds_out[t0:t0 + t_sess] = x[:, plan.groups[name].cols]
+                    ds_out[t0 : t0 + t_sess] = x[:, plan.groups[name].cols]
 
         # Final pass: means of the repetitions (when averaging) and the ncsnr (NSD's, or estimated).
         rep_images = np.flatnonzero(n_repeats >= 2)
@@ -549,10 +650,10 @@ def _convert_subject(plan: _SubjectPlan, design: NSDDesign, space: str, zscore: 
             between = np.zeros(len(cols))  # sum over repeated images of (sum of repetitions)^2 / n
             if average:
                 for a in range(0, n_rows, _ROW_BLOCK):
-                    block = ds_out[a:a + _ROW_BLOCK].astype(np.float64)
-                    n = n_repeats[a:a + _ROW_BLOCK, None]
-                    between += ((block ** 2) / n)[n[:, 0] >= 2].sum(0)
-                    ds_out[a:a + _ROW_BLOCK] = (block / n).astype(np.float32)
+                    block = ds_out[a : a + _ROW_BLOCK].astype(np.float64)
+                    n = n_repeats[a : a + _ROW_BLOCK, None]
+                    between += ((block**2) / n)[n[:, 0] >= 2].sum(0)
+                    ds_out[a : a + _ROW_BLOCK] = (block / n).astype(np.float32)
             elif estimate:
                 between = _between_sums(ds_out, image_of_trial, n_repeats, rep_images, len(images), len(cols))
             if not estimate:
@@ -566,24 +667,27 @@ def _convert_subject(plan: _SubjectPlan, design: NSDDesign, space: str, zscore: 
             _write_anatomy(plan)
         _write_meshes(plan)
     if n_constant:
-        get_logger().warning(f'subject {plan.subject}: {n_constant} voxel-sessions had constant betas (e.g. outside '
-                             f'the brain mask); their z-scores were set to 0')
+        get_logger().warning(
+            f'subject {plan.subject}: {n_constant} voxel-sessions had constant betas (e.g. outside '
+            f'the brain mask); their z-scores were set to 0'
+        )
 
 
-def _between_sums(ds_out, image_of_trial: np.ndarray, n_repeats: np.ndarray, rep_images: np.ndarray,
-                  n_images: int, n_cols: int) -> np.ndarray:
+def _between_sums(
+    ds_out, image_of_trial: np.ndarray, n_repeats: np.ndarray, rep_images: np.ndarray, n_images: int, n_cols: int
+) -> np.ndarray:
     """Sum over repeated images of (sum of its repetitions)^2 / n, read from the written single-trial rows."""
     between = np.zeros(n_cols)
     trial_order = np.argsort(image_of_trial, kind='stable')
     trial_starts = np.searchsorted(image_of_trial[trial_order], np.arange(n_images + 1))
     for a in range(0, len(rep_images), _IMAGE_BLOCK):
-        block_images = rep_images[a:a + _IMAGE_BLOCK]
-        members = [trial_order[trial_starts[m]:trial_starts[m + 1]] for m in block_images]
+        block_images = rep_images[a : a + _IMAGE_BLOCK]
+        members = [trial_order[trial_starts[m] : trial_starts[m + 1]] for m in block_images]
         trials = np.concatenate(members)
         sort = np.argsort(trials)
         data = np.empty((len(trials), n_cols))
         data[sort] = ds_out[trials[sort]]
         bounds = np.cumsum([0] + [len(m) for m in members])[:-1]
         sums = np.add.reduceat(data, bounds, axis=0)
-        between += (sums ** 2 / n_repeats[block_images, None]).sum(0)
+        between += (sums**2 / n_repeats[block_images, None]).sum(0)
     return between

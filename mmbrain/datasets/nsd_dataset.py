@@ -44,11 +44,20 @@ class NSDDataset(BaseDataset):
 
     METAINFO = dict(groups=ROI_GROUPS)
 
-    def __init__(self, data_root: str, subjects: Sequence[int] = (1, ), split: str = 'train',
-                 split_by: str = 'shared1000', test_sessions: Optional[Sequence[int]] = None,
-                 val_fraction: float = 0.0, val_seed: int = 0,
-                 stimuli_file: Optional[str] = None, groups: Sequence[str] = ROI_GROUPS,
-                 metainfo: Optional[dict] = None, **kwargs):
+    def __init__(
+        self,
+        data_root: str,
+        subjects: Sequence[int] = (1,),
+        split: str = 'train',
+        split_by: str = 'shared1000',
+        test_sessions: Optional[Sequence[int]] = None,
+        val_fraction: float = 0.0,
+        val_seed: int = 0,
+        stimuli_file: Optional[str] = None,
+        groups: Sequence[str] = ROI_GROUPS,
+        metainfo: Optional[dict] = None,
+        **kwargs,
+    ):
         if split not in SPLITS:
             raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
         if split_by not in SPLIT_BY:
@@ -88,12 +97,14 @@ class NSDDataset(BaseDataset):
                 keep = self._select(nsd_id, shared, path)
             else:
                 if converted.averaged:
-                    raise ValueError(f'{path}: rows are averaged over sessions; split_by="session" needs a '
-                                     f'single-trial conversion')
+                    raise ValueError(
+                        f'{path}: rows are averaged over sessions; split_by="session" needs a single-trial conversion'
+                    )
                 keep = self._select(nsd_id, np.isin(session, self.test_sessions), path)
             data_list.extend(
                 dict(subject=subject, row=int(r), nsd_id=int(n), session=int(s), shared1000=bool(h))
-                for r, n, s, h in zip(np.flatnonzero(keep), nsd_id[keep], session[keep], shared[keep]))
+                for r, n, s, h in zip(np.flatnonzero(keep), nsd_id[keep], session[keep], shared[keep])
+            )
         return data_list
 
     def _select(self, nsd_id: np.ndarray, in_test: np.ndarray, path: str) -> np.ndarray:

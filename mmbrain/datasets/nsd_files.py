@@ -31,8 +31,7 @@ import numpy as np
 from .converted_file import subject_tag
 
 #: The six ROI groups Brainformer uses (paper Sec. 3.1), in the order of the converted files.
-ROI_GROUPS: Tuple[str, ...] = ('prf-visualrois', 'floc-bodies', 'floc-faces', 'floc-places', 'floc-words',
-                               'streams')
+ROI_GROUPS: Tuple[str, ...] = ('prf-visualrois', 'floc-bodies', 'floc-faces', 'floc-places', 'floc-words', 'streams')
 
 #: NSD's label names of each ROI volume (index = label value; 0 is unlabeled cortex).
 ROI_LABEL_NAMES: Dict[str, Tuple[str, ...]] = {
@@ -49,7 +48,7 @@ ROI_LABEL_NAMES: Dict[str, Tuple[str, ...]] = {
 BETA_SCALE = 300.0
 
 VOLUME_SPACES = ('func1pt8mm', 'func1mm')
-SURFACE_SPACES = ('fsaverage', )
+SURFACE_SPACES = ('fsaverage',)
 SPACES = VOLUME_SPACES + SURFACE_SPACES
 HEMIS = ('lh', 'rh')
 
@@ -120,8 +119,14 @@ def betas_dir(root: str, subject: int, space: str = 'func1pt8mm', version: str =
     return osp.join(root, 'nsddata_betas', 'ppdata', subject_tag(subject), space, betas_version_folder(version))
 
 
-def betas_path(root: str, subject: int, session: int, space: str = 'func1pt8mm', version: str = DEFAULT_BETAS,
-               hemi: Optional[str] = None) -> str:
+def betas_path(
+    root: str,
+    subject: int,
+    session: int,
+    space: str = 'func1pt8mm',
+    version: str = DEFAULT_BETAS,
+    hemi: Optional[str] = None,
+) -> str:
     """A session's betas: ``betas_sessionNN.hdf5`` (volume spaces) or ``<hemi>.betas_sessionNN.mgh`` (fsaverage)."""
     if space in SURFACE_SPACES:
         if hemi not in HEMIS:
@@ -130,8 +135,9 @@ def betas_path(root: str, subject: int, session: int, space: str = 'func1pt8mm',
     return osp.join(betas_dir(root, subject, space, version), f'betas_session{session:02d}.hdf5')
 
 
-def ncsnr_path(root: str, subject: int, space: str = 'func1pt8mm', version: str = DEFAULT_BETAS,
-               hemi: Optional[str] = None) -> str:
+def ncsnr_path(
+    root: str, subject: int, space: str = 'func1pt8mm', version: str = DEFAULT_BETAS, hemi: Optional[str] = None
+) -> str:
     """NSD's noise-ceiling SNR of a betas version: ``ncsnr.nii.gz`` (volumes) or ``<hemi>.ncsnr.mgh`` (fsaverage)."""
     name = f'{hemi}.ncsnr.mgh' if space in SURFACE_SPACES else 'ncsnr.nii.gz'
     return osp.join(betas_dir(root, subject, space, version), name)
@@ -162,16 +168,21 @@ def find_sessions(root: str, subject: int, space: str = 'func1pt8mm', version: s
     """
     folder = betas_dir(root, subject, space, version)
     pattern = r'(lh)\.betas_session(\d+)\.mgh' if space in SURFACE_SPACES else r'()betas_session(\d+)\.hdf5'
-    found = sorted(int(m.group(2)) for m in (re.fullmatch(pattern, f) for f in
-                                              (os.listdir(folder) if osp.isdir(folder) else [])) if m)
+    found = sorted(
+        int(m.group(2))
+        for m in (re.fullmatch(pattern, f) for f in (os.listdir(folder) if osp.isdir(folder) else []))
+        if m
+    )
     first = betas_path(root, subject, 1, space, version, hemi='lh' if space in SURFACE_SPACES else None)
     if not found:
         raise NSDFormatError(f'{first}: file not found (no betas for subject {subject} in {folder})')
     missing = sorted(set(range(1, found[-1] + 1)) - set(found))
     if missing:
         path = betas_path(root, subject, missing[0], space, version, hemi='lh' if space in SURFACE_SPACES else None)
-        raise NSDFormatError(f'{path}: file not found, but later sessions are present (sessions {missing} of 1..'
-                             f'{found[-1]} missing: an incomplete download?); pass --sessions to convert a subset')
+        raise NSDFormatError(
+            f'{path}: file not found, but later sessions are present (sessions {missing} of 1..'
+            f'{found[-1]} missing: an incomplete download?); pass --sessions to convert a subset'
+        )
     return list(range(1, found[-1] + 1))
 
 
@@ -194,6 +205,7 @@ class NSDDesign:
         subject_images: (subjects, images) 0-based nsd_id of each subject's images (``subjectim - 1``).
         shared: (n_shared,) sorted 0-based nsd_ids of the images every subject saw (``sharedix - 1``).
     """
+
     image_order: np.ndarray
     subject_images: np.ndarray
     shared: np.ndarray
@@ -223,6 +235,7 @@ def read_expdesign(path: str, n_stimuli: Optional[int] = None) -> NSDDesign:
         n_stimuli: number of rows of ``imgBrick`` when known; nsd_ids must be below it.
     """
     from scipy.io import loadmat
+
     require_file(path)
     try:
         mat = loadmat(path)
@@ -237,13 +250,16 @@ def read_expdesign(path: str, n_stimuli: Optional[int] = None) -> NSDDesign:
         raise NSDFormatError(f'{path}: sharedix has shape {sharedix.shape}, expected (1, shared images)')
     n_images = subjectim.shape[1]
     if order.min() < 1 or order.max() > n_images:
-        raise NSDFormatError(f'{path}: masterordering values must be 1-based indices in 1..{n_images} '
-                             f'(subjectim columns), found {order.min()}..{order.max()}')
+        raise NSDFormatError(
+            f'{path}: masterordering values must be 1-based indices in 1..{n_images} '
+            f'(subjectim columns), found {order.min()}..{order.max()}'
+        )
     limit = n_stimuli if n_stimuli is not None else np.iinfo(np.int32).max
     for name, arr in (('subjectim', subjectim), ('sharedix', sharedix)):
         if arr.min() < 1 or arr.max() > limit:
-            raise NSDFormatError(f'{path}: {name} values must be 1-based nsd indices in 1..{limit}, '
-                                 f'found {arr.min()}..{arr.max()}')
+            raise NSDFormatError(
+                f'{path}: {name} values must be 1-based nsd indices in 1..{limit}, found {arr.min()}..{arr.max()}'
+            )
     return NSDDesign(image_order=order[0] - 1, subject_images=subjectim - 1, shared=np.sort(sharedix[0] - 1))
 
 
@@ -276,6 +292,7 @@ def label_name_list(names: Dict[int, str], n_labels: int) -> List[str]:
 @dataclass(frozen=True)
 class ROIVolume:
     """One ROI volume: integer labels on the (X, Y, Z) grid and its voxel-to-mm affine."""
+
     labels: np.ndarray
     affine: np.ndarray
     path: str
@@ -326,13 +343,16 @@ def _integer_labels(data: np.ndarray, path: str) -> np.ndarray:
         raise NSDFormatError(f'{path}: ROI file has dtype {data.dtype}, expected integer labels')
     labels = data.astype(np.int64)
     if labels.size and (labels.min() < -1 or labels.max() > 127):
-        raise NSDFormatError(f'{path}: ROI labels must lie in -1..127 (mmbrain stores them as int8), found '
-                             f'{labels.min()}..{labels.max()}')
+        raise NSDFormatError(
+            f'{path}: ROI labels must lie in -1..127 (mmbrain stores them as int8), found '
+            f'{labels.min()}..{labels.max()}'
+        )
     return labels.astype(np.int16)
 
 
 def _load_image(path: str, kind: str):
     import nibabel as nib
+
     require_file(path)
     try:
         return nib.load(path)
@@ -370,8 +390,9 @@ def read_volume_map(path: str, grid_xyz: Sequence[int], affine: np.ndarray, what
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if tuple(data.shape) != tuple(int(n) for n in grid_xyz):
-        raise NSDFormatError(f'{path}: {what} grid {tuple(data.shape)} does not match the ROI grid '
-                             f'{tuple(int(n) for n in grid_xyz)}')
+        raise NSDFormatError(
+            f'{path}: {what} grid {tuple(data.shape)} does not match the ROI grid {tuple(int(n) for n in grid_xyz)}'
+        )
     if not np.allclose(img.affine, affine, atol=1e-4):
         raise NSDFormatError(f'{path}: affine differs from that of the ROI volumes (another subject or space?)')
     return np.asarray(data, dtype=np.float64)
@@ -401,6 +422,7 @@ def open_betas(path: str, grid_xyz: Sequence[int], n_trials: Optional[int] = Non
         (h5py.File, h5py.Dataset); the caller closes the file.
     """
     import h5py
+
     require_file(path)
     try:
         f = h5py.File(path, 'r')
@@ -419,7 +441,8 @@ def open_betas(path: str, grid_xyz: Sequence[int], n_trials: Optional[int] = Non
             raise NSDFormatError(
                 f'{path}: betas grid (Z, Y, X) = {tuple(ds.shape[1:])} does not match the ROI grid '
                 f'(X, Y, Z) = {(x, y, z)} of {roi_path_hint or "the ROI volumes"}; h5py must see (trials, Z, Y, X) '
-                f'= (trials, {z}, {y}, {x})')
+                f'= (trials, {z}, {y}, {x})'
+            )
         if n_trials is not None and ds.shape[0] != n_trials:
             raise NSDFormatError(f'{path}: {ds.shape[0]} trials, but the first session has {n_trials}')
         if ds.shape[0] == 0:
@@ -435,8 +458,10 @@ def _read_planes(ds, k0: int, k1: int) -> np.ndarray:
     try:
         return ds[:, k0:k1]
     except OSError as exc:
-        raise NSDFormatError(f'{ds.file.filename}: cannot read {ds.name} planes {k0}..{k1 - 1}: the file is damaged '
-                             f'({exc}); download it again') from exc
+        raise NSDFormatError(
+            f'{ds.file.filename}: cannot read {ds.name} planes {k0}..{k1 - 1}: the file is damaged '
+            f'({exc}); download it again'
+        ) from exc
 
 
 def read_voxels(ds, voxels_kji: np.ndarray, slab: int = 8) -> np.ndarray:
@@ -471,7 +496,7 @@ def mean_volume(ds, slab: int = 8) -> np.ndarray:
     t, z, y, x = ds.shape
     out = np.empty((z, y, x), np.float64)
     for k0 in range(0, z, slab):
-        out[k0:k0 + slab] = _read_planes(ds, k0, min(k0 + slab, z)).mean(0, dtype=np.float64)
+        out[k0 : k0 + slab] = _read_planes(ds, k0, min(k0 + slab, z)).mean(0, dtype=np.float64)
     return out.transpose(2, 1, 0).astype(np.float32)
 
 

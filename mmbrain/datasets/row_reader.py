@@ -26,6 +26,7 @@ class H5RowReader:
 
     def __init__(self, path: str, name: str):
         import h5py
+
         self.path = path
         self.name = name
         try:

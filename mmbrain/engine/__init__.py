@@ -6,6 +6,11 @@ from .hooks import FiniteLossHook, non_finite_values
 from .optim_constructor import GroupedOptimWrapperConstructor, merge_param_groups
 
 __all__ = [
-    'AtomicLocalBackend', 'CPUDistributedDataParallel', 'setup_cpu_distributed', 'GroupedOptimWrapperConstructor',
-    'merge_param_groups', 'FiniteLossHook', 'non_finite_values'
+    'AtomicLocalBackend',
+    'CPUDistributedDataParallel',
+    'setup_cpu_distributed',
+    'GroupedOptimWrapperConstructor',
+    'merge_param_groups',
+    'FiniteLossHook',
+    'non_finite_values',
 ]

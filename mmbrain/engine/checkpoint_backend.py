@@ -6,6 +6,7 @@ it, so a kill mid-save leaves a truncated ``epoch_N.pth`` that ``--resume`` then
 (``configs/_base_/default_runtime.py``) points the hook at :class:`AtomicLocalBackend` instead, which publishes
 each file through :func:`mmbrain.utils.fileio.atomic_write` (temporary file, fsync, rename).
 """
+
 from pathlib import Path
 from typing import Union
 

@@ -15,6 +15,7 @@ Runner is built, fixes both, and only when CUDA is unavailable:
 With CUDA it does nothing: NCCL (or the config's backend), one device per local rank and ``sync_bn`` conversion
 stay exactly mmengine's.
 """
+
 import datetime
 import os
 import subprocess
@@ -51,11 +52,17 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
     def __init__(self, module: nn.Module, device_ids=None, **kwargs) -> None:
         devices = {p.device.type for p in module.parameters()} | {b.device.type for b in module.buffers()}
         if devices - {'cpu'}:
-            raise ValueError(f'CPUDistributedDataParallel: the model is on {sorted(devices)}, not the CPU; use '
-                             'MMDistributedDataParallel on GPUs')
+            raise ValueError(
+                f'CPUDistributedDataParallel: the model is on {sorted(devices)}, not the CPU; use '
+                'MMDistributedDataParallel on GPUs'
+            )
         if any(isinstance(m, nn.SyncBatchNorm) for m in module.modules()):
-            print_log('CPUDistributedDataParallel: SyncBatchNorm needs CUDA; reverted to BatchNorm, so each process '
-                      'normalises with the statistics of its own batch', logger='current', level=30)
+            print_log(
+                'CPUDistributedDataParallel: SyncBatchNorm needs CUDA; reverted to BatchNorm, so each process '
+                'normalises with the statistics of its own batch',
+                logger='current',
+                level=30,
+            )
             module = revert_sync_batchnorm(module)
         super().__init__(module=module, **kwargs)
 
@@ -67,17 +74,26 @@ def _launcher_env(launcher: str) -> Dict[str, str]:
     if launcher == 'pytorch':  # torchrun sets all of them
         return {}
     if launcher == 'slurm':
-        out = dict(RANK=env['SLURM_PROCID'], WORLD_SIZE=env['SLURM_NTASKS'],
-                   LOCAL_RANK=env.get('SLURM_LOCALID', '0'), MASTER_PORT=env.get('MASTER_PORT', '29500'))
+        out = dict(
+            RANK=env['SLURM_PROCID'],
+            WORLD_SIZE=env['SLURM_NTASKS'],
+            LOCAL_RANK=env.get('SLURM_LOCALID', '0'),
+            MASTER_PORT=env.get('MASTER_PORT', '29500'),
+        )
         if 'MASTER_ADDR' not in env:
-            hosts = subprocess.run(['scontrol', 'show', 'hostname', env['SLURM_NODELIST']], check=True,
-                                   capture_output=True, text=True).stdout.split()
+            hosts = subprocess.run(
+                ['scontrol', 'show', 'hostname', env['SLURM_NODELIST']], check=True, capture_output=True, text=True
+            ).stdout.split()
             out['MASTER_ADDR'] = hosts[0]
         return out
     if launcher == 'mpi':
-        return dict(RANK=env['OMPI_COMM_WORLD_RANK'], WORLD_SIZE=env['OMPI_COMM_WORLD_SIZE'],
-                    LOCAL_RANK=env.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'),
-                    MASTER_ADDR=env.get('MASTER_ADDR', '127.0.0.1'), MASTER_PORT=env.get('MASTER_PORT', '29500'))
+        return dict(
+            RANK=env['OMPI_COMM_WORLD_RANK'],
+            WORLD_SIZE=env['OMPI_COMM_WORLD_SIZE'],
+            LOCAL_RANK=env.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'),
+            MASTER_ADDR=env.get('MASTER_ADDR', '127.0.0.1'),
+            MASTER_PORT=env.get('MASTER_PORT', '29500'),
+        )
     raise ValueError(f'unknown launcher {launcher!r} (none, pytorch, slurm, mpi)')
 
 
@@ -111,8 +127,11 @@ def setup_cpu_distributed(cfg: Any) -> bool:
         dist.init_process_group(backend='gloo', **kwargs)
     wrapper = cfg.get('model_wrapper_cfg')
     if wrapper is None:  # what Runner.wrap_model builds when the config names none
-        wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
-                       find_unused_parameters=cfg.get('find_unused_parameters', False))
+        wrapper = dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+        )
     if wrapper.get('type', 'MMDistributedDataParallel') in _DDP_TYPES:
         cfg.model_wrapper_cfg = dict(wrapper, type='mmbrain.CPUDistributedDataParallel')
     return True

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """An optimiser-wrapper constructor whose parameter groups are few, plain dicts (for fused AdamW and compile)."""
+
 from typing import Dict, List
 
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Metrics (mmengine ``METRICS``) and their numpy functions (:mod:`.functional`, no torch needed)."""
+
 from ..utils.lazy import lazy_exports
 
 __all__ = ['BrainEncodingMetric', 'BrainRetrievalMetric']

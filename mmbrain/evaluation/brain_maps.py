@@ -17,6 +17,7 @@ the devkit's per-voxel ``100 r+^2 / NC`` capped at 100 (:func:`~mmbrain.evaluati
 the converter beside the subject file: NSD's T1 when present, else its mean beta; for fsaverage the meshes
 ``subjXX_{lh,rh}.surf.gii``: fsaverage's inflated surface when NSD's copy has it).
 """
+
 import gzip
 import json
 import os.path as osp
@@ -40,17 +41,21 @@ FSAVERAGE_VERTICES = 163842
 def _per_voxel(voxelwise: Dict[str, np.ndarray], group: str) -> Dict[str, np.ndarray]:
     """The maps of one group: r, and the noise ceiling and Algonauts score where the ceiling is known."""
     from .functional import algonauts_score
+
     out = {'r': np.asarray(voxelwise[f'{group}/r'], np.float64)}
     if f'{group}/noise_ceiling' in voxelwise:
         out['noise_ceiling'] = np.asarray(voxelwise[f'{group}/noise_ceiling'], np.float64)
-        out['algonauts_score'] = (np.asarray(voxelwise[f'{group}/algonauts_score'], np.float64)
-                                  if f'{group}/algonauts_score' in voxelwise else
-                                  np.asarray(algonauts_score(out['r'], out['noise_ceiling']), np.float64))
+        out['algonauts_score'] = (
+            np.asarray(voxelwise[f'{group}/algonauts_score'], np.float64)
+            if f'{group}/algonauts_score' in voxelwise
+            else np.asarray(algonauts_score(out['r'], out['noise_ceiling']), np.float64)
+        )
     return out
 
 
 def _save_nifti(path: str, data: np.ndarray, affine: np.ndarray, description: str) -> None:
     import nibabel as nib
+
     img = nib.Nifti1Image(data.astype(np.float32), affine)
     img.header.set_xyzt_units('mm')
     img.header['descrip'] = description[:79].encode()
@@ -60,6 +65,7 @@ def _save_nifti(path: str, data: np.ndarray, affine: np.ndarray, description: st
 
 def _save_mgh(path: str, values: np.ndarray) -> None:
     import nibabel as nib
+
     img = nib.MGHImage(values.astype(np.float32).reshape(-1, 1, 1), np.eye(4))
     with atomic_write(path, 'wb') as f:
         f.write(img.to_bytes())
@@ -76,8 +82,9 @@ def _mean_over_groups(units: Dict[str, np.ndarray], values: Dict[str, np.ndarray
         return np.where(counts > 0, sums / counts, np.nan)
 
 
-def write_brain_maps(voxelwise_file: str, subject_file: str, out_dir: str,
-                     per_group: bool = False) -> Dict[str, object]:
+def write_brain_maps(
+    voxelwise_file: str, subject_file: str, out_dir: str, per_group: bool = False
+) -> Dict[str, object]:
     """Write per-voxel encoding results as NIfTI volumes (volume spaces) or fsaverage overlays (surface).
 
     Args:
@@ -95,6 +102,7 @@ def write_brain_maps(voxelwise_file: str, subject_file: str, out_dir: str,
     """
     from mmbrain.datasets.converted_file import ConvertedFormatError, ConvertedSubject
     from mmbrain.datasets.converter import anatomy_path, mesh_path
+
     subject = ConvertedSubject(subject_file)
     subject.require_version(2, 'writing results as brain maps (NIfTI affine and grid, fsaverage vertex counts)')
     with np.load(voxelwise_file, allow_pickle=False) as npz:
@@ -104,20 +112,31 @@ def write_brain_maps(voxelwise_file: str, subject_file: str, out_dir: str,
         raise ConvertedFormatError(f'{voxelwise_file}: no "<group>/r" of the groups {subject.groups} of {subject_file}')
     per_voxel = {g: _per_voxel(voxelwise, g) for g in groups}
     for g in groups:
-        if per_voxel[g]['r'].shape != (subject.voxel_counts[g], ):
-            raise ConvertedFormatError(f'{voxelwise_file}: {g}/r has {per_voxel[g]["r"].size} values, but {g} of '
-                                       f'{subject_file} has {subject.voxel_counts[g]} voxels (another subject?)')
+        if per_voxel[g]['r'].shape != (subject.voxel_counts[g],):
+            raise ConvertedFormatError(
+                f'{voxelwise_file}: {g}/r has {per_voxel[g]["r"].size} values, but {g} of '
+                f'{subject_file} has {subject.voxel_counts[g]} voxels (another subject?)'
+            )
     keys = [k for k in MAP_KEYS if any(k in per_voxel[g] for g in groups)]
-    index = dict(space=subject.space, subject=int(subject.subject), voxelwise_file=osp.abspath(voxelwise_file),
-                 subject_file=osp.abspath(subject_file), maps={}, groups={}, anatomy=None)
+    index = dict(
+        space=subject.space,
+        subject=int(subject.subject),
+        voxelwise_file=osp.abspath(voxelwise_file),
+        subject_file=osp.abspath(subject_file),
+        maps={},
+        groups={},
+        anatomy=None,
+    )
     if subject.space == 'fsaverage':
         n_vertices = list(subject.grid_shape or (FSAVERAGE_VERTICES, FSAVERAGE_VERTICES))
         for g in groups:
             for h in (0, 1):
                 vertices = subject.vertex(g)[subject.hemi(g) == h]
                 if vertices.size and vertices.max() >= n_vertices[h]:
-                    raise ConvertedFormatError(f'{subject_file}: rois/{g}/vertex reaches {vertices.max()}, beyond '
-                                               f'the {n_vertices[h]} vertices of the surface')
+                    raise ConvertedFormatError(
+                        f'{subject_file}: rois/{g}/vertex reaches {vertices.max()}, beyond '
+                        f'the {n_vertices[h]} vertices of the surface'
+                    )
         for hemi_index, hemi in enumerate(('lh', 'rh')):
             units = {g: subject.vertex(g)[subject.hemi(g) == hemi_index] for g in groups}
             for key in keys:
@@ -134,15 +153,18 @@ def write_brain_maps(voxelwise_file: str, subject_file: str, out_dir: str,
         index['mesh'] = {hemi: p for hemi, p in meshes.items() if osp.isfile(p)} or None
     else:
         if subject.affine is None or subject.grid_shape is None:
-            raise ConvertedFormatError(f'{subject_file}: no affine / grid_shape (convert it again with '
-                                       'tools/dataset_converters/nsd_to_mmbrain.py)')
+            raise ConvertedFormatError(
+                f'{subject_file}: no affine / grid_shape (convert it again with '
+                'tools/dataset_converters/nsd_to_mmbrain.py)'
+            )
         grid = tuple(int(n) for n in subject.grid_shape)
         units = {g: np.ravel_multi_index(tuple(subject.ijk(g).astype(np.int64).T), grid) for g in groups}
         for key in keys:
             values = {g: per_voxel[g][key] for g in groups if key in per_voxel[g]}
             path = osp.join(out_dir, f'{key}.nii.gz')
-            _save_nifti(path, _mean_over_groups(units, values, int(np.prod(grid))).reshape(grid), subject.affine,
-                        MAP_KEYS[key])
+            _save_nifti(
+                path, _mean_over_groups(units, values, int(np.prod(grid))).reshape(grid), subject.affine, MAP_KEYS[key]
+            )
             index['maps'][key] = path
             if per_group:
                 for g in values:
@@ -160,6 +182,7 @@ def write_brain_maps(voxelwise_file: str, subject_file: str, out_dir: str,
 
 def _map_paths(index: Dict[str, object], fn) -> Dict[str, object]:
     """``index`` with ``fn`` applied to the paths of its maps (``maps`` and ``groups``; anatomy and meshes stay)."""
+
     def apply(node):
         return {k: apply(v) for k, v in node.items()} if isinstance(node, dict) else fn(node)
 

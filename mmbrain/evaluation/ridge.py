@@ -13,6 +13,7 @@ cross-validation. Here (:func:`ridge_encoding`):
 3. the test split (shared1000) is predicted once and scored by :class:`BrainEncodingMetric` (repetitions averaged,
    noise ceiling from the repetitions), whose keys are returned with the prefix ``ridge``.
 """
+
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -29,8 +30,13 @@ def image_means(values: np.ndarray, image_ids: np.ndarray) -> Tuple[np.ndarray, 
     return images, sums / np.bincount(inverse)[:, None]
 
 
-def fit_ridge_cv(features: np.ndarray, responses: np.ndarray, alphas: Sequence[float] = DEFAULT_ALPHAS,
-                 n_folds: int = 5, backend: str = 'numpy'):
+def fit_ridge_cv(
+    features: np.ndarray,
+    responses: np.ndarray,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    n_folds: int = 5,
+    backend: str = 'numpy',
+):
     """Voxel-wise ridge with a per-voxel penalty chosen by ``n_folds``-fold cross-validation (himalaya).
 
     Args:
@@ -46,18 +52,26 @@ def fit_ridge_cv(features: np.ndarray, responses: np.ndarray, alphas: Sequence[f
     """
     from himalaya.backend import set_backend
     from himalaya.ridge import RidgeCV
+
     set_backend(backend, on_error='raise')
     if features.shape[0] != responses.shape[0] or features.shape[0] < 2 * n_folds:
-        raise ValueError(f'ridge: {features.shape[0]} training rows for {responses.shape[0]} responses and '
-                         f'{n_folds} folds (need matching rows, at least 2 per fold)')
-    model = RidgeCV(alphas=np.asarray(alphas, dtype=np.float64), cv=n_folds, fit_intercept=True,
-                    solver_params=dict(local_alpha=True, warn=False))
+        raise ValueError(
+            f'ridge: {features.shape[0]} training rows for {responses.shape[0]} responses and '
+            f'{n_folds} folds (need matching rows, at least 2 per fold)'
+        )
+    model = RidgeCV(
+        alphas=np.asarray(alphas, dtype=np.float64),
+        cv=n_folds,
+        fit_intercept=True,
+        solver_params=dict(local_alpha=True, warn=False),
+    )
     return model.fit(features.astype(np.float64), responses.astype(np.float64))
 
 
 def to_numpy(array) -> np.ndarray:
     """A himalaya backend array as numpy."""
     from himalaya.backend import get_backend
+
     return np.asarray(get_backend().to_numpy(array))
 
 
@@ -72,6 +86,7 @@ def extract_features(model, dataloader) -> Dict[str, object]:
         ``dict(features=(N, F) float32, nsd_id=(N,), row=(N,), responses={group: (N, V_G) float32})``.
     """
     import torch
+
     feats, nsd_ids, rows, responses = [], [], [], {g: [] for g in model.head.groups}
     with torch.no_grad():
         for batch in dataloader:
@@ -84,12 +99,22 @@ def extract_features(model, dataloader) -> Dict[str, object]:
                 responses[group].append(inputs['fmri'][group].float().cpu().numpy())
             nsd_ids.extend(int(s.nsd_id) for s in data['data_samples'])
             rows.extend(int(s.row) if 'row' in s else -1 for s in data['data_samples'])
-    return dict(features=np.concatenate(feats), nsd_id=np.array(nsd_ids), row=np.array(rows),
-                responses={g: np.concatenate(v) for g, v in responses.items()})
+    return dict(
+        features=np.concatenate(feats),
+        nsd_id=np.array(nsd_ids),
+        row=np.array(rows),
+        responses={g: np.concatenate(v) for g, v in responses.items()},
+    )
 
 
-def ridge_encoding(train: Dict[str, object], test: Dict[str, object], metric, alphas: Sequence[float] = DEFAULT_ALPHAS,
-                   n_folds: int = 5, backend: str = 'numpy') -> Dict[str, float]:
+def ridge_encoding(
+    train: Dict[str, object],
+    test: Dict[str, object],
+    metric,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    n_folds: int = 5,
+    backend: str = 'numpy',
+) -> Dict[str, float]:
     """Fit the voxel-wise ridge on ``train`` and score it once on ``test`` (see the module docstring).
 
     Args:
@@ -112,17 +137,23 @@ def ridge_encoding(train: Dict[str, object], test: Dict[str, object], metric, al
     bounds = np.cumsum([0] + sizes)
     for i in range(len(test['nsd_id'])):
         metric.results.append(
-            dict(nsd_id=int(test['nsd_id'][i]), row=int(test['row'][i]) if test['row'][i] >= 0 else None,
-                 pred={g: pred[i, bounds[k]:bounds[k + 1]] for k, g in enumerate(groups)},
-                 gt={g: test['responses'][g][i] for g in groups}))
+            dict(
+                nsd_id=int(test['nsd_id'][i]),
+                row=int(test['row'][i]) if test['row'][i] >= 0 else None,
+                pred={g: pred[i, bounds[k] : bounds[k + 1]] for k, g in enumerate(groups)},
+                gt={g: test['responses'][g][i] for g in groups},
+            )
+        )
     scores = metric.evaluate(len(metric.results))
     prefix = metric.prefix or metric.default_prefix
-    scores.update({
-        f'{prefix}/alpha_log10_median': float(np.median(np.log10(to_numpy(model.best_alphas_)))),
-        f'{prefix}/n_train_images': int(x_train.shape[0]),
-        f'{prefix}/n_test_images': int(np.unique(test['nsd_id']).size),
-        f'{prefix}/n_features': int(x_train.shape[1]),
-    })
+    scores.update(
+        {
+            f'{prefix}/alpha_log10_median': float(np.median(np.log10(to_numpy(model.best_alphas_)))),
+            f'{prefix}/n_train_images': int(x_train.shape[0]),
+            f'{prefix}/n_test_images': int(np.unique(test['nsd_id']).size),
+            f'{prefix}/n_features': int(x_train.shape[1]),
+        }
+    )
     return scores
 
 
@@ -132,6 +163,7 @@ def build_ridge_inputs(cfg, checkpoint: Optional[str] = None):
     from mmengine.runner import Runner
 
     from mmbrain.registry import MODELS
+
     if checkpoint is not None:
         cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')
     model = MODELS.build(cfg.model)

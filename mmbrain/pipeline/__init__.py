@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The end-to-end job (``tools/run_pipeline.py``): declared stages with honest reuse, the plan, the report."""
+
 from .plan import (
     DownstreamTask,
     Initialisation,
@@ -26,8 +27,28 @@ from .stages import (
 from .statistics import paired_difference, summarize
 
 __all__ = [
-    'DownstreamTask', 'Initialisation', 'PipelinePlan', 'build_stages', 'nsd_plan', 'synthetic_plan',
-    'PipelineResults', 'collect_results', 'write_figures', 'write_report', 'Checkpoint', 'GeneratedConfig', 'Out',
-    'PipelineError', 'PipelineUsageError', 'Stage', 'StageConfig', 'StageFailed', 'StageRunner', 'WorkDirLocked',
-    'final_checkpoint', 'run_command', 'paired_difference', 'summarize'
+    'DownstreamTask',
+    'Initialisation',
+    'PipelinePlan',
+    'build_stages',
+    'nsd_plan',
+    'synthetic_plan',
+    'PipelineResults',
+    'collect_results',
+    'write_figures',
+    'write_report',
+    'Checkpoint',
+    'GeneratedConfig',
+    'Out',
+    'PipelineError',
+    'PipelineUsageError',
+    'Stage',
+    'StageConfig',
+    'StageFailed',
+    'StageRunner',
+    'WorkDirLocked',
+    'final_checkpoint',
+    'run_command',
+    'paired_difference',
+    'summarize',
 ]

@@ -7,6 +7,7 @@ mmdet's and mmseg's own ``tools/train.py``, the converters, ...). Per seed, ever
 that seed in ``WORK_DIR/seed<N>/``; the synthetic world and its conversion are shared by all seeds (the seeds study
 measures the spread of training, on one world).
 """
+
 import os.path as osp
 import sys
 from dataclasses import dataclass
@@ -16,8 +17,21 @@ from mmbrain.utils.paths import package_path
 
 from .stages import Checkpoint, GeneratedConfig, Out, Stage, StageConfig
 
-__all__ = ['Initialisation', 'DownstreamTask', 'PipelinePlan', 'synthetic_plan', 'nsd_plan', 'build_stages', 'slug',
-           'RANDOM_INIT', 'VOXELWISE_FILE', 'TEST_METRICS_FILE', 'RIDGE_FILE', 'BACKBONE_FILE', 'GRADCAM_FILE']
+__all__ = [
+    'Initialisation',
+    'DownstreamTask',
+    'PipelinePlan',
+    'synthetic_plan',
+    'nsd_plan',
+    'build_stages',
+    'slug',
+    'RANDOM_INIT',
+    'VOXELWISE_FILE',
+    'TEST_METRICS_FILE',
+    'RIDGE_FILE',
+    'BACKBONE_FILE',
+    'GRADCAM_FILE',
+]
 
 #: Files the stages leave for the report.
 VOXELWISE_FILE = 'voxelwise.npz'  # per-voxel results of the encoding test split (BrainEncodingMetric)
@@ -30,13 +44,19 @@ GRADCAM_FILE = 'gradcam.png'  # tools/analysis_tools/visualize_gradcam.py
 #: Label of the downstream runs that start from random init.
 RANDOM_INIT = 'random init'
 
-DET_METRICS = {f'{prefix}/{kind}_mAP{suffix}': f'{name} AP{suffix.lstrip("_")}{note}'
-               for prefix, note in (('coco', ''), ('coco-wo-nsd', ' w/o NSD'))
-               for kind, name in (('bbox', 'box'), ('segm', 'mask')) for suffix in ('', '_50', '_75')}
+DET_METRICS = {
+    f'{prefix}/{kind}_mAP{suffix}': f'{name} AP{suffix.lstrip("_")}{note}'
+    for prefix, note in (('coco', ''), ('coco-wo-nsd', ' w/o NSD'))
+    for kind, name in (('bbox', 'box'), ('segm', 'mask'))
+    for suffix in ('', '_50', '_75')
+}
 SEG_METRICS = {'mIoU': 'mIoU', 'mAcc': 'mAcc', 'aAcc': 'aAcc'}
-ENCODING_METRICS = {'nsd/pearson_mean': 'PCC (mean r)', 'nsd/pearson_median': 'median r',
-                    'nsd/algonauts_score': 'Algonauts score (median)',
-                    'nsd/algonauts_score_mean': 'Algonauts score (mean)'}
+ENCODING_METRICS = {
+    'nsd/pearson_mean': 'PCC (mean r)',
+    'nsd/pearson_median': 'median r',
+    'nsd/algonauts_score': 'Algonauts score (median)',
+    'nsd/algonauts_score_mean': 'Algonauts score (mean)',
+}
 
 
 @dataclass
@@ -51,6 +71,7 @@ class Initialisation:
         tasks: Downstream tasks run from it.
         gradcam_label: Its row in the Grad-CAM figure (paper Fig. 6), or None.
     """
+
     label: str
     key: str
     config: str
@@ -74,6 +95,7 @@ class DownstreamTask:
             validation), and write its per-voxel results.
         ridge: Also fit the ridge baseline on the frozen backbone (``fit_ridge_encoding.py``).
     """
+
     name: str
     title: str
     config: str
@@ -104,6 +126,7 @@ class PipelinePlan:
         gradcam: Draw the Grad-CAM figure (from the first seed's runs).
         report: Path of the Markdown report.
     """
+
     work_dir: str
     data_root: str
     converted_dir: str
@@ -152,19 +175,39 @@ def stage_name(seed: int, kind: str, key: str = '') -> str:
 def _tasks(configs: Dict[str, str]) -> List[DownstreamTask]:
     return [
         DownstreamTask(
-            name='det', title='Detection and instance segmentation (Mask R-CNN; COCO val2017, and val2017 without '
-            'the NSD images)',
-            config=configs['det'], metrics=DET_METRICS, train_tool='mmdet'),
-        DownstreamTask(name='seg', title='Semantic segmentation (UperNet, ADE)', config=configs['seg'],
-                       metrics=SEG_METRICS, train_tool='mmseg'),
-        DownstreamTask(name='encoding', title='Brain response prediction (held-out subject 8, test split scored '
-                       'once; checkpoint chosen on validation)', config=configs['encoding'],
-                       metrics=ENCODING_METRICS, test_split=True, ridge=True),
+            name='det',
+            title='Detection and instance segmentation (Mask R-CNN; COCO val2017, and val2017 without the NSD images)',
+            config=configs['det'],
+            metrics=DET_METRICS,
+            train_tool='mmdet',
+        ),
+        DownstreamTask(
+            name='seg',
+            title='Semantic segmentation (UperNet, ADE)',
+            config=configs['seg'],
+            metrics=SEG_METRICS,
+            train_tool='mmseg',
+        ),
+        DownstreamTask(
+            name='encoding',
+            title='Brain response prediction (held-out subject 8, test split scored '
+            'once; checkpoint chosen on validation)',
+            config=configs['encoding'],
+            metrics=ENCODING_METRICS,
+            test_split=True,
+            ridge=True,
+        ),
     ]
 
 
-def synthetic_plan(work_dir: str = 'work_dirs/demo', seeds: Sequence[int] = (0, ), table3: bool = False,
-                   guidance_ablations: bool = True, world_seed: int = 0, report: Optional[str] = None) -> PipelinePlan:
+def synthetic_plan(
+    work_dir: str = 'work_dirs/demo',
+    seeds: Sequence[int] = (0,),
+    table3: bool = False,
+    guidance_ablations: bool = True,
+    world_seed: int = 0,
+    report: Optional[str] = None,
+) -> PipelinePlan:
     """The default job: the synthetic NSD world at 2-core-CPU scale (configs/demo/).
 
     Pretrains Brainformer (the chosen guidance variant), CLIP and the guidance ablations (w/o the guidance loss,
@@ -176,34 +219,69 @@ def synthetic_plan(work_dir: str = 'work_dirs/demo', seeds: Sequence[int] = (0, 
     """
     demo = 'configs/demo/'
     pretrain = [
-        Initialisation('Brainformer', 'brainformer', demo + 'brainformer_convnext-mini_1xb32-600i_synthetic-demo.py',
-                       gradcam_label='Brainformer'),
-        Initialisation('CLIP', 'clip', demo + 'clip_convnext-mini_1xb32-600i_synthetic-demo.py', 'clip-pre',
-                       gradcam_label='CLIP'),
-        Initialisation('w/o guidance loss', 'wo-bfg', demo + 'brainformer_convnext-mini_wo-bfg_1xb32-600i_synthetic-'
-                       'demo.py', tasks=('encoding', ), gradcam_label='w/o guidance loss'),
-        Initialisation('printed Eq. 6', 'bfg-printed', demo + 'brainformer_convnext-mini_bfg-printed_1xb32-600i_'
-                       'synthetic-demo.py', tasks=('encoding', ), gradcam_label='printed Eq. 6'),
+        Initialisation(
+            'Brainformer',
+            'brainformer',
+            demo + 'brainformer_convnext-mini_1xb32-600i_synthetic-demo.py',
+            gradcam_label='Brainformer',
+        ),
+        Initialisation(
+            'CLIP', 'clip', demo + 'clip_convnext-mini_1xb32-600i_synthetic-demo.py', 'clip-pre', gradcam_label='CLIP'
+        ),
+        Initialisation(
+            'w/o guidance loss',
+            'wo-bfg',
+            demo + 'brainformer_convnext-mini_wo-bfg_1xb32-600i_synthetic-demo.py',
+            tasks=('encoding',),
+            gradcam_label='w/o guidance loss',
+        ),
+        Initialisation(
+            'printed Eq. 6',
+            'bfg-printed',
+            demo + 'brainformer_convnext-mini_bfg-printed_1xb32-600i_synthetic-demo.py',
+            tasks=('encoding',),
+            gradcam_label='printed Eq. 6',
+        ),
     ]
     if not guidance_ablations:
         pretrain = pretrain[:2]
     if table3:
-        pretrain.append(Initialisation('learned positional embedding', 'learned-pos-embed', demo + 'brainformer_'
-                                       'convnext-mini_learned-pos-embed_1xb32-600i_synthetic-demo.py',
-                                       tasks=('encoding', )))
+        pretrain.append(
+            Initialisation(
+                'learned positional embedding',
+                'learned-pos-embed',
+                demo + 'brainformer_convnext-mini_learned-pos-embed_1xb32-600i_synthetic-demo.py',
+                tasks=('encoding',),
+            )
+        )
     data_root = osp.abspath('data/synthetic_nsd')
     return PipelinePlan(
-        work_dir=osp.abspath(work_dir), data_root=data_root, converted_dir=osp.join(data_root, 'mmbrain'),
-        synthetic=True, seeds=list(seeds), world_seed=world_seed, pretrain=pretrain,
-        tasks=_tasks(dict(
-            det=demo + 'mask-rcnn_convnext-mini-{init}_fpn_1xb4-1000i_synthetic-coco-demo.py',
-            seg=demo + 'upernet_convnext-mini-{init}_1xb8-300i_synthetic-ade-64x64-demo.py',
-            encoding=demo + 'voxel-readout_convnext-mini-{init}_1xb32-4e_synthetic-nsd-subj08-demo.py')),
-        report=report)
+        work_dir=osp.abspath(work_dir),
+        data_root=data_root,
+        converted_dir=osp.join(data_root, 'mmbrain'),
+        synthetic=True,
+        seeds=list(seeds),
+        world_seed=world_seed,
+        pretrain=pretrain,
+        tasks=_tasks(
+            dict(
+                det=demo + 'mask-rcnn_convnext-mini-{init}_fpn_1xb4-1000i_synthetic-coco-demo.py',
+                seg=demo + 'upernet_convnext-mini-{init}_1xb8-300i_synthetic-ade-64x64-demo.py',
+                encoding=demo + 'voxel-readout_convnext-mini-{init}_1xb32-4e_synthetic-nsd-subj08-demo.py',
+            )
+        ),
+        report=report,
+    )
 
 
-def nsd_plan(nsd_root: str, gpus: int = 8, backbone: str = 'convnext-s', work_dir: str = 'work_dirs/nsd',
-             seeds: Sequence[int] = (0, ), report: Optional[str] = None) -> PipelinePlan:
+def nsd_plan(
+    nsd_root: str,
+    gpus: int = 8,
+    backbone: str = 'convnext-s',
+    work_dir: str = 'work_dirs/nsd',
+    seeds: Sequence[int] = (0,),
+    report: Optional[str] = None,
+) -> PipelinePlan:
     """The paper's job on the real NSD (Sec. 4): the paper configs, ``gpus`` processes per training command.
 
     Expects NSD in its native layout under ``nsd_root`` (docs/data.md), converted into ``nsd_root/mmbrain``, and
@@ -214,19 +292,37 @@ def nsd_plan(nsd_root: str, gpus: int = 8, backbone: str = 'convnext-s', work_di
         raise ValueError(f'nsd_plan: backbone must be convnext-s or swin-s, got {backbone!r}')
     nsd_root = osp.abspath(nsd_root)
     pretrain = [
-        Initialisation('Brainformer', 'brainformer', f'configs/pretrain/brainformer_{backbone}_8xb64-coslr-100e_nsd.py',
-                       gradcam_label='Brainformer'),
-        Initialisation('CLIP', 'clip', f'configs/pretrain/clip_{backbone}_8xb64-coslr-100e_nsd.py', 'clip-pre',
-                       gradcam_label='CLIP'),
+        Initialisation(
+            'Brainformer',
+            'brainformer',
+            f'configs/pretrain/brainformer_{backbone}_8xb64-coslr-100e_nsd.py',
+            gradcam_label='Brainformer',
+        ),
+        Initialisation(
+            'CLIP',
+            'clip',
+            f'configs/pretrain/clip_{backbone}_8xb64-coslr-100e_nsd.py',
+            'clip-pre',
+            gradcam_label='CLIP',
+        ),
     ]
     return PipelinePlan(
-        work_dir=osp.abspath(work_dir), data_root=nsd_root, converted_dir=osp.join(nsd_root, 'mmbrain'),
-        synthetic=False, seeds=list(seeds), pretrain=pretrain, gpus=gpus,
-        tasks=_tasks(dict(
-            det=f'configs/det/mask-rcnn_{backbone}-{{init}}_fpn_8xb2-1x_coco.py',
-            seg=f'configs/seg/upernet_{backbone}-{{init}}_8xb2-160k_ade20k-512x512.py',
-            encoding=f'configs/encoding/voxel-readout_{backbone}-{{init}}_1xb64-20e_nsd-subj08.py')),
-        report=report)
+        work_dir=osp.abspath(work_dir),
+        data_root=nsd_root,
+        converted_dir=osp.join(nsd_root, 'mmbrain'),
+        synthetic=False,
+        seeds=list(seeds),
+        pretrain=pretrain,
+        gpus=gpus,
+        tasks=_tasks(
+            dict(
+                det=f'configs/det/mask-rcnn_{backbone}-{{init}}_fpn_8xb2-1x_coco.py',
+                seg=f'configs/seg/upernet_{backbone}-{{init}}_8xb2-160k_ade20k-512x512.py',
+                encoding=f'configs/encoding/voxel-readout_{backbone}-{{init}}_1xb64-20e_nsd-subj08.py',
+            )
+        ),
+        report=report,
+    )
 
 
 def python_command(*args: str) -> List[str]:
@@ -251,13 +347,23 @@ def train_command(plan: PipelinePlan, tool: str = 'mmbrain') -> List:
             return ['bash', _shipped('tools/dist_train.sh'), GeneratedConfig(), str(plan.gpus), '--work-dir', Out()]
         return python_command(_shipped('tools/train.py'), GeneratedConfig(), '--work-dir', Out())
     import importlib.util
+
     spec = importlib.util.find_spec(tool)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(f'{tool} is not installed (needed for its own tools/train.py)')
     script = osp.join(list(spec.submodule_search_locations)[0], '.mim', 'tools', 'train.py')
     if plan.gpus > 1:
-        return python_command('-m', 'torch.distributed.run', f'--nproc_per_node={plan.gpus}', script,
-                              GeneratedConfig(), '--launcher', 'pytorch', '--work-dir', Out())
+        return python_command(
+            '-m',
+            'torch.distributed.run',
+            f'--nproc_per_node={plan.gpus}',
+            script,
+            GeneratedConfig(),
+            '--launcher',
+            'pytorch',
+            '--work-dir',
+            Out(),
+        )
     return python_command(script, GeneratedConfig(), '--work-dir', Out())
 
 
@@ -269,22 +375,57 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
         annotations = 'coco/annotations/instances_{}2017{}.json'
         # As the paper does for COCO: no image NSD showed in downstream training, and val2017 also without them.
         exclude = python_command(
-            _shipped('tools/dataset_converters/coco_exclude_nsd.py'), Out(annotations.format('train', '')),
-            Out('nsddata/experiments/nsd/nsd_stim_info_merged.csv'), Out(annotations.format('train', '_nsd-excluded')),
-            '--val', Out(annotations.format('val', '')), Out(annotations.format('val', '_nsd-excluded')))
-        stages.append(Stage(
-            'world', 'generate the synthetic NSD world (native NSD layout, COCO and ADE versions); COCO train and '
-            'val without the NSD images', [
-                python_command(_shipped('tools/dataset_converters/make_synthetic_nsd.py'), '--out', Out(),
-                               '--overwrite', '--quiet', '--seed', str(plan.world_seed)),
-                exclude],
-            root=osp.dirname(plan.data_root), folder=osp.basename(plan.data_root), seed=plan.world_seed))
+            _shipped('tools/dataset_converters/coco_exclude_nsd.py'),
+            Out(annotations.format('train', '')),
+            Out('nsddata/experiments/nsd/nsd_stim_info_merged.csv'),
+            Out(annotations.format('train', '_nsd-excluded')),
+            '--val',
+            Out(annotations.format('val', '')),
+            Out(annotations.format('val', '_nsd-excluded')),
+        )
+        stages.append(
+            Stage(
+                'world',
+                'generate the synthetic NSD world (native NSD layout, COCO and ADE versions); COCO train and '
+                'val without the NSD images',
+                [
+                    python_command(
+                        _shipped('tools/dataset_converters/make_synthetic_nsd.py'),
+                        '--out',
+                        Out(),
+                        '--overwrite',
+                        '--quiet',
+                        '--seed',
+                        str(plan.world_seed),
+                    ),
+                    exclude,
+                ],
+                root=osp.dirname(plan.data_root),
+                folder=osp.basename(plan.data_root),
+                seed=plan.world_seed,
+            )
+        )
         world_inputs = ['world']
-    stages.append(Stage(
-        'convert', 'convert the NSD files with tools/dataset_converters/nsd_to_mmbrain.py',
-        [python_command(_shipped('tools/dataset_converters/nsd_to_mmbrain.py'), '--nsd-root', plan.data_root, '--out',
-                        Out(), '--overwrite', '--quiet')],
-        root=osp.dirname(plan.converted_dir), folder=osp.basename(plan.converted_dir), inputs=world_inputs))
+    stages.append(
+        Stage(
+            'convert',
+            'convert the NSD files with tools/dataset_converters/nsd_to_mmbrain.py',
+            [
+                python_command(
+                    _shipped('tools/dataset_converters/nsd_to_mmbrain.py'),
+                    '--nsd-root',
+                    plan.data_root,
+                    '--out',
+                    Out(),
+                    '--overwrite',
+                    '--quiet',
+                )
+            ],
+            root=osp.dirname(plan.converted_dir),
+            folder=osp.basename(plan.converted_dir),
+            inputs=world_inputs,
+        )
+    )
     data_inputs = world_inputs + ['convert']
 
     for seed in plan.seeds:
@@ -292,13 +433,32 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
         seeded = {'randomness.seed': seed}
         for init in plan.pretrain:
             name = stage_name(seed, 'pretrain', init.key)
-            stages.append(Stage(name, f'pretrain {init.label} ({init.config}), seed {seed}',
-                                [train_command(plan)], root=root, inputs=data_inputs, seed=seed,
-                                config=StageConfig(_shipped(init.config), dict(seeded))))
-            stages.append(Stage(
-                stage_name(seed, 'backbone', init.key), f'extract the image backbone of {init.label}, seed {seed}',
-                [python_command(_shipped('tools/model_converters/brainformer_to_backbone.py'), Checkpoint(name),
-                                Out(BACKBONE_FILE))], root=root, inputs=[name]))
+            stages.append(
+                Stage(
+                    name,
+                    f'pretrain {init.label} ({init.config}), seed {seed}',
+                    [train_command(plan)],
+                    root=root,
+                    inputs=data_inputs,
+                    seed=seed,
+                    config=StageConfig(_shipped(init.config), dict(seeded)),
+                )
+            )
+            stages.append(
+                Stage(
+                    stage_name(seed, 'backbone', init.key),
+                    f'extract the image backbone of {init.label}, seed {seed}',
+                    [
+                        python_command(
+                            _shipped('tools/model_converters/brainformer_to_backbone.py'),
+                            Checkpoint(name),
+                            Out(BACKBONE_FILE),
+                        )
+                    ],
+                    root=root,
+                    inputs=[name],
+                )
+            )
 
         for task in plan.tasks:
             for init in plan.inits_of(task):
@@ -313,36 +473,83 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
                 if task.test_split:
                     overrides['test_evaluator.voxelwise_file'] = Out(VOXELWISE_FILE)
                     overrides['test_evaluator.brain_maps_dir'] = Out(BRAIN_MAPS_DIR)
-                    commands.append(python_command(
-                        _shipped('tools/test.py'), GeneratedConfig(), Checkpoint(), '--work-dir', Out('test'),
-                        '--out', Out(TEST_METRICS_FILE)))
+                    commands.append(
+                        python_command(
+                            _shipped('tools/test.py'),
+                            GeneratedConfig(),
+                            Checkpoint(),
+                            '--work-dir',
+                            Out('test'),
+                            '--out',
+                            Out(TEST_METRICS_FILE),
+                        )
+                    )
                 config = StageConfig(_shipped(task.config_for(init)), overrides)
-                stages.append(Stage(stage_name(seed, task.name, init_key(init)),
-                                    f'{task.name} from {label} ({osp.basename(config.file)}), seed {seed}',
-                                    commands, root=root, inputs=inputs, seed=seed, config=config))
+                stages.append(
+                    Stage(
+                        stage_name(seed, task.name, init_key(init)),
+                        f'{task.name} from {label} ({osp.basename(config.file)}), seed {seed}',
+                        commands,
+                        root=root,
+                        inputs=inputs,
+                        seed=seed,
+                        config=config,
+                    )
+                )
                 if task.ridge:  # the field's baseline on the same frozen backbone, fitted and scored by himalaya
                     checkpoint = [] if init is None else ['--checkpoint', overrides[task.checkpoint_key]]
                     ridge_overrides = {k: v for k, v in overrides.items() if not k.startswith('test_evaluator')}
-                    stages.append(Stage(
-                        stage_name(seed, 'ridge', init_key(init)), f'ridge baseline on the frozen backbone of {label}, '
-                        f'seed {seed}', [python_command(_shipped('tools/analysis_tools/fit_ridge_encoding.py'),
-                                                        GeneratedConfig(), *checkpoint, '--seed', str(seed),
-                                                        '--out', Out(RIDGE_FILE))],
-                        root=root, inputs=inputs, seed=seed,
-                        config=StageConfig(_shipped(task.config_for(init)), ridge_overrides)))
+                    stages.append(
+                        Stage(
+                            stage_name(seed, 'ridge', init_key(init)),
+                            f'ridge baseline on the frozen backbone of {label}, seed {seed}',
+                            [
+                                python_command(
+                                    _shipped('tools/analysis_tools/fit_ridge_encoding.py'),
+                                    GeneratedConfig(),
+                                    *checkpoint,
+                                    '--seed',
+                                    str(seed),
+                                    '--out',
+                                    Out(RIDGE_FILE),
+                                )
+                            ],
+                            root=root,
+                            inputs=inputs,
+                            seed=seed,
+                            config=StageConfig(_shipped(task.config_for(init)), ridge_overrides),
+                        )
+                    )
 
     if plan.gradcam:
         seed = plan.seeds[0]
-        rows = python_command(_shipped('tools/analysis_tools/visualize_gradcam.py'), '--model', RANDOM_INIT,
-                              _shipped(plan.main.config))
+        rows = python_command(
+            _shipped('tools/analysis_tools/visualize_gradcam.py'), '--model', RANDOM_INIT, _shipped(plan.main.config)
+        )
         inputs = []
         shown = [init for init in plan.pretrain if init.gradcam_label]
         for init in shown[1:] + shown[:1]:  # random init / CLIP / ablations / the chosen variant last (Fig. 6)
             pretrain = stage_name(seed, 'pretrain', init.key)
             rows += ['--model', init.gradcam_label, _shipped(init.config), Checkpoint(pretrain)]
             inputs.append(pretrain)
-        rows += ['--num-images', '6', '--target-layer', 'backbone.stages.2', '--seed', str(seed), '--out',
-                 Out(GRADCAM_FILE)]
-        stages.append(Stage(stage_name(seed, 'gradcam'), 'Grad-CAM figure (paper Fig. 6)', [rows],
-                            root=plan.seed_dir(seed), inputs=data_inputs + inputs, seed=seed))
+        rows += [
+            '--num-images',
+            '6',
+            '--target-layer',
+            'backbone.stages.2',
+            '--seed',
+            str(seed),
+            '--out',
+            Out(GRADCAM_FILE),
+        ]
+        stages.append(
+            Stage(
+                stage_name(seed, 'gradcam'),
+                'Grad-CAM figure (paper Fig. 6)',
+                [rows],
+                root=plan.seed_dir(seed),
+                inputs=data_inputs + inputs,
+                seed=seed,
+            )
+        )
     return stages

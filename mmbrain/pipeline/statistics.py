@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Spread over seeds: mean ± sd per cell, and paired differences between initialisations with a t-interval."""
+
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -11,6 +12,7 @@ __all__ = ['Summary', 'PairedDifference', 'summarize', 'paired_difference']
 @dataclass(frozen=True)
 class Summary:
     """Mean and sample standard deviation (ddof=1; NaN for one value) of one cell over seeds."""
+
     mean: float
     sd: float
     n: int
@@ -27,6 +29,7 @@ class PairedDifference:
         low, high: Bounds of the ``confidence`` t-interval, ``mean ± t_{n-1} * sd / sqrt(n)``.
         confidence: e.g. 0.95.
     """
+
     mean: float
     sd: float
     n: int
@@ -60,8 +63,9 @@ def summarize(values: Sequence[Optional[float]]) -> Summary:
     return Summary(float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else float('nan'), int(x.size))
 
 
-def paired_difference(a: Sequence[Optional[float]], b: Sequence[Optional[float]],
-                      confidence: float = 0.95) -> PairedDifference:
+def paired_difference(
+    a: Sequence[Optional[float]], b: Sequence[Optional[float]], confidence: float = 0.95
+) -> PairedDifference:
     """``a - b`` over the seeds where both are finite, with a Student-t interval for the mean difference.
 
     Args:
@@ -69,6 +73,7 @@ def paired_difference(a: Sequence[Optional[float]], b: Sequence[Optional[float]]
         confidence: Coverage of the two-sided interval.
     """
     from scipy import stats
+
     if len(a) != len(b):
         raise ValueError(f'paired_difference: {len(a)} values against {len(b)}')
     if not 0 < confidence < 1:

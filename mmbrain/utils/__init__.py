@@ -1,16 +1,24 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """mmbrain's utilities; each is imported on first use (:mod:`.lazy`), so the light ones need no torch."""
+
 from .lazy import lazy_exports
 
 __all__ = [
-    'atomic_write', 'package_path',
-    'allow_mmengine_checkpoint_types', 'load_checkpoint_safely', 'mmengine_checkpoint_types', 'register_all_modules'
+    'atomic_write',
+    'package_path',
+    'allow_mmengine_checkpoint_types',
+    'load_checkpoint_safely',
+    'mmengine_checkpoint_types',
+    'register_all_modules',
 ]
-__getattr__, __dir__ = lazy_exports(__name__, {
-    'allow_mmengine_checkpoint_types': '.checkpoint',
-    'load_checkpoint_safely': '.checkpoint',
-    'mmengine_checkpoint_types': '.checkpoint',
-    'atomic_write': '.fileio',
-    'package_path': '.paths',
-    'register_all_modules': '.setup_env',
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        'allow_mmengine_checkpoint_types': '.checkpoint',
+        'load_checkpoint_safely': '.checkpoint',
+        'mmengine_checkpoint_types': '.checkpoint',
+        'atomic_write': '.fileio',
+        'package_path': '.paths',
+        'register_all_modules': '.setup_env',
+    },
+)

@@ -13,6 +13,7 @@ refused.
 Backbone checkpoints written by ``tools/model_converters/brainformer_to_backbone.py`` are plain tensors and need no
 allow-list at all.
 """
+
 import pickle
 import re
 from typing import Any, Dict, List, Mapping
@@ -21,8 +22,12 @@ import numpy as np
 import torch
 
 __all__ = [
-    'mmengine_checkpoint_types', 'allow_mmengine_checkpoint_types', 'load_checkpoint_safely', 'check_resumable',
-    'check_weights_match', 'state_dict_mismatch'
+    'mmengine_checkpoint_types',
+    'allow_mmengine_checkpoint_types',
+    'load_checkpoint_safely',
+    'check_resumable',
+    'check_weights_match',
+    'state_dict_mismatch',
 ]
 
 # dtypes that mmengine's logged scalars and HistoryBuffer arrays are stored with.
@@ -37,6 +42,7 @@ _HISTORY_BUFFER_STATISTICS = ('min', 'max', 'mean', 'current')
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """The only ``getattr`` a checkpoint may perform: fetching a HistoryBuffer statistics method."""
     from mmengine.logging import HistoryBuffer
+
     if obj is HistoryBuffer and (name in _HISTORY_BUFFER_STATISTICS or name in HistoryBuffer._statistics_methods):
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')
@@ -57,8 +63,13 @@ def mmengine_checkpoint_types() -> List[Any]:
     scalar = np.float64(0).__reduce__()[0]
     dtype_classes = [type(np.dtype(t)) for t in _NUMPY_DTYPES]
     return [
-        HistoryBuffer, reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes,
-        (_history_buffer_getattr, 'builtins.getattr')
+        HistoryBuffer,
+        reconstruct,
+        scalar,
+        np.ndarray,
+        np.dtype,
+        *dtype_classes,
+        (_history_buffer_getattr, 'builtins.getattr'),
     ]
 
 
@@ -115,9 +126,11 @@ def check_resumable(ckpt: Mapping, filename: str) -> None:
     meta = ckpt.get('meta')
     missing += [f'meta.{k}' for k in ('epoch', 'iter') if isinstance(meta, Mapping) and k not in meta]
     if missing:
-        raise ValueError(f'{filename}: not a resumable training checkpoint (no {", ".join(missing)}): --resume needs '
-                         'a checkpoint that CheckpointHook saved during training; to start a new run from these '
-                         f'weights use --cfg-options load_from={filename}')
+        raise ValueError(
+            f'{filename}: not a resumable training checkpoint (no {", ".join(missing)}): --resume needs '
+            'a checkpoint that CheckpointHook saved during training; to start a new run from these '
+            f'weights use --cfg-options load_from={filename}'
+        )
 
 
 def state_dict_mismatch(model_state: Mapping[str, Any], ckpt_state: Mapping[str, Any]) -> Dict[str, List[str]]:
@@ -127,11 +140,16 @@ def state_dict_mismatch(model_state: Mapping[str, Any], ckpt_state: Mapping[str,
     """
     model_state = {re.sub(r'^module\.', '', k): v for k, v in model_state.items()}
     ckpt_state = {re.sub(r'^module\.', '', k): v for k, v in ckpt_state.items()}
-    shapes = [f'{k}: checkpoint {tuple(v.shape)}, model {tuple(model_state[k].shape)}'
-              for k, v in ckpt_state.items()
-              if k in model_state and hasattr(v, 'shape') and tuple(v.shape) != tuple(model_state[k].shape)]
-    return dict(missing=sorted(set(model_state) - set(ckpt_state)),
-                unexpected=sorted(set(ckpt_state) - set(model_state)), shape=shapes)
+    shapes = [
+        f'{k}: checkpoint {tuple(v.shape)}, model {tuple(model_state[k].shape)}'
+        for k, v in ckpt_state.items()
+        if k in model_state and hasattr(v, 'shape') and tuple(v.shape) != tuple(model_state[k].shape)
+    ]
+    return dict(
+        missing=sorted(set(model_state) - set(ckpt_state)),
+        unexpected=sorted(set(ckpt_state) - set(model_state)),
+        shape=shapes,
+    )
 
 
 def check_weights_match(model: torch.nn.Module, ckpt: Mapping, filename: str) -> None:
@@ -144,8 +162,14 @@ def check_weights_match(model: torch.nn.Module, ckpt: Mapping, filename: str) ->
     if not isinstance(state, Mapping):
         raise ValueError(f'{filename}: no state_dict of weights')
     mismatch = state_dict_mismatch(model.state_dict(), state)
-    parts = [f'{len(keys)} {kind} ({", ".join(keys[:3])}{", ..." if len(keys) > 3 else ""})'
-             for kind, keys in (('missing keys', mismatch['missing']), ('unexpected keys', mismatch['unexpected']),
-                                ('shape mismatches', mismatch['shape'])) if keys]
+    parts = [
+        f'{len(keys)} {kind} ({", ".join(keys[:3])}{", ..." if len(keys) > 3 else ""})'
+        for kind, keys in (
+            ('missing keys', mismatch['missing']),
+            ('unexpected keys', mismatch['unexpected']),
+            ('shape mismatches', mismatch['shape']),
+        )
+        if keys
+    ]
     if parts:
         raise ValueError(f'{filename}: its weights do not match the model of the config: ' + '; '.join(parts))

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Command-line helpers of tools/ (imported after argument parsing, so ``--help`` needs no torch)."""
+
 import argparse
 from typing import Dict, List, Optional
 
@@ -10,6 +11,7 @@ def parse_cfg_options(pairs: Optional[List[str]]) -> Optional[Dict]:
     if pairs is None:
         return None
     from mmengine.config import DictAction
+
     bad = [p for p in pairs if '=' not in p]
     if bad:
         raise SystemExit(f'error: --cfg-options takes KEY=VALUE pairs, got {bad}')

@@ -17,6 +17,7 @@ Temporary files that an interrupted writer left behind are removed by the next w
 files of that exact pattern whose writer is gone, i.e. whose lock can be taken). A folder that cannot be written
 (read-only, full, ...) raises :class:`OutputError`, whose message is one line naming the path.
 """
+
 import ctypes
 import errno
 import fcntl
@@ -29,8 +30,18 @@ from contextlib import contextmanager
 from typing import IO, Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 __all__ = [
-    'AtomicOutput', 'OutputError', 'OutputExistsError', 'SameFileError', 'STORAGE_ERRNOS', 'atomic_write',
-    'check_output', 'remove_stale_temps', 'same_file', 'storage_error', 'umask_mode', 'verify_hdf5'
+    'AtomicOutput',
+    'OutputError',
+    'OutputExistsError',
+    'SameFileError',
+    'STORAGE_ERRNOS',
+    'atomic_write',
+    'check_output',
+    'remove_stale_temps',
+    'same_file',
+    'storage_error',
+    'umask_mode',
+    'verify_hdf5',
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -89,8 +100,9 @@ def same_file(a: PathLike, b: PathLike) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def check_output(path: PathLike, overwrite: bool = False, inputs: Iterable[PathLike] = (),
-                 flag: str = '--overwrite') -> str:
+def check_output(
+    path: PathLike, overwrite: bool = False, inputs: Iterable[PathLike] = (), flag: str = '--overwrite'
+) -> str:
     """The check every writer makes before it starts: the output is new (or may be replaced) and is no input.
 
     Args:
@@ -209,8 +221,12 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def verify_hdf5(path: str, shapes: Optional[Mapping[str, Sequence[int]]] = None,
-                attrs: Optional[Mapping[str, Any]] = None, name: Optional[str] = None) -> None:
+def verify_hdf5(
+    path: str,
+    shapes: Optional[Mapping[str, Sequence[int]]] = None,
+    attrs: Optional[Mapping[str, Any]] = None,
+    name: Optional[str] = None,
+) -> None:
     """Reopen a written HDF5 file and check that it is complete, before it is published.
 
     h5py reports a failed write late or not at all (a full disk can leave metadata or data past the end of the
@@ -228,6 +244,7 @@ def verify_hdf5(path: str, shapes: Optional[Mapping[str, Sequence[int]]] = None,
     """
     import h5py
     import numpy as np
+
     name = name or path
     problems: List[str] = []
     size = os.path.getsize(path)
@@ -283,8 +300,14 @@ class AtomicOutput:
         flag: how the user asks for ``overwrite`` (named in messages).
     """
 
-    def __init__(self, path: PathLike, overwrite: bool = False, inputs: Iterable[PathLike] = (),
-                 verify: Optional[Callable[[str], None]] = None, flag: str = '--overwrite'):
+    def __init__(
+        self,
+        path: PathLike,
+        overwrite: bool = False,
+        inputs: Iterable[PathLike] = (),
+        verify: Optional[Callable[[str], None]] = None,
+        flag: str = '--overwrite',
+    ):
         self.inputs = list(inputs)
         self.path = check_output(path, overwrite, self.inputs, flag)
         self.overwrite = overwrite
@@ -332,8 +355,9 @@ class AtomicOutput:
             else:
                 _rename_noreplace(self.tmp, self.path)
         except FileExistsError as err:
-            raise OutputExistsError(f'{self.path}: already exists (another run wrote it meanwhile?); pass '
-                                    f'{self.flag} to replace it') from err
+            raise OutputExistsError(
+                f'{self.path}: already exists (another run wrote it meanwhile?); pass {self.flag} to replace it'
+            ) from err
         except OSError as err:
             raise OutputError(self.path, err) from err
         self.tmp = None
@@ -371,8 +395,15 @@ class AtomicOutput:
 
 
 @contextmanager
-def atomic_write(path: PathLike, mode: str = 'w', *, overwrite: bool = True, inputs: Iterable[PathLike] = (),
-                 verify: Optional[Callable[[str], None]] = None, flag: str = '--overwrite') -> Iterator[IO]:
+def atomic_write(
+    path: PathLike,
+    mode: str = 'w',
+    *,
+    overwrite: bool = True,
+    inputs: Iterable[PathLike] = (),
+    verify: Optional[Callable[[str], None]] = None,
+    flag: str = '--overwrite',
+) -> Iterator[IO]:
     """Open a temporary file beside ``path`` for writing; publish it at ``path`` when the block succeeds.
 
     The file object is flushed and closed (so a failed flush is an error, not a truncated file) before

@@ -5,6 +5,7 @@
 Registration does not depend on these imports: every registry in :mod:`mmbrain.registry` names the modules that
 register into it (``locations``), and mmengine imports them the first time the registry is searched.
 """
+
 import importlib
 import importlib.abc
 import importlib.util

@@ -6,6 +6,7 @@ Library code reports what it finds in the data (NaN betas, missing surfaces, con
 ERROR and the progress bars. Messages go to stderr as ``mmbrain WARNING: ...`` and reach ``logging`` handlers
 (pytest's ``caplog`` included) like any other logger's. Training and testing log through mmengine's ``MMLogger``.
 """
+
 import logging
 import sys
 from typing import Iterable, TypeVar
@@ -47,4 +48,5 @@ def progress_bar(iterable: Iterable[T], enabled: bool = True, **kwargs) -> Itera
     if not enabled or is_quiet():
         return iterable
     from tqdm import tqdm
+
     return tqdm(iterable, **kwargs)

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Where mmbrain's configs and tools are, from a source checkout or from an installed package."""
+
 import os.path as osp
 from typing import Optional
 
@@ -28,5 +29,7 @@ def package_path(relpath: str, package_dir: Optional[str] = None) -> str:
     for candidate in candidates:
         if osp.exists(candidate):
             return osp.realpath(candidate)
-    raise FileNotFoundError(f'{relpath}: not shipped with mmbrain (looked in {" and ".join(candidates)}); '
-                            'install mmbrain with `pip install -e .` from its repository, or run from the checkout')
+    raise FileNotFoundError(
+        f'{relpath}: not shipped with mmbrain (looked in {" and ".join(candidates)}); '
+        'install mmbrain with `pip install -e .` from its repository, or run from the checkout'
+    )

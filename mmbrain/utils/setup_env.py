@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Registration helpers, following mmpretrain's ``register_all_modules``."""
+
 import datetime
 import warnings
 
@@ -17,6 +18,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     from mmengine.registry import Registry
 
     import mmbrain.registry as registries
+
     for registry in vars(registries).values():
         if isinstance(registry, Registry):
             registry.import_from_location()  # the modules named in its ``locations``
@@ -27,7 +29,10 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     if current_scope is None:
         DefaultScope.get_instance('mmbrain', scope_name='mmbrain')
     elif current_scope.scope_name != 'mmbrain':
-        warnings.warn(f'The current default scope "{current_scope.scope_name}" is not "mmbrain"; '
-                      '`register_all_modules` creates a new default scope named "mmbrain".', stacklevel=2)
+        warnings.warn(
+            f'The current default scope "{current_scope.scope_name}" is not "mmbrain"; '
+            '`register_all_modules` creates a new default scope named "mmbrain".',
+            stacklevel=2,
+        )
         new_instance_name = f'mmbrain-{datetime.datetime.now()}'
         DefaultScope.get_instance(new_instance_name, scope_name='mmbrain')

@@ -13,6 +13,7 @@
 - :mod:`.brain_visualizer`: ``BrainVisualizer``, the registered mmengine visualizer drawing all of them;
 - :mod:`.figure_io`: headless figures, atomic saving, rasterising.
 """
+
 from .ablation import plot_ablation
 from .brain_map import nilearn_available, plot_brain_map, plot_result_maps
 from .brain_visualizer import BrainVisualizer
@@ -25,9 +26,27 @@ from .scalar_logs import RETRIEVAL_PATTERN, ScalarLog, find_scalar_files, load_s
 from .training_curves import plot_training_curves
 
 __all__ = [
-    'BrainVisualizer', 'plot_training_curves', 'plot_roi_correlations', 'plot_brain_map', 'plot_gradcam_grid',
-    'plot_ablation', 'brain_gradcam', 'GradCAMResult', 'BrainformerImageEmbed', 'brainformer_gradcam',
-    'plot_brainformer_gradcam', 'overlay_cam', 'ceiling_in_r', 'load_scalar_log', 'find_scalar_files', 'ScalarLog',
-    'RETRIEVAL_PATTERN', 'save_figure', 'new_figure', 'figure_to_rgb', 'plot_result_maps', 'nilearn_available',
-    'load_tensorboard_scalars'
+    'BrainVisualizer',
+    'plot_training_curves',
+    'plot_roi_correlations',
+    'plot_brain_map',
+    'plot_gradcam_grid',
+    'plot_ablation',
+    'brain_gradcam',
+    'GradCAMResult',
+    'BrainformerImageEmbed',
+    'brainformer_gradcam',
+    'plot_brainformer_gradcam',
+    'overlay_cam',
+    'ceiling_in_r',
+    'load_scalar_log',
+    'find_scalar_files',
+    'ScalarLog',
+    'RETRIEVAL_PATTERN',
+    'save_figure',
+    'new_figure',
+    'figure_to_rgb',
+    'plot_result_maps',
+    'nilearn_available',
+    'load_tensorboard_scalars',
 ]

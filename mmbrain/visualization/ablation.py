@@ -6,6 +6,7 @@
 bar is annotated with its difference to it, as the paper's ablation text reads ("+2.4% box/AP"). Metrics have
 their own panel (their scales differ); a variant missing a metric shows "n/a" instead of a bar.
 """
+
 import math
 from typing import Mapping, Optional, Sequence, Tuple
 
@@ -16,15 +17,17 @@ from matplotlib.patches import Patch
 from .figure_io import PathLike, new_figure, save_figure
 
 
-def plot_ablation(results: Mapping[str, Mapping[str, float]],
-                  out_file: Optional[PathLike] = None,
-                  *,
-                  metrics: Optional[Sequence[str]] = None,
-                  title: Optional[str] = 'Ablation (cf. paper Table 3)',
-                  panel_size: Tuple[float, float] = (3.6, 3.4),
-                  max_columns: int = 4,
-                  dpi: int = 100,
-                  colors: Optional[Sequence[str]] = None) -> Figure:
+def plot_ablation(
+    results: Mapping[str, Mapping[str, float]],
+    out_file: Optional[PathLike] = None,
+    *,
+    metrics: Optional[Sequence[str]] = None,
+    title: Optional[str] = 'Ablation (cf. paper Table 3)',
+    panel_size: Tuple[float, float] = (3.6, 3.4),
+    max_columns: int = 4,
+    dpi: int = 100,
+    colors: Optional[Sequence[str]] = None,
+) -> Figure:
     """Bars of each metric per variant, with differences to the first (reference) variant.
 
     Args:
@@ -72,20 +75,26 @@ def plot_ablation(results: Mapping[str, Mapping[str, float]],
             text = f'{value:.4g}'
             if i > 0 and np.isfinite(ref):
                 text += f'\n({value - ref:+.3g})'
-            ax.annotate(text, (i, value), xytext=(0, 2 if value >= 0 else -2), textcoords='offset points',
-                        ha='center', va='bottom' if value >= 0 else 'top', fontsize='x-small')
+            ax.annotate(
+                text,
+                (i, value),
+                xytext=(0, 2 if value >= 0 else -2),
+                textcoords='offset points',
+                ha='center',
+                va='bottom' if value >= 0 else 'top',
+                fontsize='x-small',
+            )
         ax.set_title(metric)
         ax.set_xticks(x, [str(i + 1) for i in x])
         ax.axhline(0.0, color='0.3', lw=0.8)
         ax.grid(axis='y', alpha=0.3)
-    for ax in axes[len(metrics):]:
+    for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     legend = [f'{i + 1}: {v}' + (' (reference)' if v == reference else '') for i, v in enumerate(variants)]
-    handles = [Patch(color=c) for c in palette[:len(variants)]]
+    handles = [Patch(color=c) for c in palette[: len(variants)]]
     fig.legend(handles, legend, loc='outside lower center', ncols=min(len(variants), 4), fontsize='small')
     if title:
         fig.suptitle(title, fontweight='bold')
     if out_file is not None:
         save_figure(fig, out_file)
     return fig
-

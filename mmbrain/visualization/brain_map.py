@@ -21,6 +21,7 @@ over the subject's anatomy (NSD's T1, else its mean beta) for volumes, ``plot_su
 for fsaverage. nilearn is an optional extra (``requirements/optional.txt``); without it the hand-made projections
 of :func:`plot_brain_map` are drawn instead.
 """
+
 import importlib.util
 from typing import Mapping, Optional, Tuple
 
@@ -88,20 +89,22 @@ def project(ijk: np.ndarray, values: np.ndarray, axis: int, projection: str = 'm
     return out.reshape(shape).T
 
 
-def plot_brain_map(xyz: np.ndarray,
-                   values: np.ndarray,
-                   out_file: Optional[PathLike] = None,
-                   *,
-                   projection: str = 'max',
-                   with_3d: bool = True,
-                   value_label: str = 'Pearson r',
-                   title: Optional[str] = 'Prediction accuracy per voxel',
-                   cmap: str = 'RdBu_r',
-                   vmin: Optional[float] = None,
-                   vmax: Optional[float] = None,
-                   max_scatter_points: int = 20000,
-                   figsize: Optional[Tuple[float, float]] = None,
-                   dpi: int = 100) -> Figure:
+def plot_brain_map(
+    xyz: np.ndarray,
+    values: np.ndarray,
+    out_file: Optional[PathLike] = None,
+    *,
+    projection: str = 'max',
+    with_3d: bool = True,
+    value_label: str = 'Pearson r',
+    title: Optional[str] = 'Prediction accuracy per voxel',
+    cmap: str = 'RdBu_r',
+    vmin: Optional[float] = None,
+    vmax: Optional[float] = None,
+    max_scatter_points: int = 20000,
+    figsize: Optional[Tuple[float, float]] = None,
+    dpi: int = 100,
+) -> Figure:
     """Three orthogonal projections (and a 3D scatter) of per-voxel values at their coordinates.
 
     Args:
@@ -146,12 +149,20 @@ def plot_brain_map(xyz: np.ndarray,
     for i, (name, axis, horizontal, vertical) in enumerate(VIEWS):
         ax = fig.add_subplot(1, n_panels, i + 1)
         image = project(ijk, values, axis, projection)
-        extent = (origin[horizontal] - spacing[horizontal] / 2,
-                  origin[horizontal] + (extent_max[horizontal] + 0.5) * spacing[horizontal],
-                  origin[vertical] - spacing[vertical] / 2,
-                  origin[vertical] + (extent_max[vertical] + 0.5) * spacing[vertical])
-        mappable = ax.imshow(np.ma.masked_invalid(image), origin='lower', extent=extent, cmap=colormap, norm=norm,
-                             interpolation='nearest')
+        extent = (
+            origin[horizontal] - spacing[horizontal] / 2,
+            origin[horizontal] + (extent_max[horizontal] + 0.5) * spacing[horizontal],
+            origin[vertical] - spacing[vertical] / 2,
+            origin[vertical] + (extent_max[vertical] + 0.5) * spacing[vertical],
+        )
+        mappable = ax.imshow(
+            np.ma.masked_invalid(image),
+            origin='lower',
+            extent=extent,
+            cmap=colormap,
+            norm=norm,
+            interpolation='nearest',
+        )
         ax.set_title(f'{name} ({projection} along {"xyz"[axis]})')
         ax.set_xlabel(AXIS_LABELS[horizontal])
         ax.set_ylabel(AXIS_LABELS[vertical])
@@ -194,22 +205,24 @@ def _shared_vmax(maps: Mapping[str, Mapping], key: str) -> float:
     vmax = 0.0
     for index in maps.values():
         files = index['maps'][key]
-        for path in (files.values() if isinstance(files, dict) else [files]):
+        for path in files.values() if isinstance(files, dict) else [files]:
             data = np.asanyarray(nib.load(path).dataobj)
             if np.isfinite(data).any():
                 vmax = max(vmax, float(np.nanmax(np.abs(data))))
     return vmax or 1.0
 
 
-def plot_result_maps(maps: Mapping[str, Mapping],
-                     out_file: Optional[PathLike] = None,
-                     *,
-                     key: str = 'r',
-                     value_label: str = 'Pearson r',
-                     title: Optional[str] = 'Prediction accuracy per voxel',
-                     cmap: Optional[str] = None,
-                     vmax: Optional[float] = None,
-                     dpi: int = 100) -> Figure:
+def plot_result_maps(
+    maps: Mapping[str, Mapping],
+    out_file: Optional[PathLike] = None,
+    *,
+    key: str = 'r',
+    value_label: str = 'Pearson r',
+    title: Optional[str] = 'Prediction accuracy per voxel',
+    cmap: Optional[str] = None,
+    vmax: Optional[float] = None,
+    dpi: int = 100,
+) -> Figure:
     """One row per model of a result map over the subject's anatomy (nilearn), or projections without nilearn.
 
     Args:
@@ -236,10 +249,17 @@ def plot_result_maps(maps: Mapping[str, Mapping],
             raise ImportError('plot_result_maps: surface maps need nilearn (pip install nilearn)')
         label = next(iter(maps))
         xyz, values = _volume_points(first['maps'][key])
-        return plot_brain_map(xyz, values, out_file, value_label=value_label, dpi=dpi,
-                              title=f'{title or key}: {label} (nilearn not installed: projections)')
+        return plot_brain_map(
+            xyz,
+            values,
+            out_file,
+            value_label=value_label,
+            dpi=dpi,
+            title=f'{title or key}: {label} (nilearn not installed: projections)',
+        )
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from nilearn import plotting
+
     vmax = vmax if vmax is not None else _shared_vmax(maps, key)
     surface = first['space'] == 'fsaverage'
     rows = len(maps)
@@ -256,17 +276,40 @@ def plot_result_maps(maps: Mapping[str, Mapping],
                     ax.set_title(f'{label} {hemi}: no surface mesh')
                     continue
                 values = np.nan_to_num(np.asarray(nib.load(index['maps'][key][hemi]).dataobj, np.float64).ravel())
-                plotting.plot_surf_stat_map(mesh, values, hemi='left' if hemi == 'lh' else 'right',
-                                            view='lateral', threshold=1e-6, cmap=cmap, vmax=vmax, colorbar=col == 1,
-                                            symmetric_cbar=symmetric, axes=ax, figure=fig, title=f'{label} ({hemi})')
+                plotting.plot_surf_stat_map(
+                    mesh,
+                    values,
+                    hemi='left' if hemi == 'lh' else 'right',
+                    view='lateral',
+                    threshold=1e-6,
+                    cmap=cmap,
+                    vmax=vmax,
+                    colorbar=col == 1,
+                    symmetric_cbar=symmetric,
+                    axes=ax,
+                    figure=fig,
+                    title=f'{label} ({hemi})',
+                )
         else:
             img = nib.load(index['maps'][key])  # NaN (outside the ROIs) -> 0, below the display threshold
             img = nib.Nifti1Image(np.nan_to_num(np.asanyarray(img.dataobj, np.float32)), img.affine)
             ax = fig.add_axes((0.0, 1 - (row + 1) / rows, 1.0, 1 / rows * 0.92))
-            plotting.plot_stat_map(img, bg_img=index.get('anatomy') or False, display_mode='ortho',
-                                   threshold=1e-6, cmap=cmap, vmax=vmax, symmetric_cbar=symmetric, colorbar=True,
-                                   draw_cross=False, black_bg=False, axes=ax, figure=fig, annotate=True,
-                                   title=f'{label}: {value_label}')
+            plotting.plot_stat_map(
+                img,
+                bg_img=index.get('anatomy') or False,
+                display_mode='ortho',
+                threshold=1e-6,
+                cmap=cmap,
+                vmax=vmax,
+                symmetric_cbar=symmetric,
+                colorbar=True,
+                draw_cross=False,
+                black_bg=False,
+                axes=ax,
+                figure=fig,
+                annotate=True,
+                title=f'{label}: {value_label}',
+            )
     if title:
         fig.suptitle(title, fontweight='bold')
     if out_file is not None:

@@ -14,6 +14,7 @@ TensorBoard/W&B backends log it). During training,
 validation (``custom_hooks``), as mmpretrain's ``VisualizationHook`` drives its visualizer. The plain functions
 (:func:`.plot_training_curves` ...) return the matplotlib figures for scripts that want them directly.
 """
+
 from typing import Any, Mapping, Optional
 
 import numpy as np
@@ -43,12 +44,14 @@ class BrainVisualizer(Visualizer):
         **kwargs: other :class:`mmengine.visualization.Visualizer` arguments.
     """
 
-    def __init__(self,
-                 name: str = 'visualizer',
-                 vis_backends: Optional[list] = None,
-                 save_dir: Optional[str] = None,
-                 dpi: int = 100,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        name: str = 'visualizer',
+        vis_backends: Optional[list] = None,
+        save_dir: Optional[str] = None,
+        dpi: int = 100,
+        **kwargs,
+    ) -> None:
         super().__init__(name=name, vis_backends=vis_backends, save_dir=save_dir, **kwargs)
         self.figure_dpi = dpi
 
@@ -62,58 +65,63 @@ class BrainVisualizer(Visualizer):
         return image
 
     @master_only
-    def draw_training_curves(self,
-                             runs: Any,
-                             name: str = 'training_curves',
-                             step: int = 0,
-                             out_file: Optional[PathLike] = None,
-                             **kwargs) -> np.ndarray:
+    def draw_training_curves(
+        self, runs: Any, name: str = 'training_curves', step: int = 0, out_file: Optional[PathLike] = None, **kwargs
+    ) -> np.ndarray:
         """Render :func:`.plot_training_curves` (``runs`` and ``kwargs`` as there); returns the RGB image."""
         fig = plot_training_curves(runs, dpi=kwargs.pop('dpi', self.figure_dpi), **kwargs)
         return self._publish(fig, name, step, out_file)
 
     @master_only
-    def draw_roi_correlations(self,
-                              correlations: Mapping[str, Mapping[str, Any]],
-                              name: str = 'roi_correlations',
-                              step: int = 0,
-                              out_file: Optional[PathLike] = None,
-                              **kwargs) -> np.ndarray:
+    def draw_roi_correlations(
+        self,
+        correlations: Mapping[str, Mapping[str, Any]],
+        name: str = 'roi_correlations',
+        step: int = 0,
+        out_file: Optional[PathLike] = None,
+        **kwargs,
+    ) -> np.ndarray:
         """Render :func:`.plot_roi_correlations`; returns the RGB image."""
         fig = plot_roi_correlations(correlations, dpi=kwargs.pop('dpi', self.figure_dpi), **kwargs)
         return self._publish(fig, name, step, out_file)
 
     @master_only
-    def draw_brain_map(self,
-                       xyz: np.ndarray,
-                       values: np.ndarray,
-                       name: str = 'brain_map',
-                       step: int = 0,
-                       out_file: Optional[PathLike] = None,
-                       **kwargs) -> np.ndarray:
+    def draw_brain_map(
+        self,
+        xyz: np.ndarray,
+        values: np.ndarray,
+        name: str = 'brain_map',
+        step: int = 0,
+        out_file: Optional[PathLike] = None,
+        **kwargs,
+    ) -> np.ndarray:
         """Render :func:`.plot_brain_map`; returns the RGB image."""
         fig = plot_brain_map(xyz, values, dpi=kwargs.pop('dpi', self.figure_dpi), **kwargs)
         return self._publish(fig, name, step, out_file)
 
     @master_only
-    def draw_gradcam(self,
-                     images: Any,
-                     cams: Mapping[str, Any],
-                     name: str = 'gradcam',
-                     step: int = 0,
-                     out_file: Optional[PathLike] = None,
-                     **kwargs) -> np.ndarray:
+    def draw_gradcam(
+        self,
+        images: Any,
+        cams: Mapping[str, Any],
+        name: str = 'gradcam',
+        step: int = 0,
+        out_file: Optional[PathLike] = None,
+        **kwargs,
+    ) -> np.ndarray:
         """Render :func:`.plot_gradcam_grid`; returns the RGB image."""
         fig = plot_gradcam_grid(images, cams, dpi=kwargs.pop('dpi', self.figure_dpi), **kwargs)
         return self._publish(fig, name, step, out_file)
 
     @master_only
-    def draw_ablation(self,
-                      results: Mapping[str, Mapping[str, float]],
-                      name: str = 'ablation',
-                      step: int = 0,
-                      out_file: Optional[PathLike] = None,
-                      **kwargs) -> np.ndarray:
+    def draw_ablation(
+        self,
+        results: Mapping[str, Mapping[str, float]],
+        name: str = 'ablation',
+        step: int = 0,
+        out_file: Optional[PathLike] = None,
+        **kwargs,
+    ) -> np.ndarray:
         """Render :func:`.plot_ablation`; returns the RGB image."""
         fig = plot_ablation(results, dpi=kwargs.pop('dpi', self.figure_dpi), **kwargs)
         return self._publish(fig, name, step, out_file)

@@ -15,6 +15,7 @@ features of the guidance loss (``p̄``, ``q̄``, Eq. 6) are never used: a model 
 ``p̄``, and explaining a different score in some rows would make the rows incomparable. What the guidance loss
 changes is the backbone the maps are computed through.
 """
+
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -45,8 +46,9 @@ class BrainformerImageEmbed:
             try:
                 return [(self.target_layer, self.model.get_submodule(self.target_layer))]
             except AttributeError as err:
-                raise ValueError(f'Grad-CAM target_layer {self.target_layer!r} is not a module of '
-                                 f'{type(self.model).__name__}') from err
+                raise ValueError(
+                    f'Grad-CAM target_layer {self.target_layer!r} is not a module of {type(self.model).__name__}'
+                ) from err
         candidates = [('backbone', self.model.backbone)]
         stages = getattr(self.model.backbone, 'stages', None)
         if isinstance(stages, nn.ModuleList) and len(stages) > 0:
@@ -72,15 +74,18 @@ class BrainformerImageEmbed:
             feature_map = captured.get(name)
             if isinstance(feature_map, Tensor) and feature_map.dim() == 4:
                 return feature_map, embedding
-        found = {name: tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-                 for name, out in captured.items()}
-        raise ValueError(f'Grad-CAM: no [B, C, h, w] feature map among {[n for n, _ in candidates]} (outputs: '
-                         f'{found}); pass target_layer= the name of a module with a 4-D output')
+        found = {
+            name: tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__ for name, out in captured.items()
+        }
+        raise ValueError(
+            f'Grad-CAM: no [B, C, h, w] feature map among {[n for n, _ in candidates]} (outputs: '
+            f'{found}); pass target_layer= the name of a module with a 4-D output'
+        )
 
 
-def brainformer_gradcam(model: nn.Module,
-                        data: Dict,
-                        target_layer: Optional[str] = None) -> Tuple[GradCAMResult, np.ndarray]:
+def brainformer_gradcam(
+    model: nn.Module, data: Dict, target_layer: Optional[str] = None
+) -> Tuple[GradCAMResult, np.ndarray]:
     """Grad-CAM maps of a ``brain_collate`` batch for a ``BrainformerPretrainer``.
 
     The model is put in eval mode for the call (and restored after); its data preprocessor normalises the images
@@ -110,11 +115,13 @@ def brainformer_gradcam(model: nn.Module,
     return result, images
 
 
-def plot_brainformer_gradcam(models: Mapping[str, nn.Module],
-                             data: Dict,
-                             out_file: Optional[PathLike] = None,
-                             target_layer: Optional[str] = None,
-                             **kwargs) -> Figure:
+def plot_brainformer_gradcam(
+    models: Mapping[str, nn.Module],
+    data: Dict,
+    out_file: Optional[PathLike] = None,
+    target_layer: Optional[str] = None,
+    **kwargs,
+) -> Figure:
     """Paper Fig. 6 for several pretrainers on one batch: the stimuli, then one row of maps per model.
 
     Args:

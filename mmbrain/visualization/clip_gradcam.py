@@ -7,6 +7,7 @@ extract_pair_feat`): for CLIP, the text features of the image's own caption. The
 batch (the first row's config, whose samples carry fMRI but no caption), so :func:`attach_captions` gives each
 sample the first caption of its image, read by the ``LoadNSDCaption`` step of the CLIP config's own pipeline.
 """
+
 from typing import Sequence
 
 from mmengine.config import Config
@@ -25,11 +26,16 @@ def attach_captions(data_samples: Sequence, cfg: Config, split: str = 'val') -> 
     Raises:
         ValueError: the config's pipeline has no ``LoadNSDCaption`` step.
     """
-    steps = [dict(t) for t in cfg[f'{split}_dataloader']['dataset']['pipeline']
-             if str(t.get('type', '')).split('.')[-1] == 'LoadNSDCaption']
+    steps = [
+        dict(t)
+        for t in cfg[f'{split}_dataloader']['dataset']['pipeline']
+        if str(t.get('type', '')).split('.')[-1] == 'LoadNSDCaption'
+    ]
     if not steps:
-        raise ValueError(f'{cfg.filename}: the {split} pipeline has no LoadNSDCaption step, so its model has no '
-                         'captions to attend to')
+        raise ValueError(
+            f'{cfg.filename}: the {split} pipeline has no LoadNSDCaption step, so its model has no '
+            'captions to attend to'
+        )
     load = TRANSFORMS.build(dict(steps[0], draw='first'))
     for sample in data_samples:
         sample.set_metainfo(dict(text=load(dict(nsd_id=int(sample.nsd_id)))['text']))

@@ -6,6 +6,7 @@ no pyplot, no global state, no GUI backend, so plotting works on headless machin
 :func:`save_figure` writes PNGs atomically (a temporary file in the same folder, then ``os.replace``), so a run
 that is interrupted never leaves a half-written image that a later run would trust.
 """
+
 import os
 from pathlib import Path
 from typing import Optional, Tuple, Union

@@ -20,6 +20,7 @@ The samples of a batch must not interact (put the model in eval mode: BatchNorm 
 since the gradient of the summed similarities is used for every sample at once.
 :mod:`.brainformer_gradcam` adapts :class:`~mmbrain.models.algorithms.BrainformerPretrainer` to this protocol.
 """
+
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
@@ -40,16 +41,19 @@ class GradCAMResult:
         similarity: ``[B]`` cosine similarity between each image embedding and its brain embedding.
         feature_size: ``(h, w)`` of the feature map the maps were computed on (their true resolution).
     """
+
     cams: Tensor
     similarity: Tensor
     feature_size: Tuple[int, int]
 
 
-def brain_gradcam(image_embed: ImageEmbedFn,
-                  images: Tensor,
-                  brain_embeddings: Tensor,
-                  output_size: Optional[Tuple[int, int]] = None,
-                  normalize: bool = True) -> GradCAMResult:
+def brain_gradcam(
+    image_embed: ImageEmbedFn,
+    images: Tensor,
+    brain_embeddings: Tensor,
+    output_size: Optional[Tuple[int, int]] = None,
+    normalize: bool = True,
+) -> GradCAMResult:
     """Grad-CAM of ``cos(image_embed(images), brain_embeddings)`` with respect to the image feature map.
 
     Args:
@@ -76,16 +80,22 @@ def brain_gradcam(image_embed: ImageEmbedFn,
     with torch.enable_grad():
         feature_map, embedding = image_embed(images)
         if feature_map.dim() != 4 or feature_map.shape[0] != batch:
-            raise ValueError(f'brain_gradcam: image_embed must return a feature map [B={batch}, C, h, w], '
-                             f'got {tuple(feature_map.shape)}')
+            raise ValueError(
+                f'brain_gradcam: image_embed must return a feature map [B={batch}, C, h, w], '
+                f'got {tuple(feature_map.shape)}'
+            )
         if embedding.shape != brain_embeddings.shape:
-            raise ValueError(f'brain_gradcam: image embedding {tuple(embedding.shape)} and brain embedding '
-                             f'{tuple(brain_embeddings.shape)} differ in shape')
+            raise ValueError(
+                f'brain_gradcam: image embedding {tuple(embedding.shape)} and brain embedding '
+                f'{tuple(brain_embeddings.shape)} differ in shape'
+            )
         similarity = F.cosine_similarity(embedding, brain_embeddings.detach().to(embedding), dim=-1)
         if not feature_map.requires_grad:
-            raise RuntimeError('brain_gradcam: the feature map does not require grad; image_embed must compute it '
-                               'from its input without torch.no_grad()')
-        (grads, ) = torch.autograd.grad(similarity.sum(), feature_map, allow_unused=True)
+            raise RuntimeError(
+                'brain_gradcam: the feature map does not require grad; image_embed must compute it '
+                'from its input without torch.no_grad()'
+            )
+        (grads,) = torch.autograd.grad(similarity.sum(), feature_map, allow_unused=True)
     if grads is None:
         raise RuntimeError('brain_gradcam: the embedding does not depend on the feature map returned by image_embed')
     weights = grads.mean(dim=(2, 3), keepdim=True)
@@ -96,4 +106,5 @@ def brain_gradcam(image_embed: ImageEmbedFn,
         peak = cams.flatten(1).amax(dim=1).clamp_min(torch.finfo(cams.dtype).tiny)
         cams = cams / peak[:, None, None]
     return GradCAMResult(
-        cams=cams, similarity=similarity.detach(), feature_size=(feature_map.shape[2], feature_map.shape[3]))
+        cams=cams, similarity=similarity.detach(), feature_size=(feature_map.shape[2], feature_map.shape[3])
+    )

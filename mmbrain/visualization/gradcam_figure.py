@@ -5,6 +5,7 @@
 colour map (warmer = more attention, as in the paper) and prints in each panel the cosine similarity between
 the image and brain embeddings that the map explains.
 """
+
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -35,24 +36,27 @@ def overlay_cam(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5, cmap: st
         ``(H, W, 3)`` uint8 RGB.
     """
     if image.ndim != 3 or image.shape[2] != 3 or cam.shape != image.shape[:2]:
-        raise ValueError(f'overlay_cam: image must be (H, W, 3) and cam (H, W) of the same size, got {image.shape} '
-                         f'and {cam.shape}')
+        raise ValueError(
+            f'overlay_cam: image must be (H, W, 3) and cam (H, W) of the same size, got {image.shape} and {cam.shape}'
+        )
     heat = colormaps[cmap](np.clip(cam, 0.0, 1.0))[..., :3]
     blended = (1.0 - alpha) * image.astype(np.float64) / 255.0 + alpha * heat
     return np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
 
 
-def plot_gradcam_grid(images,
-                      cams: Mapping[str, object],
-                      out_file: Optional[PathLike] = None,
-                      *,
-                      similarity: Optional[Mapping[str, object]] = None,
-                      column_titles: Optional[Sequence[str]] = None,
-                      title: Optional[str] = 'Grad-CAM of cos(image embedding, brain embedding)',
-                      alpha: float = 0.5,
-                      cmap: str = 'jet',
-                      panel_inches: float = 2.2,
-                      dpi: int = 100) -> Figure:
+def plot_gradcam_grid(
+    images,
+    cams: Mapping[str, object],
+    out_file: Optional[PathLike] = None,
+    *,
+    similarity: Optional[Mapping[str, object]] = None,
+    column_titles: Optional[Sequence[str]] = None,
+    title: Optional[str] = 'Grad-CAM of cos(image embedding, brain embedding)',
+    alpha: float = 0.5,
+    cmap: str = 'jet',
+    panel_inches: float = 2.2,
+    dpi: int = 100,
+) -> Figure:
     """Images and their Grad-CAM overlays, one row per model.
 
     Args:
@@ -99,15 +103,25 @@ def plot_gradcam_grid(images,
                 ax.imshow(overlay_cam(images[col].astype(np.uint8), maps[label][col], alpha, cmap))
                 if similarity is not None and label in similarity:
                     sim = float(_numpy(similarity[label])[col])
-                    ax.text(0.03, 0.03, f'cos={sim:+.2f}', transform=ax.transAxes, fontsize='x-small',
-                            color='white', bbox=dict(facecolor='black', alpha=0.6, pad=1.5, lw=0))
+                    ax.text(
+                        0.03,
+                        0.03,
+                        f'cos={sim:+.2f}',
+                        transform=ax.transAxes,
+                        fontsize='x-small',
+                        color='white',
+                        bbox=dict(facecolor='black', alpha=0.6, pad=1.5, lw=0),
+                    )
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:
                 ax.set_ylabel(label, fontsize='small', fontweight='bold')
     fig.colorbar(
-        ScalarMappable(Normalize(0.0, 1.0), cmap=cmap), ax=axes[1:, :].ravel().tolist(), fraction=0.04,
-        label='Grad-CAM (normalised per image)')
+        ScalarMappable(Normalize(0.0, 1.0), cmap=cmap),
+        ax=axes[1:, :].ravel().tolist(),
+        fraction=0.04,
+        label='Grad-CAM (normalised per image)',
+    )
     if title:
         fig.suptitle(title, fontweight='bold')
     if out_file is not None:

@@ -13,6 +13,7 @@ a perfect model could explain, so the highest Pearson r a voxel allows is ``sqrt
 mean of ``sqrt(NC / 100)`` over the group's voxels, directly comparable with the bar (a mean of r). Per-group
 ceilings already in r units are accepted with ``ceiling_unit='r'``.
 """
+
 import logging
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
@@ -33,8 +34,11 @@ def _mean_sem(values: ArrayLike, what: str) -> Tuple[float, float]:
     values = np.asarray(values, dtype=np.float64).ravel()
     finite = np.isfinite(values)
     if not finite.all():
-        print_log(f'{what}: {int((~finite).sum())} of {values.size} voxels have no defined r and are left out',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            f'{what}: {int((~finite).sum())} of {values.size} voxels have no defined r and are left out',
+            logger='current',
+            level=logging.WARNING,
+        )
     values = values[finite]
     if values.size == 0:
         return np.nan, np.nan
@@ -64,16 +68,18 @@ def ceiling_in_r(noise_ceiling: ArrayLike, unit: str = 'nc_percent') -> float:
     return float(np.sqrt(np.clip(values / scale[unit], 0.0, 1.0)).mean())
 
 
-def plot_roi_correlations(correlations: Mapping[str, Mapping[str, ArrayLike]],
-                          out_file: Optional[PathLike] = None,
-                          *,
-                          noise_ceiling: Optional[Mapping[str, ArrayLike]] = None,
-                          ceiling_unit: str = 'nc_percent',
-                          groups: Optional[Sequence[str]] = None,
-                          title: Optional[str] = 'Encoding accuracy per ROI group (held-out subject)',
-                          figsize: Tuple[float, float] = (11, 4.8),
-                          dpi: int = 100,
-                          colors: Optional[Sequence[str]] = None) -> Figure:
+def plot_roi_correlations(
+    correlations: Mapping[str, Mapping[str, ArrayLike]],
+    out_file: Optional[PathLike] = None,
+    *,
+    noise_ceiling: Optional[Mapping[str, ArrayLike]] = None,
+    ceiling_unit: str = 'nc_percent',
+    groups: Optional[Sequence[str]] = None,
+    title: Optional[str] = 'Encoding accuracy per ROI group (held-out subject)',
+    figsize: Tuple[float, float] = (11, 4.8),
+    dpi: int = 100,
+    colors: Optional[Sequence[str]] = None,
+) -> Figure:
     """Grouped bars of mean Pearson r per ROI group and model, with the per-group noise ceiling.
 
     Args:
@@ -115,14 +121,28 @@ def plot_roi_correlations(correlations: Mapping[str, Mapping[str, ArrayLike]],
         means = np.array([s[0] for s in stats])
         sems = np.array([s[1] for s in stats])
         offsets = x - 0.4 + width * (m + 0.5)
-        bars = ax.bar(offsets, np.nan_to_num(means), width * 0.92, color=color, label=model,
-                      yerr=np.where(np.isfinite(sems), sems, 0.0), capsize=3, ecolor='0.25')
+        bars = ax.bar(
+            offsets,
+            np.nan_to_num(means),
+            width * 0.92,
+            color=color,
+            label=model,
+            yerr=np.where(np.isfinite(sems), sems, 0.0),
+            capsize=3,
+            ecolor='0.25',
+        )
         for bar, mean, sem in zip(bars, means, sems):
             label = 'n/a' if not np.isfinite(mean) else f'{mean:.3f}'
             y = 0.0 if not np.isfinite(mean) else mean + np.copysign(np.nan_to_num(sem), mean)
-            ax.annotate(label, (bar.get_x() + bar.get_width() / 2, y), xytext=(0, 3 if y >= 0 else -10),
-                        textcoords='offset points', ha='center', fontsize='x-small', rotation=90 if
-                        len(models) > 3 else 0)
+            ax.annotate(
+                label,
+                (bar.get_x() + bar.get_width() / 2, y),
+                xytext=(0, 3 if y >= 0 else -10),
+                textcoords='offset points',
+                ha='center',
+                fontsize='x-small',
+                rotation=90 if len(models) > 3 else 0,
+            )
     handles = [Patch(color=c, label=mdl) for mdl, c in zip(models, palette)]
     if noise_ceiling is not None:
         for i, g in enumerate(groups):
@@ -130,8 +150,15 @@ def plot_roi_correlations(correlations: Mapping[str, Mapping[str, ArrayLike]],
                 ceiling = ceiling_in_r(noise_ceiling[g], ceiling_unit)
                 if np.isfinite(ceiling):
                     ax.hlines(ceiling, i - 0.45, i + 0.45, colors='k', linewidths=2.0)
-                    ax.annotate(f'ceiling {ceiling:.2f}', (i, ceiling), xytext=(0, 2), textcoords='offset points',
-                                ha='center', va='bottom', fontsize='x-small')
+                    ax.annotate(
+                        f'ceiling {ceiling:.2f}',
+                        (i, ceiling),
+                        xytext=(0, 2),
+                        textcoords='offset points',
+                        ha='center',
+                        va='bottom',
+                        fontsize='x-small',
+                    )
         handles.append(Line2D([], [], color='k', lw=2, label=r'noise ceiling (mean $\sqrt{NC}$, r units)'))
     ax.axhline(0.0, color='0.3', lw=0.8)
     ax.set_xticks(x, groups)

@@ -18,6 +18,7 @@ With mmengine's ``TensorboardVisBackend`` switched on (``docs/tracking.md``) the
 TensorBoard event files in the same ``vis_data`` folders; :func:`load_tensorboard_scalars` reads them back
 (``tag -> (steps, values)``), for runs tracked with TensorBoard only.
 """
+
 import json
 import re
 import warnings
@@ -47,6 +48,7 @@ class ScalarLog:
         val: series of the validation lines, indexed by the training iteration they were measured at (an epoch is
             converted to the last logged training iteration of that epoch).
     """
+
     sources: List[Path]
     train: Dict[str, Series] = field(default_factory=dict)
     val: Dict[str, Series] = field(default_factory=dict)
@@ -73,8 +75,10 @@ def find_scalar_files(path: PathLike) -> List[Path]:
         found = sorted(path.glob(pattern))
         if found:
             return found
-    raise FileNotFoundError(f'{path}: no mmengine scalar log (scalars.json, vis_data/scalars.json or '
-                            '<timestamp>/vis_data/scalars.json) found')
+    raise FileNotFoundError(
+        f'{path}: no mmengine scalar log (scalars.json, vis_data/scalars.json or '
+        '<timestamp>/vis_data/scalars.json) found'
+    )
 
 
 def _read_lines(file: Path) -> Iterable[dict]:
@@ -150,8 +154,9 @@ def load_scalar_log(path: PathLike, val_step: str = 'auto') -> ScalarLog:
     val = _to_series(val_raw)
     if unit == 'epoch' and val:
         if not epoch_end:
-            raise ValueError(f'{files[-1]}: val_step="epoch" but no training line carries an "epoch" key to map '
-                             'epochs to iterations')
+            raise ValueError(
+                f'{files[-1]}: val_step="epoch" but no training line carries an "epoch" key to map epochs to iterations'
+            )
         epochs = np.array([0.0] + sorted(epoch_end))
         ends = np.array([0.0] + [epoch_end[e] for e in epochs[1:]])
         # Beyond the logged epochs, extrapolate with the mean epoch length.
@@ -177,6 +182,7 @@ def load_tensorboard_scalars(path: PathLike) -> Dict[str, Series]:
         ImportError: tensorboard is not installed.
     """
     from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
     path = Path(path)
     files = [path] if path.is_file() else sorted(path.rglob('events.out.tfevents.*'))
     if not files:

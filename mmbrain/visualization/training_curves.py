@@ -10,6 +10,7 @@ the direction, and chance levels (keys with ``chance``, as
 :class:`~mmbrain.evaluation.metrics.BrainRetrievalMetric` logs them) are grey. Values are plotted as logged
 (mmengine averages training scalars over its logging interval). A panel that no run logged says so.
 """
+
 import re
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
@@ -42,7 +43,7 @@ def _retrieval_styles(metrics: Sequence[str]) -> Dict[str, Tuple[str, str]]:
     for metric in metrics:
         match = RETRIEVAL_PATTERN.search(metric)
         k = int(re.sub(r'\D', '', match.group(0)))
-        parts[metric] = (k, metric[:match.start()] + metric[match.end():])
+        parts[metric] = (k, metric[: match.start()] + metric[match.end() :])
     ks = sorted({k for k, _ in parts.values()})
     rests = sorted({rest for _, rest in parts.values()})
     return {
@@ -67,12 +68,12 @@ def _as_runs(runs: RunsLike) -> Mapping[str, ScalarLog]:
 
 
 def _empty(ax: Axes, what: str) -> None:
-    ax.text(0.5, 0.5, f'{what}\nnot logged by any run', ha='center', va='center', transform=ax.transAxes,
-            color='0.4')
+    ax.text(0.5, 0.5, f'{what}\nnot logged by any run', ha='center', va='center', transform=ax.transAxes, color='0.4')
 
 
-def _draw_train_panel(ax: Axes, runs: Mapping[str, ScalarLog], colors: Mapping[str, str], title: str, ylabel: str,
-                      pattern: str) -> None:
+def _draw_train_panel(
+    ax: Axes, runs: Mapping[str, ScalarLog], colors: Mapping[str, str], title: str, ylabel: str, pattern: str
+) -> None:
     regex = re.compile(pattern)
     drawn = False
     for label, log in runs.items():
@@ -114,13 +115,15 @@ def _draw_retrieval_panel(ax: Axes, runs: Mapping[str, ScalarLog], colors: Mappi
     ax.legend(handles, metrics, fontsize='small', title='metric', title_fontsize='small')
 
 
-def plot_training_curves(runs: RunsLike,
-                         out_file: Optional[PathLike] = None,
-                         *,
-                         title: Optional[str] = 'Brainformer pretraining',
-                         figsize: Tuple[float, float] = (15, 8),
-                         dpi: int = 100,
-                         colors: Optional[Sequence[str]] = None) -> Figure:
+def plot_training_curves(
+    runs: RunsLike,
+    out_file: Optional[PathLike] = None,
+    *,
+    title: Optional[str] = 'Brainformer pretraining',
+    figsize: Tuple[float, float] = (15, 8),
+    dpi: int = 100,
+    colors: Optional[Sequence[str]] = None,
+) -> Figure:
     """Losses, temperature, learning rate and retrieval against the training iteration.
 
     Args:

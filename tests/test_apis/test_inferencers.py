@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The inference APIs on checkpoints of the synthetic world: they give what the model gives on the dataset's own
 pipeline, for images handed in from outside."""
+
 import os.path as osp
 
 import cv2
@@ -16,8 +17,9 @@ from mmbrain.datasets import NSDDataset
 from mmbrain.datasets.collate import brain_collate
 from mmbrain.datasets.converted_file import ConvertedSubject
 
-ENCODING_CONFIG = osp.join(REPO, 'configs/encoding/voxel-readout_convnext-mini-brainformer-pre_1xb32-20e_synthetic-'
-                           'nsd-subj08.py')
+ENCODING_CONFIG = osp.join(
+    REPO, 'configs/encoding/voxel-readout_convnext-mini-brainformer-pre_1xb32-20e_synthetic-nsd-subj08.py'
+)
 
 
 def _stimuli_bgr(nsd_world, nsd_ids):
@@ -29,8 +31,14 @@ def _stimuli_bgr(nsd_world, nsd_ids):
 def _dataset_batch(cfg, nsd_world, subject, n, split='all', subject_file=None):
     """The first ``n`` samples of ``subject`` through the config's own pipeline, collated."""
     pipeline = cfg.test_dataloader.dataset.pipeline
-    dataset = NSDDataset(data_root=osp.dirname(subject_file), subjects=[subject], split=split,
-                         stimuli_file=nsd_world.stimuli_file, pipeline=pipeline, indices=n)
+    dataset = NSDDataset(
+        data_root=osp.dirname(subject_file),
+        subjects=[subject],
+        split=split,
+        stimuli_file=nsd_world.stimuli_file,
+        pipeline=pipeline,
+        indices=n,
+    )
     return brain_collate([dataset[i] for i in range(n)])
 
 
@@ -38,19 +46,22 @@ def _dataset_batch(cfg, nsd_world, subject, n, split='all', subject_file=None):
 def encoding_checkpoint(nsd_world, tmp_path_factory):
     """One epoch of the synthetic encoding config on subject 3 (averaged rows), backbone from scratch."""
     from mmengine.runner import Runner
+
     subject_file = nsd_world.converted_file(3, averaged=True)
     cfg = Config.fromfile(ENCODING_CONFIG)
-    cfg.merge_from_dict({
-        **world_data_options(nsd_world, 'train_dataloader'),
-        'train_dataloader.dataset.data_root': osp.dirname(subject_file),
-        'train_dataloader.dataset.subjects': [3],
-        'train_dataloader.dataset.indices': 8,
-        'train_dataloader.batch_size': 4,
-        'model.head.num_voxels': subject_file,
-        'model.backbone.init_cfg': None,
-        'train_cfg.max_epochs': 1,
-        'log_level': 'WARNING',
-    })
+    cfg.merge_from_dict(
+        {
+            **world_data_options(nsd_world, 'train_dataloader'),
+            'train_dataloader.dataset.data_root': osp.dirname(subject_file),
+            'train_dataloader.dataset.subjects': [3],
+            'train_dataloader.dataset.indices': 8,
+            'train_dataloader.batch_size': 4,
+            'model.head.num_voxels': subject_file,
+            'model.backbone.init_cfg': None,
+            'train_cfg.max_epochs': 1,
+            'log_level': 'WARNING',
+        }
+    )
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
@@ -78,7 +89,7 @@ def test_encoding_inferencer_predicts_what_the_model_predicts(nsd_world, encodin
         for g, r in result.items():
             np.testing.assert_allclose(r['response'], sample.pred_fmri[g].numpy(), rtol=1e-4, atol=1e-5)
             np.testing.assert_array_equal(r['xyz'], subject.xyz(g))
-            assert r['label'].shape == (subject.voxel_counts[g], )
+            assert r['label'].shape == (subject.voxel_counts[g],)
     saved = np.load(out_file, allow_pickle=False)
     g = subject.groups[0]
     assert saved[f'{g}/response'].shape == (5, subject.voxel_counts[g])
@@ -98,8 +109,14 @@ def test_retrieval_inferencer_ranks_like_the_model(nsd_world, brainformer_checkp
     images = _stimuli_bgr(nsd_world, [s.nsd_id for s in batch['data_samples']])
     rows = list(range(n))
     gallery = images if query == 'fmri' else rows
-    inferencer = BrainRetrievalInferencer(config, brainformer_checkpoints['convnext'], subject_file=subject_file,
-                                          query=query, prototype=gallery, batch_size=4)
+    inferencer = BrainRetrievalInferencer(
+        config,
+        brainformer_checkpoints['convnext'],
+        subject_file=subject_file,
+        query=query,
+        prototype=gallery,
+        batch_size=4,
+    )
     with torch.no_grad():
         samples = inferencer.model.test_step(batch)
     img = torch.stack([s.img_embed for s in samples])
@@ -122,10 +139,10 @@ def test_retrieval_inferencer_ranks_like_the_model(nsd_world, brainformer_checkp
 def test_retrieval_inferencer_errors(nsd_world, brainformer_checkpoints):
     config = osp.join(REPO, PRETRAIN_CONFIGS['convnext'])
     with pytest.raises(ValueError, match='prototype must give the gallery images'):
-        BrainRetrievalInferencer(config, brainformer_checkpoints['convnext'],
-                                 subject_file=nsd_world.converted_file(1), query='fmri')
+        BrainRetrievalInferencer(
+            config, brainformer_checkpoints['convnext'], subject_file=nsd_world.converted_file(1), query='fmri'
+        )
     with pytest.raises(ValueError, match='query must be one of'):
         BrainRetrievalInferencer(config, None, subject_file=nsd_world.converted_file(1), query='text')
     with pytest.raises(FileNotFoundError, match='checkpoint not found'):
-        BrainRetrievalInferencer(config, '/nonexistent.pth', subject_file=nsd_world.converted_file(1),
-                                 query='image')
+        BrainRetrievalInferencer(config, '/nonexistent.pth', subject_file=nsd_world.converted_file(1), query='image')

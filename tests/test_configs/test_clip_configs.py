@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The CLIP baseline's configs are like-for-like twins of Brainformer's: same images, backbone, schedule, seed;
 the downstream ``*clip-pre*`` configs differ from their ``*brainformer-pre*`` twins in the checkpoint only."""
+
 import copy
 import glob
 import os.path as osp
@@ -9,21 +10,25 @@ import pytest
 from _helpers import REPO
 from mmengine.config import Config
 
-#: CLIP pretraining config -> its Brainformer twin
-PRETRAIN_TWINS = {
-    'configs/pretrain/clip_convnext-mini_1xb32-coslr-4e_synthetic.py':
-    'configs/pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py',
-    'configs/pretrain/clip_swin-mini_1xb32-coslr-4e_synthetic.py':
-    'configs/pretrain/brainformer_swin-mini_1xb32-coslr-4e_synthetic.py',
-    'configs/pretrain/clip_convnext-s_8xb64-coslr-100e_nsd.py':
-    'configs/pretrain/brainformer_convnext-s_8xb64-coslr-100e_nsd.py',
-    'configs/pretrain/clip_swin-s_8xb64-coslr-100e_nsd.py':
-    'configs/pretrain/brainformer_swin-s_8xb64-coslr-100e_nsd.py',
-    'configs/demo/clip_convnext-mini_1xb32-600i_synthetic-demo.py':
-    'configs/demo/brainformer_convnext-mini_1xb32-600i_synthetic-demo.py',
-}
-SHARED = ('train_cfg', 'val_cfg', 'param_scheduler', 'optim_wrapper', 'randomness', 'auto_scale_lr', 'env_cfg',
-          'model_wrapper_cfg')
+#: CLIP pretraining configs; the Brainformer twin of each has the same name with ``brainformer_`` for ``clip_``
+CLIP_PRETRAIN = (
+    'configs/pretrain/clip_convnext-mini_1xb32-coslr-4e_synthetic.py',
+    'configs/pretrain/clip_swin-mini_1xb32-coslr-4e_synthetic.py',
+    'configs/pretrain/clip_convnext-s_8xb64-coslr-100e_nsd.py',
+    'configs/pretrain/clip_swin-s_8xb64-coslr-100e_nsd.py',
+    'configs/demo/clip_convnext-mini_1xb32-600i_synthetic-demo.py',
+)
+PRETRAIN_TWINS = {clip: clip.replace('/clip_', '/brainformer_') for clip in CLIP_PRETRAIN}
+SHARED = (
+    'train_cfg',
+    'val_cfg',
+    'param_scheduler',
+    'optim_wrapper',
+    'randomness',
+    'auto_scale_lr',
+    'env_cfg',
+    'model_wrapper_cfg',
+)
 
 
 def _load(path: str) -> Config:

@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """No test leakage in any encoding config: validation (checkpoint choice) and test (shared1000) images never overlap,
 nor do either with the training images; the test split is scored by the test loop only."""
+
 import copy
 import glob
 import os.path as osp
@@ -10,14 +11,17 @@ from _helpers import REPO
 from mmengine.config import Config
 
 ENCODING_CONFIGS = sorted(
-    osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs/encoding/*.py')) +
-    glob.glob(osp.join(REPO, 'configs/demo/voxel-readout_*.py')))
+    osp.relpath(p, REPO)
+    for p in glob.glob(osp.join(REPO, 'configs/encoding/*.py'))
+    + glob.glob(osp.join(REPO, 'configs/demo/voxel-readout_*.py'))
+)
 
 
 def _images(dataset_cfg, nsd_world, subject):
     from mmengine.registry import DefaultScope
 
     from mmbrain.registry import DATASETS
+
     cfg = copy.deepcopy(dataset_cfg)
     cfg.update(data_root=nsd_world.converted_dir, stimuli_file=nsd_world.stimuli_file, subjects=[subject], pipeline=[])
     with DefaultScope.overwrite_default_scope('mmbrain'):
@@ -34,8 +38,9 @@ def test_validation_and_test_images_are_disjoint(config, nsd_world):
     cfg = Config.fromfile(osp.join(REPO, config))
     train, val, test = (cfg[f'{s}_dataloader'].dataset for s in ('train', 'val', 'test'))
     assert (train.get('split', 'train'), val.split, test.split) == ('train', 'val', 'test'), config
-    assert val.get('split_by', 'shared1000') == test.get('split_by', 'shared1000') == train.get('split_by',
-                                                                                               'shared1000')
+    assert (
+        val.get('split_by', 'shared1000') == test.get('split_by', 'shared1000') == train.get('split_by', 'shared1000')
+    )
     assert train.val_fraction == val.val_fraction > 0, 'train must leave out the validation images'
     assert train.get('val_seed', 0) == val.get('val_seed', 0)
     # the checkpoint is chosen by a metric of the validation loop

@@ -1,24 +1,26 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The paper-scale downstream configs (too big to train here) take exactly the backbone their pretraining builds."""
+
 import functools
 import glob
 import os.path as osp
 
 import pytest
+from _helpers import REPO
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmbrain.registry import MODELS
-
-from _helpers import REPO
 
 PRETRAIN_BACKBONES = {
     'convnext-s': 'configs/_base_/models/brainformer_convnext-s.py',
     'swin-s': 'configs/_base_/models/brainformer_swin-s.py',
 }
 CONFIGS = sorted(
-    osp.relpath(p, REPO) for d in ('det', 'seg', 'encoding')
-    for p in glob.glob(osp.join(REPO, 'configs', d, '*-s-brainformer-pre_*.py')))
+    osp.relpath(p, REPO)
+    for d in ('det', 'seg', 'encoding')
+    for p in glob.glob(osp.join(REPO, 'configs', d, '*-s-brainformer-pre_*.py'))
+)
 
 
 @functools.lru_cache

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Which guidance setting each config trains with (docs/guidance_loss.md), and the gradient hook in the CPU configs."""
+
 import os.path as osp
 
 import pytest
@@ -10,18 +11,21 @@ ABLATIONS = 'configs/pretrain/ablations/brainformer_convnext-s_{}_8xb64-coslr-10
 DEMO = 'configs/demo/brainformer_convnext-mini_{}1xb32-600i_synthetic-demo.py'
 
 
-@pytest.mark.parametrize('config, negatives', [
-    ('configs/pretrain/brainformer_convnext-s_8xb64-coslr-100e_nsd.py', 'rois+samples'),
-    ('configs/pretrain/brainformer_swin-s_8xb64-coslr-100e_nsd.py', 'rois+samples'),
-    ('configs/pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py', 'rois+samples'),
-    (DEMO.format(''), 'rois+samples'),
-    (DEMO.format('bfg-printed_'), 'rois'),
-    (DEMO.format('wo-bfg_'), None),
-    (ABLATIONS.format('bfg-printed'), 'rois'),
-    (ABLATIONS.format('bfg-samples'), 'samples'),
-    (ABLATIONS.format('bfg-rois-samples'), 'rois+samples'),
-    (ABLATIONS.format('wo-bfg'), None),
-])
+@pytest.mark.parametrize(
+    'config, negatives',
+    [
+        ('configs/pretrain/brainformer_convnext-s_8xb64-coslr-100e_nsd.py', 'rois+samples'),
+        ('configs/pretrain/brainformer_swin-s_8xb64-coslr-100e_nsd.py', 'rois+samples'),
+        ('configs/pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py', 'rois+samples'),
+        (DEMO.format(''), 'rois+samples'),
+        (DEMO.format('bfg-printed_'), 'rois'),
+        (DEMO.format('wo-bfg_'), None),
+        (ABLATIONS.format('bfg-printed'), 'rois'),
+        (ABLATIONS.format('bfg-samples'), 'samples'),
+        (ABLATIONS.format('bfg-rois-samples'), 'rois+samples'),
+        (ABLATIONS.format('wo-bfg'), None),
+    ],
+)
 def test_guidance_negatives(config, negatives):
     guidance = Config.fromfile(osp.join(REPO, config)).model.guidance_loss
     if negatives is None:
@@ -31,8 +35,15 @@ def test_guidance_negatives(config, negatives):
         assert guidance.loss_weight == 0.5 and guidance.temperature == 0.1 and guidance.normalize
 
 
-@pytest.mark.parametrize('config', [DEMO.format(''), DEMO.format('bfg-printed_'), DEMO.format('wo-bfg_'),
-                                    'configs/pretrain/brainformer_swin-mini_1xb32-coslr-4e_synthetic.py'])
+@pytest.mark.parametrize(
+    'config',
+    [
+        DEMO.format(''),
+        DEMO.format('bfg-printed_'),
+        DEMO.format('wo-bfg_'),
+        'configs/pretrain/brainformer_swin-mini_1xb32-coslr-4e_synthetic.py',
+    ],
+)
 def test_cpu_pretraining_logs_the_backbone_gradients(config):
     hooks = Config.fromfile(osp.join(REPO, config)).custom_hooks
     assert [h['type'] for h in hooks].count('LossGradientNormHook') == 1

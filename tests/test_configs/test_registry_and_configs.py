@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Scoped registries and configs that mix scopes (``mmpretrain.``, ``mmdet::``, ``mmseg::``)."""
+
 import pytest
 from mmengine.config import Config
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -18,19 +19,21 @@ def test_registries_are_scoped_children_of_mmengine():
 
 def test_cross_scope_build_from_mmbrain():
     init_default_scope('mmbrain')
-    convnext = MODELS.build(dict(type='mmpretrain.ConvNeXt', arch='atto', out_indices=(3, )))
+    convnext = MODELS.build(dict(type='mmpretrain.ConvNeXt', arch='atto', out_indices=(3,)))
     assert type(convnext).__module__.startswith('mmpretrain.')
 
 
-@pytest.mark.parametrize('base, model_type', [
-    ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'MaskRCNN'),
-    ('mmseg::_base_/models/upernet_convnext.py', 'EncoderDecoder'),
-    ('mmpretrain::_base_/models/convnext/convnext-small.py', 'ImageClassifier'),
-])
+@pytest.mark.parametrize(
+    'base, model_type',
+    [
+        ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'MaskRCNN'),
+        ('mmseg::_base_/models/upernet_convnext.py', 'EncoderDecoder'),
+        ('mmpretrain::_base_/models/convnext/convnext-small.py', 'ImageClassifier'),
+    ],
+)
 def test_package_config_bases_resolve(tmp_path, base, model_type):
     cfg_file = tmp_path / 'child.py'
-    cfg_file.write_text(f"_base_ = '{base}'\n"
-                        "custom_imports = dict(imports=['mmbrain'], allow_failed_imports=False)\n")
+    cfg_file.write_text(f"_base_ = '{base}'\ncustom_imports = dict(imports=['mmbrain'], allow_failed_imports=False)\n")
     cfg = Config.fromfile(str(cfg_file))
     assert cfg.model.type == model_type
     assert cfg.custom_imports.imports == ['mmbrain']

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The Algonauts 2023 reader, on a miniature challenge layout written here."""
+
 import importlib.util
 import os
 import os.path as osp
@@ -17,8 +18,12 @@ from mmbrain.datasets.converted_file import subject_file_name, subject_tag
 from mmbrain.datasets.nsd_files import ROI_GROUPS, ROI_LABEL_NAMES, NSDFormatError
 
 N_FSAVERAGE = 40  # vertices per hemisphere of the miniature "fsaverage" (163842 in the real one)
-CLI = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools', 'dataset_converters',
-               'algonauts_to_mmbrain.py')
+CLI = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+    'tools',
+    'dataset_converters',
+    'algonauts_to_mmbrain.py',
+)
 
 
 def _write_subject(root, subject, nsd_ids, rng):
@@ -83,11 +88,12 @@ def test_vertices_land_at_their_columns_with_surface_coordinates(algonauts):
                     np.testing.assert_array_equal(grp['hemi'][part], h)
                     np.testing.assert_array_equal(grp['label'][part], t['labels'][g][sel])
                     np.testing.assert_array_equal(grp['betas'][:, part], t['fmri'][:, sel])
-                    np.testing.assert_allclose(grp['xyz'][part], algonauts['coords'][hemi][t['vertices'][sel]],
-                                               rtol=1e-5)
+                    np.testing.assert_allclose(
+                        grp['xyz'][part], algonauts['coords'][hemi][t['vertices'][sel]], rtol=1e-5
+                    )
                     cols += len(sel)
                 assert grp['betas'].shape == (len(truth['nsd_ids']), cols) and 'ijk' not in grp
-                assert list(grp.attrs['label_names']) == list(ROI_LABEL_NAMES[g][:grp['label'][:].max() + 1])
+                assert list(grp.attrs['label_names']) == list(ROI_LABEL_NAMES[g][: grp['label'][:].max() + 1])
 
 
 def test_without_surface_no_coordinates_and_the_dataset_still_loads(algonauts, caplog):
@@ -101,9 +107,17 @@ def test_without_surface_no_coordinates_and_the_dataset_still_loads(algonauts, c
     stimuli = str(algonauts['tmp'] / 'nsd_stimuli.hdf5')
     with h5py.File(stimuli, 'w') as f:
         f.create_dataset('imgBrick', data=np.zeros((50, 8, 8, 3), np.uint8))
-    ds = NSDDataset(out, subjects=[1, 2], split='all', stimuli_file=stimuli,
-                    pipeline=[dict(type='LoadNSDStimulus', img_size=16), dict(type='LoadNSDResponses'),
-                              dict(type='PackBrainInputs')])
+    ds = NSDDataset(
+        out,
+        subjects=[1, 2],
+        split='all',
+        stimuli_file=stimuli,
+        pipeline=[
+            dict(type='LoadNSDStimulus', img_size=16),
+            dict(type='LoadNSDResponses'),
+            dict(type='PackBrainInputs'),
+        ],
+    )
     batch = brain_collate([ds[0], ds[len(ds) - 1]])
     assert 'xyz' not in batch['inputs'] and batch['inputs']['img'].shape == (2, 3, 16, 16)
     assert batch['inputs']['subject_index'].tolist() == [0, 1]

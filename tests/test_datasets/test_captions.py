@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """COCO captions joined to NSD images by cocoId, the synthetic world's captions, and LoadNSDCaption."""
+
 import json
 import os.path as osp
 
@@ -13,8 +14,14 @@ from mmbrain.datasets.synthetic.captions import CAPTIONS_PER_IMAGE
 from mmbrain.datasets.transforms import LoadNSDCaption
 
 #: words by which a caption can name each category
-MENTIONS = dict(face=('face', ), body=('person', 'people', 'figure', 'bod'), word=('word', 'letters'),
-                disk=('disk', 'circle'), square=('square', ), triangle=('triangle', ))
+MENTIONS = dict(
+    face=('face',),
+    body=('person', 'people', 'figure', 'bod'),
+    word=('word', 'letters'),
+    disk=('disk', 'circle'),
+    square=('square',),
+    triangle=('triangle',),
+)
 
 
 def _stim_info(world):
@@ -65,8 +72,10 @@ def test_planted_caption_lands_on_its_nsd_image(nsd_world, tmp_path):
         files.append(str(tmp_path / osp.basename(path)))
         with open(files[-1], 'w') as f:
             json.dump(doc, f)
-    pipeline = [dict(type='LoadNSDCaption', stim_info=_stim_info(nsd_world), caption_files=files, draw='first'),
-                dict(type='PackBrainInputs', meta_keys=('nsd_id', 'text'))]
+    pipeline = [
+        dict(type='LoadNSDCaption', stim_info=_stim_info(nsd_world), caption_files=files, draw='first'),
+        dict(type='PackBrainInputs', meta_keys=('nsd_id', 'text')),
+    ]
     dataset = NSDDataset(pipeline=pipeline, **dataset_kwargs)
     hits = 0
     for i in range(len(dataset)):
@@ -96,11 +105,11 @@ def test_errors_name_the_file_and_the_image(nsd_world, tmp_path):
         read_nsd_captions(stim_info, (train, missing))
     # NSD draws from both COCO splits: with the train captions only, the val images have none
     with pytest.raises(NSDFormatError, match=r'NSD images have no caption.*nsdId \d+ \(cocoId \d+, val2017\)'):
-        read_nsd_captions(stim_info, (train, ))
+        read_nsd_captions(stim_info, (train,))
     not_captions = tmp_path / 'instances.json'
     not_captions.write_text(json.dumps(dict(annotations=[dict(image_id=1, bbox=[0, 0, 1, 1])])))
     with pytest.raises(NSDFormatError, match='instances.json: not a COCO captions file'):
-        read_nsd_captions(stim_info, (str(not_captions), ))
+        read_nsd_captions(stim_info, (str(not_captions),))
     with pytest.raises(KeyError, match='no NSD image nsd_id 99999'):
         LoadNSDCaption(stim_info, [train, val])(dict(nsd_id=99999))
     with pytest.raises(ValueError, match='draw must be one of'):

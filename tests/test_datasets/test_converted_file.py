@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The converted subject file: one writer, one reader, schema versions 1 and 2."""
+
 import os.path as osp
 
 import h5py
@@ -22,16 +23,35 @@ AFFINE = np.array([[-1.8, 0, 0, 72.0], [0, 1.8, 0, -108.0], [0, 0, 1.8, -72.0], 
 def _write_v2(path, n_rows=5, with_xyz=True, ncsnr=True):
     """A small version-2 file with two groups, written through the writer."""
     rng = np.random.default_rng(0)
-    with ConvertedSubjectWriter(path, 3, 'func1pt8mm', 'session', False, affine=AFFINE, grid_shape=(81, 104, 83),
-                                betas_version='betas_fithrf_GLMdenoise_RR', rois_source='nsddata/ppdata/subj03/roi',
-                                ncsnr_source='estimated' if ncsnr else None) as w:
-        w.write_rows(nsd_id=np.arange(n_rows) * 7, session=np.ones(n_rows), shared1000=np.arange(n_rows) % 2 == 0,
-                     n_repeats=np.ones(n_rows))
+    with ConvertedSubjectWriter(
+        path,
+        3,
+        'func1pt8mm',
+        'session',
+        False,
+        affine=AFFINE,
+        grid_shape=(81, 104, 83),
+        betas_version='betas_fithrf_GLMdenoise_RR',
+        rois_source='nsddata/ppdata/subj03/roi',
+        ncsnr_source='estimated' if ncsnr else None,
+    ) as w:
+        w.write_rows(
+            nsd_id=np.arange(n_rows) * 7,
+            session=np.ones(n_rows),
+            shared1000=np.arange(n_rows) % 2 == 0,
+            n_repeats=np.ones(n_rows),
+        )
         betas = {}
         for name, v in (('prf-visualrois', 4), ('floc-faces', 3)):
             ijk = np.stack([np.arange(v), np.zeros(v), np.ones(v)], 1)
-            ds = w.create_group(name, n_rows, label=np.arange(v) % 2, label_names=['Unknown', 'V1v'], ijk=ijk,
-                                xyz=ijk * 1.8 if with_xyz else None)
+            ds = w.create_group(
+                name,
+                n_rows,
+                label=np.arange(v) % 2,
+                label_names=['Unknown', 'V1v'],
+                ijk=ijk,
+                xyz=ijk * 1.8 if with_xyz else None,
+            )
             betas[name] = rng.standard_normal((n_rows, v)).astype(np.float32)
             ds[...] = betas[name]
             if ncsnr:
@@ -107,8 +127,9 @@ def test_version_1_still_reads(tmp_path):
         s.require_version(2, 'writing NIfTI maps')
 
 
-@pytest.mark.parametrize('fmt, version, match', [('not-mmbrain', 1, 'format attribute'), ('mmbrain-nsd', 3,
-                                                                                           'schema version 3')])
+@pytest.mark.parametrize(
+    'fmt, version, match', [('not-mmbrain', 1, 'format attribute'), ('mmbrain-nsd', 3, 'schema version 3')]
+)
 def test_wrong_format_or_version(tmp_path, fmt, version, match):
     path = str(tmp_path / 'subj01.h5')
     _write_v1(path, fmt, version)

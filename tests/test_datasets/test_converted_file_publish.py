@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The converted-file writer publishes only a complete, synced, read-back file, and never clobbers unasked."""
+
 import os
 import shutil
 import stat
@@ -63,9 +64,23 @@ def test_a_full_disk_keeps_the_good_old_file(nsd_world, tmp_path):
         assert not [p for p in _listing(out) if p.endswith('.partial')]  # no temporary file left behind
 
         # The command line: one line naming the file, exit 1, the good file still there.
-        result = subprocess.run([sys.executable, os.path.join(REPO, 'tools/dataset_converters/nsd_to_mmbrain.py'),
-                                 '--nsd-root', nsd_world.root, '--out', str(out), '--subjects', '1', '--overwrite',
-                                 '--quiet'], capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [
+                sys.executable,
+                os.path.join(REPO, 'tools/dataset_converters/nsd_to_mmbrain.py'),
+                '--nsd-root',
+                nsd_world.root,
+                '--out',
+                str(out),
+                '--subjects',
+                '1',
+                '--overwrite',
+                '--quiet',
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 1
         assert result.stderr.strip() == f'error: {out / "subj01.h5"}: cannot write the output (No space left on device)'
         assert not [p for p in _listing(out) if p.endswith('.partial')]
@@ -113,5 +128,6 @@ def test_a_read_only_output_folder_is_one_line_and_exit_1(nsd_world, tmp_path, c
     tool = load_tool('tools/dataset_converters/nsd_to_mmbrain.py')
     with tiny_tmpfs(tmp_path, read_only=True) as disk:
         assert tool.main(['--nsd-root', nsd_world.root, '--out', str(disk), '--subjects', '1', '--quiet']) == 1
-    assert capsys.readouterr().err.strip() == (f'error: {disk / "subj01.h5"}: cannot write the output '
-                                               '(Read-only file system)')
+    assert capsys.readouterr().err.strip() == (
+        f'error: {disk / "subj01.h5"}: cannot write the output (Read-only file system)'
+    )

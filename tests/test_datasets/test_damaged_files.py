@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """A damaged HDF5 file (a corrupted chunk index) is one clear error that names the file, not HDF5's bare reason."""
+
 import shutil
 
 import h5py
@@ -17,7 +18,7 @@ def _corrupt_chunk_index(path):
     data = bytearray(path.read_bytes())
     node = data.find(b'TREE\x01')
     assert node > 0, f'{path}: no chunk index found'
-    data[node + 24:node + 224] = b'\xab' * 200
+    data[node + 24 : node + 224] = b'\xab' * 200
     path.write_bytes(bytes(data))
 
 

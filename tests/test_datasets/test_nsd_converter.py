@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The NSD converter: planted values come out where NSD's conventions say, and bad inputs fail cleanly."""
+
 import glob
 import importlib.util
 import os
@@ -35,8 +36,17 @@ GROUP = 'floc-faces'
 def world(tmp_path):
     """A private one-subject world (2 sessions of 30 trials) that a test may damage."""
     root = str(tmp_path / 'nsd')
-    make_synthetic_nsd(root, n_subjects=1, n_sessions=2, trials_per_session=T, image_size=16, volume_scale=0.2,
-                       n_coco_extra=0, n_ade=0, progress=False)
+    make_synthetic_nsd(
+        root,
+        n_subjects=1,
+        n_sessions=2,
+        trials_per_session=T,
+        image_size=16,
+        volume_scale=0.2,
+        n_coco_extra=0,
+        n_ade=0,
+        progress=False,
+    )
     return root
 
 
@@ -77,8 +87,9 @@ def _load_cli():
 
 
 def _no_output_left(out):
-    return not osp.exists(out) or (not glob.glob(osp.join(out, 'subj*.h5')) and
-                                   not glob.glob(osp.join(out, '.*partial')))
+    return not osp.exists(out) or (
+        not glob.glob(osp.join(out, 'subj*.h5')) and not glob.glob(osp.join(out, '.*partial'))
+    )
 
 
 @pytest.mark.parametrize('zscore', [False, True])
@@ -106,7 +117,7 @@ def test_planted_trials_land_at_row_column_ijk_xyz(world, zscore):
             np.testing.assert_allclose(g['betas'][rows, col], expected, rtol=1e-5, atol=1e-5)
             np.testing.assert_array_equal(f['session'][rows], s)
         # Row t is global trial t: its image is subjectim[0, masterordering[t] - 1] - 1 (1-based MATLAB).
-        np.testing.assert_array_equal(f['nsd_id'][:], subjectim[0, order[:2 * T] - 1] - 1)
+        np.testing.assert_array_equal(f['nsd_id'][:], subjectim[0, order[: 2 * T] - 1] - 1)
 
 
 @pytest.mark.parametrize('zscore', [False, True])
@@ -123,7 +134,7 @@ def test_planted_repetitions_average_into_the_image_row(world, zscore):
         raw.append((v - v.mean()) / v.std() if zscore else v)
     raw = np.concatenate(raw)
     order, subjectim = _design(world)
-    trial_ids = subjectim[0, order[:2 * T] - 1] - 1
+    trial_ids = subjectim[0, order[: 2 * T] - 1] - 1
     out = osp.join(world, 'out')
     convert_nsd(world, out, zscore=zscore, average_repeats=True, progress=False)
     col = _column(labels, ijk)
@@ -139,13 +150,14 @@ def test_planted_repetitions_average_into_the_image_row(world, zscore):
 def test_every_group_and_the_design_are_converted(nsd_world):
     with h5py.File(nsd_world.converted_file(2), 'r') as f, h5py.File(nsd_world.converted_file(2, True), 'r') as a:
         attrs = dict(f.attrs)
-        assert {k: attrs[k] for k in ('format', 'space', 'zscore')} == dict(format='mmbrain-nsd', space='func1pt8mm',
-                                                                            zscore='session')
+        assert {k: attrs[k] for k in ('format', 'space', 'zscore')} == dict(
+            format='mmbrain-nsd', space='func1pt8mm', zscore='session'
+        )
         assert int(attrs['version']) == 2 and int(attrs['subject']) == 2 and not attrs['averaged']
         assert list(f['rois']) == sorted(ROI_GROUPS)
         n = nsd_world.world['n_sessions'] * nsd_world.world['trials_per_session']
         assert f['nsd_id'].dtype == np.int32 and f['session'].dtype == np.int16 and f['shared1000'].dtype == bool
-        assert f['nsd_id'].shape == (n, )
+        assert f['nsd_id'].shape == (n,)
         assert f['shared1000'][:].sum() == 3 * nsd_world.world['n_shared']  # every shared image, 3 repetitions
         for g in ROI_GROUPS:
             grp = f[f'rois/{g}']
@@ -255,18 +267,35 @@ def _damage(kind, root):
             f.writelines(lines[:-1])
         return path, f'no name for labels [{len(lines) - 1}]'
     if kind == 'design range':
-        return _damage_design(root, masterordering=lambda m: np.where(np.arange(m.size) == 5, 0, m)), \
-            'masterordering values must be 1-based'
+        return _damage_design(
+            root, masterordering=lambda m: np.where(np.arange(m.size) == 5, 0, m)
+        ), 'masterordering values must be 1-based'
     if kind == 'design nsd range':
-        return _damage_design(root, subjectim=lambda m: m + 10 ** 6), 'subjectim values must be 1-based nsd indices'
+        return _damage_design(root, subjectim=lambda m: m + 10**6), 'subjectim values must be 1-based nsd indices'
     if kind == 'design short':
         return _damage_design(root, masterordering=lambda m: m[:, :T]), 'masterordering has 30 trials'
     raise ValueError(kind)
 
 
-KINDS = ['missing betas', 'missing roi', 'missing ctab', 'missing design', 'betas grid', 'betas transposed',
-         'betas dtype', 'betas ndim', 'betas trials', 'betas nan', 'betas no dataset', 'roi grid', 'roi nan',
-         'roi unnamed label', 'design range', 'design nsd range', 'design short']
+KINDS = [
+    'missing betas',
+    'missing roi',
+    'missing ctab',
+    'missing design',
+    'betas grid',
+    'betas transposed',
+    'betas dtype',
+    'betas ndim',
+    'betas trials',
+    'betas nan',
+    'betas no dataset',
+    'roi grid',
+    'roi nan',
+    'roi unnamed label',
+    'design range',
+    'design nsd range',
+    'design short',
+]
 
 
 @pytest.mark.parametrize('kind', KINDS)
@@ -290,9 +319,11 @@ def test_usage_errors_exit_2(world, capsys):
 
 
 def test_help_does_not_import_torch():
-    code = ('import runpy, sys; sys.argv = ["nsd_to_mmbrain.py", "--help"]\n'
-            f'try:\n    runpy.run_path({CLI!r}, run_name="__main__")\nexcept SystemExit:\n    pass\n'
-            'assert "torch" not in sys.modules and "mmengine" not in sys.modules, sorted(sys.modules)')
+    code = (
+        'import runpy, sys; sys.argv = ["nsd_to_mmbrain.py", "--help"]\n'
+        f'try:\n    runpy.run_path({CLI!r}, run_name="__main__")\nexcept SystemExit:\n    pass\n'
+        'assert "torch" not in sys.modules and "mmengine" not in sys.modules, sorted(sys.modules)'
+    )
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0 and '--betas-version' in proc.stdout, proc.stderr
 
@@ -300,8 +331,9 @@ def test_help_does_not_import_torch():
 def test_bad_input_from_the_command_line(world):
     path, words = _damage('betas nan', world)
     out = osp.join(world, 'out')
-    proc = subprocess.run([sys.executable, CLI, '--nsd-root', world, '--out', out, '--quiet'], capture_output=True,
-                          text=True, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, CLI, '--nsd-root', world, '--out', out, '--quiet'], capture_output=True, text=True, cwd=REPO
+    )
     assert proc.returncode != 0
     assert path in proc.stderr and words in proc.stderr, proc.stderr
     assert 'Traceback' not in proc.stderr
@@ -313,8 +345,12 @@ def test_existing_output_is_never_overwritten_silently(world):
     first = convert_nsd(world, out, progress=False)[0]
     with open(first, 'rb') as f:
         before = f.read()
-    proc = subprocess.run([sys.executable, CLI, '--nsd-root', world, '--out', out, '--no-zscore', '--quiet'],
-                          capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, CLI, '--nsd-root', world, '--out', out, '--no-zscore', '--quiet'],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert proc.returncode != 0 and first in proc.stderr and '--overwrite' in proc.stderr
     with open(first, 'rb') as f:
         assert f.read() == before
@@ -329,6 +365,7 @@ def test_existing_output_is_never_overwritten_silently(world):
 
 def test_an_interrupted_conversion_leaves_no_file(world, monkeypatch):
     import mmbrain.datasets.converter as converter
+
     out = osp.join(world, 'out')
 
     def interrupted(*args, **kwargs):

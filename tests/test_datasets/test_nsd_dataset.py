@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """NSDDataset, its transforms, brain_collate and SubjectBatchSampler, in one process and in DataLoader workers."""
+
 import h5py
 import numpy as np
 import pytest
@@ -71,9 +72,17 @@ def test_sample_matches_the_files(nsd_world):
 
 
 def test_resize_and_averaged_rows(nsd_world):
-    ds = _dataset(nsd_world, data_root=nsd_world.averaged_dir, split='test', subjects=[1],
-                  pipeline=[dict(type='LoadNSDStimulus', img_size=40),
-                            dict(type='LoadNSDResponses', groups=['streams']), dict(type='PackBrainInputs')])
+    ds = _dataset(
+        nsd_world,
+        data_root=nsd_world.averaged_dir,
+        split='test',
+        subjects=[1],
+        pipeline=[
+            dict(type='LoadNSDStimulus', img_size=40),
+            dict(type='LoadNSDResponses', groups=['streams']),
+            dict(type='PackBrainInputs'),
+        ],
+    )
     assert len(ds) == nsd_world.world['n_shared']
     sample = ds[0]
     assert sample['inputs']['img'].shape == (3, 40, 40)
@@ -123,10 +132,20 @@ def test_subject_batches_need_no_padding(nsd_world):
         assert all(m.all() for m in batch['inputs']['fmri_mask'].values())
         assert batch['inputs']['subject_index'].tolist() == [0] * len(b)
     # the same from a config, as the Runner builds it
-    cfg = dict(batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True),
-               batch_sampler=dict(type='SubjectBatchSampler'), collate_fn=dict(type='mmbrain.brain_collate'),
-               dataset=dict(type='NSDDataset', data_root=nsd_world.converted_dir, subjects=nsd_world.subjects,
-                            split='train', pipeline=PIPELINE))
+    cfg = dict(
+        batch_size=8,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        batch_sampler=dict(type='SubjectBatchSampler'),
+        collate_fn=dict(type='mmbrain.brain_collate'),
+        dataset=dict(
+            type='NSDDataset',
+            data_root=nsd_world.converted_dir,
+            subjects=nsd_world.subjects,
+            split='train',
+            pipeline=PIPELINE,
+        ),
+    )
     with DefaultScope.overwrite_default_scope('mmbrain'):
         loader = Runner.build_dataloader(cfg, seed=0)
     assert isinstance(loader.batch_sampler, SubjectBatchSampler)
@@ -135,18 +154,28 @@ def test_subject_batches_need_no_padding(nsd_world):
 
 def test_dataloader_with_two_workers_opens_files_only_in_workers(nsd_world):
     row_reader._cache.clear()
-    cfg = dict(batch_size=16, num_workers=2, sampler=dict(type='DefaultSampler', shuffle=True),
-               collate_fn=dict(type='mmbrain.brain_collate'),
-               dataset=dict(type='NSDDataset', data_root=nsd_world.converted_dir, subjects=nsd_world.subjects,
-                            split='all', pipeline=PIPELINE))
+    cfg = dict(
+        batch_size=16,
+        num_workers=2,
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        collate_fn=dict(type='mmbrain.brain_collate'),
+        dataset=dict(
+            type='NSDDataset',
+            data_root=nsd_world.converted_dir,
+            subjects=nsd_world.subjects,
+            split='all',
+            pipeline=PIPELINE,
+        ),
+    )
     with DefaultScope.overwrite_default_scope('mmbrain'):  # as configs' default_scope='mmbrain' does
         loader = Runner.build_dataloader(cfg, seed=0)
     seen = []
     for batch in loader:
         assert batch['inputs']['img'].dtype == torch.uint8
         seen.extend((s.subject, s.row) for s in batch['data_samples'])
-    assert sorted(seen) == sorted((d['subject'], d['row']) for d in map(loader.dataset.get_data_info,
-                                                                         range(len(loader.dataset))))
+    assert sorted(seen) == sorted(
+        (d['subject'], d['row']) for d in map(loader.dataset.get_data_info, range(len(loader.dataset)))
+    )
     assert not row_reader._cache, 'the main process opened HDF5 files (they must open in the workers)'
     assert MMENGINE_FUNCTIONS.get('mmbrain.brain_collate') is brain_collate
 

@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """NSD as neuroscientists use it: beta versions, ROI choice, NSD's own ncsnr, fsaverage surface betas, and the
 conversion refusing silently wrong inputs (a session missing in the middle, NaN betas)."""
+
 import os
 import os.path as osp
 import re
@@ -29,8 +30,9 @@ from mmbrain.datasets.synthetic import make_synthetic_nsd
 
 T = 30
 GROUP = 'floc-faces'
-WORLD = dict(n_subjects=1, trials_per_session=T, image_size=16, volume_scale=0.2, n_coco_extra=0, n_ade=0,
-             progress=False)
+WORLD = dict(
+    n_subjects=1, trials_per_session=T, image_size=16, volume_scale=0.2, n_coco_extra=0, n_ade=0, progress=False
+)
 
 
 @pytest.fixture(scope='module')
@@ -65,8 +67,9 @@ def test_each_betas_version_converts_its_own_files(extras_world, tmp_path, versi
     expected = _volume_betas(extras_world, BETAS_VERSIONS[version], (1, 2), tuple(int(c) for c in ijk[col]))
     np.testing.assert_allclose(s.betas(GROUP)[:, col], expected, atol=1e-4)
     other = 'b3' if version != 'b3' else 'b1'
-    assert not np.allclose(expected, _volume_betas(extras_world, BETAS_VERSIONS[other], (1, 2),
-                                                   tuple(int(c) for c in ijk[col])), atol=1e-3)
+    assert not np.allclose(
+        expected, _volume_betas(extras_world, BETAS_VERSIONS[other], (1, 2), tuple(int(c) for c in ijk[col])), atol=1e-3
+    )
 
 
 def test_nsdgeneral_and_any_roi_file_by_name(extras_world, tmp_path):
@@ -101,8 +104,7 @@ def test_ncsnr_file_errors(world_without_extras, tmp_path):
     with pytest.raises(NSDFormatError, match=r'ncsnr\.nii\.gz: file not found'):
         convert_nsd(root, str(tmp_path / 'a'), ncsnr='nsd', progress=False)
     roi = nib.load(roi_path(root, 1, GROUP))
-    nib.save(nib.Nifti1Image(np.ones(roi.shape[:2] + (roi.shape[2] - 1, ), np.float32), roi.affine),
-             ncsnr_path(root, 1))
+    nib.save(nib.Nifti1Image(np.ones(roi.shape[:2] + (roi.shape[2] - 1,), np.float32), roi.affine), ncsnr_path(root, 1))
     with pytest.raises(NSDFormatError, match='ncsnr grid .* does not match the ROI grid'):
         convert_nsd(root, str(tmp_path / 'b'), progress=False)
     nib.save(nib.Nifti1Image(np.ones(roi.shape, np.float32), roi.affine * 2), ncsnr_path(root, 1))
@@ -137,8 +139,11 @@ def test_schema_2_keeps_what_maps_results_back(extras_world, tmp_path):
 
 
 def test_native_fsaverage_surface_betas(extras_world, tmp_path):
-    s = ConvertedSubject(convert_nsd(extras_world, str(tmp_path / 'out'), space='fsaverage',
-                                     rois=['nsdgeneral', GROUP], progress=False)[0])
+    s = ConvertedSubject(
+        convert_nsd(extras_world, str(tmp_path / 'out'), space='fsaverage', rois=['nsdgeneral', GROUP], progress=False)[
+            0
+        ]
+    )
     assert s.space == 'fsaverage' and s.ncsnr_source == 'nsd'
     n = {h: int(nib.load(roi_path(extras_world, 1, GROUP, 'fsaverage', h)).shape[0]) for h in HEMIS}
     assert tuple(s.grid_shape) == (n['lh'], n['rh'])
@@ -153,9 +158,12 @@ def test_native_fsaverage_surface_betas(extras_world, tmp_path):
     g = GROUP
     col = int(np.flatnonzero(s.hemi(g) == 1)[0])  # a right-hemisphere vertex
     v = int(s.vertex(g)[col])
-    expected = np.concatenate([
-        _zscore(np.asarray(nib.load(betas_path(extras_world, 1, sess, 'fsaverage', hemi='rh')).dataobj)[v, 0, 0])
-        for sess in (1, 2)])
+    expected = np.concatenate(
+        [
+            _zscore(np.asarray(nib.load(betas_path(extras_world, 1, sess, 'fsaverage', hemi='rh')).dataobj)[v, 0, 0])
+            for sess in (1, 2)
+        ]
+    )
     np.testing.assert_allclose(s.betas(g)[:, col], expected, atol=1e-4)
     ncsnr = np.asarray(nib.load(ncsnr_path(extras_world, 1, 'fsaverage', hemi='rh')).dataobj).reshape(-1)
     np.testing.assert_allclose(s.ncsnr(g)[col], ncsnr[v], rtol=1e-6)
@@ -164,6 +172,7 @@ def test_native_fsaverage_surface_betas(extras_world, tmp_path):
 def test_subject_specific_fsaverage_rois(extras_world, tmp_path):
     """floc-* ROIs mapped to fsaverage per subject (NSD ships them on the native surface only)."""
     import shutil
+
     rois = tmp_path / 'rois' / 'subj01'
     rois.mkdir(parents=True)
     for h in HEMIS:  # this subject's "mapped" ROI: the fsaverage one with its first labelled vertex removed
@@ -171,18 +180,32 @@ def test_subject_specific_fsaverage_rois(extras_world, tmp_path):
         data = np.asarray(img.dataobj).copy()
         data[np.argwhere(data > 0)[0][0]] = 0
         nib.save(nib.MGHImage(data, img.affine), str(rois / f'{h}.{GROUP}.mgz'))
-    shared = ConvertedSubject(convert_nsd(extras_world, str(tmp_path / 'a'), space='fsaverage', rois=[GROUP],
-                                          progress=False)[0])
-    own = ConvertedSubject(convert_nsd(extras_world, str(tmp_path / 'b'), space='fsaverage', rois=[GROUP],
-                                       surface_roi_dir=str(tmp_path / 'rois' / 'subj{subject:02d}'),
-                                       progress=False)[0])
+    shared = ConvertedSubject(
+        convert_nsd(extras_world, str(tmp_path / 'a'), space='fsaverage', rois=[GROUP], progress=False)[0]
+    )
+    own = ConvertedSubject(
+        convert_nsd(
+            extras_world,
+            str(tmp_path / 'b'),
+            space='fsaverage',
+            rois=[GROUP],
+            surface_roi_dir=str(tmp_path / 'rois' / 'subj{subject:02d}'),
+            progress=False,
+        )[0]
+    )
     assert own.voxel_counts[GROUP] == shared.voxel_counts[GROUP] - 2
     assert own.label_names(GROUP) == shared.label_names(GROUP)  # the subject's own ctab
     assert own.rois_source == str(rois / '{lh,rh}.{floc-faces}.mgz')
     shutil.rmtree(rois)
     with pytest.raises(NSDFormatError, match='--surface-roi-dir'):
-        convert_nsd(extras_world, str(tmp_path / 'c'), space='fsaverage', rois=[GROUP],
-                    surface_roi_dir=str(rois), progress=False)
+        convert_nsd(
+            extras_world,
+            str(tmp_path / 'c'),
+            space='fsaverage',
+            rois=[GROUP],
+            surface_roi_dir=str(rois),
+            progress=False,
+        )
 
 
 def test_surface_errors_name_the_file(extras_world, tmp_path):
@@ -209,9 +232,10 @@ def test_a_session_missing_in_the_middle_is_named_not_truncated(world_without_ex
     s = ConvertedSubject(convert_nsd(root, out, sessions=[1, 3], progress=False)[0])
     np.testing.assert_array_equal(s.session, [1] * T + [3] * T)
     from scipy.io import loadmat
+
     mat = loadmat(expdesign_path(root))
     order = mat['masterordering'][0].astype(int) - 1
-    trials = np.r_[0:T, 2 * T:3 * T]
+    trials = np.r_[0:T, 2 * T : 3 * T]
     np.testing.assert_array_equal(s.nsd_id, mat['subjectim'][0].astype(int)[order[trials]] - 1)
 
 
@@ -242,11 +266,13 @@ def test_nan_betas_are_refused_naming_subject_session_and_counts(world_without_e
 
 def test_nan_policy_drop_voxels_leaves_out_exactly_those_voxels(world_without_extras, tmp_path, caplog):
     ijk = _nan_world(world_without_extras)
-    clean = ConvertedSubject(convert_nsd(world_without_extras, str(tmp_path / 'clean'), sessions=[1, 3],
-                                         progress=False)[0])
+    clean = ConvertedSubject(
+        convert_nsd(world_without_extras, str(tmp_path / 'clean'), sessions=[1, 3], progress=False)[0]
+    )
     with caplog.at_level('WARNING', logger='mmbrain'):
-        s = ConvertedSubject(convert_nsd(world_without_extras, str(tmp_path / 'out'), nan_policy='drop-voxels',
-                                         progress=False)[0])
+        s = ConvertedSubject(
+            convert_nsd(world_without_extras, str(tmp_path / 'out'), nan_policy='drop-voxels', progress=False)[0]
+        )
     assert re.search('1 of .* voxels have NaN/inf betas', caplog.text)
     for g in s.groups:
         full = [tuple(v) for v in clean.ijk(g)]
@@ -258,6 +284,7 @@ def test_nan_policy_drop_voxels_leaves_out_exactly_those_voxels(world_without_ex
 
 def test_surface_betas_are_read_in_spans(extras_world):
     from mmbrain.datasets.nsd_files import read_surface_betas
+
     path = betas_path(extras_world, 1, 1, 'fsaverage', hemi='lh')
     full = np.asarray(nib.load(path).dataobj)[:, 0, 0, :].T
     vertices = np.sort(np.random.default_rng(0).choice(full.shape[1], full.shape[1] // 3, replace=False))

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The synthetic NSD world: NSD's native layout and conventions, downstream datasets, and learnable structure."""
+
 import json
 import os.path as osp
 
@@ -36,7 +37,7 @@ def test_native_layout_and_conventions(nsd_world):
     assert sharedix.shape == (1, w['n_shared'])
     assert order.min() == 1 and order.max() == w['n_images']  # 1-based
     assert subjectim.min() >= 1 and subjectim.max() == w['n_stimuli']
-    assert np.all(subjectim[:, :w['n_shared']] == sharedix)  # k = 1..n_shared: the shared images, for everyone
+    assert np.all(subjectim[:, : w['n_shared']] == sharedix)  # k = 1..n_shared: the shared images, for everyone
     assert np.all(np.bincount(order[0])[1:] == 3)  # 3 repetitions of every image
     with h5py.File(nsd_world.stimuli_file, 'r') as f:
         assert f['imgBrick'].shape == (w['n_stimuli'], 32, 32, 3) and f['imgBrick'].dtype == np.uint8
@@ -71,8 +72,16 @@ def test_stimulus_table_matches_design_and_coco(nsd_world):
     mat = loadmat(expdesign_path(root))
     order, subjectim = mat['masterordering'][0].astype(int) - 1, mat['subjectim'].astype(int) - 1
     table = pd.read_csv(stim_info_path(root), index_col=0)
-    assert list(table.columns[:8]) == ['cocoId', 'cocoSplit', 'cropBox', 'loss', 'nsdId', 'flagged', 'BOLD5000',
-                                       'shared1000']
+    assert list(table.columns[:8]) == [
+        'cocoId',
+        'cocoSplit',
+        'cropBox',
+        'loss',
+        'nsdId',
+        'flagged',
+        'BOLD5000',
+        'shared1000',
+    ]
     assert np.array_equal(table['nsdId'], np.arange(w['n_stimuli']))
     assert set(table.index[table['shared1000']]) == set(mat['sharedix'][0] - 1)
     for s in nsd_world.subjects:
@@ -116,8 +125,10 @@ def test_ade_label_maps(nsd_world):
     classes = json.load(open(osp.join(nsd_world.ade_dir, 'classes.json')))['classes']
     assert classes == list(SEMANTIC_CLASSES)
     n = 0
-    for split, count in (('training', nsd_world.world['ade']['n_training']),
-                         ('validation', nsd_world.world['ade']['n_validation'])):
+    for split, count in (
+        ('training', nsd_world.world['ade']['n_training']),
+        ('validation', nsd_world.world['ade']['n_validation']),
+    ):
         for i in range(1, count + 1):
             name = f'ADE_{"train" if split == "training" else "val"}_{i:08d}.png'
             img = cv2.imread(osp.join(nsd_world.ade_dir, 'images', split, name))
@@ -151,9 +162,11 @@ def test_ground_truth_retinotopy_and_noise_ceiling(nsd_world):
         assert np.all(rf[left, 0] > 0.5) and np.all(rf[~left, 0] < 0.5)  # contralateral visual field
         for g in ROI_GROUPS:
             ncsnr = truth[f'{g}/ncsnr']
-            np.testing.assert_allclose(truth[f'{g}/noise_ceiling'], 100 * ncsnr ** 2 / (ncsnr ** 2 + 1 / 3), rtol=1e-5)
-            assert truth[f'{g}/signal'].shape == (nsd_world.world['n_images'], len(ijk) if g == 'prf-visualrois'
-                                                  else len(truth[f'{g}/ijk']))
+            np.testing.assert_allclose(truth[f'{g}/noise_ceiling'], 100 * ncsnr**2 / (ncsnr**2 + 1 / 3), rtol=1e-5)
+            assert truth[f'{g}/signal'].shape == (
+                nsd_world.world['n_images'],
+                len(ijk) if g == 'prf-visualrois' else len(truth[f'{g}/ijk']),
+            )
 
 
 def test_default_size_roi_counts():
@@ -170,8 +183,16 @@ def test_default_size_roi_counts():
 
 
 def test_deterministic_for_a_seed(tmp_path):
-    args = dict(n_subjects=1, n_sessions=1, trials_per_session=30, image_size=16, volume_scale=0.1, n_coco_extra=2,
-                n_ade=2, progress=False)
+    args = dict(
+        n_subjects=1,
+        n_sessions=1,
+        trials_per_session=30,
+        image_size=16,
+        volume_scale=0.1,
+        n_coco_extra=2,
+        n_ade=2,
+        progress=False,
+    )
     paths = {k: str(tmp_path / k) for k in ('a', 'b', 'c')}
     make_synthetic_nsd(paths['a'], seed=5, **args)
     make_synthetic_nsd(paths['b'], seed=5, **args)

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The synthetic world is published like every output: with the mode the umask gives, never over an existing one."""
+
 import os
 import stat
 
@@ -8,8 +9,16 @@ import pytest
 from mmbrain.datasets.synthetic import make_synthetic_nsd
 from mmbrain.utils.fileio import OutputExistsError
 
-TINY = dict(n_subjects=1, n_sessions=1, trials_per_session=30, image_size=16, volume_scale=0.1, n_coco_extra=2,
-            n_ade=2, progress=False)
+TINY = dict(
+    n_subjects=1,
+    n_sessions=1,
+    trials_per_session=30,
+    image_size=16,
+    volume_scale=0.1,
+    n_coco_extra=2,
+    n_ade=2,
+    progress=False,
+)
 
 
 def test_the_world_folder_gets_the_umask_mode_and_is_not_replaced_unasked(tmp_path):

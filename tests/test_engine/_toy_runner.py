@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """A one-weight model and a Runner around it: hooks and checkpoint writing tested in seconds."""
+
 import torch
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
@@ -18,7 +19,7 @@ class _Ones(Dataset):
 class DivergesAt(BaseModel):
     """A one-weight model whose loss is multiplied by ``bad`` (NaN or Inf) from training step ``at`` (1-based) on."""
 
-    def __init__(self, at: int = 10 ** 9, bad: float = float('nan')):
+    def __init__(self, at: int = 10**9, bad: float = float('nan')):
         super().__init__()
         self.w = nn.Parameter(torch.ones(1))
         self.at, self.bad, self.steps = at, bad, 0
@@ -33,6 +34,12 @@ def toy_runner(work_dir, model: BaseModel, max_iters: int = 8, **default_hooks) 
     """An iteration-based Runner checkpointing every iteration (``iter_N.pth``), mmbrain scope."""
     hooks = dict(dict(checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False)), **default_hooks)
     return Runner(
-        model=model, work_dir=str(work_dir), train_dataloader=DataLoader(_Ones(), batch_size=2),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)), train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        default_hooks=hooks, default_scope='mmbrain', log_level='WARNING')
+        model=model,
+        work_dir=str(work_dir),
+        train_dataloader=DataLoader(_Ones(), batch_size=2),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=hooks,
+        default_scope='mmbrain',
+        log_level='WARNING',
+    )

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Checkpoints are published atomically: a failed save (full disk, kill) leaves the previous ones intact."""
+
 import errno
 import os
 import os.path as osp
@@ -26,8 +27,12 @@ def test_mmbrain_runtime_saves_checkpoints_through_it():
 
 def test_a_failed_save_keeps_the_previous_checkpoints(tmp_path, monkeypatch):
     backend_args = Config.fromfile(CONFIG).default_hooks.checkpoint.backend_args
-    runner = toy_runner(tmp_path, DivergesAt(), max_iters=4,
-                        checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False, backend_args=backend_args))
+    runner = toy_runner(
+        tmp_path,
+        DivergesAt(),
+        max_iters=4,
+        checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False, backend_args=backend_args),
+    )
     real_fsync = os.fsync
 
     def disk_full_at_the_third_checkpoint(fd):

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """setup_cpu_distributed / CPUDistributedDataParallel: gloo and a CPU wrapper without CUDA, nothing with CUDA."""
+
 import socket
 
 import pytest
@@ -19,8 +20,9 @@ def one_process_env(monkeypatch, tmp_path):
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
-    for key, value in dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1',
-                           MASTER_PORT=str(port)).items():
+    for key, value in dict(
+        RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port)
+    ).items():
         monkeypatch.setenv(key, value)
     yield
     if dist.is_initialized():
@@ -29,6 +31,7 @@ def one_process_env(monkeypatch, tmp_path):
 
 def test_nothing_changes_with_cuda_or_without_a_launcher(monkeypatch):
     from mmbrain.engine import setup_cpu_distributed
+
     cfg = _cfg('none')
     assert not setup_cpu_distributed(cfg) and cfg.env_cfg.dist_cfg.backend == 'nccl'
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
@@ -43,13 +46,15 @@ def test_gloo_group_and_cpu_wrapper(one_process_env):
     from mmengine.registry import MODEL_WRAPPERS
 
     from mmbrain.engine import setup_cpu_distributed
+
     cfg = _cfg('pytorch', find_unused_parameters=True)
     assert setup_cpu_distributed(cfg)
     assert dist.is_initialized() and dist.get_backend() == 'gloo' and dist.get_world_size() == 1
     assert cfg.env_cfg.dist_cfg == dict(backend='gloo', timeout=60)
     # mmengine's default wrapper options, as a CPU wrapper
-    assert cfg.model_wrapper_cfg == dict(type='mmbrain.CPUDistributedDataParallel', broadcast_buffers=False,
-                                         find_unused_parameters=True)
+    assert cfg.model_wrapper_cfg == dict(
+        type='mmbrain.CPUDistributedDataParallel', broadcast_buffers=False, find_unused_parameters=True
+    )
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.SyncBatchNorm(4))
     wrapped = MODEL_WRAPPERS.build(cfg.model_wrapper_cfg, default_args=dict(module=model, device_ids=[0]))
     assert wrapped.device_ids is None

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """BrainEncodingVisualizationHook: the per-ROI encoding figure of every validation reaches the vis backends."""
+
 import types
 
 import pytest
@@ -9,9 +10,15 @@ from mmengine.visualization import Visualizer
 from mmbrain.engine.hooks.encoding_visualization_hook import BrainEncodingVisualizationHook, roi_summary
 from mmbrain.registry import HOOKS, VISUALIZERS
 
-METRICS = {'nsd/pearson_mean': 0.2, 'nsd/floc-faces/pearson_mean': 0.31, 'nsd/streams/pearson_mean': 0.12,
-           'nsd/floc-faces/noise_ceiling_mean': 40.0, 'nsd/streams/noise_ceiling_mean': 25.0,
-           'nsd/floc-faces/FFA-1/pearson_mean': 0.5, 'other/streams/pearson_mean': 0.9}
+METRICS = {
+    'nsd/pearson_mean': 0.2,
+    'nsd/floc-faces/pearson_mean': 0.31,
+    'nsd/streams/pearson_mean': 0.12,
+    'nsd/floc-faces/noise_ceiling_mean': 40.0,
+    'nsd/streams/noise_ceiling_mean': 25.0,
+    'nsd/floc-faces/FFA-1/pearson_mean': 0.5,
+    'other/streams/pearson_mean': 0.9,
+}
 
 
 def _runner(visualizer, step=7):
@@ -25,8 +32,15 @@ def test_roi_summary_reads_group_keys_only():
 
 
 def test_hook_draws_into_the_backends(tmp_path):
-    vis = VISUALIZERS.build(dict(type='BrainVisualizer', name='test_encoding_hook', dpi=30,
-                                 vis_backends=[dict(type='LocalVisBackend')], save_dir=str(tmp_path)))
+    vis = VISUALIZERS.build(
+        dict(
+            type='BrainVisualizer',
+            name='test_encoding_hook',
+            dpi=30,
+            vis_backends=[dict(type='LocalVisBackend')],
+            save_dir=str(tmp_path),
+        )
+    )
     hook = HOOKS.build(dict(type='BrainEncodingVisualizationHook', interval=2))
     runner = _runner(vis)
     hook.before_run(runner)

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """FiniteLossHook: a NaN / Inf loss stops training at that iteration, before a NaN model is checkpointed."""
+
 import math
 import os.path as osp
 
@@ -34,8 +35,9 @@ def test_finite_training_is_untouched(tmp_path):
 
 
 def test_non_finite_values():
-    assert non_finite_values(dict(loss=torch.tensor(1.0), loss_bfg=torch.tensor(math.inf), temperature=0.07,
-                                  n=torch.tensor(3))) == dict(loss_bfg=math.inf)
+    assert non_finite_values(
+        dict(loss=torch.tensor(1.0), loss_bfg=torch.tensor(math.inf), temperature=0.07, n=torch.tensor(3))
+    ) == dict(loss_bfg=math.inf)
     assert non_finite_values(None) == {}
 
 

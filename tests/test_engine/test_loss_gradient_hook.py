@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """LossGradientNormHook: the gradient each loss alone sends to the backbone, and what it shows about Eq. 6."""
+
 import glob
 import json
 import math
@@ -22,15 +23,30 @@ def _model(negatives='rois', rois=ROI_GROUPS):
     init_default_scope('mmbrain')
     torch.manual_seed(0)
     guidance = None if negatives is None else dict(type='BrainFMRIGuidanceLoss', negatives=negatives)
-    model = MODELS.build(dict(
-        type='BrainformerPretrainer',
-        backbone=dict(type='mmpretrain.ConvNeXt', arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-                      out_indices=(3, ), gap_before_final_norm=True),
-        backbone_out_dims=32,
-        fmri_encoder=dict(type='BrainformerEncoder', roi_names=list(rois), embed_dims=16, num_heads=2, conv_kernel=8,
-                          conv_stride=4, window_size=8, window_stride=4,
-                          pos_embed=dict(type='Voxel3DEmbedding', coord_scale=0.01)),
-        guidance_loss=guidance))
+    model = MODELS.build(
+        dict(
+            type='BrainformerPretrainer',
+            backbone=dict(
+                type='mmpretrain.ConvNeXt',
+                arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
+                out_indices=(3,),
+                gap_before_final_norm=True,
+            ),
+            backbone_out_dims=32,
+            fmri_encoder=dict(
+                type='BrainformerEncoder',
+                roi_names=list(rois),
+                embed_dims=16,
+                num_heads=2,
+                conv_kernel=8,
+                conv_stride=4,
+                window_size=8,
+                window_stride=4,
+                pos_embed=dict(type='Voxel3DEmbedding', coord_scale=0.01),
+            ),
+            guidance_loss=guidance,
+        )
+    )
     model.init_weights()
     return model.train()
 
@@ -64,28 +80,30 @@ def test_norms_are_each_loss_alone_and_leave_training_untouched():
 def test_hook_writes_backbone_gradients_to_the_training_log(nsd_world, tmp_path):
     cfg = Config.fromfile(osp.join(REPO, PRETRAIN_CONFIGS['convnext']))
     assert any(h['type'] == 'LossGradientNormHook' for h in cfg.custom_hooks)
-    cfg.merge_from_dict({
-        **world_data_options(nsd_world, 'train_dataloader'),
-        'train_dataloader.dataset.subjects': nsd_world.subjects[:-1],
-        'train_dataloader.dataset.indices': 8,
-        'train_dataloader.batch_size': 4,
-        'train_cfg.max_epochs': 1,
-        'default_hooks.logger.interval': 1,
-        'default_hooks.checkpoint.interval': 100,
-    })
+    cfg.merge_from_dict(
+        {
+            **world_data_options(nsd_world, 'train_dataloader'),
+            'train_dataloader.dataset.subjects': nsd_world.subjects[:-1],
+            'train_dataloader.dataset.indices': 8,
+            'train_dataloader.batch_size': 4,
+            'train_cfg.max_epochs': 1,
+            'default_hooks.logger.interval': 1,
+            'default_hooks.checkpoint.interval': 100,
+        }
+    )
     cfg.custom_hooks = [dict(type='LossGradientNormHook', interval=1)]
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
     cfg.work_dir = str(tmp_path)
     Runner.from_cfg(cfg).train()
-    (scalars, ) = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
+    (scalars,) = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
     with open(scalars) as f:
         records = [json.loads(line) for line in f]
     assert [r['step'] for r in records] == [1, 2]
     for record in records:
         assert record['backbone_grad_bfg'] > 0 and record['backbone_grad_con'] > 0
         assert math.isfinite(record['backbone_grad_bfg'])
-    (log, ) = glob.glob(str(tmp_path / '*' / '*.log'))
+    (log,) = glob.glob(str(tmp_path / '*' / '*.log'))
     with open(log) as f:
         assert 'backbone_grad_bfg' in f.read()
 
@@ -98,7 +116,7 @@ def _train(negatives, batches, steps):
     history = []
     for step in range(steps):
         data = batches[step % len(batches)]
-        grad = loss_gradient_norms(model, data, losses=('loss_bfg', ))['loss_bfg']
+        grad = loss_gradient_norms(model, data, losses=('loss_bfg',))['loss_bfg']
         losses = model(**model.data_preprocessor(data, True), mode='loss')
         optimizer.zero_grad()
         (losses['loss_con'] + losses['loss_bfg']).backward()
@@ -113,12 +131,24 @@ def test_printed_guidance_stops_reaching_the_backbone_cross_sample_does_not(nsd_
     """Eq. 6 as printed is solved within a few dozen steps, after which its gradient into the backbone has all but
     vanished; with negatives from other samples the loss stays informative and so does its gradient."""
     init_default_scope('mmbrain')
-    loader_cfg = dict(batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True),
-                      collate_fn=dict(type='mmbrain.brain_collate'),
-                      dataset=dict(type='NSDDataset', data_root=nsd_world.converted_dir,
-                                   stimuli_file=nsd_world.stimuli_file, subjects=[1, 2], split='train',
-                                   pipeline=[dict(type='LoadNSDStimulus', img_size=32), dict(type='LoadNSDResponses'),
-                                             dict(type='PackBrainInputs')]))
+    loader_cfg = dict(
+        batch_size=8,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        collate_fn=dict(type='mmbrain.brain_collate'),
+        dataset=dict(
+            type='NSDDataset',
+            data_root=nsd_world.converted_dir,
+            stimuli_file=nsd_world.stimuli_file,
+            subjects=[1, 2],
+            split='train',
+            pipeline=[
+                dict(type='LoadNSDStimulus', img_size=32),
+                dict(type='LoadNSDResponses'),
+                dict(type='PackBrainInputs'),
+            ],
+        ),
+    )
     batches = [batch for _, batch in zip(range(4), Runner.build_dataloader(loader_cfg, seed=0))]
     steps, result = 40, {}
     threads = torch.get_num_threads()

@@ -1,16 +1,16 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Brain response prediction: BrainEncodingMetric against direct numpy computations, and the voxel readout on a
 converted Brainformer backbone trained with mmengine's Runner on a synthetic held-out subject."""
+
 import os.path as osp
 
 import h5py
 import numpy as np
 import pytest
 import torch
+from _helpers import REPO
 
 from mmbrain.evaluation.metrics import BrainEncodingMetric
-
-from _helpers import REPO
 
 ENCODING_CONFIG = 'configs/encoding/voxel-readout_convnext-mini-brainformer-pre_1xb32-20e_synthetic-nsd-subj08.py'
 
@@ -23,10 +23,14 @@ def _samples(subject_file, rng):
     signal = {g: rng.standard_normal((30, v)) for g, v in voxels.items()}
     pred = {g: s + rng.standard_normal(s.shape) for g, s in signal.items()}  # one prediction per image
     samples = [
-        dict(nsd_id=int(i),
-             pred_fmri={g: torch.tensor(pred[g][i], dtype=torch.float32) for g in voxels},
-             gt_fmri={g: torch.tensor(signal[g][i] + rng.standard_normal(v), dtype=torch.float32)
-                      for g, v in voxels.items()}) for i in image_ids
+        dict(
+            nsd_id=int(i),
+            pred_fmri={g: torch.tensor(pred[g][i], dtype=torch.float32) for g in voxels},
+            gt_fmri={
+                g: torch.tensor(signal[g][i] + rng.standard_normal(v), dtype=torch.float32) for g, v in voxels.items()
+            },
+        )
+        for i in image_ids
     ]
     return samples, image_ids
 
@@ -45,8 +49,9 @@ def test_metric_matches_direct_numpy(nsd_world):
         for group in samples[0]['gt_fmri']:
             gt_trials = np.stack([s['gt_fmri'][group].double().numpy() for s in samples])
             gt = np.stack([gt_trials[image_ids == i].mean(0) for i in images])
-            pred = np.stack([samples[int(np.flatnonzero(image_ids == i)[0])]['pred_fmri'][group].double().numpy()
-                             for i in images])
+            pred = np.stack(
+                [samples[int(np.flatnonzero(image_ids == i)[0])]['pred_fmri'][group].double().numpy() for i in images]
+            )
             r = np.array([np.corrcoef(pred[:, v], gt[:, v])[0, 1] for v in range(gt.shape[1])])
             assert results[f'{group}/pearson_mean'] == pytest.approx(r.mean(), abs=1e-6)
             assert results[f'{group}/pearson_median'] == pytest.approx(np.median(r), abs=1e-6)
@@ -55,14 +60,15 @@ def test_metric_matches_direct_numpy(nsd_world):
             for k in np.unique(labels):
                 assert results[f'{group}/{names[k]}/pearson_mean'] == pytest.approx(r[labels == k].mean(), abs=1e-6)
             # NSD's ncsnr: noise variance pooled within images, signal variance what the total leaves.
-            residual = np.concatenate([gt_trials[image_ids == i] - gt_trials[image_ids == i].mean(0)
-                                       for i in images[n > 1]])
+            residual = np.concatenate(
+                [gt_trials[image_ids == i] - gt_trials[image_ids == i].mean(0) for i in images[n > 1]]
+            )
             var_noise = (residual**2).sum(0) / (n[n > 1] - 1).sum()
             var_signal = np.maximum(gt_trials.var(0, ddof=1) - var_noise, 0)
             ncsnr2 = var_signal / var_noise
             nc = 100 * ncsnr2 / (ncsnr2 + np.mean(1 / n))
             # the devkit: a zero ceiling becomes 1e-14 (the voxel is kept), median over voxels
-            score = np.minimum(100 * np.maximum(r, 0)**2 / np.where(nc > 0, nc / 100, 1e-14), 100)
+            score = np.minimum(100 * np.maximum(r, 0) ** 2 / np.where(nc > 0, nc / 100, 1e-14), 100)
             assert results[f'{group}/algonauts_score'] == pytest.approx(np.median(score), abs=1e-4)
             assert results[f'{group}/algonauts_score_mean'] == pytest.approx(score.mean(), abs=1e-4)
             assert results[f'{group}/noise_ceiling_mean'] == pytest.approx(nc.mean(), abs=1e-4)
@@ -82,18 +88,25 @@ def test_metric_on_averaged_responses_uses_the_stored_ceiling(nsd_world):
         nsd_ids, n_repeats = f['nsd_id'][()], f['n_repeats'][()]
         betas = {g: f['rois'][g]['betas'][()] for g in f['rois']}
         ncsnr = {g: f['rois'][g]['ncsnr'][()].astype(np.float64) for g in f['rois']}
-    samples = [dict(nsd_id=int(nsd_ids[row]), row=row,
-                    pred_fmri={g: torch.tensor(b[row] + rng.standard_normal(b.shape[1]), dtype=torch.float32)
-                               for g, b in betas.items()},
-                    gt_fmri={g: torch.tensor(b[row]) for g, b in betas.items()}) for row in range(len(nsd_ids))]
+    samples = [
+        dict(
+            nsd_id=int(nsd_ids[row]),
+            row=row,
+            pred_fmri={
+                g: torch.tensor(b[row] + rng.standard_normal(b.shape[1]), dtype=torch.float32) for g, b in betas.items()
+            },
+            gt_fmri={g: torch.tensor(b[row]) for g, b in betas.items()},
+        )
+        for row in range(len(nsd_ids))
+    ]
     metric = BrainEncodingMetric(subject_file=subject_file)
     metric.process({}, samples)
     results = metric.compute_metrics(metric.results)
     for group, b in betas.items():
         pred = np.stack([s['pred_fmri'][group].double().numpy() for s in samples])
         r = np.array([np.corrcoef(pred[:, v], b[:, v])[0, 1] for v in range(b.shape[1])])
-        nc = 100 * ncsnr[group]**2 / (ncsnr[group]**2 + np.mean(1 / n_repeats))
-        score = np.minimum(100 * np.maximum(r, 0)**2 / np.where(nc > 0, nc / 100, 1e-14), 100)
+        nc = 100 * ncsnr[group] ** 2 / (ncsnr[group] ** 2 + np.mean(1 / n_repeats))
+        score = np.minimum(100 * np.maximum(r, 0) ** 2 / np.where(nc > 0, nc / 100, 1e-14), 100)
         assert results[f'{group}/pearson_mean'] == pytest.approx(r.mean(), abs=1e-6)
         assert results[f'{group}/noise_ceiling_mean'] == pytest.approx(nc.mean(), abs=1e-4)
         assert results[f'{group}/algonauts_score'] == pytest.approx(np.median(score), abs=1e-4)
@@ -105,9 +118,20 @@ def held_out_world(tmp_path_factory):
     """A small world whose held-out subject (3) has 200 images, 40 of them shared (the test images)."""
     from mmbrain.datasets.converter import convert_nsd
     from mmbrain.datasets.synthetic import make_synthetic_nsd
+
     root = str(tmp_path_factory.mktemp('encoding_world') / 'world')
-    world = make_synthetic_nsd(root, n_subjects=3, n_sessions=2, trials_per_session=300, image_size=32,
-                               volume_scale=0.1, n_coco_extra=0, n_ade=0, seed=1, progress=False)
+    world = make_synthetic_nsd(
+        root,
+        n_subjects=3,
+        n_sessions=2,
+        trials_per_session=300,
+        image_size=32,
+        volume_scale=0.1,
+        n_coco_extra=0,
+        n_ade=0,
+        seed=1,
+        progress=False,
+    )
     convert_nsd(root, osp.join(root, 'mmbrain'), progress=False)
     return root, world
 
@@ -122,17 +146,29 @@ def test_readout_predicts_held_out_subject(held_out_world, backbone_checkpoints,
     checkpoint = backbone_checkpoints['convnext']
     cfg = Config.fromfile(osp.join(REPO, ENCODING_CONFIG))
     options = {
-        'work_dir': str(tmp_path), 'model.backbone.init_cfg.checkpoint': checkpoint,
-        'model.head.num_voxels': subject_file, 'val_evaluator.subject_file': subject_file,
-        'train_cfg.max_epochs': 4, 'train_cfg.val_interval': 4, 'param_scheduler.0.T_max': 4,
-        'param_scheduler.0.end': 4, 'default_hooks.checkpoint.interval': 4, 'log_level': 'WARNING'
+        'work_dir': str(tmp_path),
+        'model.backbone.init_cfg.checkpoint': checkpoint,
+        'model.head.num_voxels': subject_file,
+        'val_evaluator.subject_file': subject_file,
+        'train_cfg.max_epochs': 4,
+        'train_cfg.val_interval': 4,
+        'param_scheduler.0.T_max': 4,
+        'param_scheduler.0.end': 4,
+        'default_hooks.checkpoint.interval': 4,
+        'log_level': 'WARNING',
     }
     for loader in ('train_dataloader', 'val_dataloader'):
-        options.update({
-            f'{loader}.dataset.data_root': osp.join(root, 'mmbrain'), f'{loader}.dataset.subjects': [3],
-            f'{loader}.dataset.stimuli_file': osp.join(root, 'nsddata_stimuli', 'stimuli', 'nsd', 'nsd_stimuli.hdf5'),
-            f'{loader}.num_workers': 0, f'{loader}.persistent_workers': False
-        })
+        options.update(
+            {
+                f'{loader}.dataset.data_root': osp.join(root, 'mmbrain'),
+                f'{loader}.dataset.subjects': [3],
+                f'{loader}.dataset.stimuli_file': osp.join(
+                    root, 'nsddata_stimuli', 'stimuli', 'nsd', 'nsd_stimuli.hdf5'
+                ),
+                f'{loader}.num_workers': 0,
+                f'{loader}.persistent_workers': False,
+            }
+        )
     cfg.merge_from_dict(options)
     cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
     runner = Runner.from_cfg(cfg)

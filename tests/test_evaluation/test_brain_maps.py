@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Encoding results written as brain data: NIfTI volumes in the subject's space, fsaverage overlays, and views."""
+
 import os.path as osp
 import shutil
 
@@ -28,12 +29,21 @@ def _evaluate(subject_file, voxelwise_file, plant, seed=0, brain_maps_dir=None):
         for key, sign in plant.items():
             cols = np.flatnonzero((units == np.asarray(key)).all(1))
             pred[g][:, cols] = sign * gt[g][:, cols]
-    metric = BrainEncodingMetric(subject_file=subject_file, voxelwise_file=voxelwise_file,
-                                 brain_maps_dir=brain_maps_dir)
-    metric.process(None, [dict(nsd_id=int(s.nsd_id[row]), row=row,
-                               pred_fmri={g: torch.from_numpy(pred[g][row]) for g in s.groups},
-                               gt_fmri={g: torch.from_numpy(gt[g][row]) for g in s.groups})
-                          for row in range(s.n_rows)])
+    metric = BrainEncodingMetric(
+        subject_file=subject_file, voxelwise_file=voxelwise_file, brain_maps_dir=brain_maps_dir
+    )
+    metric.process(
+        None,
+        [
+            dict(
+                nsd_id=int(s.nsd_id[row]),
+                row=row,
+                pred_fmri={g: torch.from_numpy(pred[g][row]) for g in s.groups},
+                gt_fmri={g: torch.from_numpy(gt[g][row]) for g in s.groups},
+            )
+            for row in range(s.n_rows)
+        ],
+    )
     metric.compute_metrics(metric.results)
     return s, dict(np.load(voxelwise_file))
 
@@ -46,8 +56,9 @@ def test_r_map_of_the_held_out_subject_is_a_nifti_in_its_space(nsd_world, tmp_pa
     s, voxelwise = _evaluate(path, str(tmp_path / 'voxelwise.npz'), plant, brain_maps_dir=str(tmp_path / 'metric'))
     index = write_brain_maps(str(tmp_path / 'voxelwise.npz'), path, str(tmp_path / 'maps'), per_group=True)
     from_metric = read_maps_index(str(tmp_path / 'metric'))  # what BrainEncodingMetric(brain_maps_dir=...) wrote
-    np.testing.assert_array_equal(nib.load(from_metric['maps']['r']).get_fdata(),
-                                  nib.load(index['maps']['r']).get_fdata())
+    np.testing.assert_array_equal(
+        nib.load(from_metric['maps']['r']).get_fdata(), nib.load(index['maps']['r']).get_fdata()
+    )
 
     img = nib.load(index['maps']['r'])
     source = nib.load(roi_path(nsd_world.root, subject, GROUP))
@@ -92,9 +103,20 @@ def test_version_1_files_get_a_clear_message(nsd_world, tmp_path):
 def test_fsaverage_results_are_surface_overlays(tmp_path):
     from mmbrain.datasets.converter import convert_nsd
     from mmbrain.datasets.synthetic import make_synthetic_nsd
+
     root = str(tmp_path / 'nsd')
-    make_synthetic_nsd(root, n_subjects=1, n_sessions=2, trials_per_session=30, image_size=16, volume_scale=0.2,
-                       n_coco_extra=0, n_ade=0, progress=False, nsd_extras=True)
+    make_synthetic_nsd(
+        root,
+        n_subjects=1,
+        n_sessions=2,
+        trials_per_session=30,
+        image_size=16,
+        volume_scale=0.2,
+        n_coco_extra=0,
+        n_ade=0,
+        progress=False,
+        nsd_extras=True,
+    )
     path = convert_nsd(root, str(tmp_path / 'out'), space='fsaverage', rois=['nsdgeneral', GROUP], progress=False)[0]
     s = ConvertedSubject(path)
     rh = np.flatnonzero(s.hemi(GROUP) == 1)[0]
@@ -104,14 +126,16 @@ def test_fsaverage_results_are_surface_overlays(tmp_path):
     overlay = np.asarray(nib.load(index['maps']['r']['rh']).dataobj).reshape(-1)
     assert overlay.size == s.grid_shape[1]
     assert overlay[vertex] == pytest.approx(1.0, abs=1e-5)
-    np.testing.assert_array_equal(np.isfinite(np.asarray(nib.load(index['maps']['r']['lh']).dataobj).reshape(-1)),
-                                  np.isin(np.arange(s.grid_shape[0]),
-                                          np.concatenate([s.vertex(g)[s.hemi(g) == 0] for g in s.groups])))
+    np.testing.assert_array_equal(
+        np.isfinite(np.asarray(nib.load(index['maps']['r']['lh']).dataobj).reshape(-1)),
+        np.isin(np.arange(s.grid_shape[0]), np.concatenate([s.vertex(g)[s.hemi(g) == 0] for g in s.groups])),
+    )
     assert set(index['mesh']) == {'lh', 'rh'}
 
 
 def test_views_with_nilearn_and_the_fallback(nsd_world, tmp_path, monkeypatch):
     from mmbrain.visualization import brain_map
+
     subject = nsd_world.subjects[-1]
     _evaluate(nsd_world.converted_file(subject), str(tmp_path / 'v.npz'), {})
     index = write_brain_maps(str(tmp_path / 'v.npz'), nsd_world.converted_file(subject), str(tmp_path / 'maps'))
@@ -125,11 +149,14 @@ def test_views_with_nilearn_and_the_fallback(nsd_world, tmp_path, monkeypatch):
 
 def test_the_command_line_tool(nsd_world, tmp_path, capsys):
     from _helpers import load_tool
+
     main = load_tool('tools/analysis_tools/write_brain_maps.py').main
     subject_file = nsd_world.converted_file(nsd_world.subjects[-1])
     _evaluate(subject_file, str(tmp_path / 'v.npz'), {})
-    assert main([str(tmp_path / 'v.npz'), subject_file, '--out', str(tmp_path / 'm'), '--png',
-                 str(tmp_path / 'r.png')]) == 0
+    assert (
+        main([str(tmp_path / 'v.npz'), subject_file, '--out', str(tmp_path / 'm'), '--png', str(tmp_path / 'r.png')])
+        == 0
+    )
     assert osp.isfile(tmp_path / 'm' / 'r.nii.gz') and osp.getsize(tmp_path / 'r.png') > 10000
     assert main([str(tmp_path / 'v.npz'), str(tmp_path / 'missing.h5'), '--out', str(tmp_path / 'x')]) == 1
     assert 'missing.h5: file not found' in capsys.readouterr().err

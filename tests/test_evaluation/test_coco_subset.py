@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """coco/ and coco-wo-nsd/ from one set of predictions: mmdet's CocoMetric on val2017 and ImageSubsetCocoMetric on
 val2017 without the NSD images, as the detection configs evaluate (a list of evaluators)."""
+
 import json
 import os.path as osp
 import subprocess
@@ -23,8 +24,12 @@ def val_files(nsd_world, tmp_path_factory):
     val = osp.join(nsd_world.coco_dir, 'annotations', 'instances_val2017.json')
     val_out = str(folder / 'instances_val2017_nsd-excluded.json')
     stim_info = osp.join(nsd_world.root, 'nsddata', 'experiments', 'nsd', 'nsd_stim_info_merged.csv')
-    result = subprocess.run([sys.executable, EXCLUDE_TOOL, ann, stim_info, str(folder / 'train.json'), '--val', val,
-                             val_out], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, EXCLUDE_TOOL, ann, stim_info, str(folder / 'train.json'), '--val', val, val_out],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return val, val_out
 
@@ -35,18 +40,30 @@ def _samples(coco, wrong_images=()):
     samples = []
     for img in coco['images']:
         anns = [a for a in coco['annotations'] if a['image_id'] == img['id']]
-        boxes = np.array([[a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2], a['bbox'][1] + a['bbox'][3]]
-                          for a in anns], np.float32).reshape(-1, 4)
-        masks = np.stack([mask_utils.decode(a['segmentation']).astype(bool) for a in anns]) if anns else \
-            np.zeros((0, img['height'], img['width']), bool)
+        boxes = np.array(
+            [[a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2], a['bbox'][1] + a['bbox'][3]] for a in anns],
+            np.float32,
+        ).reshape(-1, 4)
+        masks = (
+            np.stack([mask_utils.decode(a['segmentation']).astype(bool) for a in anns])
+            if anns
+            else np.zeros((0, img['height'], img['width']), bool)
+        )
         if img['id'] in wrong_images:
             boxes = boxes + img['width'] / 2
             masks = np.roll(masks, img['width'] // 2, axis=2)
-        samples.append(dict(
-            img_id=img['id'], ori_shape=(img['height'], img['width']),
-            pred_instances=dict(bboxes=torch.from_numpy(boxes), scores=torch.ones(len(anns)),
-                                labels=torch.tensor([a['category_id'] - 1 for a in anns], dtype=torch.long),
-                                masks=torch.from_numpy(masks))))
+        samples.append(
+            dict(
+                img_id=img['id'],
+                ori_shape=(img['height'], img['width']),
+                pred_instances=dict(
+                    bboxes=torch.from_numpy(boxes),
+                    scores=torch.ones(len(anns)),
+                    labels=torch.tensor([a['category_id'] - 1 for a in anns], dtype=torch.long),
+                    masks=torch.from_numpy(masks),
+                ),
+            )
+        )
     return samples
 
 
@@ -54,12 +71,19 @@ def _evaluate(val, val_out, samples, classes):
     from mmengine.registry import DefaultScope
 
     import mmbrain.evaluation.metrics.coco_subset  # noqa: F401  (registers ImageSubsetCocoMetric)
+
     with DefaultScope.overwrite_default_scope('mmdet'):  # as in mmdet's tools: CocoMetric is mmdet's
-        evaluator = Evaluator([
-            dict(type='CocoMetric', ann_file=val, metric=['bbox', 'segm'], prefix='coco'),
-            dict(type='mmbrain.ImageSubsetCocoMetric', ann_file=val_out, metric=['bbox', 'segm'],
-                 prefix='coco-wo-nsd'),
-        ])
+        evaluator = Evaluator(
+            [
+                dict(type='CocoMetric', ann_file=val, metric=['bbox', 'segm'], prefix='coco'),
+                dict(
+                    type='mmbrain.ImageSubsetCocoMetric',
+                    ann_file=val_out,
+                    metric=['bbox', 'segm'],
+                    prefix='coco-wo-nsd',
+                ),
+            ]
+        )
     evaluator.dataset_meta = dict(classes=classes)
     evaluator.process(samples)
     return evaluator.evaluate(len(samples))
@@ -88,5 +112,6 @@ def test_two_evaluators_score_val2017_and_its_nsd_free_subset(val_files):
 
 def test_subset_metric_needs_its_annotation_file():
     from mmbrain.evaluation.metrics.coco_subset import ImageSubsetCocoMetric
+
     with pytest.raises(ValueError, match='ann_file'):
         ImageSubsetCocoMetric(ann_file=None)

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Pearson r, NSD's noise ceiling and the Algonauts score against direct computations and simulated data."""
+
 import numpy as np
 import pytest
 
@@ -56,7 +57,7 @@ def test_noise_ceiling_recovered_from_repetitions():
     averaged = np.zeros_like(signal)
     np.add.at(averaged, ids, trials)
     averaged /= repeats[:, None]
-    perfect_r2 = 100 * pearson_r(signal, averaged)**2
+    perfect_r2 = 100 * pearson_r(signal, averaged) ** 2
     np.testing.assert_allclose(perfect_r2, known, atol=3.0)
     score = algonauts_score(pearson_r(signal, averaged), nc)
     assert 90 < score.mean() <= 100
@@ -78,7 +79,7 @@ def test_ncsnr_uses_sample_variances():
     """NSD's definition, by hand: per-image variances with n - 1, pooled over sum(n - 1); total variance over T - 1."""
     betas = np.array([[1.0], [3.0], [2.0], [6.0], [0.0], [9.0]])  # images 0 and 1 twice, images 2 and 3 once
     ids = np.array([0, 0, 1, 1, 2, 3])
-    var_noise = ((1 - 2)**2 + (3 - 2)**2 + (2 - 4)**2 + (6 - 4)**2) / (1 + 1)
+    var_noise = ((1 - 2) ** 2 + (3 - 2) ** 2 + (2 - 4) ** 2 + (6 - 4) ** 2) / (1 + 1)
     var_total = betas[:, 0].var(ddof=1)
     expected = np.sqrt((var_total - var_noise) / var_noise)
     np.testing.assert_allclose(ncsnr_from_repeats(betas, ids), [expected], rtol=1e-12)
@@ -115,11 +116,11 @@ def test_algonauts_score_is_the_devkits():
 def test_noise_ceiling_single_count_and_the_synthetic_world_use_one_formula(nsd_world):
     ncsnr = np.array([0.0, 0.5, 1.0, np.inf])
     np.testing.assert_allclose(noise_ceiling(ncsnr, 3), noise_ceiling(ncsnr, np.full(7, 3)))
-    expected = 100 * ncsnr[:3]**2 / (ncsnr[:3]**2 + (1 + 1 / 2 + 1 / 3) / 3)
+    expected = 100 * ncsnr[:3] ** 2 / (ncsnr[:3] ** 2 + (1 + 1 / 2 + 1 / 3) / 3)
     np.testing.assert_allclose(noise_ceiling(ncsnr, [1, 2, 3]), list(expected) + [100.0])
     truth = np.load(nsd_world.ground_truth(3))
     assert any(key.endswith('/ncsnr') for key in truth.files)
     for key in truth.files:
         if key.endswith('/ncsnr'):
-            group = key[:-len('/ncsnr')]
+            group = key[: -len('/ncsnr')]
             np.testing.assert_allclose(truth[f'{group}/noise_ceiling'], noise_ceiling(truth[key], 3), rtol=1e-6)

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """BrainRetrievalMetric: perfect and random embeddings, and the chance level."""
+
 import itertools
 
 import pytest
@@ -18,7 +19,7 @@ def test_perfect_and_random_embeddings():
     metric = BrainRetrievalMetric(topk=(1, 5))
     metric.process({}, _samples(emb, emb * 3, range(40)))
     res = metric.compute_metrics(metric.results)
-    assert res['img2brain_top1'] == res['brain2img_top1'] == 100.
+    assert res['img2brain_top1'] == res['brain2img_top1'] == 100.0
     assert res['img2brain_chance_top1'] == pytest.approx(100 / 40)
     assert res['brain2img_chance_top5'] == pytest.approx(500 / 40)
     metric = BrainRetrievalMetric(topk=(1, 5))
@@ -36,16 +37,16 @@ def test_same_stimulus_counts_as_hit():
     eye = torch.eye(4)
     img = eye[[0, 0, 2, 3]]  # rows 0 and 1 show the same stimulus (nsd_id 7): same image embedding
     brain = torch.stack([eye[0] + 0.2 * eye[2], eye[0], eye[2], eye[3]])
-    metric = BrainRetrievalMetric(topk=(1, ))
+    metric = BrainRetrievalMetric(topk=(1,))
     metric.process({}, _samples(img, brain, [7, 7, 8, 9]))
     res = metric.compute_metrics(metric.results)
-    assert res['img2brain_top1'] == 100.  # image 0's nearest brain row is row 1, the other response to nsd_id 7
-    assert res['brain2img_top1'] == 100.  # brain rows rank the 3 distinct stimuli
+    assert res['img2brain_top1'] == 100.0  # image 0's nearest brain row is row 1, the other response to nsd_id 7
+    assert res['brain2img_top1'] == 100.0  # brain rows rank the 3 distinct stimuli
     assert res['brain2img_chance_top1'] == pytest.approx(100 / 3)
     assert res['img2brain_chance_top1'] == pytest.approx(100 * (2 / 4 + 2 / 4 + 1 / 4 + 1 / 4) / 4)
-    by_row = BrainRetrievalMetric(topk=(1, ), match_by=None)
+    by_row = BrainRetrievalMetric(topk=(1,), match_by=None)
     by_row.process({}, _samples(img, brain, [7, 7, 8, 9]))
-    assert by_row.compute_metrics(by_row.results)['img2brain_top1'] == 75.  # image 0 now misses (row 1 is not its own)
+    assert by_row.compute_metrics(by_row.results)['img2brain_top1'] == 75.0  # image 0 now misses (row 1 is not its own)
 
 
 def test_chance_matches_enumeration():
@@ -72,11 +73,12 @@ def test_per_subject_keys_score_each_subjects_rows_alone():
     metric = BrainRetrievalMetric(topk=(1, 5))
     metric.process({}, samples)
     res = metric.compute_metrics(metric.results)
-    assert res['subj01/img2brain_top1'] == res['subj01/brain2img_top1'] == 100.
-    assert res['subj02/img2brain_top5'] < 50.
+    assert res['subj01/img2brain_top1'] == res['subj01/brain2img_top1'] == 100.0
+    assert res['subj02/img2brain_top5'] < 50.0
     assert res['subj01/brain2img_chance_top1'] == res['subj02/img2brain_chance_top1'] == pytest.approx(100 / 30)
     assert res['brain2img_chance_top1'] == pytest.approx(100 / 60)  # pooled gallery: both subjects' rows
     alone = BrainRetrievalMetric(topk=(1, 5))
     alone.process({}, samples[30:])
-    assert {k: v for k, v in alone.compute_metrics(alone.results).items() if '/' not in k} == \
-        {k[len('subj02/'):]: v for k, v in res.items() if k.startswith('subj02/')}
+    assert {k: v for k, v in alone.compute_metrics(alone.results).items() if '/' not in k} == {
+        k[len('subj02/') :]: v for k, v in res.items() if k.startswith('subj02/')
+    }

@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The voxel-wise ridge baseline against the closed-form ridge solution and a brute-force cross-validation, and the
 tool end to end on the synthetic world (features from the frozen backbone, CV on the training split, one test)."""
+
 import json
 import os.path as osp
 import subprocess
@@ -39,7 +40,7 @@ def test_ridge_matches_the_closed_form_for_each_voxels_penalty():
     x_test = np.random.default_rng(1).standard_normal((10, x.shape[1]))
     pred = to_numpy(model.predict(x_test))
     for v in range(y.shape[1]):
-        coef, intercept = _closed_form(x, y[:, v:v + 1], best[v])
+        coef, intercept = _closed_form(x, y[:, v : v + 1], best[v])
         np.testing.assert_allclose(to_numpy(model.coef_)[:, v], coef[:, 0], rtol=1e-6, atol=1e-8)
         np.testing.assert_allclose(pred[:, v], x_test @ coef[:, 0] + intercept[0], rtol=1e-6, atol=1e-8)
     # strong signal -> a small penalty, pure noise -> a large one
@@ -55,7 +56,7 @@ def test_penalties_are_those_a_brute_force_cross_validation_picks():
         train = np.setdiff1d(np.arange(len(x)), held_out)
         for a, alpha in enumerate(alphas):
             coef, intercept = _closed_form(x[train], y[train], alpha)
-            loss[a] += ((x[held_out] @ coef + intercept - y[held_out])**2).mean(0)
+            loss[a] += ((x[held_out] @ coef + intercept - y[held_out]) ** 2).mean(0)
     model = fit_ridge_cv(x, y, alphas, n_folds=3)
     np.testing.assert_allclose(to_numpy(model.best_alphas_), alphas[loss.argmin(0)], rtol=1e-9)
 
@@ -71,27 +72,56 @@ def _world_options(nsd_world, subject=3):
     subject_file = nsd_world.converted_file(subject)
     options = [f'model.head.num_voxels={subject_file}', f'test_evaluator.subject_file={subject_file}']
     for loader in ('train_dataloader', 'test_dataloader'):
-        options += [f'{loader}.dataset.data_root={nsd_world.converted_dir}', f'{loader}.dataset.subjects=[{subject}]',
-                    f'{loader}.dataset.stimuli_file={nsd_world.stimuli_file}', f'{loader}.num_workers=0',
-                    f'{loader}.persistent_workers=False']
+        options += [
+            f'{loader}.dataset.data_root={nsd_world.converted_dir}',
+            f'{loader}.dataset.subjects=[{subject}]',
+            f'{loader}.dataset.stimuli_file={nsd_world.stimuli_file}',
+            f'{loader}.num_workers=0',
+            f'{loader}.persistent_workers=False',
+        ]
     return options
 
 
 def test_tool_fits_on_training_images_and_scores_the_test_split_once(nsd_world, tmp_path):
     from mmbrain.datasets import NSDDataset
+
     out = str(tmp_path / 'ridge.json')
-    result = subprocess.run([sys.executable, TOOL, osp.join(REPO, RAND_INIT), '--out', out, '--folds', '3',
-                             '--cfg-options', *_world_options(nsd_world)], capture_output=True, text=True, cwd=REPO,
-                            timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            TOOL,
+            osp.join(REPO, RAND_INIT),
+            '--out',
+            out,
+            '--folds',
+            '3',
+            '--cfg-options',
+            *_world_options(nsd_world),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out) as f:
         scores = json.load(f)
-    for key in ('pearson_mean', 'pearson_median', 'algonauts_score', 'algonauts_score_mean', 'noise_ceiling_mean',
-                'prf-visualrois/pearson_mean'):
+    for key in (
+        'pearson_mean',
+        'pearson_median',
+        'algonauts_score',
+        'algonauts_score_mean',
+        'noise_ceiling_mean',
+        'prf-visualrois/pearson_mean',
+    ):
         assert np.isfinite(scores[f'ridge/{key}']), key
     # the training images exclude the validation images; the test images are the shared ones
-    rows = {s: NSDDataset(nsd_world.converted_dir, subjects=[3], split=s, val_fraction=0.1,
-                          stimuli_file=nsd_world.stimuli_file) for s in ('train', 'test')}
+    rows = {
+        s: NSDDataset(
+            nsd_world.converted_dir, subjects=[3], split=s, val_fraction=0.1, stimuli_file=nsd_world.stimuli_file
+        )
+        for s in ('train', 'test')
+    }
     ids = {s: {d.get_data_info(i)['nsd_id'] for i in range(len(d))} for s, d in rows.items()}
     assert scores['ridge/n_train_images'] == len(ids['train'])
     assert scores['ridge/n_test_images'] == len(ids['test'])
@@ -100,8 +130,13 @@ def test_tool_fits_on_training_images_and_scores_the_test_split_once(nsd_world, 
 
 
 def test_tool_usage_errors_exit_2(tmp_path):
-    result = subprocess.run([sys.executable, TOOL, 'no_such_config.py', '--out', str(tmp_path / 'x.json')],
-                            capture_output=True, text=True, cwd=REPO, timeout=60)
+    result = subprocess.run(
+        [sys.executable, TOOL, 'no_such_config.py', '--out', str(tmp_path / 'x.json')],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert result.returncode == 2 and 'no such config' in result.stderr
     result = subprocess.run([sys.executable, TOOL, '--help'], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode == 0 and '--checkpoint' in result.stdout

@@ -1,13 +1,15 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """NSDDataset's validation split: deterministic, drawn from the non-test images only, left out of training."""
+
 import pytest
 
 from mmbrain.datasets import NSDDataset
 
 
 def _rows(nsd_world, split, **kwargs):
-    dataset = NSDDataset(nsd_world.converted_dir, subjects=[2], split=split, stimuli_file=nsd_world.stimuli_file,
-                         **kwargs)
+    dataset = NSDDataset(
+        nsd_world.converted_dir, subjects=[2], split=split, stimuli_file=nsd_world.stimuli_file, **kwargs
+    )
     return [dataset.get_data_info(i) for i in range(len(dataset))]
 
 

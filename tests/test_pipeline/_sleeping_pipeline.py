@@ -1,8 +1,9 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """A pipeline of one stage whose child writes its pid and sleeps (the lock, signal and orphan tests).
 
-    python _sleeping_pipeline.py WORK_DIR PID_FILE
+python _sleeping_pipeline.py WORK_DIR PID_FILE
 """
+
 import os.path as osp
 import sys
 
@@ -15,12 +16,14 @@ def _import_stages_alone():
     pipeline starts in a fraction of a second; the module itself is the real one."""
     import importlib.util
     import types
+
     package_dir = importlib.util.find_spec('mmbrain').submodule_search_locations[0]
     for name in ('mmbrain', 'mmbrain.utils', 'mmbrain.pipeline'):
         module = types.ModuleType(name)
         module.__path__ = [osp.join(package_dir, *name.split('.')[1:])]
         sys.modules[name] = module
     import mmbrain.pipeline.stages as stages
+
     return stages
 
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The plan of the end-to-end job, checked without running its stages."""
+
 import os.path as osp
 from typing import Dict, List, Set
 
@@ -54,8 +55,13 @@ def test_each_stage_reads_only_its_own_inputs(demo):
     assert by_name['seed0/det_random-init'].inputs == ['world', 'convert']
     # a change to the CLIP pretraining reruns the CLIP rows and the Grad-CAM figure, nothing else
     assert _dependants(stages, 'seed0/pretrain_clip') == {
-        'seed0/backbone_clip', 'seed0/det_clip', 'seed0/seg_clip', 'seed0/encoding_clip', 'seed0/ridge_clip',
-        'seed0/gradcam'}
+        'seed0/backbone_clip',
+        'seed0/det_clip',
+        'seed0/seg_clip',
+        'seed0/encoding_clip',
+        'seed0/ridge_clip',
+        'seed0/gradcam',
+    }
     assert _dependants(stages, 'seed0/backbone_wo-bfg') == {'seed0/encoding_wo-bfg', 'seed0/ridge_wo-bfg'}
     assert len(_dependants(stages, 'world')) == len(stages) - 1
 
@@ -66,11 +72,13 @@ def test_training_stages_generate_their_config(demo):
     det = by_name['seed0/det_brainformer']
     assert det.seed == 0 and det.config.overrides == {
         'randomness.seed': 0,
-        'model.backbone.init_cfg.checkpoint': osp.join(plan.work_dir, 'seed0', 'backbone_brainformer', BACKBONE_FILE)}
+        'model.backbone.init_cfg.checkpoint': osp.join(plan.work_dir, 'seed0', 'backbone_brainformer', BACKBONE_FILE),
+    }
     assert osp.basename(det.config.file).startswith('mask-rcnn_convnext-mini-brainformer-pre_fpn_')
     assert osp.basename(by_name['seed0/det_clip'].config.file).startswith('mask-rcnn_convnext-mini-clip-pre_')
-    assert osp.basename(by_name['seed0/encoding_wo-bfg'].config.file).startswith('voxel-readout_convnext-mini-'
-                                                                                  'brainformer-pre_')
+    assert osp.basename(by_name['seed0/encoding_wo-bfg'].config.file).startswith(
+        'voxel-readout_convnext-mini-brainformer-pre_'
+    )
     assert 'model.backbone.init_cfg.checkpoint' not in by_name['seed0/seg_random-init'].config.overrides
     assert det.commands[0][0:2][1].endswith(osp.join('mmdet', '.mim', 'tools', 'train.py'))
     assert det.commands[0][2:] == [GeneratedConfig(), '--work-dir', Out()]
@@ -146,21 +154,34 @@ def test_nsd_plan_launchers(tmp_path, monkeypatch):
 def test_every_file_the_plans_run_exists(demo, tmp_path):
     """Configs and tools of every plan are in the repository (the runner refuses to start otherwise)."""
     missing = set()
-    for plan in (demo[0], synthetic_plan(seeds=[0, 1], table3=True), nsd_plan('data/nsd'),
-                 nsd_plan('data/nsd', backbone='swin-s')):
+    for plan in (
+        demo[0],
+        synthetic_plan(seeds=[0, 1], table3=True),
+        nsd_plan('data/nsd'),
+        nsd_plan('data/nsd', backbone='swin-s'),
+    ):
         for stage in build_stages(plan):
             missing |= set(stage.missing_files())
     assert not missing, sorted(missing)
 
 
-@pytest.mark.parametrize('name', ['seed0/pretrain_clip', 'seed0/det_brainformer', 'seed0/seg_clip',
-                                  'seed0/encoding_brainformer', 'seed0/ridge_random-init'])
+@pytest.mark.parametrize(
+    'name',
+    [
+        'seed0/pretrain_clip',
+        'seed0/det_brainformer',
+        'seed0/seg_clip',
+        'seed0/encoding_brainformer',
+        'seed0/ridge_random-init',
+    ],
+)
 def test_generated_configs_load_and_carry_the_overrides(demo, tmp_path, name):
     """A generated config (``_base_`` + literals) loads with mmengine, its overrides merged into the config: a
     Pretrained init_cfg keeps its type and prefix, the test evaluator keeps its metric."""
     from mmengine.config import Config
 
     from mmbrain.pipeline.stages import RunContext
+
     stage = _by_name(demo[1])[name]
     generated = tmp_path / osp.basename(stage.config.file)
     generated.write_text(stage.config.render(stage.name, RunContext(str(tmp_path), {})))

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The report reads what the runs left and shows every metric with its spread over seeds."""
+
 import json
 import os
 import os.path as osp
@@ -11,8 +12,13 @@ from mmbrain.pipeline.plan import RIDGE_FILE, TEST_METRICS_FILE
 from mmbrain.pipeline.report import ridge_metrics
 
 BOX = {'random-init': [0.10, 0.12, 0.11], 'clip': [0.13, 0.10, 0.16], 'brainformer': [0.15, 0.16, 0.17]}
-PCC = {'random-init': [0.05, 0.06, 0.04], 'clip': [0.20, 0.22, 0.21], 'brainformer': [0.25, 0.24, 0.26],
-       'wo-bfg': [0.22, 0.23, 0.21], 'bfg-printed': [0.23, 0.22, 0.24]}
+PCC = {
+    'random-init': [0.05, 0.06, 0.04],
+    'clip': [0.20, 0.22, 0.21],
+    'brainformer': [0.25, 0.24, 0.26],
+    'wo-bfg': [0.22, 0.23, 0.21],
+    'bfg-printed': [0.23, 0.22, 0.24],
+}
 
 
 def _scalars(run_dir: str, metrics: dict, step: int = 100) -> None:
@@ -33,18 +39,30 @@ def _fake_runs(plan) -> None:
     for i, seed in enumerate(plan.seeds):
         root = plan.seed_dir(seed)
         for init in ('brainformer', 'wo-bfg', 'bfg-printed'):
-            _scalars(osp.join(root, f'pretrain_{init}'), {
-                'retrieval/img2brain_top1': 10.0 + i, 'retrieval/brain2img_top1': 9.0,
-                'retrieval/img2brain_chance_top1': 1.25, 'retrieval/subj01/img2brain_top1': 11.0 + i,
-                'retrieval/subj01/brain2img_top1': 8.0, 'retrieval/subj01/img2brain_chance_top1': 2.5})
+            _scalars(
+                osp.join(root, f'pretrain_{init}'),
+                {
+                    'retrieval/img2brain_top1': 10.0 + i,
+                    'retrieval/brain2img_top1': 9.0,
+                    'retrieval/img2brain_chance_top1': 1.25,
+                    'retrieval/subj01/img2brain_top1': 11.0 + i,
+                    'retrieval/subj01/brain2img_top1': 8.0,
+                    'retrieval/subj01/img2brain_chance_top1': 2.5,
+                },
+            )
         _scalars(osp.join(root, 'pretrain_clip'), {'retrieval/img2text_top1': 30.0})
         for init, values in BOX.items():
             _scalars(osp.join(root, f'det_{init}'), {'coco/bbox_mAP': values[i], 'coco-wo-nsd/bbox_mAP': values[i]})
             _scalars(osp.join(root, f'seg_{init}'), {'mIoU': 40.0 + i, 'aAcc': 80.0})
         for init, values in PCC.items():
-            _json(osp.join(root, f'encoding_{init}', TEST_METRICS_FILE),
-                  {'nsd/pearson_mean': values[i], 'nsd/algonauts_score': 10 * values[i],
-                   'nsd/floc-faces/pearson_mean': values[i] + 0.1})
+            _json(
+                osp.join(root, f'encoding_{init}', TEST_METRICS_FILE),
+                {
+                    'nsd/pearson_mean': values[i],
+                    'nsd/algonauts_score': 10 * values[i],
+                    'nsd/floc-faces/pearson_mean': values[i] + 0.1,
+                },
+            )
             _json(osp.join(root, f'ridge_{init}', RIDGE_FILE), {'ridge/nsd/pearson_mean': values[i] / 2})
 
 
@@ -74,8 +92,18 @@ def test_cells_are_mean_and_sd_over_seeds(report):
     assert '| Brainformer | 12.000 ± 1.000 / 8.000 ± 0.000 / 2.500 ± 0.000 |' in text  # retrieval, subject 1
     assert '| ridge baseline: Brainformer | 0.125 ± 0.005 |' in text
     assert '| random init | 0.150 ± 0.010 |' in text  # PCC per ROI group
-    for key in ('box AP', 'mask AP75', 'box AP50 w/o NSD', 'mIoU', 'mAcc', 'aAcc', 'PCC (mean r)',
-                'Algonauts score (median)', 'Algonauts score (mean)', 'floc-faces'):
+    for key in (
+        'box AP',
+        'mask AP75',
+        'box AP50 w/o NSD',
+        'mIoU',
+        'mAcc',
+        'aAcc',
+        'PCC (mean r)',
+        'Algonauts score (median)',
+        'Algonauts score (mean)',
+        'floc-faces',
+    ):
         assert key in text, key
     assert '| seed 0 total | 100 |' in text and '| total | 330 |' in text
 
@@ -84,10 +112,14 @@ def test_paired_differences_and_the_verdict(report):
     text = report([0, 1, 2])
     # Brainformer - random init on box AP: 0.05, 0.04, 0.06 -> mean 0.05, t(2) interval excludes 0
     assert '| Brainformer - random init | +0.050 [+0.025, +0.075] |' in text
-    assert ('Brainformer - random init on box AP: +0.050, 95% interval [+0.025, +0.075] over 3 seeds: larger than '
-            'the seed spread') in text
-    assert 'Brainformer - CLIP on box AP: +0.030, 95% interval [-0.036, +0.096] over 3 seeds: within the seed ' \
+    assert (
+        'Brainformer - random init on box AP: +0.050, 95% interval [+0.025, +0.075] over 3 seeds: larger than '
+        'the seed spread'
+    ) in text
+    assert (
+        'Brainformer - CLIP on box AP: +0.030, 95% interval [-0.036, +0.096] over 3 seeds: within the seed '
         'spread' in text
+    )
     assert '| Brainformer - w/o guidance loss | +0.030 [' in text  # Table 3, on the encoding task
     assert '| Brainformer - printed Eq. 6 | +0.000 [+0.000, +0.000] | - |' in text  # and on retrieval
 
@@ -110,18 +142,29 @@ def test_figures_of_the_first_seed(tmp_path, monkeypatch):
     import numpy as np
 
     from mmbrain.pipeline import write_figures
+
     monkeypatch.chdir(tmp_path)
     plan = synthetic_plan(seeds=[3])
     _fake_runs(plan)
     rng = np.random.default_rng(0)
     for init in ('random-init', 'brainformer'):
-        np.savez(osp.join(plan.seed_dir(3), f'encoding_{init}', 'voxelwise.npz'),
-                 **{'floc-faces/r': rng.normal(0.2, 0.1, 30), 'floc-faces/noise_ceiling': np.full(30, 40.0),
-                    'floc-faces/xyz': 1.8 * np.stack(np.unravel_index(np.arange(30), (5, 3, 2)), 1)})
+        np.savez(
+            osp.join(plan.seed_dir(3), f'encoding_{init}', 'voxelwise.npz'),
+            **{
+                'floc-faces/r': rng.normal(0.2, 0.1, 30),
+                'floc-faces/noise_ceiling': np.full(30, 40.0),
+                'floc-faces/xyz': 1.8 * np.stack(np.unravel_index(np.arange(30), (5, 3, 2)), 1),
+            },
+        )
     gradcam = osp.join(plan.seed_dir(3), 'gradcam', 'gradcam.png')
     _json(gradcam, {})
     figures = write_figures(collect_results(plan, {}), str(tmp_path / 'figures'))
-    assert set(figures) == {'pretraining curves', 'per-ROI correlation', 'brain map', 'ablation',
-                            'Grad-CAM (paper Fig. 6)'}
+    assert set(figures) == {
+        'pretraining curves',
+        'per-ROI correlation',
+        'brain map',
+        'ablation',
+        'Grad-CAM (paper Fig. 6)',
+    }
     assert figures['Grad-CAM (paper Fig. 6)'] == gradcam
     assert all(osp.getsize(path) > 0 for path in figures.values())

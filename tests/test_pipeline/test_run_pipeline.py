@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """tools/run_pipeline.py: from the command line to the report, and its exit statuses (fake stages)."""
+
 import os.path as osp
 
 import pytest
@@ -18,9 +19,12 @@ def tool(tmp_path, monkeypatch):
     calls = str(tmp_path / 'calls.txt')
 
     def fake_build(plan):
-        return [fake_stage('seed0/a', plan.seed_dir(0), calls),
-                fake_stage('seed0/b', plan.seed_dir(0), calls, inputs=['seed0/a'],
-                           extra='raise SystemExit(4)' if tool.fail else '')]
+        return [
+            fake_stage('seed0/a', plan.seed_dir(0), calls),
+            fake_stage(
+                'seed0/b', plan.seed_dir(0), calls, inputs=['seed0/a'], extra='raise SystemExit(4)' if tool.fail else ''
+            ),
+        ]
 
     monkeypatch.setattr(pipeline, 'build_stages', fake_build)
     tool = load_tool('tools/run_pipeline.py')

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Declared stages: honest reuse, the on-disk decision, atomic replace, the lock, children, paths, checkpoints."""
+
 import json
 import os
 import os.path as osp
@@ -52,8 +53,14 @@ def chain(tmp_path):
     def make(seed=0, overrides=None, fail=None, d_extra=''):
         fail_code = 'raise SystemExit(3)'
         return [
-            fake_stage('a', work, calls, seed=seed, config=StageConfig(str(config), overrides or {}),
-                       extra=fail_code if fail == 'a' else ''),
+            fake_stage(
+                'a',
+                work,
+                calls,
+                seed=seed,
+                config=StageConfig(str(config), overrides or {}),
+                extra=fail_code if fail == 'a' else '',
+            ),
             fake_stage('b', work, calls, inputs=['a'], extra=fail_code if fail == 'b' else ''),
             fake_stage('c', work, calls, inputs=['b']),
             fake_stage('d', work, calls, inputs=['a'], extra=d_extra),
@@ -209,6 +216,7 @@ def test_redo_names(chain):
 
 def test_misspelled_redo_is_a_usage_error(tmp_path, monkeypatch, capsys):
     from _helpers import load_tool
+
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:
         load_tool('tools/run_pipeline.py').main(['--redo', 'pretrain_brainfromer', '--list'])
@@ -239,11 +247,18 @@ def test_paths_with_spaces_and_commas_reach_the_config(tmp_path):
     base = tmp_path / 'base config.py'
     base.write_text('model = dict(backbone=dict(init_cfg=dict(type="Pretrained", checkpoint="x.pth")))\n')
     target = osp.join(work, 'backbones', "it's here, really.pth")
-    check = ('import sys; from mmengine.config import Config; cfg = Config.fromfile(sys.argv[1]); '
-             f'assert cfg.model.backbone.init_cfg.checkpoint == {target!r}, cfg.model; '
-             'assert cfg.model.backbone.init_cfg.type == "Pretrained"; open(sys.argv[2] + "/ok", "w").write("ok")')
-    stage = Stage('train', 'reads its generated config', [[sys.executable, '-c', check, GeneratedConfig(), Out()]],
-                  root=work, config=StageConfig(str(base), {'model.backbone.init_cfg.checkpoint': target}))
+    check = (
+        'import sys; from mmengine.config import Config; cfg = Config.fromfile(sys.argv[1]); '
+        f'assert cfg.model.backbone.init_cfg.checkpoint == {target!r}, cfg.model; '
+        'assert cfg.model.backbone.init_cfg.type == "Pretrained"; open(sys.argv[2] + "/ok", "w").write("ok")'
+    )
+    stage = Stage(
+        'train',
+        'reads its generated config',
+        [[sys.executable, '-c', check, GeneratedConfig(), Out()]],
+        root=work,
+        config=StageConfig(str(base), {'model.backbone.init_cfg.checkpoint': target}),
+    )
     _run([stage], work)
     assert osp.isfile(osp.join(work, 'train', 'ok'))
     assert osp.isfile(osp.join(work, 'train', 'generated_config', 'base config.py'))  # named as its base
@@ -251,13 +266,24 @@ def test_paths_with_spaces_and_commas_reach_the_config(tmp_path):
 
 def test_last_checkpoint_points_into_the_final_folder(tmp_path):
     work = str(tmp_path / 'work')
-    train = ('import os, sys; out = sys.argv[1]; open(os.path.join(out, "iter_4.pth"), "w").write("w"); '
-             'open(os.path.join(out, "last_checkpoint"), "w").write(os.path.join(out, "iter_4.pth"))')
-    use = ('import sys; assert sys.argv[1].endswith("/train/iter_4.pth"), sys.argv[1]; '
-           'assert ".partial" not in sys.argv[1]; open(sys.argv[1]).read()')
-    stages = [Stage('train', 'train', [[sys.executable, '-c', train, Out()]], root=work),
-              Stage('use', 'reads the checkpoint', [[sys.executable, '-c', use, Checkpoint('train')]], root=work,
-                    inputs=['train'])]
+    train = (
+        'import os, sys; out = sys.argv[1]; open(os.path.join(out, "iter_4.pth"), "w").write("w"); '
+        'open(os.path.join(out, "last_checkpoint"), "w").write(os.path.join(out, "iter_4.pth"))'
+    )
+    use = (
+        'import sys; assert sys.argv[1].endswith("/train/iter_4.pth"), sys.argv[1]; '
+        'assert ".partial" not in sys.argv[1]; open(sys.argv[1]).read()'
+    )
+    stages = [
+        Stage('train', 'train', [[sys.executable, '-c', train, Out()]], root=work),
+        Stage(
+            'use',
+            'reads the checkpoint',
+            [[sys.executable, '-c', use, Checkpoint('train')]],
+            root=work,
+            inputs=['train'],
+        ),
+    ]
     _run(stages, work)
     with open(osp.join(work, 'train', 'last_checkpoint')) as f:
         assert f.read() == osp.join(work, 'train', 'iter_4.pth')
@@ -265,14 +291,16 @@ def test_last_checkpoint_points_into_the_final_folder(tmp_path):
 
 def test_relative_paths_resolve_against_the_current_folder(tmp_path, monkeypatch):
     from mmbrain.pipeline import build_stages, synthetic_plan
+
     monkeypatch.chdir(tmp_path)
     plan = synthetic_plan('runs/my demo')
     assert plan.work_dir == str(tmp_path / 'runs' / 'my demo')
     assert plan.data_root == str(tmp_path / 'data' / 'synthetic_nsd')
     folders = {stage.name: stage.output_dir for stage in build_stages(plan)}
     assert folders['world'] == str(tmp_path / 'data' / 'synthetic_nsd')
-    assert folders['seed0/pretrain_brainformer'] == str(tmp_path / 'runs' / 'my demo' / 'seed0' /
-                                                        'pretrain_brainformer')
+    assert folders['seed0/pretrain_brainformer'] == str(
+        tmp_path / 'runs' / 'my demo' / 'seed0' / 'pretrain_brainformer'
+    )
 
 
 def test_final_checkpoint_prefers_best_then_latest(tmp_path):
@@ -308,8 +336,12 @@ def _wait(predicate, timeout: float = 60.0) -> bool:
 
 def _start_sleeper(tmp_path):
     work, pid_file = str(tmp_path / 'work'), str(tmp_path / 'child.pid')
-    proc = subprocess.Popen([sys.executable, SLEEPING_PIPELINE, work, pid_file], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, SLEEPING_PIPELINE, work, pid_file],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert _wait(lambda: osp.isfile(pid_file) and open(pid_file).read().strip()), proc.stderr.read()
     return proc, work, int(open(pid_file).read())
 

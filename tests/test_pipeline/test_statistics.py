@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Mean ± sd over seeds and paired differences with t-intervals, checked against numpy and scipy."""
+
 import math
 
 import numpy as np

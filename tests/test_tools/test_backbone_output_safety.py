@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """brainformer_to_backbone.py never replaces its input, never clobbers, refuses NaN weights, and reports a full disk."""
+
 import os
 import subprocess
 import sys
@@ -16,8 +17,9 @@ convert = load_tool('tools/model_converters/brainformer_to_backbone.py').convert
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, TOOL, *map(str, args)], capture_output=True, text=True, cwd=REPO,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, TOOL, *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
 
 
 def _checkpoint(path, backbone_value=0.5):
@@ -52,8 +54,11 @@ def test_an_existing_output_is_replaced_only_with_overwrite(tmp_path):
 @pytest.mark.parametrize('bad', [float('nan'), float('inf')])
 def test_non_finite_weights_are_refused(tmp_path, bad):
     src = _checkpoint(tmp_path / 'diverged.pth', backbone_value=bad)
-    with pytest.raises(ValueError, match='backbone weight backbone.stem.weight has 12 NaN/Inf values '
-                       '\\(the training diverged\\); refusing to convert it'):
+    with pytest.raises(
+        ValueError,
+        match='backbone weight backbone.stem.weight has 12 NaN/Inf values '
+        '\\(the training diverged\\); refusing to convert it',
+    ):
         convert(str(src), str(tmp_path / 'backbone.pth'))
     assert not (tmp_path / 'backbone.pth').exists()
 

@@ -1,12 +1,12 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """tools/model_converters/brainformer_to_backbone.py on real Brainformer checkpoints saved by mmengine's Runner."""
+
 import os
 import subprocess
 import sys
 
 import pytest
 import torch
-
 from _helpers import REPO, load_tool
 
 TOOL = os.path.join(REPO, 'tools/model_converters/brainformer_to_backbone.py')
@@ -26,14 +26,23 @@ def test_cli_keeps_exactly_the_backbone(brainformer_checkpoints, tmp_path):
 
     # A fresh interpreter without mmbrain or mmengine, so no allow-list: plain tensors only.
     check = subprocess.run(
-        [sys.executable, '-c', 'import sys, torch; c = torch.load(sys.argv[1], weights_only=True); '
-         'assert "mmengine" not in sys.modules and "mmbrain" not in sys.modules; '
-         'assert all(isinstance(v, torch.Tensor) for v in c["state_dict"].values()); '
-         'print(len(c["state_dict"]), sorted(c["meta"]))', str(dst)],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            '-c',
+            'import sys, torch; c = torch.load(sys.argv[1], weights_only=True); '
+            'assert "mmengine" not in sys.modules and "mmbrain" not in sys.modules; '
+            'assert all(isinstance(v, torch.Tensor) for v in c["state_dict"].values()); '
+            'print(len(c["state_dict"]), sorted(c["meta"]))',
+            str(dst),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert check.returncode == 0, check.stderr
 
     from mmbrain.utils import load_checkpoint_safely
+
     source = load_checkpoint_safely(src)['state_dict']
     converted = torch.load(dst, weights_only=True)
     expected = {k for k in source if k.startswith('backbone.')}
@@ -73,8 +82,10 @@ class _Exploit:
 def test_never_unpickles_arbitrary_objects(tmp_path):
     marker = tmp_path / 'pwned'
     malicious = tmp_path / 'malicious.pth'
-    torch.save({'state_dict': {'backbone.w': torch.zeros(1), 'fmri_encoder.w': torch.zeros(1)},
-                'meta': _Exploit(str(marker))}, malicious)
+    torch.save(
+        {'state_dict': {'backbone.w': torch.zeros(1), 'fmri_encoder.w': torch.zeros(1)}, 'meta': _Exploit(str(marker))},
+        malicious,
+    )
     convert = load_tool('tools/model_converters/brainformer_to_backbone.py').convert
     with pytest.raises(ValueError, match='malicious.pth'):
         convert(str(malicious), str(tmp_path / 'out.pth'))

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """coco_exclude_nsd.py never replaces its input (not even through a symlinked folder) and never clobbers unasked."""
+
 import json
 import sys
 
@@ -14,8 +15,9 @@ def coco(tmp_path):
     data = tmp_path / 'coco'
     data.mkdir()
     train = data / 'instances_train2017.json'
-    train.write_text(json.dumps(dict(images=[dict(id=1), dict(id=2)], annotations=[dict(id=7, image_id=2)],
-                                     categories=[])))
+    train.write_text(
+        json.dumps(dict(images=[dict(id=1), dict(id=2)], annotations=[dict(id=7, image_id=2)], categories=[]))
+    )
     stim = tmp_path / 'nsd_stim_info_merged.csv'
     stim.write_text(',cocoId,cocoSplit\n0,2,train2017\n')
     (tmp_path / 'alias').symlink_to(data, target_is_directory=True)
@@ -30,7 +32,7 @@ def _main(monkeypatch, *args):
     return info.value.code
 
 
-@pytest.mark.parametrize('extra', [(), ('--overwrite', )])
+@pytest.mark.parametrize('extra', [(), ('--overwrite',)])
 def test_the_input_is_refused_through_a_symlinked_folder(coco, tmp_path, monkeypatch, capsys, extra):
     train, stim = coco
     before = train.read_text()

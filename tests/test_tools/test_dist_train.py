@@ -7,6 +7,7 @@ both processes' features, so rank 0 logs the loss of the whole batch) and the sa
 rank 0's mean, so it is checked through the weights). The two-process run is killed mid-training and resumed.
 Evaluation with two processes gives the retrieval metrics of one.
 """
+
 import json
 import os
 import signal
@@ -40,8 +41,12 @@ def free_port() -> int:
 
 def tool_env(**extra: str) -> Dict[str, str]:
     """The environment of a tool run: the repository on PYTHONPATH, this interpreter for the shell scripts."""
-    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
-               PYTHONPATH=f'{REPO}{os.pathsep}' + os.environ.get('PYTHONPATH', ''))
+    env = dict(
+        os.environ,
+        PYTHON=sys.executable,
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=f'{REPO}{os.pathsep}' + os.environ.get('PYTHONPATH', ''),
+    )
     env.update(extra)
     return env
 
@@ -49,8 +54,9 @@ def tool_env(**extra: str) -> Dict[str, str]:
 def launch(args, cwd: Path, **env: str) -> subprocess.Popen:
     """A tool run, its output going to a file in ``cwd`` (read, and closed, by :func:`output`)."""
     log = open(cwd / f'run-{time.monotonic_ns()}.out', 'w+')
-    proc = subprocess.Popen([str(a) for a in args], cwd=str(cwd), env=tool_env(**env), stdout=log,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(a) for a in args], cwd=str(cwd), env=tool_env(**env), stdout=log, stderr=subprocess.STDOUT, text=True
+    )
     proc.log = log
     return proc
 
@@ -72,6 +78,7 @@ def finish(proc: subprocess.Popen, timeout: float = 150) -> str:
 def kill_tree(pid: int) -> None:
     """SIGKILL a process and all its descendants (torchrun starts each worker in a session of its own, so a
     process-group kill would miss them)."""
+
     def children(p):
         try:
             with open(f'/proc/{p}/task/{p}/children') as f:
@@ -92,17 +99,31 @@ def kill_tree(pid: int) -> None:
 
 
 def dist_train(config: Path, work_dir: Path, procs: int, *extra, **env) -> subprocess.Popen:
-    return launch(['bash', REPO / 'tools/dist_train.sh', config, procs, '--work-dir', work_dir, *extra],
-                  work_dir.parent, PORT=str(free_port()), **env)
+    return launch(
+        ['bash', REPO / 'tools/dist_train.sh', config, procs, '--work-dir', work_dir, *extra],
+        work_dir.parent,
+        PORT=str(free_port()),
+        **env,
+    )
 
 
 def pretrain_options(world, batch: int, epochs: int):
     data = 'train_dataloader.dataset'
-    return ['--no-validate', '--cfg-options', f'{data}.data_root={world.converted_dir}',
-            f'{data}.stimuli_file={world.stimuli_file}', f'{data}.subjects={world.subjects}'.replace(' ', ''),
-            f'{data}.indices={ROWS}', f'train_dataloader.batch_size={batch}', 'train_dataloader.num_workers=0',
-            'train_dataloader.persistent_workers=False', f'train_cfg.max_epochs={epochs}',
-            'default_hooks.logger.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=-1', ADAM_EPS]
+    return [
+        '--no-validate',
+        '--cfg-options',
+        f'{data}.data_root={world.converted_dir}',
+        f'{data}.stimuli_file={world.stimuli_file}',
+        f'{data}.subjects={world.subjects}'.replace(' ', ''),
+        f'{data}.indices={ROWS}',
+        f'train_dataloader.batch_size={batch}',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        f'train_cfg.max_epochs={epochs}',
+        'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.max_keep_ckpts=-1',
+        ADAM_EPS,
+    ]
 
 
 def logged(work_dir: Path) -> Dict[int, Dict]:
@@ -139,8 +160,19 @@ def written_files(work_dir: Path):
 def single(nsd_world, tmp_path_factory) -> Path:
     """One process, batch 2B, EPOCHS epochs (the reference the two-process runs must match)."""
     work_dir = tmp_path_factory.mktemp('single') / 'work'
-    finish(launch([sys.executable, REPO / 'tools/train.py', PRETRAIN_CONFIG, '--work-dir', work_dir,
-                   *pretrain_options(nsd_world, 2 * BATCH, EPOCHS)], work_dir.parent))
+    finish(
+        launch(
+            [
+                sys.executable,
+                REPO / 'tools/train.py',
+                PRETRAIN_CONFIG,
+                '--work-dir',
+                work_dir,
+                *pretrain_options(nsd_world, 2 * BATCH, EPOCHS),
+            ],
+            work_dir.parent,
+        )
+    )
     return work_dir
 
 
@@ -161,7 +193,7 @@ def test_two_processes_match_one_and_resume(nsd_world, single, tmp_path):
     assert meta['epoch'] < EPOCHS, 'the run was not killed before the end'
 
     out = finish(dist_train(PRETRAIN_CONFIG, work_dir, 2, '--resume', *pretrain_options(nsd_world, BATCH, EPOCHS)))
-    assert f"resumed epoch: {meta['epoch']}, iter: {meta['iter']}" in out
+    assert f'resumed epoch: {meta["epoch"]}, iter: {meta["iter"]}' in out
     assert 'Distributed training is not used' not in out
 
     # the same whole-batch loss at every iteration, before and after the kill, and the same weights at the end
@@ -183,15 +215,48 @@ def test_two_processes_match_one_and_resume(nsd_world, single, tmp_path):
 def test_dist_test_matches_test(nsd_world, single, tmp_path):
     checkpoint = single / f'epoch_{EPOCHS}.pth'
     loader = 'test_dataloader'
-    options = ['--cfg-options', f'{loader}.dataset.data_root={nsd_world.converted_dir}',
-               f'{loader}.dataset.stimuli_file={nsd_world.stimuli_file}',
-               f'{loader}.dataset.subjects={nsd_world.subjects}'.replace(' ', ''), f'{loader}.num_workers=0',
-               f'{loader}.persistent_workers=False', f'{loader}.batch_size={BATCH}']
+    options = [
+        '--cfg-options',
+        f'{loader}.dataset.data_root={nsd_world.converted_dir}',
+        f'{loader}.dataset.stimuli_file={nsd_world.stimuli_file}',
+        f'{loader}.dataset.subjects={nsd_world.subjects}'.replace(' ', ''),
+        f'{loader}.num_workers=0',
+        f'{loader}.persistent_workers=False',
+        f'{loader}.batch_size={BATCH}',
+    ]
     one, two = tmp_path / 'one.json', tmp_path / 'two.json'
-    procs = [launch([sys.executable, REPO / 'tools/test.py', PRETRAIN_CONFIG, checkpoint, '--work-dir',
-                     tmp_path / 'w1', '--out', one, *options], tmp_path),
-             launch(['bash', REPO / 'tools/dist_test.sh', PRETRAIN_CONFIG, checkpoint, 2, '--work-dir', tmp_path / 'w2',
-                     '--out', two, *options], tmp_path, PORT=str(free_port()))]
+    procs = [
+        launch(
+            [
+                sys.executable,
+                REPO / 'tools/test.py',
+                PRETRAIN_CONFIG,
+                checkpoint,
+                '--work-dir',
+                tmp_path / 'w1',
+                '--out',
+                one,
+                *options,
+            ],
+            tmp_path,
+        ),
+        launch(
+            [
+                'bash',
+                REPO / 'tools/dist_test.sh',
+                PRETRAIN_CONFIG,
+                checkpoint,
+                2,
+                '--work-dir',
+                tmp_path / 'w2',
+                '--out',
+                two,
+                *options,
+            ],
+            tmp_path,
+            PORT=str(free_port()),
+        ),
+    ]
     for proc in procs:
         finish(proc)
     m1, m2 = json.loads(one.read_text()), json.loads(two.read_text())
@@ -207,18 +272,41 @@ def test_dist_train_downstream_encoding(nsd_world, tmp_path):
     subject = nsd_world.subjects[-1]
     subject_file = nsd_world.converted_file(subject, averaged=True)
     data = 'train_dataloader.dataset'
-    options = ['--no-validate', '--cfg-options', f'{data}.data_root={nsd_world.averaged_dir}',
-               f'{data}.stimuli_file={nsd_world.stimuli_file}', f'{data}.subjects=[{subject}]', f'{data}.indices=16',
-               f'model.head.num_voxels={subject_file}', 'model.head.dropout=0.', 'train_dataloader.num_workers=0',
-               'train_dataloader.persistent_workers=False', 'train_cfg.max_epochs=2',
-               'default_hooks.checkpoint.interval=1', 'default_hooks.checkpoint.save_best=None',
-               'default_hooks.checkpoint.max_keep_ckpts=2', ADAM_EPS]
+    options = [
+        '--no-validate',
+        '--cfg-options',
+        f'{data}.data_root={nsd_world.averaged_dir}',
+        f'{data}.stimuli_file={nsd_world.stimuli_file}',
+        f'{data}.subjects=[{subject}]',
+        f'{data}.indices=16',
+        f'model.head.num_voxels={subject_file}',
+        'model.head.dropout=0.',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'train_cfg.max_epochs=2',
+        'default_hooks.checkpoint.interval=1',
+        'default_hooks.checkpoint.save_best=None',
+        'default_hooks.checkpoint.max_keep_ckpts=2',
+        ADAM_EPS,
+    ]
     one, two = tmp_path / 'one' / 'work', tmp_path / 'two' / 'work'
     for d in (one, two):
         d.parent.mkdir()
-    procs = [launch([sys.executable, REPO / 'tools/train.py', ENCODING_CONFIG, '--work-dir', one, *options,
-                     'train_dataloader.batch_size=8'], one.parent),
-             dist_train(ENCODING_CONFIG, two, 2, *options, 'train_dataloader.batch_size=4')]
+    procs = [
+        launch(
+            [
+                sys.executable,
+                REPO / 'tools/train.py',
+                ENCODING_CONFIG,
+                '--work-dir',
+                one,
+                *options,
+                'train_dataloader.batch_size=8',
+            ],
+            one.parent,
+        ),
+        dist_train(ENCODING_CONFIG, two, 2, *options, 'train_dataloader.batch_size=4'),
+    ]
     for proc in procs:
         finish(proc)
     assert_same_training(two / 'epoch_2.pth', one / 'epoch_2.pth', one / 'epoch_1.pth')

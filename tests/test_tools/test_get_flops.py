@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """tools/analysis_tools/get_flops.py: attention FLOPs counted, Table 4 beside ours, errors and exit codes."""
+
 import json
 import sys
 
@@ -42,7 +43,8 @@ def test_table4_rows_on_a_tiny_config(monkeypatch, capsys):
         assert row['encoder_attention_gflops_per_sample'] > 0
         assert row['encoder_attention_gflops_per_sample'] < row['encoder_gflops_per_sample']
         assert row['gflops_per_sample'] == pytest.approx(
-            row['encoder_gflops_per_sample'] + row['backbone_gflops_per_sample'], rel=0.05)
+            row['encoder_gflops_per_sample'] + row['backbone_gflops_per_sample'], rel=0.05
+        )
         assert row['paper_table4']['params_M'] == 543.47
     assert len({r['params_M'] for r in res['rows']}) == 1  # w and s change no parameter
     assert len(res['notes']) == 2 and 'bytes' in res['notes'][0] and '1/s' in res['notes'][1]

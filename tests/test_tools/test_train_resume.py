@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """A tiny Brainformer pretraining on the synthetic NSD world, killed mid-run, resumes from its checkpoint."""
+
 import os
 import os.path as osp
 import re
@@ -21,22 +22,27 @@ BATCH, TRAIN_ROWS = 8, 32  # 4 iterations per epoch
 
 def _write_config(path: Path, world) -> None:
     loader = dict(batch_size=BATCH, num_workers=0, persistent_workers=False)
-    data = (f"dict(data_root={world.converted_dir!r}, stimuli_file={world.stimuli_file!r}, "
-            f"subjects={world.subjects!r}")
+    data = f'dict(data_root={world.converted_dir!r}, stimuli_file={world.stimuli_file!r}, subjects={world.subjects!r}'
     path.write_text(
-        f"_base_ = {str(TINY_CONFIG)!r}\n"
-        f"train_dataloader = dict(**{loader!r}, dataset={data}, indices={TRAIN_ROWS}))\n"
-        f"val_dataloader = dict(**{loader!r}, dataset={data}, indices=16))\n"
-        "test_dataloader = val_dataloader\n"
-        "train_cfg = dict(max_epochs=40, val_interval=2)\n"
-        "default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=1, max_keep_ckpts=3))\n")
+        f'_base_ = {str(TINY_CONFIG)!r}\n'
+        f'train_dataloader = dict(**{loader!r}, dataset={data}, indices={TRAIN_ROWS}))\n'
+        f'val_dataloader = dict(**{loader!r}, dataset={data}, indices=16))\n'
+        'test_dataloader = val_dataloader\n'
+        'train_cfg = dict(max_epochs=40, val_interval=2)\n'
+        'default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=1, max_keep_ckpts=3))\n'
+    )
 
 
 def _train(config: Path, work_dir: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=f'{REPO}{os.pathsep}' + os.environ.get('PYTHONPATH', ''))
-    return subprocess.Popen([sys.executable, str(REPO / 'tools/train.py'), str(config), '--work-dir', str(work_dir),
-                             *extra], cwd=str(work_dir.parent), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(REPO / 'tools/train.py'), str(config), '--work-dir', str(work_dir), *extra],
+        cwd=str(work_dir.parent),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """mmengine checkpoints load under torch's ``weights_only=True`` default, arbitrary pickles do not."""
+
 import os
 import os.path as osp
 import pickle
@@ -16,7 +17,6 @@ from mmbrain.utils import load_checkpoint_safely, mmengine_checkpoint_types
 
 
 class ToyModel(BaseModel):
-
     def __init__(self, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.linear = nn.Linear(2, 1)
@@ -35,7 +35,7 @@ class ToyDataset(torch.utils.data.Dataset):
         return 8
 
     def __getitem__(self, idx):
-        return dict(inputs=torch.full((2, ), float(idx)))
+        return dict(inputs=torch.full((2,), float(idx)))
 
 
 def make_runner(work_dir, max_iters, **kwargs):
@@ -47,14 +47,16 @@ def make_runner(work_dir, max_iters, **kwargs):
             sampler=dict(type='DefaultSampler', shuffle=False),
             batch_size=2,
             num_workers=0,
-            collate_fn=dict(type='pseudo_collate')),
+            collate_fn=dict(type='pseudo_collate'),
+        ),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         param_scheduler=dict(type='MultiStepLR', milestones=[1], by_epoch=False),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False)),
         default_scope='mmengine',
         experiment_name=f'toy_{max_iters}_{len(kwargs)}_{osp.basename(str(work_dir))}',
-        **kwargs)
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope='module')
@@ -69,6 +71,7 @@ def runner_checkpoint(tmp_path_factory):
 def test_torch_defaults_to_weights_only():
     """The premise: plain torch.load refuses mmengine's checkpoint types unless they are allow-listed."""
     import inspect
+
     default = inspect.signature(torch.load).parameters['weights_only'].default
     assert default is None or default is True
 
@@ -126,7 +129,7 @@ class Exploit:
         self.marker = marker
 
     def __reduce__(self):
-        return (os.system, (f'touch {self.marker}', ))
+        return (os.system, (f'touch {self.marker}',))
 
 
 class ArbitraryObject:
@@ -138,6 +141,7 @@ class AttributeLookup:
 
     def __reduce__(self):
         from mmengine.logging import HistoryBuffer
+
         return (getattr, (HistoryBuffer, '__init__'))
 
 
@@ -158,10 +162,13 @@ def test_fresh_process_loads_a_runner_checkpoint(runner_checkpoint):
     """A new process (``tools/test.py``, ``--resume``) has created no HistoryBuffer before loading."""
     import subprocess
     import sys
+
     _, ckpt, _, _ = runner_checkpoint
-    code = ('import torch, mmbrain; '
-            f'ckpt = torch.load({ckpt!r}, map_location="cpu", weights_only=True); '
-            'print(sorted(ckpt["message_hub"]["log_scalars"]))')
+    code = (
+        'import torch, mmbrain; '
+        f'ckpt = torch.load({ckpt!r}, map_location="cpu", weights_only=True); '
+        'print(sorted(ckpt["message_hub"]["log_scalars"]))'
+    )
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'train/loss' in out.stdout

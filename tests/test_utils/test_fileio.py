@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Publishing outputs: atomic, verified, synced, never clobbering unless asked, never replacing an input."""
+
 import errno
 import os
 import stat
@@ -105,8 +106,12 @@ def test_stale_temporaries_are_removed_live_and_foreign_ones_kept(tmp_path):
     live_tmp = live.open()
     stale = tmp_path / '.subj01.h5.ab12cd_9.partial'
     stale.write_bytes(b'left by a killed converter')
-    foreign = [tmp_path / '.subj02.h5.ab12cd_9.partial', tmp_path / '.subj01.h5.toolongname.partial',
-               tmp_path / 'subj01.h5.partial', tmp_path / 'notes.txt']
+    foreign = [
+        tmp_path / '.subj02.h5.ab12cd_9.partial',
+        tmp_path / '.subj01.h5.toolongname.partial',
+        tmp_path / 'subj01.h5.partial',
+        tmp_path / 'notes.txt',
+    ]
     for p in foreign:
         p.write_text('not ours')
     try:

@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """``import mmbrain`` and the data converters need no torch; components still register on first use, and
 mmengine's checkpoint types are allow-listed whichever of mmbrain and torch is imported first."""
+
 import subprocess
 import sys
 
@@ -12,26 +13,33 @@ def _run(code: str) -> str:
 
 
 def test_the_converters_import_without_torch():
-    out = _run('import sys, mmbrain, mmbrain.datasets.converter, mmbrain.datasets.algonauts, '
-               'mmbrain.datasets.converted_file, mmbrain.datasets.synthetic; '
-               'print(sorted(m for m in ("torch", "mmengine", "mmcv", "mmpretrain", "matplotlib") '
-               'if m in sys.modules))')
+    out = _run(
+        'import sys, mmbrain, mmbrain.datasets.converter, mmbrain.datasets.algonauts, '
+        'mmbrain.datasets.converted_file, mmbrain.datasets.synthetic; '
+        'print(sorted(m for m in ("torch", "mmengine", "mmcv", "mmpretrain", "matplotlib") '
+        'if m in sys.modules))'
+    )
     assert out.strip() == '[]'
 
 
 def test_components_register_on_first_use():
     # as mmengine's Runner looks them up: the mmbrain registries, or mmengine's roots with the scope prefix
-    out = _run('import mmbrain; from mmbrain.registry import DATASETS, TRANSFORMS; '
-               'from mmengine.registry import FUNCTIONS, MODELS; '
-               'print(DATASETS.get("NSDDataset").__name__, TRANSFORMS.get("PackBrainInputs").__name__, '
-               'FUNCTIONS.get("mmbrain.brain_collate").__name__, MODELS.get("mmbrain.BrainformerPretrainer").__name__)')
+    out = _run(
+        'import mmbrain; from mmbrain.registry import DATASETS, TRANSFORMS; '
+        'from mmengine.registry import FUNCTIONS, MODELS; '
+        'print(DATASETS.get("NSDDataset").__name__, TRANSFORMS.get("PackBrainInputs").__name__, '
+        'FUNCTIONS.get("mmbrain.brain_collate").__name__, MODELS.get("mmbrain.BrainformerPretrainer").__name__)'
+    )
     assert out.split() == ['NSDDataset', 'PackBrainInputs', 'brain_collate', 'BrainformerPretrainer']
 
 
 def test_checkpoint_types_allowed_when_torch_comes_after_mmbrain(tmp_path):
     ckpt = tmp_path / 'hub.pth'
-    _run('import torch; from mmengine.logging import HistoryBuffer; buf = HistoryBuffer(); buf.update(1.0); '
-         f'buf.update(2.0); torch.save(dict(message_hub=dict(loss=buf)), {str(ckpt)!r})')
-    out = _run('import mmbrain, torch; '
-               f'print(torch.load({str(ckpt)!r}, weights_only=True)["message_hub"]["loss"].mean())')
+    _run(
+        'import torch; from mmengine.logging import HistoryBuffer; buf = HistoryBuffer(); buf.update(1.0); '
+        f'buf.update(2.0); torch.save(dict(message_hub=dict(loss=buf)), {str(ckpt)!r})'
+    )
+    out = _run(
+        f'import mmbrain, torch; print(torch.load({str(ckpt)!r}, weights_only=True)["message_hub"]["loss"].mean())'
+    )
     assert float(out) == 1.5

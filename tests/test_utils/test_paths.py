@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Shipped configs and tools are found in an installed package's .mim folder or in a source checkout."""
+
 import os.path as osp
 
 import pytest

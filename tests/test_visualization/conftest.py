@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Fixtures of the visualization tests: a scalar log written by a real mmengine Runner."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -12,7 +13,6 @@ from torch.utils.data import Dataset
 
 
 class _PairDataset(Dataset):
-
     def __len__(self):
         return 8
 
@@ -50,8 +50,13 @@ def runner_run(tmp_path_factory):
     """A real mmengine Runner with ``visualizer=dict(type='BrainVisualizer')`` as a config would set it: 6
     iterations, logging every 2, validating after iterations 3 and 6. Returns its work dir and visualizer."""
     work_dir = tmp_path_factory.mktemp('runner')
-    loader = dict(dataset=_PairDataset(), sampler=dict(type='DefaultSampler', shuffle=False), batch_size=2,
-                  num_workers=0, collate_fn=dict(type='default_collate'))
+    loader = dict(
+        dataset=_PairDataset(),
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        batch_size=2,
+        num_workers=0,
+        collate_fn=dict(type='default_collate'),
+    )
     runner = Runner(
         model=_TwoLossModel(),
         work_dir=str(work_dir),
@@ -61,8 +66,10 @@ def runner_run(tmp_path_factory):
         train_cfg=dict(by_epoch=False, max_iters=6, val_interval=3),
         val_cfg=dict(),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=2, log_metric_by_epoch=False),
-                           checkpoint=dict(type='CheckpointHook', interval=-1, save_last=False)),
+        default_hooks=dict(
+            logger=dict(type='LoggerHook', interval=2, log_metric_by_epoch=False),
+            checkpoint=dict(type='CheckpointHook', interval=-1, save_last=False),
+        ),
         log_processor=dict(by_epoch=False),
         default_scope='mmbrain',
         visualizer=dict(type='BrainVisualizer', vis_backends=[dict(type='LocalVisBackend')]),

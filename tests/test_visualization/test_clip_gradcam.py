@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The CLIP row of Fig. 6: a ClipPretrainer explains cos(p, its own caption's text features) on the same batch."""
+
 import os.path as osp
 
 import pytest
@@ -18,8 +19,13 @@ from mmbrain.visualization.clip_gradcam import attach_captions
 
 def _config(path, nsd_world, with_captions):
     cfg = Config.fromfile(osp.join(REPO, path))
-    cfg.merge_from_dict({**world_data_options(nsd_world, 'val_dataloader'), 'val_dataloader.dataset.subjects': [1, 2],
-                         **(caption_options(nsd_world, 'val_dataloader') if with_captions else {})})
+    cfg.merge_from_dict(
+        {
+            **world_data_options(nsd_world, 'val_dataloader'),
+            'val_dataloader.dataset.subjects': [1, 2],
+            **(caption_options(nsd_world, 'val_dataloader') if with_captions else {}),
+        }
+    )
     return cfg
 
 
@@ -42,8 +48,9 @@ def test_clip_row_uses_the_stimuli_own_captions(nsd_world, tmp_path):
     clip.eval()
     feats = clip(**clip.data_preprocessor(data, False), mode='tensor')
     torch.testing.assert_close(result.similarity, F.cosine_similarity(feats['img'], feats['text'], dim=-1))
-    fig = plot_brainformer_gradcam({'CLIP': clip, 'Brainformer': brainformer}, data, tmp_path / 'fig6.png',
-                                   target_layer='backbone.stages.2')
+    fig = plot_brainformer_gradcam(
+        {'CLIP': clip, 'Brainformer': brainformer}, data, tmp_path / 'fig6.png', target_layer='backbone.stages.2'
+    )
     assert [ax.get_ylabel() for ax in fig.axes[:6:2]] == ['input', 'CLIP', 'Brainformer']
     assert (tmp_path / 'fig6.png').stat().st_size > 1000
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Every figure renders to a PNG of the expected size; the numbers the figures show are computed right."""
+
 import numpy as np
 import pytest
 import torch
@@ -38,8 +39,10 @@ def _expected(figsize):
 def test_training_curves_from_runner_log_and_a_second_run(runner_run, tmp_path):
     ablation = tmp_path / 'ablation' / '20240101_000000' / 'vis_data' / 'scalars.json'
     ablation.parent.mkdir(parents=True)
-    ablation.write_text('{"loss": 1.0, "loss_con": 1.0, "temperature": 0.08, "lr": 0.1, "iter": 2, "step": 2}\n'
-                        '{"retrieval/i2b_top1": 20.0, "step": 3}\n')
+    ablation.write_text(
+        '{"loss": 1.0, "loss_con": 1.0, "temperature": 0.08, "lr": 0.1, "iter": 2, "step": 2}\n'
+        '{"retrieval/i2b_top1": 20.0, "step": 3}\n'
+    )
     out = tmp_path / 'curves.png'
     runs = {'Brainformer': runner_run.work_dir, 'w/o guidance loss': load_scalar_log(ablation)}
     fig = plot_training_curves(runs, out, figsize=(15, 8), dpi=DPI)
@@ -117,8 +120,11 @@ def test_brain_map_png(tmp_path):
     fig = plot_brain_map(xyz, values, out, figsize=(16, 4.4), dpi=DPI)
     assert _png_size(out) == _expected((16, 4.4))
     assert f'({len(ijk) - 5} voxels)' in fig._suptitle.get_text()
-    assert [ax.get_title() for ax in fig.axes[:3]] == ['sagittal (max along x)', 'coronal (max along y)',
-                                                       'axial (max along z)']
+    assert [ax.get_title() for ax in fig.axes[:3]] == [
+        'sagittal (max along x)',
+        'coronal (max along y)',
+        'axial (max along z)',
+    ]
     out2 = tmp_path / 'brain_2d.png'
     plot_brain_map(xyz, values, out2, with_3d=False, projection='mean', dpi=DPI)
     assert _png_size(out2) == _expected((12.5, 4.4))
@@ -131,8 +137,15 @@ def test_gradcam_grid_png(tmp_path):
     images = rng.integers(0, 256, (3, 48, 48, 3), dtype=np.uint8)
     cams = {name: torch.rand(3, 48, 48) for name in ('random init', 'w/o guidance loss', 'Brainformer')}
     out = tmp_path / 'gradcam.png'
-    fig = plot_gradcam_grid(images, cams, out, similarity={'Brainformer': [0.1, 0.2, -0.3]},
-                            column_titles=['a', 'b', 'c'], panel_inches=2.0, dpi=DPI)
+    fig = plot_gradcam_grid(
+        images,
+        cams,
+        out,
+        similarity={'Brainformer': [0.1, 0.2, -0.3]},
+        column_titles=['a', 'b', 'c'],
+        panel_inches=2.0,
+        dpi=DPI,
+    )
     assert _png_size(out) == _expected((3 * 2.0 + 0.8, 4 * 2.0 + 0.6))
     assert [ax.get_ylabel() for ax in fig.axes[:12:3]] == ['input', 'random init', 'w/o guidance loss', 'Brainformer']
     assert fig.axes[10].texts[0].get_text() == 'cos=+0.20'
@@ -141,8 +154,11 @@ def test_gradcam_grid_png(tmp_path):
 
 
 def test_ablation_png(tmp_path):
-    results = {'Brainformer': {'AP box': 45.1, 'PCC': 57.43}, 'w/o guidance loss': {'AP box': 42.7, 'PCC': 56.25},
-               'pos embed': {'PCC': 56.19}}
+    results = {
+        'Brainformer': {'AP box': 45.1, 'PCC': 57.43},
+        'w/o guidance loss': {'AP box': 42.7, 'PCC': 56.25},
+        'pos embed': {'PCC': 56.19},
+    }
     out = tmp_path / 'ablation.png'
     fig = plot_ablation(results, out, panel_size=(3.6, 3.4), dpi=DPI)
     assert _png_size(out) == _expected((2 * 3.6, 3.4 + 0.9))
@@ -164,8 +180,15 @@ def test_save_figure_is_atomic(tmp_path):
 
 
 def test_brain_visualizer_writes_to_its_backends(tmp_path):
-    vis = VISUALIZERS.build(dict(type='BrainVisualizer', name='test_brain_visualizer', dpi=DPI,
-                                 vis_backends=[dict(type='LocalVisBackend')], save_dir=str(tmp_path)))
+    vis = VISUALIZERS.build(
+        dict(
+            type='BrainVisualizer',
+            name='test_brain_visualizer',
+            dpi=DPI,
+            vis_backends=[dict(type='LocalVisBackend')],
+            save_dir=str(tmp_path),
+        )
+    )
     assert isinstance(vis, BrainVisualizer) and BrainVisualizer.get_current_instance() is vis
     image = vis.draw_ablation({'a': {'m': 1.0}, 'b': {'m': 2.0}}, name='ablation', step=3)
     assert image.shape == (round((3.4 + 0.9) * DPI), round(3.6 * DPI), 3) and image.dtype == np.uint8

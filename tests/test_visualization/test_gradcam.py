@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Grad-CAM of cos(image embedding, brain embedding): toy towers whose answer is known, and the
 BrainformerPretrainer adapter."""
+
 from typing import Optional, Tuple
 
 import pytest
@@ -26,7 +27,7 @@ class TextureTower(nn.Module):
         with torch.no_grad():
             self.proj.weight.copy_(weight)
             self.proj.bias.copy_(bias)
-        laplacian = torch.tensor([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])
+        laplacian = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
         self.register_buffer('kernel', laplacian.expand(3, 1, 3, 3).clone())
         self.region = region
 
@@ -35,7 +36,7 @@ class TextureTower(nn.Module):
         if self.region is not None:
             h, w = fmap.shape[-2] // 2, fmap.shape[-1] // 2
             r, c = self.region
-            pooled = fmap[:, :, r * h:(r + 1) * h, c * w:(c + 1) * w].mean(dim=(2, 3))
+            pooled = fmap[:, :, r * h : (r + 1) * h, c * w : (c + 1) * w].mean(dim=(2, 3))
         else:
             pooled = fmap.mean(dim=(2, 3))
         return fmap, self.proj(pooled)
@@ -45,13 +46,14 @@ def _textured(img: Tensor, quadrant: Tuple[int, int], channel: int, seed: int) -
     r, c = quadrant
     gen = torch.Generator().manual_seed(seed)
     # Keep away from the quadrant's border so the 3x3 filter sees no edge with the neighbours.
-    img[:, channel, r * HALF + 2:(r + 1) * HALF - 2, c * HALF + 2:(c + 1) * HALF - 2] = torch.rand(
-        img.shape[0], HALF - 4, HALF - 4, generator=gen)
+    img[:, channel, r * HALF + 2 : (r + 1) * HALF - 2, c * HALF + 2 : (c + 1) * HALF - 2] = torch.rand(
+        img.shape[0], HALF - 4, HALF - 4, generator=gen
+    )
 
 
 def _mass_in(cam: Tensor, quadrant: Tuple[int, int]) -> float:
     r, c = quadrant
-    return float(cam[r * HALF:(r + 1) * HALF, c * HALF:(c + 1) * HALF].sum() / cam.sum())
+    return float(cam[r * HALF : (r + 1) * HALF, c * HALF : (c + 1) * HALF].sum() / cam.sum())
 
 
 def _peak_quadrant(cam: Tensor) -> Tuple[int, int]:
@@ -91,13 +93,13 @@ def test_map_follows_the_brain_embedding():
     _textured(img, QUADRANTS['top-left'], channel=0, seed=2)
     _textured(img, QUADRANTS['bottom-right'], channel=1, seed=3)
     tower = TextureTower(torch.eye(3), torch.zeros(3))
-    red = brain_gradcam(tower, img, torch.tensor([[1., 0., 0.]])).cams[0]
-    green = brain_gradcam(tower, img, torch.tensor([[0., 1., 0.]])).cams[0]
+    red = brain_gradcam(tower, img, torch.tensor([[1.0, 0.0, 0.0]])).cams[0]
+    green = brain_gradcam(tower, img, torch.tensor([[0.0, 1.0, 0.0]])).cams[0]
     assert _peak_quadrant(red) == QUADRANTS['top-left'] and _mass_in(red, QUADRANTS['top-left']) > 0.9
     assert _peak_quadrant(green) == QUADRANTS['bottom-right'] and _mass_in(green, QUADRANTS['bottom-right']) > 0.9
     # A brain embedding opposite to the image's: no region raises the similarity... except by reducing the
     # texture it opposes; the ReLU keeps only positive evidence, so the map stays within [0, 1].
-    anti = brain_gradcam(tower, img, torch.tensor([[-1., -1., 0.]]), normalize=False).cams[0]
+    anti = brain_gradcam(tower, img, torch.tensor([[-1.0, -1.0, 0.0]]), normalize=False).cams[0]
     assert float(anti.min()) >= 0.0
 
 
@@ -122,14 +124,21 @@ VOXELS = dict(v1=30, faces=12)
 def _pretrainer():
     init_default_scope('mmbrain')
     from mmbrain.registry import MODELS
+
     torch.manual_seed(0)
     return MODELS.build(
-        dict(type='BrainformerPretrainer',
-             backbone=dict(type='mmpretrain.ConvNeXt', arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-                           out_indices=(3, ), gap_before_final_norm=True),
-             backbone_out_dims=32,
-             fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=VOXELS, embed_dims=16,
-                               num_heads=2)))
+        dict(
+            type='BrainformerPretrainer',
+            backbone=dict(
+                type='mmpretrain.ConvNeXt',
+                arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
+                out_indices=(3,),
+                gap_before_final_norm=True,
+            ),
+            backbone_out_dims=32,
+            fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=VOXELS, embed_dims=16, num_heads=2),
+        )
+    )
 
 
 def _batch(batch=3):
@@ -140,8 +149,10 @@ def _batch(batch=3):
             fmri={r: torch.randn(batch, n, generator=gen) for r, n in VOXELS.items()},
             fmri_mask={r: torch.ones(batch, n, dtype=torch.bool) for r, n in VOXELS.items()},
             xyz={r: torch.randn(1, n, 3, generator=gen) * 30 for r, n in VOXELS.items()},
-            subject_index=torch.zeros(batch, dtype=torch.long)),
-        data_samples=None)
+            subject_index=torch.zeros(batch, dtype=torch.long),
+        ),
+        data_samples=None,
+    )
 
 
 def test_brainformer_adapter():
@@ -169,6 +180,7 @@ def test_brainformer_adapter():
 
 def test_plot_brainformer_gradcam_rows_and_titles(tmp_path):
     from mmpretrain.structures import DataSample
+
     data = _batch(2)
     data['data_samples'] = [DataSample(metainfo=dict(nsd_id=i + 7)) for i in range(2)]
     random_init = _pretrainer()
@@ -195,11 +207,15 @@ class _ToyBrainDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, idx):
         gen = torch.Generator().manual_seed(idx)
-        return dict(inputs=dict(img=torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=gen),
-                                fmri={r: torch.randn(n, generator=gen) for r, n in VOXELS.items()},
-                                fmri_mask={r: torch.ones(n, dtype=torch.bool) for r, n in VOXELS.items()},
-                                xyz={r: torch.randn(n, 3, generator=gen) for r, n in VOXELS.items()},
-                                subject_index=torch.tensor(idx)))
+        return dict(
+            inputs=dict(
+                img=torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=gen),
+                fmri={r: torch.randn(n, generator=gen) for r, n in VOXELS.items()},
+                fmri_mask={r: torch.ones(n, dtype=torch.bool) for r, n in VOXELS.items()},
+                xyz={r: torch.randn(n, 3, generator=gen) for r, n in VOXELS.items()},
+                subject_index=torch.tensor(idx),
+            )
+        )
 
 
 def test_visualize_gradcam_cli(tmp_path, monkeypatch, capsys):
@@ -207,6 +223,7 @@ def test_visualize_gradcam_cli(tmp_path, monkeypatch, capsys):
     from pathlib import Path
 
     from mmbrain.registry import DATASETS
+
     DATASETS.register_module(name='_GradCAMToyDataset', module=_ToyBrainDataset, force=True)
     model = _pretrainer()
     ckpt = tmp_path / 'iter_1.pth'
@@ -214,20 +231,42 @@ def test_visualize_gradcam_cli(tmp_path, monkeypatch, capsys):
     cfg = tmp_path / 'pretrain.py'
     model_cfg = dict(
         type='BrainformerPretrainer',
-        backbone=dict(type='mmpretrain.ConvNeXt', arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-                      out_indices=(3, ), gap_before_final_norm=True),
+        backbone=dict(
+            type='mmpretrain.ConvNeXt',
+            arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
+            out_indices=(3,),
+            gap_before_final_norm=True,
+        ),
         backbone_out_dims=32,
-        fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=VOXELS, embed_dims=16, num_heads=2))
-    cfg.write_text(f"default_scope = 'mmbrain'\nmodel = {model_cfg!r}\n"
-                   "val_dataloader = dict(batch_size=1, dataset=dict(type='_GradCAMToyDataset'),\n"
-                   "                      collate_fn=dict(type='default_collate'))\n")
+        fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=VOXELS, embed_dims=16, num_heads=2),
+    )
+    cfg.write_text(
+        f"default_scope = 'mmbrain'\nmodel = {model_cfg!r}\n"
+        "val_dataloader = dict(batch_size=1, dataset=dict(type='_GradCAMToyDataset'),\n"
+        "                      collate_fn=dict(type='default_collate'))\n"
+    )
     script = Path(__file__).parents[2] / 'tools' / 'analysis_tools' / 'visualize_gradcam.py'
     spec = importlib.util.spec_from_file_location('visualize_gradcam', script)
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
     out = tmp_path / 'fig6.png'
-    monkeypatch.setattr('sys.argv', ['visualize_gradcam.py', '--model', 'random init', str(cfg), '--model',
-                                     'Brainformer', str(cfg), str(ckpt), '--num-images', '3', '--out', str(out)])
+    monkeypatch.setattr(
+        'sys.argv',
+        [
+            'visualize_gradcam.py',
+            '--model',
+            'random init',
+            str(cfg),
+            '--model',
+            'Brainformer',
+            str(cfg),
+            str(ckpt),
+            '--num-images',
+            '3',
+            '--out',
+            str(out),
+        ],
+    )
     assert cli.main() == 0
     assert out.stat().st_size > 1000 and 'written to' in capsys.readouterr().out
     bad = tmp_path / 'bad.pth'
@@ -235,7 +274,8 @@ def test_visualize_gradcam_cli(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr('sys.argv', ['visualize_gradcam.py', '--model', 'x', str(cfg), str(bad), '--out', str(out)])
     assert cli.main() == 1  # a data error: one line, exit 1
     assert 'bad.pth: does not match the model of its config' in capsys.readouterr().err
-    monkeypatch.setattr('sys.argv', ['visualize_gradcam.py', '--model', 'x', str(cfg), '--num-images', '9',
-                                     '--out', str(out)])
+    monkeypatch.setattr(
+        'sys.argv', ['visualize_gradcam.py', '--model', 'x', str(cfg), '--num-images', '9', '--out', str(out)]
+    )
     assert cli.main() == 1
     assert 'only 5 samples' in capsys.readouterr().err

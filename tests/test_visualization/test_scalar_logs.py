@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Reading mmengine's scalars.json: a log written by a real Runner, epoch-based logs, resumed runs, bad input."""
+
 import json
 
 import numpy as np
@@ -53,10 +54,14 @@ def test_epoch_based_validation_steps_map_to_iterations(tmp_path):
 
 
 def test_resumed_run_merges_timestamps_later_wins(tmp_path):
-    _write(tmp_path / '20240101_000000' / 'vis_data' / 'scalars.json',
-           [dict(loss=3.0, iter=10, step=10), dict(loss=2.0, iter=20, step=20)])
-    _write(tmp_path / '20240102_000000' / 'vis_data' / 'scalars.json',
-           [dict(loss=1.9, iter=20, step=20), dict(loss=1.0, iter=30, step=30)])
+    _write(
+        tmp_path / '20240101_000000' / 'vis_data' / 'scalars.json',
+        [dict(loss=3.0, iter=10, step=10), dict(loss=2.0, iter=20, step=20)],
+    )
+    _write(
+        tmp_path / '20240102_000000' / 'vis_data' / 'scalars.json',
+        [dict(loss=1.9, iter=20, step=20), dict(loss=1.0, iter=30, step=30)],
+    )
     xs, ys = load_scalar_log(tmp_path).train['loss']
     np.testing.assert_array_equal(xs, [10, 20, 30])
     np.testing.assert_array_equal(ys, [3.0, 1.9, 1.0])
@@ -77,8 +82,17 @@ def test_truncated_last_line_is_skipped_but_corruption_is_an_error(tmp_path):
         load_scalar_log(tmp_path / 'empty')
 
 
-@pytest.mark.parametrize('key, is_retrieval', [('retrieval/i2b_top1', True), ('retrieval/b2i-top5', True),
-                                               ('val/recall@10', True), ('r@5', True), ('loss_con', False),
-                                               ('accuracy/top', False), ('stop_iter', False)])
+@pytest.mark.parametrize(
+    'key, is_retrieval',
+    [
+        ('retrieval/i2b_top1', True),
+        ('retrieval/b2i-top5', True),
+        ('val/recall@10', True),
+        ('r@5', True),
+        ('loss_con', False),
+        ('accuracy/top', False),
+        ('stop_iter', False),
+    ],
+)
 def test_retrieval_pattern(key, is_retrieval):
     assert bool(RETRIEVAL_PATTERN.search(key)) is is_retrieval

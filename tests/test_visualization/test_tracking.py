@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Experiment tracking through mmengine's visualisation backends, switched in the runtime config."""
+
 import os.path as osp
 
 import numpy as np
@@ -15,7 +16,6 @@ RUNTIME = osp.join(REPO, 'configs', '_base_', 'default_runtime.py')
 
 
 class _Toy(BaseModel):
-
     def __init__(self):
         super().__init__()
         self.linear = torch.nn.Linear(2, 1)
@@ -27,8 +27,10 @@ class _Toy(BaseModel):
 
 def test_a_config_switches_tensorboard_on(tmp_path):
     child = tmp_path / 'tracked.py'
-    child.write_text(f"_base_ = [{RUNTIME!r}]\n"
-                     "visualizer = dict(vis_backends=[dict(type='LocalVisBackend'), _base_.tensorboard_backend])\n")
+    child.write_text(
+        f'_base_ = [{RUNTIME!r}]\n'
+        "visualizer = dict(vis_backends=[dict(type='LocalVisBackend'), _base_.tensorboard_backend])\n"
+    )
     cfg = Config.fromfile(str(child))
     assert [b['type'] for b in cfg.visualizer.vis_backends] == ['LocalVisBackend', 'TensorboardVisBackend']
     base = Config.fromfile(RUNTIME)
@@ -39,13 +41,22 @@ def test_a_tensorboard_run_writes_event_files_with_the_logged_scalars(tmp_path):
     cfg = Config.fromfile(RUNTIME)
     data = [dict(inputs=torch.tensor([float(i), 1.0])) for i in range(16)]
     runner = Runner(
-        model=_Toy(), work_dir=str(tmp_path), experiment_name='tracked',
-        train_dataloader=dict(dataset=data, sampler=dict(type='DefaultSampler', shuffle=False), batch_size=4,
-                              collate_fn=dict(type='pseudo_collate')),
-        train_cfg=dict(by_epoch=False, max_iters=6), optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.001)),
+        model=_Toy(),
+        work_dir=str(tmp_path),
+        experiment_name='tracked',
+        train_dataloader=dict(
+            dataset=data,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            batch_size=4,
+            collate_fn=dict(type='pseudo_collate'),
+        ),
+        train_cfg=dict(by_epoch=False, max_iters=6),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.001)),
         default_hooks=dict(logger=dict(type='LoggerHook', interval=1), checkpoint=None),
         visualizer=dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend'), cfg.tensorboard_backend]),
-        default_scope='mmengine', log_level='WARNING')
+        default_scope='mmengine',
+        log_level='WARNING',
+    )
     runner.train()
     events = list(tmp_path.rglob('events.out.tfevents.*'))
     assert events and all(e.parent.name == 'vis_data' for e in events)

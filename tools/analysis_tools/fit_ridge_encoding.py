@@ -12,6 +12,7 @@ pooling; himalaya's RidgeCV chooses each voxel's penalty by ``--folds``-fold cro
 the config's ``test_evaluator`` (BrainEncodingMetric), its keys prefixed ``ridge/`` (e.g. ``ridge/pearson_mean``,
 ``ridge/algonauts_score``). See docs/evaluation.md. Exit 1: data or runtime error; 2: usage error.
 """
+
 import argparse
 import json
 import os.path as osp
@@ -21,18 +22,28 @@ import sys
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Voxel-wise ridge (himalaya RidgeCV, per-voxel penalty by CV on the training split) on frozen '
-        'backbone features of an encoding config, scored once on its test split.')
+        'backbone features of an encoding config, scored once on its test split.'
+    )
     parser.add_argument('config', help='encoding config (BrainResponsePredictor)')
-    parser.add_argument('--checkpoint', help='backbone file (tools/model_converters/brainformer_to_backbone.py); '
-                        'default: the config\'s model.backbone.init_cfg')
+    parser.add_argument(
+        '--checkpoint',
+        help='backbone file (tools/model_converters/brainformer_to_backbone.py); '
+        "default: the config's model.backbone.init_cfg",
+    )
     parser.add_argument('--out', required=True, help='result JSON (flat metric keys, written atomically)')
-    parser.add_argument('--alphas', type=float, nargs='+', help='penalties searched (default: 1e-2 .. 1e7, 19 '
-                        'log-spaced values)')
+    parser.add_argument(
+        '--alphas', type=float, nargs='+', help='penalties searched (default: 1e-2 .. 1e7, 19 log-spaced values)'
+    )
     parser.add_argument('--folds', type=int, default=5, help='cross-validation folds over the training images')
     parser.add_argument('--backend', choices=['numpy', 'torch'], default='numpy', help='himalaya backend (CPU)')
     parser.add_argument('--seed', type=int, default=0, help='seed of a randomly initialised backbone')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
-                        help='override config settings (mmengine DictAction syntax)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        metavar='KEY=VALUE',
+        help='override config settings (mmengine DictAction syntax)',
+    )
     args = parser.parse_args(argv)
     if args.folds < 2:
         parser.error('--folds must be at least 2')
@@ -63,8 +74,9 @@ def main(argv=None) -> int:
             parser.add_argument('--o', nargs='+', action=DictAction)
             cfg.merge_from_dict(parser.parse_args(['--o', *args.cfg_options]).o)
         if cfg.model.get('type') != 'BrainResponsePredictor' or 'test_evaluator' not in cfg:
-            raise ValueError(f'{args.config}: not an encoding config (needs a BrainResponsePredictor model and a '
-                             'test_evaluator)')
+            raise ValueError(
+                f'{args.config}: not an encoding config (needs a BrainResponsePredictor model and a test_evaluator)'
+            )
         init_default_scope(cfg.get('default_scope', 'mmbrain'))
         set_random_seed(args.seed)
         model, loaders = build_ridge_inputs(cfg, args.checkpoint)
@@ -76,9 +88,11 @@ def main(argv=None) -> int:
         return 1
     with atomic_write(args.out) as f:
         json.dump(scores, f, indent=1, sort_keys=True)
-    print(f'ridge/pearson_mean {scores["ridge/pearson_mean"]:.4f}, ridge/algonauts_score '
-          f'{scores.get("ridge/algonauts_score", float("nan")):.2f} ({scores["ridge/n_train_images"]} training, '
-          f'{scores["ridge/n_test_images"]} test images, {scores["ridge/n_features"]} features) -> {args.out}')
+    print(
+        f'ridge/pearson_mean {scores["ridge/pearson_mean"]:.4f}, ridge/algonauts_score '
+        f'{scores.get("ridge/algonauts_score", float("nan")):.2f} ({scores["ridge/n_train_images"]} training, '
+        f'{scores["ridge/n_test_images"]} test images, {scores["ridge/n_features"]} features) -> {args.out}'
+    )
     return 0
 
 

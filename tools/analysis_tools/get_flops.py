@@ -14,6 +14,7 @@ the GPU kernels of ``scaled_dot_product_attention`` but not the CPU one
 ``benchmarks/bench_encoder.py``). ``--table4`` counts the three (w, s) rows of Table 4 with the config's model.
 Why our numbers and the paper's cannot agree: docs/guidance_loss.md ("Table 4").
 """
+
 import argparse
 import copy
 import json
@@ -29,7 +30,7 @@ BYTES_PER_FLOAT32 = 4
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='pretraining config')
-    parser.add_argument('--num-voxels', type=int, nargs='+', help='voxels per ROI group, in the config\'s order')
+    parser.add_argument('--num-voxels', type=int, nargs='+', help="voxels per ROI group, in the config's order")
     parser.add_argument('--h5', help='converted subject file to read the voxel counts from')
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--batch', type=int, default=2, help='samples in the counted forward pass')
@@ -47,6 +48,7 @@ def parse_args() -> argparse.Namespace:
 def voxel_counts_from_h5(path: str, roi_names: List[str]) -> List[int]:
     """Voxel count of each ROI group in a converted subject file (docs/architecture.md)."""
     from mmbrain.datasets.converted_file import ConvertedSubject
+
     counts = ConvertedSubject(path).voxel_counts
     missing = [g for g in roi_names if g not in counts]
     if missing:
@@ -57,12 +59,14 @@ def voxel_counts_from_h5(path: str, roi_names: List[str]) -> List[int]:
 def synthetic_inputs(roi_names: List[str], voxels: List[int], batch: int, img_size: int) -> Dict:
     """A one-subject batch in the model's input format (after the data preprocessor)."""
     import torch
+
     return dict(
         img=torch.randn(batch, 3, img_size, img_size),
         fmri={g: torch.randn(batch, n) for g, n in zip(roi_names, voxels)},
         fmri_mask={g: torch.ones(batch, n, dtype=torch.bool) for g, n in zip(roi_names, voxels)},
         xyz={g: torch.rand(1, n, 3) * 100 for g, n in zip(roi_names, voxels)},
-        subject_index=torch.zeros(batch, dtype=torch.long))
+        subject_index=torch.zeros(batch, dtype=torch.long),
+    )
 
 
 def flop_counter():
@@ -82,13 +86,17 @@ def flop_counter():
 
 def _attention_flops(counter) -> int:
     """FLOPs of the scaled-dot-product attention kernels (any device) among a counter's operators."""
-    return sum(n for op, n in counter.get_flop_counts().get('Global', {}).items() if 'scaled_dot_product' in str(op)
-               or 'flash_attention' in str(op) or 'efficient_attention' in str(op))
+    return sum(
+        n
+        for op, n in counter.get_flop_counts().get('Global', {}).items()
+        if 'scaled_dot_product' in str(op) or 'flash_attention' in str(op) or 'efficient_attention' in str(op)
+    )
 
 
 def count(model, inputs: Dict, batch: int) -> Dict[str, float]:
     """Parameters (M) and forward GFLOPs per sample of the whole model and of its two towers."""
     import torch
+
     with torch.no_grad(), flop_counter() as total:
         model(inputs, mode='tensor')
     with torch.no_grad(), flop_counter() as encoder:
@@ -100,12 +108,15 @@ def count(model, inputs: Dict, batch: int) -> Dict[str, float]:
         return sum(p.numel() for p in m.parameters()) / 1e6
 
     return dict(
-        params_M=params(model), encoder_params_M=params(model.fmri_encoder), backbone_params_M=params(model.backbone),
+        params_M=params(model),
+        encoder_params_M=params(model.fmri_encoder),
+        backbone_params_M=params(model.backbone),
         img_proj_params_M=params(model.img_proj),
         gflops_per_sample=total.get_total_flops() / batch / 1e9,
         encoder_gflops_per_sample=encoder.get_total_flops() / batch / 1e9,
         encoder_attention_gflops_per_sample=_attention_flops(encoder) / batch / 1e9,
-        backbone_gflops_per_sample=backbone.get_total_flops() / batch / 1e9)
+        backbone_gflops_per_sample=backbone.get_total_flops() / batch / 1e9,
+    )
 
 
 def measure(cfg, voxels: List[int], img_size: int, batch: int) -> Dict:
@@ -114,6 +125,7 @@ def measure(cfg, voxels: List[int], img_size: int, batch: int) -> Dict:
 
     import mmbrain  # noqa: F401
     from mmbrain.registry import MODELS
+
     init_default_scope(cfg.get('default_scope', 'mmbrain'))
     model = MODELS.build(cfg.model).eval()
     rois = list(cfg.model.fmri_encoder.roi_names)
@@ -128,18 +140,20 @@ def table4_notes(rows: Dict) -> List[str]:
     paper_params = next(iter(PAPER_TABLE4.values()))[1]
     notes.append(
         f'params: ours {any_row["encoder_params_M"]:.1f}M in the fMRI encoder ({any_row["params_M"]:.1f}M with the '
-        f'image backbone) against the paper\'s {paper_params}M, which differs by '
+        f"image backbone) against the paper's {paper_params}M, which differs by "
         f'{100 * abs(paper_params - bytes_m) / paper_params:.1f}% from {BYTES_PER_FLOAT32} x '
         f'{any_row["encoder_params_M"] + any_row["img_proj_params_M"]:.1f}M (encoder + image projection counted in '
-        'bytes, not parameters).')
+        'bytes, not parameters).'
+    )
     if all(k in rows for k in PAPER_TABLE4):
         ours = {k: rows[k]['gflops_per_sample'] for k in PAPER_TABLE4}
         paper = {k: v[0] for k, v in PAPER_TABLE4.items()}
         notes.append(
-            'FLOPs: the paper\'s fall as 1/s almost independently of w (128/32 : 128/64 = '
+            "FLOPs: the paper's fall as 1/s almost independently of w (128/32 : 128/64 = "
             f'{paper[(128, 32)] / paper[(128, 64)]:.2f}, 64/32 : 128/32 = {paper[(64, 32)] / paper[(128, 32)]:.2f}); '
             'Algorithm 1 as printed processes about L*w/s tokens per level, FLOPs ~ w/s; ours: 128/32 : 128/64 = '
-            f'{ours[(128, 32)] / ours[(128, 64)]:.2f}, 64/32 : 128/32 = {ours[(64, 32)] / ours[(128, 32)]:.2f}.')
+            f'{ours[(128, 32)] / ours[(128, 64)]:.2f}, 64/32 : 128/32 = {ours[(64, 32)] / ours[(128, 32)]:.2f}.'
+        )
     return notes
 
 
@@ -154,15 +168,17 @@ def main() -> int:
         cfg.merge_from_dict(options.cfg_options)
     enc = cfg.model.get('fmri_encoder')
     if enc is None or 'roi_names' not in enc:
-        print(f'{args.config}: model.fmri_encoder with roi_names expected (a Brainformer pretraining config)',
-              file=sys.stderr)
+        print(
+            f'{args.config}: model.fmri_encoder with roi_names expected (a Brainformer pretraining config)',
+            file=sys.stderr,
+        )
         return 2
     rois = list(enc.roi_names)
     try:
         if args.h5:
             voxels = voxel_counts_from_h5(args.h5, rois)
         else:
-            voxels = args.num_voxels or DEFAULT_VOXELS[:len(rois)] + [DEFAULT_VOXELS[-1]] * max(0, len(rois) - 6)
+            voxels = args.num_voxels or DEFAULT_VOXELS[: len(rois)] + [DEFAULT_VOXELS[-1]] * max(0, len(rois) - 6)
     except (OSError, KeyError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
@@ -176,11 +192,24 @@ def main() -> int:
         row_cfg = copy.deepcopy(cfg)
         row_cfg.model.fmri_encoder.update(window_size=ws[0], window_stride=ws[1])
         rows[ws] = measure(row_cfg, voxels, args.img_size, args.batch)
-    res = dict(config=args.config, roi_names=rois, num_voxels=voxels, img_size=args.img_size, rows=[
-        dict(window=ws[0], stride=ws[1], **row,
-             paper_table4=None if ws not in PAPER_TABLE4 else dict(gflops=PAPER_TABLE4[ws][0],
-                                                                   params_M=PAPER_TABLE4[ws][1]))
-        for ws, row in rows.items()], notes=table4_notes(rows))
+    res = dict(
+        config=args.config,
+        roi_names=rois,
+        num_voxels=voxels,
+        img_size=args.img_size,
+        rows=[
+            dict(
+                window=ws[0],
+                stride=ws[1],
+                **row,
+                paper_table4=None
+                if ws not in PAPER_TABLE4
+                else dict(gflops=PAPER_TABLE4[ws][0], params_M=PAPER_TABLE4[ws][1]),
+            )
+            for ws, row in rows.items()
+        ],
+        notes=table4_notes(rows),
+    )
     if args.json:
         print(json.dumps(res, indent=1))
         return 0
@@ -189,16 +218,20 @@ def main() -> int:
     print(f'{"":34s}{"params (M)":>12s}{"GFLOPs/sample":>15s}{"attention":>11s}')
     for (rw, rs), row in rows.items():
         print(f'{f"ours w={rw} s={rs}: total":34s}{row["params_M"]:12.2f}{row["gflops_per_sample"]:15.2f}')
-        print(f'{"  fMRI encoder":34s}{row["encoder_params_M"]:12.2f}{row["encoder_gflops_per_sample"]:15.2f}'
-              f'{row["encoder_attention_gflops_per_sample"]:11.2f}')
+        print(
+            f'{"  fMRI encoder":34s}{row["encoder_params_M"]:12.2f}{row["encoder_gflops_per_sample"]:15.2f}'
+            f'{row["encoder_attention_gflops_per_sample"]:11.2f}'
+        )
         print(f'{"  image backbone":34s}{row["backbone_params_M"]:12.2f}{row["backbone_gflops_per_sample"]:15.2f}')
         paper = PAPER_TABLE4.get((rw, rs))
         if paper is None:
             print(f'{"paper Table 4":34s}  no row for w={rw}, s={rs} (rows: {sorted(PAPER_TABLE4)})')
         else:
             print(f'{f"paper Table 4 w={rw} s={rs}":34s}{paper[1]:12.2f}{paper[0]:15.2f}')
-    print('FLOPs: torch.utils.flop_counter with attention, a multiply-add = 2 FLOPs (the paper does not say how it '
-          'counted).')
+    print(
+        'FLOPs: torch.utils.flop_counter with attention, a multiply-add = 2 FLOPs (the paper does not say how it '
+        'counted).'
+    )
     for note in res['notes']:
         print(f'note: {note}')
     return 0

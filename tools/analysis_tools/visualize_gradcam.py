@@ -14,6 +14,7 @@ by ``--seed``). Every row explains the same score, the cosine similarity of the 
 The stimuli are the first ``--num-images`` samples of the ``--split`` dataloader of ``--data-config`` (default:
 the first model's config). Maps: :func:`mmbrain.visualization.plot_brainformer_gradcam`.
 """
+
 import argparse
 import sys
 from typing import TYPE_CHECKING, Dict, List
@@ -25,20 +26,30 @@ if TYPE_CHECKING:  # torch and OpenMMLab are imported after the arguments are pa
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Grad-CAM of cos(image embedding, brain embedding) (paper Fig. 6)')
-    parser.add_argument('--model', nargs='+', action='append', required=True, metavar='LABEL CONFIG [CHECKPOINT]',
-                        help='one row of the figure: a label, a BrainformerPretrainer (or ClipPretrainer) config, '
-                        'and a checkpoint '
-                        '(omit it for random init); repeat for several models')
-    parser.add_argument('--data-config', help='config whose dataloader gives the stimuli (default: first model\'s)')
+    parser.add_argument(
+        '--model',
+        nargs='+',
+        action='append',
+        required=True,
+        metavar='LABEL CONFIG [CHECKPOINT]',
+        help='one row of the figure: a label, a BrainformerPretrainer (or ClipPretrainer) config, '
+        'and a checkpoint '
+        '(omit it for random init); repeat for several models',
+    )
+    parser.add_argument('--data-config', help="config whose dataloader gives the stimuli (default: first model's)")
     parser.add_argument('--split', choices=['val', 'test', 'train'], default='val', help='dataloader to read')
     parser.add_argument('--num-images', type=int, default=4, help='number of stimuli (columns)')
-    parser.add_argument('--target-layer', help='module whose output is the Grad-CAM feature map, e.g. '
-                        'backbone.stages.2 (default: the backbone\'s last stage)')
+    parser.add_argument(
+        '--target-layer',
+        help='module whose output is the Grad-CAM feature map, e.g. '
+        "backbone.stages.2 (default: the backbone's last stage)",
+    )
     parser.add_argument('--out', required=True, help='output image (.png, .pdf, .svg)')
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument('--seed', type=int, default=0, help='seed of the randomly initialised models')
-    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
-                        help='override settings of every config, key=value')
+    parser.add_argument(
+        '--cfg-options', nargs='+', metavar='KEY=VALUE', help='override settings of every config, key=value'
+    )
     args = parser.parse_args()
     for spec in args.model:
         if len(spec) not in (2, 3):
@@ -50,6 +61,7 @@ def parse_args() -> argparse.Namespace:
 
 def load_config(path: str, options) -> 'Config':
     from mmengine.config import Config
+
     cfg = Config.fromfile(path)
     if options:
         cfg.merge_from_dict(options)
@@ -63,6 +75,7 @@ def build_model(cfg: 'Config', checkpoint: str, device: str, seed: int) -> 'torc
 
     from mmbrain.registry import MODELS
     from mmbrain.utils import load_checkpoint_safely
+
     init_default_scope(cfg.get('default_scope', 'mmbrain'))
     set_random_seed(seed)
     model = MODELS.build(cfg.model)
@@ -80,6 +93,7 @@ def build_model(cfg: 'Config', checkpoint: str, device: str, seed: int) -> 'torc
 def first_samples(cfg: 'Config', split: str, n: int) -> Dict:
     """The first ``n`` samples of a config's dataloader, collated by its ``collate_fn`` into one batch."""
     from mmengine.runner import Runner
+
     loader_cfg = cfg.get(f'{split}_dataloader')
     if not loader_cfg:
         raise ValueError(f'{cfg.filename}: no {split}_dataloader')
@@ -110,13 +124,16 @@ def draw(args: argparse.Namespace) -> None:
     from mmbrain.utils.cli import parse_cfg_options
     from mmbrain.visualization import plot_brainformer_gradcam
     from mmbrain.visualization.clip_gradcam import attach_captions
+
     options = parse_cfg_options(args.cfg_options)
     configs: List[Config] = [load_config(spec[1], options) for spec in args.model]
     data_cfg = load_config(args.data_config, options) if args.data_config else configs[0]
     init_default_scope(data_cfg.get('default_scope', 'mmbrain'))
     data = first_samples(data_cfg, args.split, args.num_images)
-    models = {spec[0]: build_model(cfg, spec[2] if len(spec) == 3 else None, args.device, args.seed)
-              for spec, cfg in zip(args.model, configs)}
+    models = {
+        spec[0]: build_model(cfg, spec[2] if len(spec) == 3 else None, args.device, args.seed)
+        for spec, cfg in zip(args.model, configs)
+    }
     for spec, cfg in zip(args.model, configs):
         if models[spec[0]].pair_key == 'text':  # a CLIP row: the stimuli's own captions, from its config
             attach_captions(data['data_samples'], cfg, args.split)

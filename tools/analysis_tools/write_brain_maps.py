@@ -10,6 +10,7 @@ Writes r.nii.gz, noise_ceiling.nii.gz and algonauts_score.nii.gz on the subject'
 lh./rh.<map>.mgh overlays) and maps.json into --out; --png draws --map with nilearn over the subject's anatomy (the
 hand-made projections without nilearn). See docs/data.md. Exit 1: data or runtime error; 2: usage error.
 """
+
 import argparse
 import sys
 
@@ -21,8 +22,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', required=True, help='folder of the maps')
     parser.add_argument('--per-group', action='store_true', help='also one map per ROI group')
     parser.add_argument('--png', help='also draw a figure of --map there')
-    parser.add_argument('--map', default='r', choices=('r', 'noise_ceiling', 'algonauts_score'),
-                        help='map drawn with --png (default r)')
+    parser.add_argument(
+        '--map', default='r', choices=('r', 'noise_ceiling', 'algonauts_score'), help='map drawn with --png (default r)'
+    )
     parser.add_argument('--label', default='model', help='row label of the figure')
     return parser.parse_args(argv)
 
@@ -31,12 +33,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from mmbrain.datasets.converted_file import ConvertedFormatError
     from mmbrain.evaluation.brain_maps import write_brain_maps
+
     try:
         index = write_brain_maps(args.voxelwise, args.subject, args.out, per_group=args.per_group)
         if args.png:
             from mmbrain.visualization import plot_result_maps
-            plot_result_maps({args.label: index}, args.png, key=args.map, title=f'{args.map}, {args.label}',
-                             value_label=args.map)
+
+            plot_result_maps(
+                {args.label: index}, args.png, key=args.map, title=f'{args.map}, {args.label}', value_label=args.map
+            )
     except (ConvertedFormatError, OSError, KeyError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1

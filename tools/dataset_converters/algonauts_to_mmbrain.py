@@ -7,6 +7,7 @@
 
 Without --fsaverage the files hold no vertex coordinates (a warning says so). See docs/data.md.
 """
+
 import argparse
 import sys
 
@@ -29,8 +30,15 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        written = convert_algonauts(args.root, args.out, subjects=args.subjects, fsaverage=args.fsaverage,
-                                    surface=args.surface, stim_info=args.stim_info, overwrite=args.overwrite)
+        written = convert_algonauts(
+            args.root,
+            args.out,
+            subjects=args.subjects,
+            fsaverage=args.fsaverage,
+            surface=args.surface,
+            stim_info=args.stim_info,
+            overwrite=args.overwrite,
+        )
     except (NSDFormatError, FileExistsError, OSError) as exc:  # bad input, an existing or unwritable output
         print(f'error: {exc}', file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ Leakage both ways (docs/evaluation.md): the training file without NSD images kee
 images pretraining saw; ``--val`` also writes val2017 without NSD images (NSD draws ~10% of its stimuli from
 val2017), the second evaluation set of the detection configs (``coco-wo-nsd/`` keys) beside standard val2017.
 """
+
 import argparse
 import json
 from typing import Dict, Set, Tuple
@@ -30,8 +31,10 @@ def read_nsd_coco_ids(stim_info: str) -> Tuple[Set[int], Dict[str, int]]:
     """
     table = pd.read_csv(stim_info)
     if 'cocoId' not in table.columns:
-        raise ValueError(f'{stim_info}: no "cocoId" column (columns: {list(table.columns)[:12]}); '
-                         'expected NSD\'s nsd_stim_info_merged.csv')
+        raise ValueError(
+            f'{stim_info}: no "cocoId" column (columns: {list(table.columns)[:12]}); '
+            "expected NSD's nsd_stim_info_merged.csv"
+        )
     ids = pd.to_numeric(table['cocoId'], errors='coerce')
     if ids.isna().any():
         bad = table.loc[ids.isna(), 'cocoId'].iloc[0]
@@ -49,8 +52,11 @@ def exclude_images(coco: dict, excluded_ids: Set[int], ann_file: str) -> Tuple[d
     Raises:
         ValueError: ``coco`` is not a COCO instances dict.
     """
-    if not isinstance(coco, dict) or not isinstance(coco.get('images'), list) \
-            or not isinstance(coco.get('annotations'), list):
+    if (
+        not isinstance(coco, dict)
+        or not isinstance(coco.get('images'), list)
+        or not isinstance(coco.get('annotations'), list)
+    ):
         raise ValueError(f'{ann_file}: not a COCO annotation file (needs "images" and "annotations" lists)')
     images = [img for img in coco['images'] if img['id'] not in excluded_ids]
     kept_ids = {img['id'] for img in images}
@@ -60,7 +66,8 @@ def exclude_images(coco: dict, excluded_ids: Set[int], ann_file: str) -> Tuple[d
         images_before=len(coco['images']),
         images_removed=len(coco['images']) - len(images),
         annotations_before=len(coco['annotations']),
-        annotations_removed=len(coco['annotations']) - len(annotations))
+        annotations_removed=len(coco['annotations']) - len(annotations),
+    )
     return filtered, report
 
 
@@ -78,11 +85,16 @@ def main() -> None:
     parser.add_argument('ann_file', help='COCO instances json, e.g. instances_train2017.json')
     parser.add_argument('stim_info', help="NSD's nsd_stim_info_merged.csv")
     parser.add_argument('out', help='output json (written atomically)')
-    parser.add_argument('--val', nargs=2, metavar=('VAL_ANN_FILE', 'VAL_OUT'),
-                        help='also write VAL_ANN_FILE (instances_val2017.json) without the NSD images to VAL_OUT')
+    parser.add_argument(
+        '--val',
+        nargs=2,
+        metavar=('VAL_ANN_FILE', 'VAL_OUT'),
+        help='also write VAL_ANN_FILE (instances_val2017.json) without the NSD images to VAL_OUT',
+    )
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
     args = parser.parse_args()
     from mmbrain.utils.fileio import OutputExistsError, SameFileError, atomic_write, check_output
+
     jobs = [(args.ann_file, args.out)] + ([tuple(args.val)] if args.val else [])
     inputs = [args.stim_info] + [ann_file for ann_file, _ in jobs]
     try:  # no output may be an input, even through a symlinked folder or a hard link
@@ -103,10 +115,14 @@ def main() -> None:
                 json.dump(filtered, f)
         except OSError as err:  # a full or read-only folder, or another run wrote the output meanwhile
             parser.exit(1, f'error: {err}\n')
-        print(f'removed {report["images_removed"]} of {report["images_before"]} images and '
-              f'{report["annotations_removed"]} of {report["annotations_before"]} annotations from {ann_file}')
-        print(f'kept {report["images_before"] - report["images_removed"]} images, '
-              f'{report["annotations_before"] - report["annotations_removed"]} annotations -> {out}')
+        print(
+            f'removed {report["images_removed"]} of {report["images_before"]} images and '
+            f'{report["annotations_removed"]} of {report["annotations_before"]} annotations from {ann_file}'
+        )
+        print(
+            f'kept {report["images_before"] - report["images_removed"]} images, '
+            f'{report["annotations_before"] - report["annotations_removed"]} annotations -> {out}'
+        )
 
 
 if __name__ == '__main__':

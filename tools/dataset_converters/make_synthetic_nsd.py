@@ -6,6 +6,7 @@
 
 See docs/data.md and mmbrain/datasets/synthetic/world.py.
 """
+
 import argparse
 import sys
 
@@ -15,19 +16,27 @@ def parse_args(argv=None):
     p.add_argument('--out', required=True, help='root of the world (NSD layout inside)')
     p.add_argument('--subjects', type=int, default=8, help='number of subjects (default 8)')
     p.add_argument('--sessions', type=int, default=3, help='sessions per subject (default 3)')
-    p.add_argument('--images', type=int, default=None,
-                   help='images per subject (default sessions * trials-per-session / 3: 3 repetitions each)')
+    p.add_argument(
+        '--images',
+        type=int,
+        default=None,
+        help='images per subject (default sessions * trials-per-session / 3: 3 repetitions each)',
+    )
     p.add_argument('--shared', type=int, default=None, help='images shown to every subject (default images / 5)')
     p.add_argument('--image-size', type=int, default=64, help='stimulus side in pixels (default 64)')
     p.add_argument('--trials-per-session', type=int, default=750, help="trials per session (NSD's 750)")
-    p.add_argument('--volume-scale', type=float, default=0.25,
-                   help="grid size relative to NSD's func1pt8mm grids (default 0.25)")
-    p.add_argument('--snr', type=float, default=1.0, help='multiplies every voxel\'s noise-ceiling SNR (default 1)')
+    p.add_argument(
+        '--volume-scale', type=float, default=0.25, help="grid size relative to NSD's func1pt8mm grids (default 0.25)"
+    )
+    p.add_argument('--snr', type=float, default=1.0, help="multiplies every voxel's noise-ceiling SNR (default 1)")
     p.add_argument('--coco-extra', type=int, default=1000, help='COCO images that are not NSD stimuli')
     p.add_argument('--ade', type=int, default=1000, help='ADE-style images (80%% training)')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--nsd-extras', action='store_true',
-                   help="also write NSD's b1/b2 betas, ncsnr.nii.gz, meanbeta, the T1 and fsaverage surface betas")
+    p.add_argument(
+        '--nsd-extras',
+        action='store_true',
+        help="also write NSD's b1/b2 betas, ncsnr.nii.gz, meanbeta, the T1 and fsaverage surface betas",
+    )
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out folder')
     p.add_argument('--quiet', action='store_true', help='no progress bars, errors only')
     return p.parse_args(argv)
@@ -37,22 +46,37 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from mmbrain.datasets.synthetic import make_synthetic_nsd
     from mmbrain.utils.logging import set_quiet
+
     set_quiet(args.quiet)
     try:
         world = make_synthetic_nsd(
-            args.out, n_subjects=args.subjects, n_sessions=args.sessions, n_images=args.images,
-            image_size=args.image_size, seed=args.seed, trials_per_session=args.trials_per_session,
-            n_shared=args.shared, volume_scale=args.volume_scale, snr=args.snr, n_coco_extra=args.coco_extra,
-            n_ade=args.ade, overwrite=args.overwrite, progress=not args.quiet, nsd_extras=args.nsd_extras)
+            args.out,
+            n_subjects=args.subjects,
+            n_sessions=args.sessions,
+            n_images=args.images,
+            image_size=args.image_size,
+            seed=args.seed,
+            trials_per_session=args.trials_per_session,
+            n_shared=args.shared,
+            volume_scale=args.volume_scale,
+            snr=args.snr,
+            n_coco_extra=args.coco_extra,
+            n_ade=args.ade,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            nsd_extras=args.nsd_extras,
+        )
     except ValueError as exc:  # parameters that make no world
         print(f'error: {exc}', file=sys.stderr)
         return 2
     except (FileExistsError, OSError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
-    print(f'wrote {args.out}: {world["n_subjects"]} subjects x {world["n_sessions"]} sessions, '
-          f'{world["n_stimuli"]} stimuli ({world["n_shared"]} shared), COCO {world["coco"]["n_train"]}/'
-          f'{world["coco"]["n_val"]} train/val, ADE {world["ade"]["n_training"]}/{world["ade"]["n_validation"]}')
+    print(
+        f'wrote {args.out}: {world["n_subjects"]} subjects x {world["n_sessions"]} sessions, '
+        f'{world["n_stimuli"]} stimuli ({world["n_shared"]} shared), COCO {world["coco"]["n_train"]}/'
+        f'{world["coco"]["n_val"]} train/val, ADE {world["ade"]["n_training"]}/{world["ade"]["n_validation"]}'
+    )
     return 0
 
 

@@ -13,6 +13,7 @@ allow-list, and mmdet / mmseg / mmpretrain take it exactly like mmpretrain's sel
     backbone=dict(type='mmpretrain.ConvNeXt', ...,
                   init_cfg=dict(type='Pretrained', checkpoint='backbone.pth', prefix='backbone.'))
 """
+
 import argparse
 import os.path as osp
 from collections import Counter, OrderedDict
@@ -42,14 +43,19 @@ def extract_backbone(ckpt: dict, filename: str) -> Tuple['OrderedDict[str, torch
     """
     state_dict = ckpt.get('state_dict')
     if not isinstance(state_dict, dict):
-        raise ValueError(f'{filename}: not a Brainformer checkpoint: no "state_dict" entry '
-                         f'(top-level keys: {sorted(ckpt)[:10]}); expected a checkpoint saved by mmengine while '
-                         'training BrainformerPretrainer')
+        raise ValueError(
+            f'{filename}: not a Brainformer checkpoint: no "state_dict" entry '
+            f'(top-level keys: {sorted(ckpt)[:10]}); expected a checkpoint saved by mmengine while '
+            'training BrainformerPretrainer'
+        )
     if not any(k.startswith(TOWER_PREFIXES) for k in state_dict):
-        raise ValueError(f'{filename}: not a Brainformer checkpoint (nor a CLIP one): its state_dict has no '
-                         f'{" or ".join(p + "*" for p in TOWER_PREFIXES)} weights '
-                         f'(found modules {sorted({k.split(".")[0] for k in state_dict})[:10]})')
+        raise ValueError(
+            f'{filename}: not a Brainformer checkpoint (nor a CLIP one): its state_dict has no '
+            f'{" or ".join(p + "*" for p in TOWER_PREFIXES)} weights '
+            f'(found modules {sorted({k.split(".")[0] for k in state_dict})[:10]})'
+        )
     import torch
+
     backbone = OrderedDict()
     dropped: Counter = Counter()
     for key, value in state_dict.items():
@@ -60,12 +66,16 @@ def extract_backbone(ckpt: dict, filename: str) -> Tuple['OrderedDict[str, torch
             raise ValueError(f'{filename}: backbone entry {key} is a {type(value).__name__}, not a tensor')
         if value.is_floating_point() and not torch.isfinite(value).all():
             n_bad = int((~torch.isfinite(value)).sum())
-            raise ValueError(f'{filename}: backbone weight {key} has {n_bad} NaN/Inf values (the training diverged); '
-                             'refusing to convert it')
+            raise ValueError(
+                f'{filename}: backbone weight {key} has {n_bad} NaN/Inf values (the training diverged); '
+                'refusing to convert it'
+            )
         backbone[key] = value.detach().cpu().contiguous()
     if not backbone:
-        raise ValueError(f'{filename}: not a Brainformer checkpoint: its state_dict has no "{BACKBONE_PREFIX}*" '
-                         'weights (the image backbone)')
+        raise ValueError(
+            f'{filename}: not a Brainformer checkpoint: its state_dict has no "{BACKBONE_PREFIX}*" '
+            'weights (the image backbone)'
+        )
     return backbone, dict(dropped)
 
 
@@ -90,39 +100,46 @@ def convert(src: str, dst: str, overwrite: bool = False) -> dict:
 
     from mmbrain.utils import load_checkpoint_safely
     from mmbrain.utils.fileio import atomic_write, check_output
+
     check_output(dst, overwrite, inputs=[src])
     ckpt = load_checkpoint_safely(src)
     backbone, dropped = extract_backbone(ckpt, src)
     with atomic_write(dst, 'wb', overwrite=overwrite, inputs=[src]) as f:
         torch.save({'state_dict': backbone, 'meta': plain_meta(ckpt, src)}, f)
-    modules = Counter(k[len(BACKBONE_PREFIX):].split('.')[0] for k in backbone)
+    modules = Counter(k[len(BACKBONE_PREFIX) :].split('.')[0] for k in backbone)
     return dict(
-        tensors=len(backbone),
-        params=sum(v.numel() for v in backbone.values()),
-        modules=dict(modules),
-        dropped=dropped)
+        tensors=len(backbone), params=sum(v.numel() for v in backbone.values()), modules=dict(modules), dropped=dropped
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description='Keep the image backbone of a Brainformer checkpoint, as plain '
-                                     'tensors under "backbone.*" for init_cfg=dict(type="Pretrained", '
-                                     'prefix="backbone.") in mmdet / mmseg / mmpretrain.')
+    parser = argparse.ArgumentParser(
+        description='Keep the image backbone of a Brainformer checkpoint, as plain '
+        'tensors under "backbone.*" for init_cfg=dict(type="Pretrained", '
+        'prefix="backbone.") in mmdet / mmseg / mmpretrain.'
+    )
     parser.add_argument('src', help='checkpoint saved by mmengine (BrainformerPretrainer or ClipPretrainer)')
     parser.add_argument('dst', help='output backbone checkpoint (.pth)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing DST')
     args = parser.parse_args()
     from mmbrain.utils.fileio import OutputExistsError, SameFileError
+
     try:
         summary = convert(args.src, args.dst, overwrite=args.overwrite)
     except (OutputExistsError, SameFileError) as err:
         parser.exit(2, f'error: {err}\n')
     except (OSError, ValueError) as err:
         parser.exit(1, f'error: {err}\n')
-    print(f'kept {summary["tensors"]} backbone tensors ({summary["params"]:,} values) '
-          f'under "{BACKBONE_PREFIX}*" -> {args.dst}')
+    print(
+        f'kept {summary["tensors"]} backbone tensors ({summary["params"]:,} values) '
+        f'under "{BACKBONE_PREFIX}*" -> {args.dst}'
+    )
     print('  backbone modules: ' + ', '.join(f'{m} ({n})' for m, n in summary['modules'].items()))
-    print('  dropped: ' + (', '.join(f'{m} ({n} tensors)' for m, n in summary['dropped'].items()) or 'nothing') +
-          '; optimizer, schedulers, message hub and meta other than provenance are not carried over')
+    print(
+        '  dropped: '
+        + (', '.join(f'{m} ({n} tensors)' for m, n in summary['dropped'].items()) or 'nothing')
+        + '; optimizer, schedulers, message hub and meta other than provenance are not carried over'
+    )
 
 
 if __name__ == '__main__':

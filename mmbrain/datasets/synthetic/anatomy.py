@@ -25,23 +25,53 @@ import numpy as np
 from ..nsd_files import ROI_LABEL_NAMES
 
 #: NSD's func1pt8mm grids (X, Y, Z) of subj01..08; the synthetic grids are these times ``volume_scale``.
-NSD_GRIDS: Tuple[Tuple[int, int, int], ...] = ((81, 104, 83), (82, 106, 84), (81, 106, 82), (85, 99, 80),
-                                               (79, 97, 78), (85, 113, 83), (78, 95, 81), (80, 103, 78))
+NSD_GRIDS: Tuple[Tuple[int, int, int], ...] = (
+    (81, 104, 83),
+    (82, 106, 84),
+    (81, 106, 82),
+    (85, 99, 80),
+    (79, 97, 78),
+    (85, 113, 83),
+    (78, 95, 81),
+    (80, 103, 78),
+)
 #: Voxel targets of each region at ``volume_scale=0.25`` (before the per-subject factor).
-REGION_TARGETS: Dict[str, int] = {'nsdgeneral': 2300, 'streams': 1500, 'prf-visualrois': 700, 'floc-bodies': 450,
-                                  'floc-faces': 380, 'floc-places': 420, 'floc-words': 300}
+REGION_TARGETS: Dict[str, int] = {
+    'nsdgeneral': 2300,
+    'streams': 1500,
+    'prf-visualrois': 700,
+    'floc-bodies': 450,
+    'floc-faces': 380,
+    'floc-places': 420,
+    'floc-words': 300,
+}
 #: Seeds of the category-selective patches: label -> (|u|, v, w, share of the group, share in the left hemisphere).
 FLOC_SEEDS: Dict[str, Dict[str, Tuple[float, float, float, float, float]]] = {
-    'floc-faces': {'OFA': (0.9, -0.6, -0.1, 0.25, 0.5), 'FFA-1': (0.5, -0.45, -0.85, 0.25, 0.45),
-                   'FFA-2': (0.5, -0.25, -0.85, 0.2, 0.45), 'mTL-faces': (0.6, 0.0, -0.8, 0.15, 0.5),
-                   'aTL-faces': (0.6, 0.3, -0.7, 0.15, 0.5)},
-    'floc-bodies': {'EBA': (0.95, -0.5, 0.05, 0.45, 0.5), 'FBA-1': (0.75, -0.4, -0.65, 0.2, 0.5),
-                    'FBA-2': (0.75, -0.2, -0.65, 0.2, 0.5), 'mTL-bodies': (0.6, 0.05, -0.75, 0.15, 0.5)},
-    'floc-places': {'OPA': (0.7, -0.6, 0.6, 0.35, 0.5), 'PPA': (0.35, -0.2, -0.9, 0.4, 0.5),
-                    'RSC': (0.15, -0.3, 0.4, 0.25, 0.5)},
-    'floc-words': {'OWFA': (0.8, -0.55, -0.5, 0.25, 0.6), 'VWFA-1': (0.55, -0.35, -0.9, 0.25, 0.75),
-                   'VWFA-2': (0.55, -0.15, -0.9, 0.2, 0.75), 'mfs-words': (0.45, -0.3, -0.8, 0.15, 0.6),
-                   'mTL-words': (0.55, 0.05, -0.8, 0.15, 0.6)},
+    'floc-faces': {
+        'OFA': (0.9, -0.6, -0.1, 0.25, 0.5),
+        'FFA-1': (0.5, -0.45, -0.85, 0.25, 0.45),
+        'FFA-2': (0.5, -0.25, -0.85, 0.2, 0.45),
+        'mTL-faces': (0.6, 0.0, -0.8, 0.15, 0.5),
+        'aTL-faces': (0.6, 0.3, -0.7, 0.15, 0.5),
+    },
+    'floc-bodies': {
+        'EBA': (0.95, -0.5, 0.05, 0.45, 0.5),
+        'FBA-1': (0.75, -0.4, -0.65, 0.2, 0.5),
+        'FBA-2': (0.75, -0.2, -0.65, 0.2, 0.5),
+        'mTL-bodies': (0.6, 0.05, -0.75, 0.15, 0.5),
+    },
+    'floc-places': {
+        'OPA': (0.7, -0.6, 0.6, 0.35, 0.5),
+        'PPA': (0.35, -0.2, -0.9, 0.4, 0.5),
+        'RSC': (0.15, -0.3, 0.4, 0.25, 0.5),
+    },
+    'floc-words': {
+        'OWFA': (0.8, -0.55, -0.5, 0.25, 0.6),
+        'VWFA-1': (0.55, -0.35, -0.9, 0.25, 0.75),
+        'VWFA-2': (0.55, -0.15, -0.9, 0.2, 0.75),
+        'mfs-words': (0.45, -0.3, -0.8, 0.15, 0.6),
+        'mTL-words': (0.55, 0.05, -0.8, 0.15, 0.6),
+    },
 }
 _PRF_AREA_SIZE = {'V1': 1.0, 'V2': 1.3, 'V3': 1.7, 'hV4': 2.2}
 
@@ -60,6 +90,7 @@ class Anatomy:
             of the prf-visualrois voxels, NaN elsewhere.
         norm: float32 (X, Y, Z, 3) normalised (u, v, w) coordinates (the ellipsoid surface at radius 1).
     """
+
     affine: np.ndarray
     brain: np.ndarray
     cortex: np.ndarray
@@ -80,8 +111,9 @@ def subject_grid(subject: int, volume_scale: float) -> Tuple[int, int, int]:
     return tuple(max(8, int(round(n * volume_scale)) + extra) for n in base)
 
 
-def _nearest(coords: np.ndarray, candidates: np.ndarray, seed: np.ndarray, n: int,
-             penalty: Optional[np.ndarray] = None) -> np.ndarray:
+def _nearest(
+    coords: np.ndarray, candidates: np.ndarray, seed: np.ndarray, n: int, penalty: Optional[np.ndarray] = None
+) -> np.ndarray:
     """Indices (into ``coords``) of the ``n`` candidates nearest to ``seed`` (squared distance plus ``penalty``)."""
     cand = np.flatnonzero(candidates)
     if len(cand) == 0 or n <= 0:
@@ -122,9 +154,9 @@ def make_anatomy(subject: int, rng: np.random.Generator, volume_scale: float = 0
     # nsdgeneral: the posterior cortex; streams: its posterior part.
     ctx = np.flatnonzero(cortex)
     order = ctx[np.argsort(v[ctx] + jitter[ctx], kind='stable')]
-    general = order[:min(target['nsdgeneral'], int(0.7 * len(ctx)))]
+    general = order[: min(target['nsdgeneral'], int(0.7 * len(ctx)))]
     rois['nsdgeneral'][general] = 1
-    streams = general[:min(target['streams'], len(general))]
+    streams = general[: min(target['streams'], len(general))]
 
     # prf-visualrois: the streams voxels nearest the occipital pole of each hemisphere.
     prf_mask = np.zeros(n_vox, bool)
@@ -143,8 +175,9 @@ def make_anatomy(subject: int, rng: np.random.Generator, volume_scale: float = 0
         area = np.where(ranks < 0.3, 'V1', np.where(ranks < 0.6, 'V2', np.where(ranks < 0.85, 'V3', 'hV4')))
         ventral = alpha < 0
         area = np.where((area == 'hV4') & ~ventral, 'V3', area)
-        label = np.array([names.index(a if a == 'hV4' else a + ('v' if vent else 'd'))
-                          for a, vent in zip(area, ventral)])
+        label = np.array(
+            [names.index(a if a == 'hV4' else a + ('v' if vent else 'd')) for a, vent in zip(area, ventral)]
+        )
         rois['prf-visualrois'][prf] = label
         # Retinotopy: ventral areas see the upper field, the left hemisphere sees the right field.
         pole = np.stack([np.where(left[prf], -pole_u, pole_u), -np.ones(len(prf)), np.zeros(len(prf))], 1)
@@ -188,6 +221,12 @@ def make_anatomy(subject: int, rng: np.random.Generator, volume_scale: float = 0
         other_floc[rois[group] > 0] = 25.0
 
     shape = tuple(int(n) for n in dims)
-    return Anatomy(affine=affine, brain=brain.reshape(shape), cortex=cortex.reshape(shape), left=left.reshape(shape),
-                   rois={k: r.reshape(shape) for k, r in rois.items()}, rf=rf.reshape(shape + (3,)),
-                   norm=norm.astype(np.float32).reshape(shape + (3,)))
+    return Anatomy(
+        affine=affine,
+        brain=brain.reshape(shape),
+        cortex=cortex.reshape(shape),
+        left=left.reshape(shape),
+        rois={k: r.reshape(shape) for k, r in rois.items()},
+        rf=rf.reshape(shape + (3,)),
+        norm=norm.astype(np.float32).reshape(shape + (3,)),
+    )

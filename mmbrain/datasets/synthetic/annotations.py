@@ -22,8 +22,10 @@ ADE_SPLITS = ('training', 'validation')
 
 
 def coco_categories() -> List[Dict]:
-    return [dict(id=i + 1, name=name, supercategory='shape' if name in ('disk', 'square', 'triangle') else name)
-            for i, name in enumerate(CATEGORIES)]
+    return [
+        dict(id=i + 1, name=name, supercategory='shape' if name in ('disk', 'square', 'triangle') else name)
+        for i, name in enumerate(CATEGORIES)
+    ]
 
 
 def _write_png(path: str, rgb: np.ndarray) -> None:
@@ -49,6 +51,7 @@ class CocoWriter:
 
     def add(self, scene: Scene, image_id: int, split: str) -> None:
         from pycocotools import mask as mask_utils
+
         h, w = scene.image.shape[:2]
         file_name = f'{image_id:012d}.png'
         _write_png(osp.join(self.root, split, file_name), scene.image)
@@ -56,16 +59,28 @@ class CocoWriter:
         for cat, mask in scene.instances:
             rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
             rle['counts'] = rle['counts'].decode('ascii')
-            self._anns[split].append(dict(
-                id=self._next_ann, image_id=int(image_id), category_id=cat + 1, segmentation=rle,
-                area=float(mask_utils.area(rle)), bbox=[float(v) for v in mask_utils.toBbox(rle)], iscrowd=0))
+            self._anns[split].append(
+                dict(
+                    id=self._next_ann,
+                    image_id=int(image_id),
+                    category_id=cat + 1,
+                    segmentation=rle,
+                    area=float(mask_utils.area(rle)),
+                    bbox=[float(v) for v in mask_utils.toBbox(rle)],
+                    iscrowd=0,
+                )
+            )
             self._next_ann += 1
 
     def close(self) -> None:
         for split in COCO_SPLITS:
-            doc = dict(info=dict(description='mmbrain synthetic NSD world (COCO-format instances)', version='1.0'),
-                       licenses=[], images=self._images[split], annotations=self._anns[split],
-                       categories=coco_categories())
+            doc = dict(
+                info=dict(description='mmbrain synthetic NSD world (COCO-format instances)', version='1.0'),
+                licenses=[],
+                images=self._images[split],
+                annotations=self._anns[split],
+                categories=coco_categories(),
+            )
             with open(osp.join(self.root, 'annotations', f'instances_{split}.json'), 'w') as f:
                 json.dump(doc, f)
 
@@ -83,5 +98,6 @@ def write_ade(root: str, scenes: Sequence[Scene], splits: Sequence[str]) -> None
         if not cv2.imwrite(osp.join(root, 'annotations', split, name), scene.semantic):
             raise OSError(f'{osp.join(root, "annotations", split, name)}: could not write label map')
     with open(osp.join(root, 'classes.json'), 'w') as f:
-        json.dump(dict(classes=list(SEMANTIC_CLASSES), zero_label='other (ignored with reduce_zero_label=True)'), f,
-                  indent=1)
+        json.dump(
+            dict(classes=list(SEMANTIC_CLASSES), zero_label='other (ignored with reduce_zero_label=True)'), f, indent=1
+        )

@@ -8,6 +8,7 @@ which details are mentioned). Everything a caption says is true of the scene, an
 tells the text tower about the image. Written as ``coco/annotations/captions_{train,val}2017.json`` beside
 the instances, so :func:`mmbrain.datasets.captions.read_nsd_captions` joins them to NSD images by ``cocoId``.
 """
+
 import json
 import os.path as osp
 from collections import Counter
@@ -27,16 +28,19 @@ _NAMES: Dict[str, Sequence[Tuple[str, str]]] = dict(
     word=(('word', 'words'), ('sign with letters', 'signs with letters'), ('printed word', 'printed words')),
     disk=(('disk', 'disks'), ('circle', 'circles')),
     square=(('square', 'squares'), ('rotated square', 'rotated squares')),
-    triangle=(('triangle', 'triangles'), ))
+    triangle=(('triangle', 'triangles'),),
+)
 _NUMBERS = ('no', 'a', 'two', 'three', 'four')
 _BACKGROUND_PHRASES: Dict[str, Sequence[str]] = dict(
     plain=('on a plain textured background', 'against a plain backdrop', 'on a smooth coloured texture'),
     indoor=('in a room', 'inside a room with walls and a floor', 'indoors'),
-    outdoor=('outdoors under the sky', 'in an open landscape with a horizon', 'outside under a blue sky'))
+    outdoor=('outdoors under the sky', 'in an open landscape with a horizon', 'outside under a blue sky'),
+)
 _EMPTY: Dict[str, Sequence[str]] = dict(
     plain=('a plain textured background with nothing on it', 'an empty coloured texture'),
     indoor=('an empty room', 'the inside of a room with no one in it'),
-    outdoor=('an empty landscape under the sky', 'an open outdoor scene with a horizon'))
+    outdoor=('an empty landscape under the sky', 'an open outdoor scene with a horizon'),
+)
 
 
 def _position(mask: np.ndarray) -> str:
@@ -78,13 +82,16 @@ def describe_scene(scene: Scene, rng: np.random.Generator, n: int = CAPTIONS_PER
         with_positions = i % 2 == 1 and len(scene.instances) <= 3
         if with_positions:  # each object with where it is
             order = rng.permutation(len(scene.instances))
-            parts = [f'{_NUMBERS[1]} {names[CATEGORIES[scene.instances[j][0]]][0]} '
-                     f'{_position(scene.instances[j][1])}' for j in order]
+            parts = [
+                f'{_NUMBERS[1]} {names[CATEGORIES[scene.instances[j][0]]][0]} {_position(scene.instances[j][1])}'
+                for j in order
+            ]
         else:  # categories with their counts
             cats = [c for c in CATEGORIES if c in counts]
             cats = [cats[j] for j in rng.permutation(len(cats))]
-            parts = [f'{_NUMBERS[min(counts[c], len(_NUMBERS) - 1)]} {names[c][0 if counts[c] == 1 else 1]}'
-                     for c in cats]
+            parts = [
+                f'{_NUMBERS[min(counts[c], len(_NUMBERS) - 1)]} {names[c][0 if counts[c] == 1 else 1]}' for c in cats
+            ]
         phrases = _BACKGROUND_PHRASES[background]
         text = f'{_join(parts)} {phrases[int(rng.integers(len(phrases)))]}'
         captions.append(text[0].upper() + text[1:] + '.')
@@ -116,7 +123,11 @@ class CaptionWriter:
 
     def close(self) -> None:
         for split in COCO_SPLITS:
-            doc = dict(info=dict(description='mmbrain synthetic NSD world (COCO-format captions)', version='1.0'),
-                       licenses=[], images=self._images[split], annotations=self._anns[split])
+            doc = dict(
+                info=dict(description='mmbrain synthetic NSD world (COCO-format captions)', version='1.0'),
+                licenses=[],
+                images=self._images[split],
+                annotations=self._anns[split],
+            )
             with open(osp.join(self.root, 'annotations', f'captions_{split}.json'), 'w') as f:
                 json.dump(doc, f)

@@ -34,8 +34,11 @@ FLOC_DRIVE = {'floc-faces': 'face', 'floc-bodies': 'body', 'floc-words': 'word',
 #: Noise-ceiling SNR of each voxel class at ``snr=1`` (median; voxels vary log-normally around it).
 BASE_NCSNR = {'prf': 1.0, 'floc': 0.8, 'streams': 0.6, 'general': 0.35}
 # Emphasis of the stream families on (face, body, word, place, object).
-_FAMILY_DRIVES = {'ventral': (1.0, 0.6, 0.8, 0.6, 0.8), 'lateral': (0.6, 1.0, 0.3, 0.3, 1.0),
-                  'parietal': (0.1, 0.3, 0.1, 1.0, 0.8)}
+_FAMILY_DRIVES = {
+    'ventral': (1.0, 0.6, 0.8, 0.6, 0.8),
+    'lateral': (0.6, 1.0, 0.3, 0.3, 1.0),
+    'parietal': (0.1, 0.3, 0.1, 1.0, 0.8),
+}
 _STREAM_FAMILY = {2: 'ventral', 3: 'lateral', 4: 'parietal', 5: 'ventral', 6: 'lateral', 7: 'parietal'}
 
 
@@ -48,6 +51,7 @@ class StimulusFeatures:
         luminance: (N, grid, grid) float32 mean luminance in [0, 1].
         category: (N, 5) float32 drives in the order of :data:`DRIVES`.
     """
+
     contrast: np.ndarray
     luminance: np.ndarray
     category: np.ndarray
@@ -55,11 +59,13 @@ class StimulusFeatures:
     def take(self, rows: np.ndarray) -> 'StimulusFeatures':
         return StimulusFeatures(self.contrast[rows], self.luminance[rows], self.category[rows])
 
-
     @classmethod
     def empty(cls, n: int, grid: int = 16) -> 'StimulusFeatures':
-        return cls(np.zeros((n, grid, grid), np.float32), np.zeros((n, grid, grid), np.float32),
-                   np.zeros((n, len(DRIVES)), np.float32))
+        return cls(
+            np.zeros((n, grid, grid), np.float32),
+            np.zeros((n, grid, grid), np.float32),
+            np.zeros((n, len(DRIVES)), np.float32),
+        )
 
     def set_scene(self, idx: int, scene: Scene) -> None:
         """Compute the features of one rendered scene into row ``idx``."""
@@ -93,6 +99,7 @@ class EncodingModel:
         ncsnr: (V,) noise-ceiling SNR (signal sd / noise sd).
         voxel_class: (V,) index into ``('prf', 'floc', 'streams', 'general')``.
     """
+
     voxels: np.ndarray
     rf: np.ndarray
     weights: np.ndarray

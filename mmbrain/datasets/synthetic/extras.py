@@ -18,6 +18,7 @@ writes them in NSD's layout (``docs/data.md``):
   change, vertices x 1 x 1 x trials) and ``{lh,rh}.ncsnr.mgh`` sample its own cortex voxel nearest to the vertex
   in normalised brain coordinates.
 """
+
 from typing import Dict
 
 import numpy as np
@@ -45,6 +46,7 @@ SPACE = 'func1pt8mm'
 
 def _hull_faces(directions: np.ndarray) -> np.ndarray:
     from scipy.spatial import ConvexHull
+
     if len(directions) < 4:
         return np.zeros((0, 3), np.int32)
     jitter = np.random.default_rng(0).normal(0, 1e-3, directions.shape)
@@ -63,8 +65,11 @@ class SyntheticFsaverage:
             self.norm[hemi] = reference.norm[tuple(vox.T)]
             self.xyz[hemi] = vox @ reference.affine[:3, :3].T + reference.affine[:3, 3]
             norm = self.norm[hemi]
-            write_surface(fsaverage_surface_path(root, hemi, 'white'), self.xyz[hemi],
-                          _hull_faces(norm / np.linalg.norm(norm, axis=1, keepdims=True)))
+            write_surface(
+                fsaverage_surface_path(root, hemi, 'white'),
+                self.xyz[hemi],
+                _hull_faces(norm / np.linalg.norm(norm, axis=1, keepdims=True)),
+            )
             for name, labels in reference.rois.items():
                 write_mgh(roi_path(root, 0, name, 'fsaverage', hemi), labels[tuple(vox.T)].astype(np.float32))
         for name in reference.rois:
@@ -85,14 +90,24 @@ class SubjectExtras:
         rng: the subject's generator of the variants' extra noise.
     """
 
-    def __init__(self, root: str, subject: int, anatomy: Anatomy, brain: np.ndarray, ncsnr: np.ndarray,
-                 noise_sd: np.ndarray, surface: SyntheticFsaverage, rng: np.random.Generator):
+    def __init__(
+        self,
+        root: str,
+        subject: int,
+        anatomy: Anatomy,
+        brain: np.ndarray,
+        ncsnr: np.ndarray,
+        noise_sd: np.ndarray,
+        surface: SyntheticFsaverage,
+        rng: np.random.Generator,
+    ):
         from scipy.spatial import cKDTree
+
         self.root, self.subject, self.anatomy, self.brain = root, subject, anatomy, brain
         self.noise_sd, self.rng = noise_sd, rng
         self.ncsnr = {DEFAULT_BETAS: ncsnr}
         for version, (a, e) in VARIANTS.items():
-            self.ncsnr[version] = ncsnr * a / np.sqrt(a ** 2 + e ** 2)
+            self.ncsnr[version] = ncsnr * a / np.sqrt(a**2 + e**2)
         self.sums = {version: np.zeros(len(brain)) for version in self.ncsnr}
         self.n_trials = 0
         # Each fsaverage vertex samples the subject's cortex voxel of the same hemisphere nearest in (u, v, w).
@@ -115,14 +130,17 @@ class SubjectExtras:
                 volume = np.zeros((len(beta), x * y * z), np.int16)
                 i, j, k = np.unravel_index(self.brain, (x, y, z))
                 volume[:, (k * y + j) * x + i] = np.clip(np.round(beta_v * 300), -32768, 32767)
-                write_betas(betas_path(self.root, self.subject, session, SPACE, version),
-                            volume.reshape(len(beta), z, y, x))
+                write_betas(
+                    betas_path(self.root, self.subject, session, SPACE, version), volume.reshape(len(beta), z, y, x)
+                )
             else:
                 beta_v = beta
             self.sums[version] += beta_v.sum(0)
             for hemi in HEMIS:
-                write_mgh(betas_path(self.root, self.subject, session, 'fsaverage', version, hemi),
-                          beta_v[:, self.columns[hemi]])
+                write_mgh(
+                    betas_path(self.root, self.subject, session, 'fsaverage', version, hemi),
+                    beta_v[:, self.columns[hemi]],
+                )
 
     def close(self) -> None:
         """Write the ncsnr and mean-beta maps of every version and the T1."""
@@ -134,8 +152,10 @@ class SubjectExtras:
             write_volume(meanbeta_path(self.root, self.subject, SPACE, version), mean.reshape(a.shape), a.affine)
             flat = ncsnr.reshape(-1)
             for hemi in HEMIS:
-                write_mgh(ncsnr_path(self.root, self.subject, 'fsaverage', version, hemi),
-                          flat[self.brain[self.columns[hemi]]])
+                write_mgh(
+                    ncsnr_path(self.root, self.subject, 'fsaverage', version, hemi),
+                    flat[self.brain[self.columns[hemi]]],
+                )
         t1 = np.where(a.brain & ~a.cortex, 1.0, np.where(a.cortex, 0.6, 0.05))
         t1 = t1 + np.random.default_rng([self.subject, 99]).normal(0, 0.02, t1.shape)
         write_volume(t1_path(self.root, self.subject, SPACE), t1, a.affine)

@@ -38,6 +38,7 @@ class Scene:
         instances: list of (category index into :data:`CATEGORIES`, (P, P) bool mask).
         place_fraction: visible fraction of a place-like background (0 for ``plain``).
     """
+
     image: np.ndarray
     semantic: np.ndarray
     background: int
@@ -93,11 +94,20 @@ def _background(rng: np.random.Generator, size: int, kind: str) -> Tuple[np.ndar
             wx1 = wx0 + rng.uniform(0.2, 0.4) * (x1 - x0)
             wy0 = y0 + rng.uniform(0.1, 0.3) * (y1 - y0)
             wy1 = wy0 + rng.uniform(0.25, 0.45) * (y1 - y0)
-            _fill(image, semantic, np.array([[wx0, wy0], [wx1, wy0], [wx1, wy1], [wx0, wy1]]), _color(rng, 150, 255),
-                  _SEM['window'])
+            _fill(
+                image,
+                semantic,
+                np.array([[wx0, wy0], [wx1, wy0], [wx1, wy1], [wx0, wy1]]),
+                _color(rng, 150, 255),
+                _SEM['window'],
+            )
         edges = np.round([x0, y0, x1, y1]).astype(int)
-        for a, b in (((0, 0), (edges[0], edges[1])), ((p, 0), (edges[2], edges[1])), ((0, p), (edges[0], edges[3])),
-                     ((p, p), (edges[2], edges[3]))):
+        for a, b in (
+            ((0, 0), (edges[0], edges[1])),
+            ((p, 0), (edges[2], edges[1])),
+            ((0, p), (edges[0], edges[3])),
+            ((p, p), (edges[2], edges[3])),
+        ):
             cv2.line(image, a, b, (40, 40, 40), 1)
         tex = _smooth_noise(rng, p, 6, 12.0)
     else:  # outdoor
@@ -116,9 +126,13 @@ def _background(rng: np.random.Generator, size: int, kind: str) -> Tuple[np.ndar
             bw = rng.uniform(0.1, 0.3) * p
             bh = rng.uniform(0.15, 0.45) * p
             shade = int(rng.integers(60, 200))
-            _fill(image, semantic, np.array([[bx0, horizon - bh], [bx0 + bw, horizon - bh], [bx0 + bw, horizon],
-                                             [bx0, horizon]]), (shade, shade, shade + int(rng.integers(0, 30))),
-                  _SEM['building'])
+            _fill(
+                image,
+                semantic,
+                np.array([[bx0, horizon - bh], [bx0 + bw, horizon - bh], [bx0 + bw, horizon], [bx0, horizon]]),
+                (shade, shade, shade + int(rng.integers(0, 30))),
+                _SEM['building'],
+            )
         tex = _smooth_noise(rng, p, 8, 8.0)
     image[:] = np.clip(image.astype(np.float32) + tex[..., None], 0, 255).astype(np.uint8)
     return image, semantic
@@ -135,8 +149,16 @@ def _draw_face(rng, layer, mask, cx, cy, w):
     for dx in (-0.16, 0.16):
         cv2.circle(layer, (int(cx + dx * w), int(cy - 0.12 * w)), eye_r, dark, -1)
     cv2.line(layer, (cx, int(cy - 0.05 * w)), (cx, int(cy + 0.08 * w)), tuple(int(c * 0.7) for c in skin), 1)
-    cv2.ellipse(layer, (cx, int(cy + 0.2 * w)), (max(1, int(0.15 * w)), max(1, int(0.06 * w))), 0, 0, 180, dark,
-                max(1, int(0.05 * w)))
+    cv2.ellipse(
+        layer,
+        (cx, int(cy + 0.2 * w)),
+        (max(1, int(0.15 * w)), max(1, int(0.06 * w))),
+        0,
+        0,
+        180,
+        dark,
+        max(1, int(0.05 * w)),
+    )
 
 
 def _draw_body(rng, layer, mask, cx, cy, w):
@@ -144,10 +166,12 @@ def _draw_body(rng, layer, mask, cx, cy, w):
     t = max(1, int(0.09 * w))
     top, hip = int(cy - 0.22 * w), int(cy + 0.12 * w)
     half = int(0.14 * w)
-    limbs = [((cx - half, top + t), (int(cx - 0.32 * w), int(cy + 0.1 * w))),
-             ((cx + half, top + t), (int(cx + 0.32 * w), int(cy + 0.1 * w))),
-             ((cx - half // 2, hip), (int(cx - 0.2 * w), int(cy + 0.5 * w))),
-             ((cx + half // 2, hip), (int(cx + 0.2 * w), int(cy + 0.5 * w)))]
+    limbs = [
+        ((cx - half, top + t), (int(cx - 0.32 * w), int(cy + 0.1 * w))),
+        ((cx + half, top + t), (int(cx + 0.32 * w), int(cy + 0.1 * w))),
+        ((cx - half // 2, hip), (int(cx - 0.2 * w), int(cy + 0.5 * w))),
+        ((cx + half // 2, hip), (int(cx + 0.2 * w), int(cy + 0.5 * w))),
+    ]
     for target, colours in ((layer, (skin, cloth)), (mask, (1, 1))):
         for a, b in limbs:
             cv2.line(target, a, b, colours[0], t)
@@ -190,8 +214,9 @@ def _draw_triangle(rng, layer, mask, cx, cy, w):
     _polygon(layer, mask, rng, np.stack([cx + 0.55 * w * np.cos(angle), cy + 0.55 * w * np.sin(angle)], 1))
 
 
-_DRAWERS: Dict[str, Callable] = dict(face=_draw_face, body=_draw_body, word=_draw_word, disk=_draw_disk,
-                                     square=_draw_square, triangle=_draw_triangle)
+_DRAWERS: Dict[str, Callable] = dict(
+    face=_draw_face, body=_draw_body, word=_draw_word, disk=_draw_disk, square=_draw_square, triangle=_draw_triangle
+)
 _MIN_AREA = 6
 
 

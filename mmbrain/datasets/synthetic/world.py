@@ -59,11 +59,24 @@ _VAL_FRACTION = 0.1  # of the COCO images in val2017
 _ADE_VAL_FRACTION = 0.2
 
 
-def make_synthetic_nsd(out_dir: str, n_subjects: int = 8, n_sessions: int = 3, n_images: Optional[int] = None,
-                       image_size: int = 64, seed: int = 0, *, trials_per_session: int = 750,
-                       n_shared: Optional[int] = None, volume_scale: float = 0.25, snr: float = 1.0,
-                       n_coco_extra: int = 1000, n_ade: int = 1000, overwrite: bool = False,
-                       progress: bool = True, nsd_extras: bool = False) -> Dict:
+def make_synthetic_nsd(
+    out_dir: str,
+    n_subjects: int = 8,
+    n_sessions: int = 3,
+    n_images: Optional[int] = None,
+    image_size: int = 64,
+    seed: int = 0,
+    *,
+    trials_per_session: int = 750,
+    n_shared: Optional[int] = None,
+    volume_scale: float = 0.25,
+    snr: float = 1.0,
+    n_coco_extra: int = 1000,
+    n_ade: int = 1000,
+    overwrite: bool = False,
+    progress: bool = True,
+    nsd_extras: bool = False,
+) -> Dict:
     """Write a synthetic NSD world to ``out_dir`` (atomically: built in a temporary folder, then renamed).
 
     Args:
@@ -94,8 +107,10 @@ def make_synthetic_nsd(out_dir: str, n_subjects: int = 8, n_sessions: int = 3, n
     if min(n_subjects, n_sessions, trials_per_session, image_size) < 1:
         raise ValueError('n_subjects, n_sessions, trials_per_session and image_size must be positive')
     if 3 * n_images < n_trials:
-        raise ValueError(f'{n_images} images cannot fill {n_sessions} sessions of {trials_per_session} trials with '
-                         f'at most 3 repetitions (need at least {-(-n_trials // 3)})')
+        raise ValueError(
+            f'{n_images} images cannot fill {n_sessions} sessions of {trials_per_session} trials with '
+            f'at most 3 repetitions (need at least {-(-n_trials // 3)})'
+        )
     if not 1 <= n_shared <= n_images:
         raise ValueError(f'n_shared must lie in 1..n_images={n_images}, got {n_shared}')
     out_dir = check_output(out_dir, overwrite, flag='overwrite=True / --overwrite')
@@ -104,8 +119,22 @@ def make_synthetic_nsd(out_dir: str, n_subjects: int = 8, n_sessions: int = 3, n
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.', suffix='.partial', dir=parent)
     try:
         os.chmod(tmp, umask_mode(folder=True))  # mkdtemp makes 0700
-        world = _generate(tmp, n_subjects, n_sessions, n_images, image_size, seed, trials_per_session, n_shared,
-                          volume_scale, snr, n_coco_extra, n_ade, progress, nsd_extras)
+        world = _generate(
+            tmp,
+            n_subjects,
+            n_sessions,
+            n_images,
+            image_size,
+            seed,
+            trials_per_session,
+            n_shared,
+            volume_scale,
+            snr,
+            n_coco_extra,
+            n_ade,
+            progress,
+            nsd_extras,
+        )
         if osp.exists(out_dir):
             trash = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.', suffix='.old', dir=parent)
             os.replace(out_dir, osp.join(trash, 'old'))
@@ -119,9 +148,22 @@ def make_synthetic_nsd(out_dir: str, n_subjects: int = 8, n_sessions: int = 3, n
     return world
 
 
-def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_size: int, seed: int,
-              trials_per_session: int, n_shared: int, volume_scale: float, snr: float, n_coco_extra: int,
-              n_ade: int, progress: bool, nsd_extras: bool = False) -> Dict:
+def _generate(
+    root: str,
+    n_subjects: int,
+    n_sessions: int,
+    n_images: int,
+    image_size: int,
+    seed: int,
+    trials_per_session: int,
+    n_shared: int,
+    volume_scale: float,
+    snr: float,
+    n_coco_extra: int,
+    n_ade: int,
+    progress: bool,
+    nsd_extras: bool = False,
+) -> Dict:
     n_trials = n_sessions * trials_per_session
     n_unique = n_images - n_shared
     n_stim = n_shared + n_subjects * n_unique
@@ -133,7 +175,7 @@ def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_
     subjectim0 = np.empty((n_subjects, n_images), np.int64)
     subjectim0[:, :n_shared] = shared
     for s in range(n_subjects):
-        subjectim0[s, n_shared:] = perm[n_shared + s * n_unique:n_shared + (s + 1) * n_unique]
+        subjectim0[s, n_shared:] = perm[n_shared + s * n_unique : n_shared + (s + 1) * n_unique]
     image_order0 = rng.permutation(np.repeat(np.arange(n_images), 3))[:n_trials]
     coco_ids = rng.choice(np.arange(1, 10 * (n_stim + n_coco_extra) + 1000), n_stim + n_coco_extra, replace=False)
     coco_val = rng.random(n_stim + n_coco_extra) < _VAL_FRACTION
@@ -160,13 +202,21 @@ def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_
     write_stimuli(stimuli_path(root), brick)
     del brick
     os.makedirs(osp.join(root, 'ground_truth'))
-    np.savez(osp.join(root, 'ground_truth', 'stimuli.npz'), category=features.category, drives=np.array(DRIVES),
-             contrast=features.contrast.astype(np.float16), luminance=features.luminance.astype(np.float16),
-             background=background, backgrounds=np.array(BACKGROUNDS))
+    np.savez(
+        osp.join(root, 'ground_truth', 'stimuli.npz'),
+        category=features.category,
+        drives=np.array(DRIVES),
+        contrast=features.contrast.astype(np.float16),
+        luminance=features.luminance.astype(np.float16),
+        background=background,
+        backgrounds=np.array(BACKGROUNDS),
+    )
     n_ade_val = int(round(_ADE_VAL_FRACTION * n_ade))
     ade_splits = [ADE_SPLITS[0]] * (n_ade - n_ade_val) + [ADE_SPLITS[1]] * n_ade_val
-    scenes = (render_scene(np.random.default_rng([seed, 3, i]), image_size)
-              for i in progress_bar(range(n_ade), progress, desc='ADE', leave=False))
+    scenes = (
+        render_scene(np.random.default_rng([seed, 3, i]), image_size)
+        for i in progress_bar(range(n_ade), progress, desc='ADE', leave=False)
+    )
     write_ade(osp.join(root, 'ade'), scenes, ade_splits)
 
     subjects_info = []
@@ -175,28 +225,70 @@ def _generate(root: str, n_subjects: int, n_sessions: int, n_images: int, image_
         surface = SyntheticFsaverage(root, make_anatomy(1, np.random.default_rng([seed, 10, 1]), volume_scale))
     for subject in progress_bar(range(1, n_subjects + 1), progress, desc='subjects', leave=False):
         images = subjectim0[subject - 1]
-        subjects_info.append(_write_subject(root, subject, seed, volume_scale, snr, features.take(images), images,
-                                            image_order0, n_sessions, trials_per_session, surface))
+        subjects_info.append(
+            _write_subject(
+                root,
+                subject,
+                seed,
+                volume_scale,
+                snr,
+                features.take(images),
+                images,
+                image_order0,
+                n_sessions,
+                trials_per_session,
+                surface,
+            )
+        )
 
     world = dict(
-        generator='mmbrain.datasets.synthetic', version=WORLD_VERSION, seed=seed, n_subjects=n_subjects,
-        n_sessions=n_sessions, trials_per_session=trials_per_session, n_images=n_images, n_shared=n_shared,
-        n_stimuli=n_stim, image_size=image_size, volume_scale=volume_scale, voxel_mm=1.8 / volume_scale, snr=snr,
+        generator='mmbrain.datasets.synthetic',
+        version=WORLD_VERSION,
+        seed=seed,
+        n_subjects=n_subjects,
+        n_sessions=n_sessions,
+        trials_per_session=trials_per_session,
+        n_images=n_images,
+        n_shared=n_shared,
+        n_stimuli=n_stim,
+        image_size=image_size,
+        volume_scale=volume_scale,
+        voxel_mm=1.8 / volume_scale,
+        snr=snr,
         nsd_extras=nsd_extras,
-        noise_sd=NOISE_SD, roi_groups=list(ROI_GROUPS), categories=list(CATEGORIES), backgrounds=list(BACKGROUNDS),
-        components=list(COMPONENTS), drives=list(DRIVES),
-        coco=dict(categories=coco_categories(), n_train=int((~coco_val).sum()), n_val=int(coco_val.sum()),
-                  n_not_nsd=n_coco_extra),
+        noise_sd=NOISE_SD,
+        roi_groups=list(ROI_GROUPS),
+        categories=list(CATEGORIES),
+        backgrounds=list(BACKGROUNDS),
+        components=list(COMPONENTS),
+        drives=list(DRIVES),
+        coco=dict(
+            categories=coco_categories(),
+            n_train=int((~coco_val).sum()),
+            n_val=int(coco_val.sum()),
+            n_not_nsd=n_coco_extra,
+        ),
         ade=dict(classes=list(SEMANTIC_CLASSES), n_training=n_ade - n_ade_val, n_validation=n_ade_val),
-        subjects=subjects_info)
+        subjects=subjects_info,
+    )
     with open(osp.join(root, 'world.json'), 'w') as f:
         json.dump(world, f, indent=1)
     return world
 
 
-def _write_subject(root: str, subject: int, seed: int, volume_scale: float, snr: float, features: StimulusFeatures,
-                   nsd_ids: np.ndarray, image_order0: np.ndarray, n_sessions: int, trials_per_session: int,
-                   surface: Optional[SyntheticFsaverage] = None) -> Dict:
+def _write_subject(
+    root: str,
+    subject: int,
+    seed: int,
+    volume_scale: float,
+    snr: float,
+    features: StimulusFeatures,
+    nsd_ids: np.ndarray,
+    image_order0: np.ndarray,
+    n_sessions: int,
+    trials_per_session: int,
+    surface: Optional[SyntheticFsaverage] = None,
+) -> Dict:
     """ROI files, label tables, betas and ground truth of one subject (and, given the synthetic fsaverage
     ``surface``, NSD's other files, :mod:`.extras`); returns its summary."""
     anatomy = make_anatomy(subject, np.random.default_rng([seed, 10, subject]), volume_scale)
@@ -221,11 +313,19 @@ def _write_subject(root: str, subject: int, seed: int, volume_scale: float, snr:
     if surface is not None:
         true_ncsnr = np.zeros(x * y * z, np.float32)
         true_ncsnr[model.voxels] = model.ncsnr
-        extras = SubjectExtras(root, subject, anatomy, brain, true_ncsnr.reshape(x, y, z), noise_sd, surface,
-                               np.random.default_rng([seed, 14, subject]))
+        extras = SubjectExtras(
+            root,
+            subject,
+            anatomy,
+            brain,
+            true_ncsnr.reshape(x, y, z),
+            noise_sd,
+            surface,
+            np.random.default_rng([seed, 14, subject]),
+        )
     for session in range(1, n_sessions + 1):
         srng = np.random.default_rng([seed, 13, subject, session])
-        trials = image_order0[(session - 1) * trials_per_session:session * trials_per_session]
+        trials = image_order0[(session - 1) * trials_per_session : session * trials_per_session]
         gain = 1 + srng.normal(0, 0.05, len(brain)).astype(np.float32)
         offset = srng.normal(0, 0.5, len(brain)).astype(np.float32)
         beta = np.broadcast_to(baseline, (len(trials), len(brain))).copy()
@@ -246,10 +346,16 @@ def _write_subject(root: str, subject: int, seed: int, volume_scale: float, snr:
         flat = np.flatnonzero(anatomy.rois[group].reshape(-1) > 0)
         cols = np.searchsorted(model.voxels, flat)
         nc = noise_ceiling(model.ncsnr[cols], n_repeats=3).astype(np.float32)  # NSD's 3 trials per image
-        truth.update({f'{group}/ijk': np.stack(np.unravel_index(flat, (x, y, z)), 1).astype(np.int16),
-                      f'{group}/ncsnr': model.ncsnr[cols], f'{group}/noise_ceiling': nc,
-                      f'{group}/rf': model.rf[cols], f'{group}/weights': model.weights[cols],
-                      f'{group}/signal': signal[:, cols].astype(np.float16)})
+        truth.update(
+            {
+                f'{group}/ijk': np.stack(np.unravel_index(flat, (x, y, z)), 1).astype(np.int16),
+                f'{group}/ncsnr': model.ncsnr[cols],
+                f'{group}/noise_ceiling': nc,
+                f'{group}/rf': model.rf[cols],
+                f'{group}/weights': model.weights[cols],
+                f'{group}/signal': signal[:, cols].astype(np.float16),
+            }
+        )
         info['voxels'][group] = int(len(flat))
         info['mean_noise_ceiling'][group] = round(float(nc.mean()), 2)
     np.savez(osp.join(root, 'ground_truth', f'{subject_tag(subject)}.npz'), **truth)

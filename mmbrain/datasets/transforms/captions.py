@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """``LoadNSDCaption``: one COCO caption of the sample's stimulus (the text of the CLIP baseline)."""
+
 from typing import Sequence
 
 import numpy as np
@@ -41,11 +42,15 @@ class LoadNSDCaption(BaseTransform):
     def transform(self, results: dict) -> dict:
         captions = read_nsd_captions(self.stim_info, self.caption_files).get(int(results['nsd_id']))
         if not captions:
-            raise KeyError(f'{self.stim_info}: no NSD image nsd_id {results["nsd_id"]} (its captions come from '
-                           f'{list(self.caption_files)})')
+            raise KeyError(
+                f'{self.stim_info}: no NSD image nsd_id {results["nsd_id"]} (its captions come from '
+                f'{list(self.caption_files)})'
+            )
         results['text'] = captions[np.random.randint(len(captions))] if self.draw == 'random' else captions[0]
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(stim_info={self.stim_info!r}, caption_files={list(self.caption_files)}, '
-                f'draw={self.draw!r})')
+        return (
+            f'{self.__class__.__name__}(stim_info={self.stim_info!r}, caption_files={list(self.caption_files)}, '
+            f'draw={self.draw!r})'
+        )

@@ -38,8 +38,19 @@ class PackBrainInputs(BaseTransform):
         meta_keys: result keys copied into the ``DataSample`` metainfo (those present).
     """
 
-    def __init__(self, meta_keys: Sequence[str] = ('subject', 'nsd_id', 'session', 'sample_idx', 'shared1000',
-                                                   'row', 'img_shape', 'ori_shape')):
+    def __init__(
+        self,
+        meta_keys: Sequence[str] = (
+            'subject',
+            'nsd_id',
+            'session',
+            'sample_idx',
+            'shared1000',
+            'row',
+            'img_shape',
+            'ori_shape',
+        ),
+    ):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:

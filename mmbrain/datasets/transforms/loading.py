@@ -17,8 +17,9 @@ from ...registry import TRANSFORMS
 from ..converted_file import ConvertedSubject
 from ..row_reader import get_row_reader
 
-_INTERPOLATION = dict(nearest=cv2.INTER_NEAREST, bilinear=cv2.INTER_LINEAR, bicubic=cv2.INTER_CUBIC,
-                      area=cv2.INTER_AREA)
+_INTERPOLATION = dict(
+    nearest=cv2.INTER_NEAREST, bilinear=cv2.INTER_LINEAR, bicubic=cv2.INTER_CUBIC, area=cv2.INTER_AREA
+)
 
 
 @TRANSFORMS.register_module()
@@ -35,8 +36,12 @@ class LoadNSDStimulus(BaseTransform):
         color_order: ``bgr`` (mmcv / mmpretrain convention; NSD stores RGB) or ``rgb``.
     """
 
-    def __init__(self, img_size: Union[int, Tuple[int, int], None] = 224, interpolation: str = 'bilinear',
-                 color_order: str = 'bgr'):
+    def __init__(
+        self,
+        img_size: Union[int, Tuple[int, int], None] = 224,
+        interpolation: str = 'bilinear',
+        color_order: str = 'bgr',
+    ):
         if interpolation not in _INTERPOLATION:
             raise ValueError(f'interpolation must be one of {sorted(_INTERPOLATION)}, got {interpolation!r}')
         if color_order not in ('bgr', 'rgb'):
@@ -63,8 +68,10 @@ class LoadNSDStimulus(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(img_size={self.size}, interpolation={self.interpolation!r}, '
-                f'color_order={self.color_order!r})')
+        return (
+            f'{self.__class__.__name__}(img_size={self.size}, interpolation={self.interpolation!r}, '
+            f'color_order={self.color_order!r})'
+        )
 
 
 _subjects: Dict[str, ConvertedSubject] = {}
@@ -87,9 +94,11 @@ def check_finite_responses(fmri: Dict[str, np.ndarray], path: str, row: int) -> 
     for group, values in fmri.items():
         bad = ~np.isfinite(values)
         if bad.any():
-            raise ValueError(f'{path}: row {row}, ROI group {group}: {int(bad.sum())} non-finite betas (NaN/Inf, '
-                             f'first at voxel column {int(np.flatnonzero(bad)[0])}); mmbrain refuses them rather than '
-                             'train on them: convert the subject again from NSD\'s files')
+            raise ValueError(
+                f'{path}: row {row}, ROI group {group}: {int(bad.sum())} non-finite betas (NaN/Inf, '
+                f'first at voxel column {int(np.flatnonzero(bad)[0])}); mmbrain refuses them rather than '
+                "train on them: convert the subject again from NSD's files"
+            )
 
 
 @TRANSFORMS.register_module()

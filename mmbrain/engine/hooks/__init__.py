@@ -4,6 +4,9 @@ from .finite_loss_hook import FiniteLossHook, non_finite_values
 from .loss_gradient_hook import LossGradientNormHook, loss_gradient_norms
 
 __all__ = [
-    'BrainEncodingVisualizationHook', 'FiniteLossHook', 'non_finite_values', 'LossGradientNormHook',
-    'loss_gradient_norms'
+    'BrainEncodingVisualizationHook',
+    'FiniteLossHook',
+    'non_finite_values',
+    'LossGradientNormHook',
+    'loss_gradient_norms',
 ]

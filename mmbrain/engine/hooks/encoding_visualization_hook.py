@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Per-ROI encoding accuracy drawn at every validation, as mmpretrain's ``VisualizationHook`` draws predictions."""
+
 from typing import Dict, Optional
 
 from mmengine.hooks import Hook
@@ -48,9 +49,12 @@ class BrainEncodingVisualizationHook(Hook):
 
     def before_run(self, runner) -> None:
         from mmbrain.visualization import BrainVisualizer
+
         if not isinstance(runner.visualizer, BrainVisualizer):
-            raise TypeError(f'BrainEncodingVisualizationHook draws with a BrainVisualizer; the runner has '
-                            f'{type(runner.visualizer).__name__} (set visualizer=dict(type=\'BrainVisualizer\', ...))')
+            raise TypeError(
+                f'BrainEncodingVisualizationHook draws with a BrainVisualizer; the runner has '
+                f"{type(runner.visualizer).__name__} (set visualizer=dict(type='BrainVisualizer', ...))"
+            )
 
     def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
         self._validations += 1
@@ -58,9 +62,11 @@ class BrainEncodingVisualizationHook(Hook):
             return
         summary = roi_summary(metrics, self.prefix)
         if not summary['pearson_mean']:
-            runner.logger.warning(f'BrainEncodingVisualizationHook: no "{self.prefix}/<group>/pearson_mean" metric '
-                                  '(is the evaluator BrainEncodingMetric, with this prefix?): nothing drawn')
+            runner.logger.warning(
+                f'BrainEncodingVisualizationHook: no "{self.prefix}/<group>/pearson_mean" metric '
+                '(is the evaluator BrainEncodingMetric, with this prefix?): nothing drawn'
+            )
             return
-        runner.visualizer.draw_roi_correlations({self.label: summary['pearson_mean']},
-                                                noise_ceiling=summary['noise_ceiling_mean'] or None,
-                                                step=runner.iter)
+        runner.visualizer.draw_roi_correlations(
+            {self.label: summary['pearson_mean']}, noise_ceiling=summary['noise_ceiling_mean'] or None, step=runner.iter
+        )

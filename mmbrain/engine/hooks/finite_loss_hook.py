@@ -6,6 +6,7 @@ step NaN too, yet the Runner would train on, save NaN checkpoints and exit 0. mm
 ``CheckInvalidLossHook`` checks only every ``interval`` iterations with an ``assert`` (no message, skipped under
 ``python -O``) and needs mmdet (mmcv's compiled ops) to import.
 """
+
 import math
 from typing import Dict, Optional
 
@@ -50,8 +51,10 @@ class FiniteLossHook(Hook):
         if not stop:
             return
         values = ', '.join(f'{k}={v}' for k, v in bad.items()) or 'on another process'
-        msg = (f'non-finite training outputs at iteration {runner.iter + 1} (epoch {runner.epoch + 1}): {values}; '
-               f'training stopped (work dir {runner.work_dir}; no checkpoint of this iteration was saved). Check the '
-               'inputs (non-finite betas are refused when read) and the learning rate.')
+        msg = (
+            f'non-finite training outputs at iteration {runner.iter + 1} (epoch {runner.epoch + 1}): {values}; '
+            f'training stopped (work dir {runner.work_dir}; no checkpoint of this iteration was saved). Check the '
+            'inputs (non-finite betas are refused when read) and the learning rate.'
+        )
         runner.logger.error(msg)
         raise FloatingPointError(msg)

@@ -5,6 +5,7 @@ The question this answers: does the Brain fMRI Guidance Loss (Sec. 3.3.2, Eq. 6)
 anything once it is low? ``loss_bfg`` falling is not enough: Eq. 6 as printed can be solved by the ROI projection
 heads and the fMRI encoder alone, after which it sends the backbone (almost) nothing. docs/guidance_loss.md.
 """
+
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -16,10 +17,9 @@ from torch import nn
 from mmbrain.registry import HOOKS
 
 
-def loss_gradient_norms(model: nn.Module,
-                        data_batch: dict,
-                        losses: Sequence[str] = ('loss_bfg', 'loss_con'),
-                        module: str = 'backbone') -> Dict[str, float]:
+def loss_gradient_norms(
+    model: nn.Module, data_batch: dict, losses: Sequence[str] = ('loss_bfg', 'loss_con'), module: str = 'backbone'
+) -> Dict[str, float]:
     """The L2 norm of ``d loss / d θ`` over the parameters ``θ`` of ``module``, for each loss on its own.
 
     The model's ``loss`` mode is re-run on ``data_batch`` (through its data preprocessor, in the model's current
@@ -82,8 +82,9 @@ class LossGradientNormHook(Hook):
 
     priority = 'NORMAL'
 
-    def __init__(self, interval: int = 10, losses: Sequence[str] = ('loss_bfg', 'loss_con'),
-                 module: str = 'backbone') -> None:
+    def __init__(
+        self, interval: int = 10, losses: Sequence[str] = ('loss_bfg', 'loss_con'), module: str = 'backbone'
+    ) -> None:
         if interval < 1:
             raise ValueError(f'LossGradientNormHook: interval must be >= 1, got {interval}')
         self.interval = interval

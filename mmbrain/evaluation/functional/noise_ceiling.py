@@ -23,6 +23,7 @@ scores 0 when ``r <= 0`` and 100 otherwise); ``100 * r**2 / NC``, values above 1
 and summarises vertices by their median; mmbrain reports the median (``algonauts_score``) and, separately named,
 the mean (``algonauts_score_mean``).
 """
+
 import numpy as np
 
 #: What the devkit puts in place of a zero noise ceiling (a fraction) before dividing by it.
@@ -66,7 +67,7 @@ def ncsnr_from_repeats(betas: np.ndarray, stimulus_ids: np.ndarray) -> np.ndarra
     """
     betas = np.asarray(betas, dtype=np.float64)
     stimulus_ids = np.asarray(stimulus_ids)
-    if betas.ndim != 2 or stimulus_ids.shape != (betas.shape[0], ):
+    if betas.ndim != 2 or stimulus_ids.shape != (betas.shape[0],):
         raise ValueError(f'betas must be (T, V) and stimulus_ids (T,), got {betas.shape} and {stimulus_ids.shape}')
     _, inverse, counts = np.unique(stimulus_ids, return_inverse=True, return_counts=True)
     repeated = counts[inverse] >= 2
@@ -118,6 +119,6 @@ def algonauts_score(r: np.ndarray, nc: np.ndarray) -> np.ndarray:
         raise ValueError(f'r and nc must have one shape, got {r.shape} and {nc.shape}')
     if np.isnan(r).any() or np.isnan(nc).any() or (nc < 0).any():
         raise ValueError('r and nc must be finite numbers and nc >= 0 (the Algonauts score has no NaN rule)')
-    r2 = np.maximum(r, 0.0)**2
+    r2 = np.maximum(r, 0.0) ** 2
     fraction = np.where(nc == 0, DEVKIT_ZERO_CEILING, nc / 100.0)
     return np.minimum(100.0 * r2 / fraction, 100.0)

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Voxel-wise Pearson correlation, the encoding accuracy of Sec. 4.5 (PCC, following Algonauts 2023)."""
+
 import numpy as np
 
 

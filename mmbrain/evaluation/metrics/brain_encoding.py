@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Encoding accuracy of predicted brain responses: voxel-wise Pearson r and the Algonauts score (paper Sec. 4.5)."""
+
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -64,14 +65,17 @@ class BrainEncodingMetric(BaseMetric):
         collect_device: see :class:`mmengine.evaluator.BaseMetric`.
         prefix: metric key prefix.
     """
+
     default_prefix = 'nsd'
 
-    def __init__(self,
-                 subject_file: Optional[str] = None,
-                 voxelwise_file: Optional[str] = None,
-                 brain_maps_dir: Optional[str] = None,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        subject_file: Optional[str] = None,
+        voxelwise_file: Optional[str] = None,
+        brain_maps_dir: Optional[str] = None,
+        collect_device: str = 'cpu',
+        prefix: Optional[str] = None,
+    ) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.subject_file = subject_file
         self.voxelwise_file = voxelwise_file
@@ -87,7 +91,9 @@ class BrainEncodingMetric(BaseMetric):
                     nsd_id=int(sample['nsd_id']),
                     row=int(sample['row']) if 'row' in sample else None,
                     pred={g: v.float().cpu().numpy() for g, v in sample['pred_fmri'].items()},
-                    gt={g: v.float().cpu().numpy() for g, v in sample['gt_fmri'].items()}))
+                    gt={g: v.float().cpu().numpy() for g, v in sample['gt_fmri'].items()},
+                )
+            )
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Correlate per voxel over images and summarise (see the class docstring)."""
@@ -108,8 +114,10 @@ class BrainEncodingMetric(BaseMetric):
             metrics[f'{group}/pearson_median'] = float(np.median(r))
             for name, mask in labels.get(group, {}).items():
                 if mask.shape != r.shape:
-                    raise ValueError(f'{self.subject_file}: rois/{group} has {mask.size} voxels, the predictions '
-                                     f'{r.size} (another subject?)')
+                    raise ValueError(
+                        f'{self.subject_file}: rois/{group} has {mask.size} voxels, the predictions '
+                        f'{r.size} (another subject?)'
+                    )
                 metrics[f'{group}/{name}/pearson_mean'] = float(r[mask].mean())
             all_r.append(r)
             voxelwise[f'{group}/r'] = r
@@ -137,7 +145,8 @@ class BrainEncodingMetric(BaseMetric):
         else:
             MMLogger.get_current_instance().warning(
                 f'{self.__class__.__name__}: no noise ceiling (no image repeated among the evaluated samples, and '
-                'no subject_file with rois/G/ncsnr and known n_repeats): Algonauts score not computed')
+                'no subject_file with rois/G/ncsnr and known n_repeats): Algonauts score not computed'
+            )
         if self.voxelwise_file:
             self._write_voxelwise(voxelwise, subject)
         return metrics
@@ -154,6 +163,7 @@ class BrainEncodingMetric(BaseMetric):
             np.savez(f, **voxelwise)
         if self.brain_maps_dir:  # the same results as NIfTI volumes / fsaverage overlays
             from mmbrain.evaluation.brain_maps import write_brain_maps
+
             if subject is None:
                 raise ValueError(f'{self.__class__.__name__}: brain_maps_dir needs subject_file')
             write_brain_maps(self.voxelwise_file, self.subject_file, self.brain_maps_dir)

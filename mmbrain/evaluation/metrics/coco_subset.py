@@ -9,6 +9,7 @@ pycocotools' ``COCO.loadRes`` refuses results for images absent from the annotat
 keeps only the predictions of the images its file holds; everything else is mmdet's ``CocoMetric`` unchanged.
 Import this module through the config's ``custom_imports`` (it needs mmdet).
 """
+
 from typing import Sequence
 
 from mmdet.evaluation import CocoMetric

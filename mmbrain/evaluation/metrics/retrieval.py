@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Image <-> brain retrieval on held-out rows: the validation metric of Brainformer pretraining."""
+
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -48,13 +49,15 @@ class BrainRetrievalMetric(BaseMetric):
 
     default_prefix = 'retrieval'
 
-    def __init__(self,
-                 topk: Sequence[int] = (1, 5),
-                 match_by: Optional[str] = 'nsd_id',
-                 modality: str = 'brain',
-                 chunk_size: int = 4096,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        topk: Sequence[int] = (1, 5),
+        match_by: Optional[str] = 'nsd_id',
+        modality: str = 'brain',
+        chunk_size: int = 4096,
+        collect_device: str = 'cpu',
+        prefix: Optional[str] = None,
+    ) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if not topk or min(topk) < 1:
             raise ValueError(f'BrainRetrievalMetric: topk must be positive integers, got {topk}')
@@ -68,16 +71,24 @@ class BrainRetrievalMetric(BaseMetric):
         pair = f'{self.modality}_embed'
         for sample in data_samples:
             if 'img_embed' not in sample or pair not in sample:
-                raise KeyError(f'BrainRetrievalMetric: data samples lack img_embed/{pair}; evaluate a '
-                               'BrainformerPretrainer (modality="brain") or ClipPretrainer (modality="text") in '
-                               'predict mode')
+                raise KeyError(
+                    f'BrainRetrievalMetric: data samples lack img_embed/{pair}; evaluate a '
+                    'BrainformerPretrainer (modality="brain") or ClipPretrainer (modality="text") in '
+                    'predict mode'
+                )
             if self.match_by is not None and self.match_by not in sample:
-                raise KeyError(f'BrainRetrievalMetric: data samples lack the metainfo {self.match_by!r} '
-                               'used to match rows (set match_by=None to match each row only to itself)')
+                raise KeyError(
+                    f'BrainRetrievalMetric: data samples lack the metainfo {self.match_by!r} '
+                    'used to match rows (set match_by=None to match each row only to itself)'
+                )
             self.results.append(
-                dict(img=sample['img_embed'].float().cpu(), brain=sample[pair].float().cpu(),
-                     key=int(sample[self.match_by]) if self.match_by is not None else -1,
-                     subject=int(sample['subject']) if 'subject' in sample else None))
+                dict(
+                    img=sample['img_embed'].float().cpu(),
+                    brain=sample[pair].float().cpu(),
+                    key=int(sample[self.match_by]) if self.match_by is not None else -1,
+                    subject=int(sample['subject']) if 'subject' in sample else None,
+                )
+            )
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Return ``{img2brain,brain2img}_top{k}`` and their ``{img2brain,brain2img}_chance_top{k}``, in percent,
@@ -92,8 +103,12 @@ class BrainRetrievalMetric(BaseMetric):
             subjects = torch.tensor(subjects)
             for subject in torch.unique(subjects).tolist():
                 rows = subjects == subject
-                metrics.update({f'{subject_tag(subject)}/{k}': v
-                                for k, v in self._scores(img[rows], brain[rows], keys[rows]).items()})
+                metrics.update(
+                    {
+                        f'{subject_tag(subject)}/{k}': v
+                        for k, v in self._scores(img[rows], brain[rows], keys[rows]).items()
+                    }
+                )
         return metrics
 
     def _scores(self, img: torch.Tensor, brain: torch.Tensor, keys: torch.Tensor) -> Dict[str, float]:
@@ -101,14 +116,18 @@ class BrainRetrievalMetric(BaseMetric):
         num = len(keys)
         distinct, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
         # the image gallery holds each stimulus once: rows of the same stimulus have the same image embedding
-        first = torch.full((len(distinct), ), num).scatter_reduce(0, inverse, torch.arange(num), reduce='amin')
+        first = torch.full((len(distinct),), num).scatter_reduce(0, inverse, torch.arange(num), reduce='amin')
         metrics = {}
         # a caption gallery holds each stimulus once too (validation takes each image's first caption)
-        pair_gallery = ((brain[first], distinct, torch.ones(num, dtype=torch.long)) if self.modality == 'text' else
-                        (brain, keys, counts[inverse]))
+        pair_gallery = (
+            (brain[first], distinct, torch.ones(num, dtype=torch.long))
+            if self.modality == 'text'
+            else (brain, keys, counts[inverse])
+        )
         for name, queries, gallery, gallery_keys, positives in (
-                (f'img2{self.modality}', img, *pair_gallery),
-                (f'{self.modality}2img', brain, img[first], distinct, torch.ones(num, dtype=torch.long))):
+            (f'img2{self.modality}', img, *pair_gallery),
+            (f'{self.modality}2img', brain, img[first], distinct, torch.ones(num, dtype=torch.long)),
+        ):
             hits = {k: 0 for k in self.topk}
             for start in range(0, num, self.chunk_size):  # [chunk, gallery] similarities at a time
                 rows = slice(start, start + self.chunk_size)
@@ -117,6 +136,6 @@ class BrainRetrievalMetric(BaseMetric):
                 for k in self.topk:
                     hits[k] += int(is_positive[:, :k].any(dim=1).sum())
             for k in self.topk:
-                metrics[f'{name}_top{k}'] = 100. * hits[k] / num
+                metrics[f'{name}_top{k}'] = 100.0 * hits[k] / num
                 metrics[f'{name}_chance_top{k}'] = chance_hit_rate(positives, len(gallery), min(k, len(gallery)))
         return metrics

@@ -6,6 +6,7 @@ In the style of mmpretrain's ``BaseSelfSupervisor`` (``selfsup/base.py``) and ``
 by ``img_proj`` to the joint space, the symmetric contrastive loss of Eq. 5 (``contrastive_loss``, with its
 learnable temperature and cross-process gather) against a second tower, and retrieval ``predict``.
 """
+
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
@@ -57,10 +58,12 @@ class BaseContrastivePretrainer(BaseModel):
     #: name of the second tower's features in :meth:`towers` and of its embedding ``<pair_key>_embed`` in predict
     pair_key: str = ''
 
-    def __init__(self,
-                 backbone: Union[dict, nn.Module],
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        backbone: Union[dict, nn.Module],
+        data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
         self.backbone = build_component(backbone)
 
@@ -87,10 +90,9 @@ class BaseContrastivePretrainer(BaseModel):
         """Loss terms besides ``loss_con`` (none here)."""
         return {}
 
-    def forward(self,
-                inputs: dict,
-                data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor') -> Union[Dict[str, Tensor], List[DataSample]]:
+    def forward(
+        self, inputs: dict, data_samples: Optional[List[DataSample]] = None, mode: str = 'tensor'
+    ) -> Union[Dict[str, Tensor], List[DataSample]]:
         """``mode='loss'``: dict of losses; ``'predict'``: data samples with embeddings; ``'tensor'``: the dict of
         raw features of :meth:`towers`."""
         if mode == 'loss':

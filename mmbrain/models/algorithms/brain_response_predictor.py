@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Brain response prediction from a (Brainformer-)pretrained image backbone (paper Sec. 4.5, Table 2 "NSD")."""
+
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from mmengine.model import BaseModel
@@ -17,6 +18,7 @@ def resolve_num_voxels(head: Union[dict, nn.Module]) -> Union[dict, nn.Module]:
     if isinstance(head, nn.Module) or not isinstance(head.get('num_voxels'), str):
         return head
     from mmbrain.datasets.converted_file import ConvertedSubject
+
     counts = ConvertedSubject(head['num_voxels']).voxel_counts
     if not counts:
         raise ValueError(f'{head["num_voxels"]}: no ROI group under "rois"')
@@ -42,11 +44,13 @@ class BrainResponsePredictor(BaseModel):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self,
-                 backbone: Union[dict, nn.Module],
-                 head: Union[dict, nn.Module],
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        backbone: Union[dict, nn.Module],
+        head: Union[dict, nn.Module],
+        data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
         self.backbone = build_component(backbone)
         self.head = build_component(resolve_num_voxels(head))
@@ -55,10 +59,9 @@ class BrainResponsePredictor(BaseModel):
         """Backbone levels of a normalised image batch ``(B, 3, H, W)``."""
         return tuple(self.backbone(img))
 
-    def forward(self,
-                inputs: dict,
-                data_samples: Optional[List[BaseDataElement]] = None,
-                mode: str = 'tensor') -> Union[Dict[str, Tensor], List[BaseDataElement]]:
+    def forward(
+        self, inputs: dict, data_samples: Optional[List[BaseDataElement]] = None, mode: str = 'tensor'
+    ) -> Union[Dict[str, Tensor], List[BaseDataElement]]:
         """``tensor``: predicted responses ``{group: (B, V_G)}``; ``loss``: the readout's losses; ``predict``:
         the data samples with ``pred_fmri`` and ``gt_fmri`` (``{group: (V_G,)}``, real voxels only) set."""
         if mode == 'tensor':

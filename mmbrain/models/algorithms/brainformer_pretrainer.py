@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """BrainformerPretrainer: fMRI-guided pretraining of a vision backbone (Sec. 3, Fig. 2)."""
+
 from typing import Dict, List, Optional, Union
 
 from mmpretrain.structures import DataSample
@@ -39,37 +40,41 @@ class BrainformerPretrainer(BaseContrastivePretrainer):
 
     pair_key = 'brain'
 
-    def __init__(self,
-                 backbone: Union[dict, nn.Module],
-                 fmri_encoder: Union[dict, nn.Module],
-                 backbone_out_dims: int = 768,
-                 contrastive_loss: dict = dict(type='BrainContrastiveLoss', loss_weight=0.5),  # noqa: B006
-                 guidance_loss: Optional[dict] = dict(type='BrainFMRIGuidanceLoss', loss_weight=0.5),  # noqa: B006
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        backbone: Union[dict, nn.Module],
+        fmri_encoder: Union[dict, nn.Module],
+        backbone_out_dims: int = 768,
+        contrastive_loss: dict = dict(type='BrainContrastiveLoss', loss_weight=0.5),  # noqa: B006
+        guidance_loss: Optional[dict] = dict(type='BrainFMRIGuidanceLoss', loss_weight=0.5),  # noqa: B006
+        data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(backbone, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.fmri_encoder = build_component(fmri_encoder)
         self.num_rois = len(self.fmri_encoder.roi_names)
         self.init_image_projection(backbone_out_dims, self.fmri_encoder.embed_dims, contrastive_loss)
         self.guidance_loss = None if guidance_loss is None else MODELS.build(guidance_loss)
-        self.img_roi_proj = None if guidance_loss is None else nn.Linear(backbone_out_dims,
-                                                                         self.num_rois * self.embed_dims)
+        self.img_roi_proj = (
+            None if guidance_loss is None else nn.Linear(backbone_out_dims, self.num_rois * self.embed_dims)
+        )
 
     def extract_pair_feat(self, inputs: Dict[str, Tensor], data_samples: Optional[List[DataSample]] = None) -> Tensor:
         """The brain cognitive features ``q`` [B, d] of the fMRI encoder."""
         return self.fmri_encoder(inputs['fmri'], inputs['fmri_mask'], inputs.get('xyz'), inputs.get('subject_index'))[0]
 
-    def towers(self, inputs: Dict[str, Tensor], data_samples: Optional[List[DataSample]] = None,
-               full: bool = True) -> Dict[str, Tensor]:
+    def towers(
+        self, inputs: Dict[str, Tensor], data_samples: Optional[List[DataSample]] = None, full: bool = True
+    ) -> Dict[str, Tensor]:
         """Run both towers: ``img`` (p), ``brain`` (q), and when ``full`` (and the guidance loss is on)
         ``img_roi`` (p̄), ``brain_roi`` (q̄)."""
         pooled = self.extract_img_feat(inputs['img'])
-        brain, brain_roi = self.fmri_encoder(inputs['fmri'], inputs['fmri_mask'], inputs.get('xyz'),
-                                             inputs.get('subject_index'))
+        brain, brain_roi = self.fmri_encoder(
+            inputs['fmri'], inputs['fmri_mask'], inputs.get('xyz'), inputs.get('subject_index')
+        )
         out = dict(img=self.img_proj(pooled), brain=brain)
         if full and self.img_roi_proj is not None:
-            out.update(img_roi=self.img_roi_proj(pooled).view(-1, self.num_rois, self.embed_dims),
-                       brain_roi=brain_roi)
+            out.update(img_roi=self.img_roi_proj(pooled).view(-1, self.num_rois, self.embed_dims), brain_roi=brain_roi)
         return out
 
     def extra_losses(self, feats: Dict[str, Tensor]) -> Dict[str, Tensor]:

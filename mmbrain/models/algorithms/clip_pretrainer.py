@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """ClipPretrainer: the image-text baseline of the paper's comparisons (Tables 1-2, Fig. 6), trained from scratch."""
+
 from typing import Dict, List, Optional, Sequence, Union
 
 from mmpretrain.structures import DataSample
@@ -38,14 +39,16 @@ class ClipPretrainer(BaseContrastivePretrainer):
 
     pair_key = 'text'
 
-    def __init__(self,
-                 backbone: Union[dict, nn.Module],
-                 backbone_out_dims: int = 768,
-                 embed_dims: int = 768,
-                 text_encoder: dict = dict(context_length=77, width=512, heads=8, layers=12),  # noqa: B006
-                 contrastive_loss: dict = dict(type='BrainContrastiveLoss', loss_weight=0.5),  # noqa: B006
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        backbone: Union[dict, nn.Module],
+        backbone_out_dims: int = 768,
+        embed_dims: int = 768,
+        text_encoder: dict = dict(context_length=77, width=512, heads=8, layers=12),  # noqa: B006
+        contrastive_loss: dict = dict(type='BrainContrastiveLoss', loss_weight=0.5),  # noqa: B006
+        data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         from open_clip.tokenizer import SimpleTokenizer
         from open_clip.transformer import TextTransformer
 
@@ -70,15 +73,19 @@ class ClipPretrainer(BaseContrastivePretrainer):
     def captions(data_samples: Optional[List[DataSample]]) -> List[str]:
         """The ``text`` of every data sample; an error naming the sample when one has none."""
         if not data_samples:
-            raise ValueError('ClipPretrainer needs data samples carrying captions (field "text"; add '
-                             "dict(type='LoadNSDCaption', ...) to the pipeline and 'text' to PackBrainInputs' "
-                             'meta_keys)')
+            raise ValueError(
+                'ClipPretrainer needs data samples carrying captions (field "text"; add '
+                "dict(type='LoadNSDCaption', ...) to the pipeline and 'text' to PackBrainInputs' "
+                'meta_keys)'
+            )
         texts = []
         for sample in data_samples:
             text = sample.get('text')
             if not isinstance(text, str):
-                raise ValueError(f'ClipPretrainer: data sample {sample.metainfo.get("sample_idx", "?")} '
-                                 f'(nsd_id {sample.metainfo.get("nsd_id", "?")}) has no caption string "text"')
+                raise ValueError(
+                    f'ClipPretrainer: data sample {sample.metainfo.get("sample_idx", "?")} '
+                    f'(nsd_id {sample.metainfo.get("nsd_id", "?")}) has no caption string "text"'
+                )
             texts.append(text)
         return texts
 
@@ -86,8 +93,10 @@ class ClipPretrainer(BaseContrastivePretrainer):
         """The caption features [B, d] of the samples' ``text``."""
         return self.extract_text_feat(self.captions(data_samples))
 
-    def towers(self, inputs: Dict[str, Tensor], data_samples: Optional[List[DataSample]] = None,
-               full: bool = True) -> Dict[str, Tensor]:
+    def towers(
+        self, inputs: Dict[str, Tensor], data_samples: Optional[List[DataSample]] = None, full: bool = True
+    ) -> Dict[str, Tensor]:
         """``img`` (p, the projected pooled image features) and ``text`` (the caption features)."""
-        return dict(img=self.img_proj(self.extract_img_feat(inputs['img'])),
-                    text=self.extract_pair_feat(inputs, data_samples))
+        return dict(
+            img=self.img_proj(self.extract_img_feat(inputs['img'])), text=self.extract_pair_feat(inputs, data_samples)
+        )

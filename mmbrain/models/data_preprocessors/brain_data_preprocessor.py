@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Data preprocessor of image + fMRI batches (batch format: docs/architecture.md)."""
+
 from typing import Sequence
 
 import torch
@@ -25,12 +26,14 @@ class BrainDataPreprocessor(BaseDataPreprocessor):
         non_blocking (bool): Asynchronous host-to-device copies.
     """
 
-    def __init__(self,
-                 mean: Sequence[float] = (123.675, 116.28, 103.53),
-                 std: Sequence[float] = (58.395, 57.12, 57.375),
-                 to_rgb: bool = True,
-                 channels_last: bool = False,
-                 non_blocking: bool = False) -> None:
+    def __init__(
+        self,
+        mean: Sequence[float] = (123.675, 116.28, 103.53),
+        std: Sequence[float] = (58.395, 57.12, 57.375),
+        to_rgb: bool = True,
+        channels_last: bool = False,
+        non_blocking: bool = False,
+    ) -> None:
         super().__init__(non_blocking)
         if len(mean) != 3 or len(std) != 3:
             raise ValueError(f'BrainDataPreprocessor: mean {mean} and std {std} need 3 values each')
@@ -44,9 +47,11 @@ class BrainDataPreprocessor(BaseDataPreprocessor):
         data = self.cast_data(data)
         inputs = data.get('inputs')
         if not isinstance(inputs, dict) or not isinstance(inputs.get('img'), torch.Tensor):
-            raise TypeError('BrainDataPreprocessor: expected inputs=dict(img=Tensor[B, 3, H, W], fmri=..., ...) from '
-                            "collate_fn=dict(type='mmbrain.brain_collate'); got "
-                            f'{type(inputs).__name__} with keys {sorted(inputs) if isinstance(inputs, dict) else None}')
+            raise TypeError(
+                'BrainDataPreprocessor: expected inputs=dict(img=Tensor[B, 3, H, W], fmri=..., ...) from '
+                "collate_fn=dict(type='mmbrain.brain_collate'); got "
+                f'{type(inputs).__name__} with keys {sorted(inputs) if isinstance(inputs, dict) else None}'
+            )
         img = inputs['img']
         if img.dim() != 4 or img.shape[1] != 3:
             raise ValueError(f'BrainDataPreprocessor: img must be [B, 3, H, W], got {tuple(img.shape)}')

@@ -7,6 +7,13 @@ from .transblock import TransBlock
 from .voxel_embedding import LearnedPositionalEmbedding, SinusoidalPositionalEmbedding, Voxel3DEmbedding
 
 __all__ = [
-    'BaseFMRIEncoder', 'BaseSpatialEmbedding', 'BrainformerEncoder', 'LinearFMRIEncoder', 'MultiScaleFMRITransformer',
-    'TransBlock', 'Voxel3DEmbedding', 'LearnedPositionalEmbedding', 'SinusoidalPositionalEmbedding'
+    'BaseFMRIEncoder',
+    'BaseSpatialEmbedding',
+    'BrainformerEncoder',
+    'LinearFMRIEncoder',
+    'MultiScaleFMRITransformer',
+    'TransBlock',
+    'Voxel3DEmbedding',
+    'LearnedPositionalEmbedding',
+    'SinusoidalPositionalEmbedding',
 ]

@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The contracts of the fMRI tower: :class:`BaseFMRIEncoder` (what an algorithm may call) and
 :class:`BaseSpatialEmbedding` (what the Brainformer encoder adds to its Conv1D tokens, Eq. 4)."""
+
 from abc import ABCMeta, abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -38,8 +39,13 @@ class BaseFMRIEncoder(BaseModule, metaclass=ABCMeta):
         self.embed_dims = int(embed_dims)
 
     @abstractmethod
-    def forward(self, fmri: Dict[str, Tensor], fmri_mask: Dict[str, Tensor], xyz: Optional[Dict[str, Tensor]],
-                subject_index: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        fmri: Dict[str, Tensor],
+        fmri_mask: Dict[str, Tensor],
+        xyz: Optional[Dict[str, Tensor]],
+        subject_index: Optional[Tensor],
+    ) -> Tuple[Tensor, Tensor]:
         """Encode a batch (format of ``docs/architecture.md``).
 
         Args:
@@ -52,28 +58,39 @@ class BaseFMRIEncoder(BaseModule, metaclass=ABCMeta):
             tuple[Tensor, Tensor]: ``q`` [B, d_r] and the ROI features ``q̄`` [B, K, d_r], K = ``len(roi_names)``.
         """
 
-    def check_inputs(self, fmri: Dict[str, Tensor], fmri_mask: Dict[str, Tensor], xyz: Optional[Dict[str, Tensor]],
-                     subject_index: Optional[Tensor]) -> None:
+    def check_inputs(
+        self,
+        fmri: Dict[str, Tensor],
+        fmri_mask: Dict[str, Tensor],
+        xyz: Optional[Dict[str, Tensor]],
+        subject_index: Optional[Tensor],
+    ) -> None:
         """Raise a clear error when the batch lacks an ROI group or its tensors disagree in shape."""
         name = self.__class__.__name__
         if self.needs_xyz and xyz is None:
-            raise ValueError(f'{name}: needs voxel coordinates but the batch has no `xyz` (converted files without '
-                             'rois/<group>/xyz); use an encoder or pos_embed without coordinates')
+            raise ValueError(
+                f'{name}: needs voxel coordinates but the batch has no `xyz` (converted files without '
+                'rois/<group>/xyz); use an encoder or pos_embed without coordinates'
+            )
         batch = None
         for roi in self.roi_names:
             if roi not in fmri or roi not in fmri_mask or (xyz is not None and roi not in xyz):
-                raise KeyError(f'{name}: ROI group {roi!r} is missing from the batch (fmri has {sorted(fmri)}); '
-                               'check `roi_names` against the dataset\'s groups')
+                raise KeyError(
+                    f'{name}: ROI group {roi!r} is missing from the batch (fmri has {sorted(fmri)}); '
+                    "check `roi_names` against the dataset's groups"
+                )
             signal, mask = fmri[roi], fmri_mask[roi]
             if signal.dim() != 2 or mask.shape != signal.shape:
-                raise ValueError(f'{name}: ROI {roi!r}: fmri {tuple(signal.shape)} and fmri_mask '
-                                 f'{tuple(mask.shape)} must both be [B, V]')
+                raise ValueError(
+                    f'{name}: ROI {roi!r}: fmri {tuple(signal.shape)} and fmri_mask '
+                    f'{tuple(mask.shape)} must both be [B, V]'
+                )
             if batch is not None and signal.shape[0] != batch:
                 raise ValueError(f'{name}: ROI {roi!r} has {signal.shape[0]} samples, the others {batch}')
             batch = signal.shape[0]
             if xyz is not None and (xyz[roi].dim() != 3 or tuple(xyz[roi].shape[1:]) != (signal.shape[1], 3)):
                 raise ValueError(f'{name}: ROI {roi!r}: xyz {tuple(xyz[roi].shape)} must be [S, {signal.shape[1]}, 3]')
-        if subject_index is not None and tuple(subject_index.shape) != (batch, ):
+        if subject_index is not None and tuple(subject_index.shape) != (batch,):
             raise ValueError(f'{name}: subject_index {tuple(subject_index.shape)} must be [{batch}]')
         if xyz is not None and subject_index is None:
             raise ValueError(f'{name}: the batch has `xyz` but no `subject_index` (its row of each sample)')

@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The Brainformer fMRI encoder (Sec. 3.2): per-ROI Conv1D + spatial embedding + Multi-scale fMRI
 Transformer, then the ROI transformer."""
+
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -30,9 +31,19 @@ class ROIEncoder(nn.Module):
         pos_embed (dict, optional): Spatial embedding config (see ``voxel_embedding.py``); None for none.
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, conv_kernel: int, conv_stride: int, window_size: int,
-                 window_stride: int, num_levels: int, mlp_ratio: float, dropout: float,
-                 pos_embed: Optional[dict]) -> None:
+    def __init__(
+        self,
+        embed_dims: int,
+        num_heads: int,
+        conv_kernel: int,
+        conv_stride: int,
+        window_size: int,
+        window_stride: int,
+        num_levels: int,
+        mlp_ratio: float,
+        dropout: float,
+        pos_embed: Optional[dict],
+    ) -> None:
         super().__init__()
         self.feature_encoding = Conv1DFeatureEncoding(embed_dims, conv_kernel, conv_stride)
         self.pos_embed = None
@@ -40,13 +51,16 @@ class ROIEncoder(nn.Module):
             pos_embed = dict(pos_embed, embed_dims=embed_dims)
             embed_cls = MODELS.get(pos_embed['type']) if isinstance(pos_embed['type'], str) else pos_embed['type']
             if not (isinstance(embed_cls, type) and issubclass(embed_cls, BaseSpatialEmbedding)):
-                raise TypeError(f'pos_embed type {pos_embed["type"]!r} is not a BaseSpatialEmbedding '
-                                '(see mmbrain/models/fmri_encoders/voxel_embedding.py)')
+                raise TypeError(
+                    f'pos_embed type {pos_embed["type"]!r} is not a BaseSpatialEmbedding '
+                    '(see mmbrain/models/fmri_encoders/voxel_embedding.py)'
+                )
             if embed_cls.pooled_to_conv_tokens:
                 pos_embed.update(kernel_size=conv_kernel, stride=conv_stride)
             self.pos_embed = MODELS.build(pos_embed)
-        self.transformer = MultiScaleFMRITransformer(embed_dims, num_heads, window_size, window_stride,
-                                                     num_levels, mlp_ratio, dropout)
+        self.transformer = MultiScaleFMRITransformer(
+            embed_dims, num_heads, window_size, window_stride, num_levels, mlp_ratio, dropout
+        )
 
     def embed(self, fmri: Tensor, xyz: Optional[Tensor], voxel_mask: Optional[Tensor], subject_index: Tensor) -> Tensor:
         """Eq. 4 on [N, V] signals; ``xyz`` [S, V, 3] (or None) / ``voxel_mask`` [S, V] per subject row."""
@@ -82,39 +96,56 @@ class BrainformerEncoder(BaseFMRIEncoder):
         init_cfg (dict, optional): mmengine init config.
     """
 
-    def __init__(self,
-                 roi_names: Sequence[str],
-                 embed_dims: int = 768,
-                 num_heads: int = 12,
-                 conv_kernel: int = 32,
-                 conv_stride: int = 16,
-                 window_size: int = 64,
-                 window_stride: int = 32,
-                 num_levels: int = 2,
-                 mlp_ratio: float = 4.,
-                 dropout: float = 0.,
-                 pos_embed: Optional[dict] = dict(type='Voxel3DEmbedding', coord_scale=0.01),  # noqa: B006
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        roi_names: Sequence[str],
+        embed_dims: int = 768,
+        num_heads: int = 12,
+        conv_kernel: int = 32,
+        conv_stride: int = 16,
+        window_size: int = 64,
+        window_stride: int = 32,
+        num_levels: int = 2,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        pos_embed: Optional[dict] = dict(type='Voxel3DEmbedding', coord_scale=0.01),  # noqa: B006
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(roi_names, embed_dims, init_cfg=init_cfg)
-        self.rois = nn.ModuleDict({
-            name: ROIEncoder(embed_dims, num_heads, conv_kernel, conv_stride, window_size, window_stride,
-                             num_levels, mlp_ratio, dropout, pos_embed)
-            for name in self.roi_names
-        })
+        self.rois = nn.ModuleDict(
+            {
+                name: ROIEncoder(
+                    embed_dims,
+                    num_heads,
+                    conv_kernel,
+                    conv_stride,
+                    window_size,
+                    window_stride,
+                    num_levels,
+                    mlp_ratio,
+                    dropout,
+                    pos_embed,
+                )
+                for name in self.roi_names
+            }
+        )
         self.roi_transformer = ROITransformer(embed_dims, num_heads, mlp_ratio, dropout)
         first = self.rois[self.roi_names[0]].pos_embed
         self.needs_xyz = first is not None and first.needs_xyz
 
     @staticmethod
-    def _subject_voxel_mask(voxel_counts: Tensor, subject_index: Tensor, num_subjects: int,
-                            width: int) -> Tensor:
+    def _subject_voxel_mask(voxel_counts: Tensor, subject_index: Tensor, num_subjects: int, width: int) -> Tensor:
         """Real-voxel mask [S, V] of each subject row from the per-sample counts."""
-        per_subject = voxel_counts.new_zeros(num_subjects).scatter_reduce(
-            0, subject_index, voxel_counts, reduce='amax')
+        per_subject = voxel_counts.new_zeros(num_subjects).scatter_reduce(0, subject_index, voxel_counts, reduce='amax')
         return torch.arange(width, device=voxel_counts.device) < per_subject[:, None]
 
-    def forward(self, fmri: Dict[str, Tensor], fmri_mask: Dict[str, Tensor], xyz: Optional[Dict[str, Tensor]],
-                subject_index: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        fmri: Dict[str, Tensor],
+        fmri_mask: Dict[str, Tensor],
+        xyz: Optional[Dict[str, Tensor]],
+        subject_index: Tensor,
+    ) -> Tuple[Tensor, Tensor]:
         """Encode a batch (format of docs/architecture.md).
 
         Args:
@@ -142,8 +173,13 @@ class BrainformerEncoder(BaseFMRIEncoder):
         roi_feats = torch.stack(roi_feats, dim=1)
         return self.roi_transformer(roi_feats), roi_feats
 
-    def forward_loop(self, fmri: Dict[str, Tensor], fmri_mask: Dict[str, Tensor], xyz: Optional[Dict[str, Tensor]],
-                     subject_index: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward_loop(
+        self,
+        fmri: Dict[str, Tensor],
+        fmri_mask: Dict[str, Tensor],
+        xyz: Optional[Dict[str, Tensor]],
+        subject_index: Tensor,
+    ) -> Tuple[Tensor, Tensor]:
         """The same encoder computed literally: no padding, Python loop over windows (Algorithm 1).
 
         Samples are grouped by subject (equal true voxel counts, so no padding); each group's signals are cut
@@ -155,7 +191,7 @@ class BrainformerEncoder(BaseFMRIEncoder):
         counts = {name: fmri_mask[name].sum(dim=1).tolist() for name in self.roi_names}
         groups: Dict[tuple, List[int]] = {}
         for i, subject in enumerate(subject_index.tolist()):
-            groups.setdefault((subject, ) + tuple(counts[n][i] for n in self.roi_names), []).append(i)
+            groups.setdefault((subject,) + tuple(counts[n][i] for n in self.roi_names), []).append(i)
         roi_feats = fmri[self.roi_names[0]].new_zeros(len(subject_index), len(self.roi_names), self.embed_dims)
         for (subject, *lengths), rows in groups.items():
             rows_t = torch.tensor(rows, device=subject_index.device)
@@ -164,7 +200,7 @@ class BrainformerEncoder(BaseFMRIEncoder):
                     continue
                 roi = self.rois[name]
                 voxel_mask = torch.ones(1, n, dtype=torch.bool, device=rows_t.device)
-                coords = None if xyz is None else xyz[name][subject:subject + 1, :n]
+                coords = None if xyz is None else xyz[name][subject : subject + 1, :n]
                 tokens = roi.embed(fmri[name][rows_t, :n], coords, voxel_mask, torch.zeros_like(rows_t))
                 roi_feats[rows_t, k] = roi.transformer.forward_loop(tokens)
         return self.roi_transformer(roi_feats), roi_feats

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """High-dimensional fMRI feature encoding with ``Conv1D`` (Sec. 3.2.1, Eq. 2)."""
+
 from typing import Union
 
 import torch.nn.functional as F

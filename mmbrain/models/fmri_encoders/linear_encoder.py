@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The Linear fMRI encoder baseline of Table 3 ("fMRI Feature Encoding (Linear)", Sec. 5)."""
+
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -31,14 +32,16 @@ class LinearFMRIEncoder(BaseFMRIEncoder):
         init_cfg (dict, optional): mmengine init config.
     """
 
-    def __init__(self,
-                 roi_names: Sequence[str],
-                 num_voxels: Mapping[str, int],
-                 embed_dims: int = 768,
-                 num_heads: int = 12,
-                 mlp_ratio: float = 4.,
-                 dropout: float = 0.,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        roi_names: Sequence[str],
+        num_voxels: Mapping[str, int],
+        embed_dims: int = 768,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(roi_names, embed_dims, init_cfg=init_cfg)
         missing = [name for name in self.roi_names if name not in num_voxels]
         if missing:
@@ -47,8 +50,13 @@ class LinearFMRIEncoder(BaseFMRIEncoder):
         self.linears = nn.ModuleDict({name: nn.Linear(self.num_voxels[name], embed_dims) for name in self.roi_names})
         self.roi_transformer = ROITransformer(embed_dims, num_heads, mlp_ratio, dropout)
 
-    def forward(self, fmri: Dict[str, Tensor], fmri_mask: Dict[str, Tensor], xyz: Optional[Dict[str, Tensor]] = None,
-                subject_index: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        fmri: Dict[str, Tensor],
+        fmri_mask: Dict[str, Tensor],
+        xyz: Optional[Dict[str, Tensor]] = None,
+        subject_index: Optional[Tensor] = None,
+    ) -> Tuple[Tensor, Tensor]:
         """Encode a batch; same interface as :class:`BrainformerEncoder` (``xyz`` / ``subject_index`` unused).
 
         Returns:
@@ -59,8 +67,10 @@ class LinearFMRIEncoder(BaseFMRIEncoder):
         for name in self.roi_names:
             width = fmri[name].shape[1]
             if width > self.num_voxels[name]:
-                raise ValueError(f'LinearFMRIEncoder: ROI {name!r} has {width} voxels in the batch but the layer '
-                                 f'takes num_voxels={self.num_voxels[name]}; raise it in the config')
+                raise ValueError(
+                    f'LinearFMRIEncoder: ROI {name!r} has {width} voxels in the batch but the layer '
+                    f'takes num_voxels={self.num_voxels[name]}; raise it in the config'
+                )
             signal = F.pad(fmri[name].masked_fill(~fmri_mask[name], 0), (0, self.num_voxels[name] - width))
             roi_feats.append(self.linears[name](signal))
         roi_feats = torch.stack(roi_feats, dim=1)

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Multi-scale fMRI Transformer (Sec. 3.2.3, Algorithm 1)."""
+
 from typing import Union
 
 import torch
@@ -40,22 +41,24 @@ class MultiScaleFMRITransformer(nn.Module):
         dropout (float): Dropout of the TransBlocks.
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 window_size: int = 64,
-                 window_stride: int = 32,
-                 num_levels: int = 2,
-                 mlp_ratio: float = 4.,
-                 dropout: float = 0.) -> None:
+    def __init__(
+        self,
+        embed_dims: int,
+        num_heads: int,
+        window_size: int = 64,
+        window_stride: int = 32,
+        num_levels: int = 2,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if not 0 < window_stride <= window_size:
-            raise ValueError(f'MultiScaleFMRITransformer: need 0 < window_stride ({window_stride}) <= '
-                             f'window_size ({window_size})')
+            raise ValueError(
+                f'MultiScaleFMRITransformer: need 0 < window_stride ({window_stride}) <= window_size ({window_size})'
+            )
         self.window_size = window_size
         self.window_stride = window_stride
-        self.levels = nn.ModuleList(
-            TransBlock(embed_dims, num_heads, mlp_ratio, dropout) for _ in range(num_levels))
+        self.levels = nn.ModuleList(TransBlock(embed_dims, num_heads, mlp_ratio, dropout) for _ in range(num_levels))
         self.final = TransBlock(embed_dims, num_heads, mlp_ratio, dropout)
 
     def num_windows(self, length: Union[int, Tensor]) -> Union[int, Tensor]:
@@ -108,6 +111,6 @@ class MultiScaleFMRITransformer(nn.Module):
         for block in self.levels:
             tokens = []
             for i in range(self.num_windows(x.shape[1])):
-                tokens.append(block(x[:, i * s:i * s + w]).mean(dim=1))
+                tokens.append(block(x[:, i * s : i * s + w]).mean(dim=1))
             x = torch.stack(tokens, dim=1)
         return self.final(x).mean(dim=1)

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Brain cognitive features: a TransBlock over the ROI features (Sec. 3.2.4)."""
+
 from torch import Tensor, nn
 
 from .transblock import TransBlock
@@ -15,7 +16,7 @@ class ROITransformer(nn.Module):
         dropout (float): Dropout.
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float = 4., dropout: float = 0.) -> None:
+    def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
         super().__init__()
         self.block = TransBlock(embed_dims, num_heads, mlp_ratio, dropout)
 

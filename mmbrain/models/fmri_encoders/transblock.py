@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """TransBlock: the pre-norm transformer layer used throughout Brainformer (Sec. 3.2.3-3.2.4)."""
+
 from typing import Optional
 
 import torch.nn.functional as F
@@ -19,7 +20,7 @@ class TransBlock(nn.Module):
         dropout (float): Dropout on attention weights and on both residual branches (training only).
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float = 4., dropout: float = 0.) -> None:
+    def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
         super().__init__()
         if embed_dims % num_heads:
             raise ValueError(f'TransBlock: embed_dims={embed_dims} is not divisible by num_heads={num_heads}')
@@ -31,7 +32,8 @@ class TransBlock(nn.Module):
         self.norm2 = nn.LayerNorm(embed_dims)
         hidden = int(embed_dims * mlp_ratio)
         self.mlp = nn.Sequential(
-            nn.Linear(embed_dims, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, embed_dims))
+            nn.Linear(embed_dims, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, embed_dims)
+        )
         self.drop = nn.Dropout(dropout)
 
     def attention(self, x: Tensor, key_mask: Optional[Tensor]) -> Tensor:
@@ -40,7 +42,8 @@ class TransBlock(nn.Module):
         q, k, v = self.qkv(x).view(n, length, 3, self.num_heads, dims // self.num_heads).permute(2, 0, 3, 1, 4)
         attn_mask = None if key_mask is None else key_mask[:, None, None, :]
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.)
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )
         return self.proj(out.transpose(1, 2).reshape(n, length, dims))
 
     def forward(self, x: Tensor, key_mask: Optional[Tensor] = None) -> Tensor:

@@ -7,6 +7,7 @@ Every embedding is a :class:`~.base.BaseSpatialEmbedding`: ``embed(tokens, xyz, 
 batch, ``per_subject = True``; the encoder indexes it with ``subject_index``) or ``[1, L, d_r]`` (the same for every
 sample). Only the 3D voxel embedding reads the coordinates ``xyz`` [S, V, 3] and their mask [S, V].
 """
+
 import math
 from typing import Optional
 
@@ -56,14 +57,17 @@ class Voxel3DEmbedding(BaseSpatialEmbedding):
     def forward(self, tokens: Tensor, xyz: Optional[Tensor], voxel_mask: Optional[Tensor]) -> Tensor:
         """Embed ``xyz`` [S, V, 3] with real voxels ``voxel_mask`` [S, V] into [S, L, d_r] (L = ``tokens.shape[1]``)."""
         if xyz is None or voxel_mask is None:
-            raise ValueError('Voxel3DEmbedding needs voxel coordinates: the batch has no `xyz` (converted files '
-                             'without rois/<group>/xyz); use another pos_embed or convert with coordinates')
+            raise ValueError(
+                'Voxel3DEmbedding needs voxel coordinates: the batch has no `xyz` (converted files '
+                'without rois/<group>/xyz); use another pos_embed or convert with coordinates'
+            )
         num_tokens = tokens.shape[1]
         weights = pad_to_conv_tokens(voxel_mask.to(xyz.dtype).unsqueeze(1), self.kernel_size, self.stride)
         coords = pad_to_conv_tokens((xyz * self.coord_scale).transpose(1, 2), self.kernel_size, self.stride)
         coords = coords * weights
         pooled = F.avg_pool1d(coords, self.kernel_size, self.stride) / F.avg_pool1d(
-            weights, self.kernel_size, self.stride).clamp(min=1. / self.kernel_size)
+            weights, self.kernel_size, self.stride
+        ).clamp(min=1.0 / self.kernel_size)
         return self.linear(pooled.transpose(1, 2)[:, :num_tokens])
 
 
@@ -85,8 +89,10 @@ class LearnedPositionalEmbedding(BaseSpatialEmbedding):
         """Return [1, L, d_r] (L = ``tokens.shape[1]``)."""
         num_tokens = tokens.shape[1]
         if num_tokens > self.embedding.shape[0]:
-            raise ValueError(f'LearnedPositionalEmbedding: {num_tokens} tokens exceed max_tokens='
-                             f'{self.embedding.shape[0]}; raise max_tokens in the config')
+            raise ValueError(
+                f'LearnedPositionalEmbedding: {num_tokens} tokens exceed max_tokens='
+                f'{self.embedding.shape[0]}; raise max_tokens in the config'
+            )
         return self.embedding[:num_tokens].unsqueeze(0)
 
 
@@ -99,7 +105,7 @@ class SinusoidalPositionalEmbedding(BaseSpatialEmbedding):
         base (float): Wavelength base.
     """
 
-    def __init__(self, embed_dims: int, base: float = 10000.) -> None:
+    def __init__(self, embed_dims: int, base: float = 10000.0) -> None:
         super().__init__()
         if embed_dims % 2:
             raise ValueError(f'SinusoidalPositionalEmbedding: embed_dims={embed_dims} must be even')
@@ -109,7 +115,9 @@ class SinusoidalPositionalEmbedding(BaseSpatialEmbedding):
     def forward(self, tokens: Tensor, xyz: Optional[Tensor] = None, voxel_mask: Optional[Tensor] = None) -> Tensor:
         """Return [1, L, d_r] (L = ``tokens.shape[1]``)."""
         pos = torch.arange(tokens.shape[1], device=tokens.device, dtype=torch.float32)
-        freqs = torch.exp(torch.arange(0, self.embed_dims, 2, device=tokens.device, dtype=torch.float32) *
-                          (-math.log(self.base) / self.embed_dims))
+        freqs = torch.exp(
+            torch.arange(0, self.embed_dims, 2, device=tokens.device, dtype=torch.float32)
+            * (-math.log(self.base) / self.embed_dims)
+        )
         angles = pos[:, None] * freqs[None]
         return torch.stack((angles.sin(), angles.cos()), dim=-1).flatten(1).unsqueeze(0).to(tokens.dtype)

@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Sliding windows over a sequence: the one count used by the Conv1D feature encoding (Eq. 2) and by the windows
 of the Multi-scale fMRI Transformer (Algorithm 1)."""
+
 from typing import Union
 
 import torch

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Voxel-wise readout: image features -> the response of every voxel of every ROI group (paper Sec. 4.5)."""
+
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -29,13 +30,14 @@ class VoxelReadoutHead(BaseModule):
         init_cfg: mmengine initialisation config.
     """
 
-    def __init__(self,
-                 in_channels: Sequence[int],
-                 num_voxels: Mapping[str, int],
-                 pool_size: int = 1,
-                 dropout: float = 0.0,
-                 init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01)  # noqa: B006
-                 ) -> None:
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        num_voxels: Mapping[str, int],
+        pool_size: int = 1,
+        dropout: float = 0.0,
+        init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01),  # noqa: B006
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if not isinstance(num_voxels, Mapping) or not num_voxels or any(int(v) < 1 for v in num_voxels.values()):
             raise ValueError(f'num_voxels must map every ROI group to at least one voxel, got {num_voxels!r}')
@@ -61,8 +63,10 @@ class VoxelReadoutHead(BaseModule):
             pooled.append(feat)
         feat = torch.cat(pooled, dim=1)
         if feat.shape[1] != self.feat_dim:
-            raise ValueError(f'pooled features have {feat.shape[1]} dims, the readout expects {self.feat_dim} '
-                             f'(in_channels={self.in_channels}, pool_size={self.pool_size})')
+            raise ValueError(
+                f'pooled features have {feat.shape[1]} dims, the readout expects {self.feat_dim} '
+                f'(in_channels={self.in_channels}, pool_size={self.pool_size})'
+            )
         return self.norm(feat)
 
     def forward(self, feats: Sequence[Tensor]) -> Dict[str, Tensor]:
@@ -70,8 +74,9 @@ class VoxelReadoutHead(BaseModule):
         feat = self.dropout(self.pool(feats))
         return {g: readout(feat) for g, readout in self.readouts.items()}
 
-    def loss(self, feats: Sequence[Tensor], fmri: Mapping[str, Tensor],
-             fmri_mask: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    def loss(
+        self, feats: Sequence[Tensor], fmri: Mapping[str, Tensor], fmri_mask: Mapping[str, Tensor]
+    ) -> Dict[str, Tensor]:
         """Mean squared error over every real voxel of every group.
 
         Args:
@@ -83,7 +88,7 @@ class VoxelReadoutHead(BaseModule):
         sq_err, count = 0.0, 0
         for g, pred in preds.items():
             target, mask = self._align(g, fmri, fmri_mask)
-            sq_err = sq_err + ((pred - target)**2 * mask).sum()
+            sq_err = sq_err + ((pred - target) ** 2 * mask).sum()
             count += int(mask.sum())
         if count == 0:
             raise ValueError('the batch holds no real voxel to fit')
@@ -95,6 +100,8 @@ class VoxelReadoutHead(BaseModule):
             raise KeyError(f'the batch has no responses for ROI group {group!r} (has {sorted(fmri)})')
         target, mask = fmri[group], fmri_mask[group]
         if target.shape[1] != self.num_voxels[group]:
-            raise ValueError(f'ROI group {group!r}: the batch has {target.shape[1]} voxels, the readout was built for '
-                             f'{self.num_voxels[group]} (another subject?)')
+            raise ValueError(
+                f'ROI group {group!r}: the batch has {target.shape[1]} voxels, the readout was built for '
+                f'{self.num_voxels[group]} (another subject?)'
+            )
         return target, mask.to(target.dtype)

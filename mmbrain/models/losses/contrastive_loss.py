@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Symmetric image-brain contrastive loss (Sec. 3.3.1, Eq. 5), gathered across processes."""
+
 import math
 from typing import Tuple
 
@@ -29,8 +30,9 @@ def gather_with_grad(*features: Tensor) -> Tuple[Tensor, ...]:
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return features
-    return tuple(torch.cat([_ContiguousGrad.apply(t) for t in dist_fn.all_gather(f.contiguous())], dim=0)
-                 for f in features)
+    return tuple(
+        torch.cat([_ContiguousGrad.apply(t) for t in dist_fn.all_gather(f.contiguous())], dim=0) for f in features
+    )
 
 
 class _ContiguousGrad(torch.autograd.Function):
@@ -64,14 +66,16 @@ class BrainContrastiveLoss(nn.Module):
         gather (bool): Gather features across processes with gradients (see :func:`gather_with_grad`).
     """
 
-    def __init__(self,
-                 loss_weight: float = 0.5,
-                 init_temperature: float = 0.07,
-                 min_temperature: float = 0.01,
-                 max_temperature: float = 1.0,
-                 learnable_temperature: bool = True,
-                 normalize: bool = True,
-                 gather: bool = True) -> None:
+    def __init__(
+        self,
+        loss_weight: float = 0.5,
+        init_temperature: float = 0.07,
+        min_temperature: float = 0.01,
+        max_temperature: float = 1.0,
+        learnable_temperature: bool = True,
+        normalize: bool = True,
+        gather: bool = True,
+    ) -> None:
         super().__init__()
         if not 0 < min_temperature <= init_temperature <= max_temperature:
             raise ValueError('BrainContrastiveLoss: need 0 < min_temperature <= init_temperature <= max_temperature')
@@ -79,8 +83,7 @@ class BrainContrastiveLoss(nn.Module):
         self.normalize = normalize
         self.gather = gather
         self.scale_range = (-math.log(max_temperature), -math.log(min_temperature))
-        self.logit_scale = nn.Parameter(torch.tensor(-math.log(init_temperature)),
-                                        requires_grad=learnable_temperature)
+        self.logit_scale = nn.Parameter(torch.tensor(-math.log(init_temperature)), requires_grad=learnable_temperature)
 
     @property
     def temperature(self) -> Tensor:
@@ -98,8 +101,10 @@ class BrainContrastiveLoss(nn.Module):
             Tensor: Scalar loss over the batch of all processes.
         """
         if img_feats.shape != brain_feats.shape:
-            raise ValueError(f'BrainContrastiveLoss: image features {tuple(img_feats.shape)} and brain features '
-                             f'{tuple(brain_feats.shape)} differ in shape')
+            raise ValueError(
+                f'BrainContrastiveLoss: image features {tuple(img_feats.shape)} and brain features '
+                f'{tuple(brain_feats.shape)} differ in shape'
+            )
         dtype = torch.promote_types(img_feats.dtype, torch.float32)  # half-precision features: loss in fp32
         img_feats, brain_feats = img_feats.to(dtype), brain_feats.to(dtype)
         if self.normalize:

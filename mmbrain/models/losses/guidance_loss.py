@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Brain fMRI Guidance Loss (Sec. 3.3.2, Eq. 6) and its cross-sample variants."""
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -46,12 +47,14 @@ class BrainFMRIGuidanceLoss(nn.Module):
         gather (bool): Gather the features of all processes for the cross-sample settings.
     """
 
-    def __init__(self,
-                 loss_weight: float = 0.5,
-                 normalize: bool = True,
-                 temperature: float = 0.1,
-                 negatives: str = 'rois',
-                 gather: bool = True) -> None:
+    def __init__(
+        self,
+        loss_weight: float = 0.5,
+        normalize: bool = True,
+        temperature: float = 0.1,
+        negatives: str = 'rois',
+        gather: bool = True,
+    ) -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f'BrainFMRIGuidanceLoss: temperature must be positive, got {temperature}')
@@ -77,8 +80,10 @@ class BrainFMRIGuidanceLoss(nn.Module):
             Tensor: Scalar loss (over the batch of all processes for the cross-sample settings).
         """
         if img_roi_feats.shape != brain_roi_feats.shape or img_roi_feats.dim() != 3:
-            raise ValueError(f'BrainFMRIGuidanceLoss: expected two [N, K, d] tensors, got '
-                             f'{tuple(img_roi_feats.shape)} and {tuple(brain_roi_feats.shape)}')
+            raise ValueError(
+                f'BrainFMRIGuidanceLoss: expected two [N, K, d] tensors, got '
+                f'{tuple(img_roi_feats.shape)} and {tuple(brain_roi_feats.shape)}'
+            )
         dtype = torch.promote_types(img_roi_feats.dtype, torch.float32)  # half-precision features: loss in fp32
         p, q = img_roi_feats.to(dtype), brain_roi_feats.to(dtype)
         if self.normalize:

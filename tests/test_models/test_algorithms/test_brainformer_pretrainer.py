@@ -1,31 +1,51 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """BrainformerPretrainer with mmpretrain backbones: modes, losses, checkpoint keys, preprocessing."""
+
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _brain_batch import make_brain_batch
 from mmengine.registry import init_default_scope
 
 from mmbrain.registry import MODELS
 
-from _brain_batch import make_brain_batch
-
 ROIS = ['v1', 'faces']
-ENCODER = dict(type='BrainformerEncoder', roi_names=ROIS, embed_dims=16, num_heads=2, conv_kernel=8, conv_stride=4,
-               window_size=8, window_stride=4)
-CONVNEXT = dict(type='mmpretrain.ConvNeXt', arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-                out_indices=(3, ), gap_before_final_norm=True)
-SWIN = dict(type='mmpretrain.SwinTransformer', arch=dict(embed_dims=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1]),
-            img_size=32, window_size=1, out_indices=(3, ))
+ENCODER = dict(
+    type='BrainformerEncoder',
+    roi_names=ROIS,
+    embed_dims=16,
+    num_heads=2,
+    conv_kernel=8,
+    conv_stride=4,
+    window_size=8,
+    window_stride=4,
+)
+CONVNEXT = dict(
+    type='mmpretrain.ConvNeXt',
+    arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
+    out_indices=(3,),
+    gap_before_final_norm=True,
+)
+SWIN = dict(
+    type='mmpretrain.SwinTransformer',
+    arch=dict(embed_dims=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1]),
+    img_size=32,
+    window_size=1,
+    out_indices=(3,),
+)
 
 
 def _model(backbone=CONVNEXT, out_dims=32, **kwargs):
     init_default_scope('mmbrain')
     torch.manual_seed(0)
-    return MODELS.build(dict(type='BrainformerPretrainer', backbone=backbone, backbone_out_dims=out_dims,
-                             fmri_encoder=ENCODER, **kwargs))
+    return MODELS.build(
+        dict(
+            type='BrainformerPretrainer', backbone=backbone, backbone_out_dims=out_dims, fmri_encoder=ENCODER, **kwargs
+        )
+    )
 
 
 def _data(batch=4):
@@ -37,8 +57,10 @@ def _data(batch=4):
 @pytest.mark.parametrize('backbone, out_dims', [(CONVNEXT, 32), (SWIN, 64)])
 def test_loss_backward_and_keys(backbone, out_dims):
     model = _model(backbone, out_dims)
-    assert all(k.startswith(('backbone.', 'fmri_encoder.', 'img_proj.', 'img_roi_proj.', 'contrastive_loss.'))
-               for k in model.state_dict())
+    assert all(
+        k.startswith(('backbone.', 'fmri_encoder.', 'img_proj.', 'img_roi_proj.', 'contrastive_loss.'))
+        for k in model.state_dict()
+    )
     assert any(k.startswith('backbone.') for k in model.state_dict())
     data = model.data_preprocessor(_data(), True)
     losses = model(**data, mode='loss')
@@ -58,7 +80,7 @@ def test_predict_and_tensor_modes():
     data = model.data_preprocessor(_data(), False)
     samples = model(**data, mode='predict')
     assert len(samples) == 4
-    assert torch.allclose(samples[0].img_embed.norm(), torch.tensor(1.)) and samples[0].brain_embed.shape == (16, )
+    assert torch.allclose(samples[0].img_embed.norm(), torch.tensor(1.0)) and samples[0].brain_embed.shape == (16,)
     feats = model(**data, mode='tensor')
     assert feats['img'].shape == (4, 16)
     assert feats['img_roi'].shape == feats['brain_roi'].shape == (4, 2, 16)
@@ -69,16 +91,23 @@ def test_without_guidance_loss_and_linear_encoder():
     assert model.img_roi_proj is None
     assert set(model(**model.data_preprocessor(_data(), True), mode='loss')) == {'loss_con', 'temperature'}
     init_default_scope('mmbrain')
-    linear = MODELS.build(dict(type='BrainformerPretrainer', backbone=CONVNEXT, backbone_out_dims=32,
-                               fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS,
-                                                 num_voxels=dict(v1=64, faces=40), embed_dims=16, num_heads=2)))
+    linear = MODELS.build(
+        dict(
+            type='BrainformerPretrainer',
+            backbone=CONVNEXT,
+            backbone_out_dims=32,
+            fmri_encoder=dict(
+                type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=dict(v1=64, faces=40), embed_dims=16, num_heads=2
+            ),
+        )
+    )
     losses = linear(**linear.data_preprocessor(_data(), True), mode='loss')
     assert set(losses) == {'loss_con', 'loss_bfg', 'temperature'}
 
 
 def test_data_preprocessor_normalises_bgr_to_rgb():
     init_default_scope('mmbrain')
-    pre = MODELS.build(dict(type='BrainDataPreprocessor', mean=[1., 2., 3.], std=[2., 2., 2.], to_rgb=True))
+    pre = MODELS.build(dict(type='BrainDataPreprocessor', mean=[1.0, 2.0, 3.0], std=[2.0, 2.0, 2.0], to_rgb=True))
     data = _data(2)
     out = pre(data)
     img = data['inputs']['img'].float()
@@ -90,7 +119,7 @@ def test_data_preprocessor_normalises_bgr_to_rgb():
 
 def test_pretraining_path_needs_no_mmdet_mmseg_or_mmcv_ops():
     """The GPU machines have mmengine, mmcv-lite and mmpretrain only: the pretraining path must not import more."""
-    code = '''
+    code = """
 import sys, importlib.abc
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
@@ -108,7 +137,7 @@ cfg.model.backbone_out_dims = 320
 MODELS.build(cfg.model)
 METRICS.build(dict(type='BrainRetrievalMetric'))
 print('ok')
-'''
+"""
     repo = Path(__file__).resolve().parents[3]
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120, cwd=repo)
     assert out.returncode == 0 and out.stdout.strip().endswith('ok'), out.stderr[-3000:]

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """ClipPretrainer: offline tokenizer, the shared image tower, losses, retrieval embeddings."""
+
 import socket
 
 import pytest
@@ -9,18 +10,30 @@ from mmpretrain.structures import DataSample
 
 from mmbrain.registry import MODELS
 
-CONVNEXT = dict(type='mmpretrain.ConvNeXt', arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-                out_indices=(0, 1, 2, 3), gap_before_final_norm=True)
+CONVNEXT = dict(
+    type='mmpretrain.ConvNeXt',
+    arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
+    out_indices=(0, 1, 2, 3),
+    gap_before_final_norm=True,
+)
 TEXT = dict(context_length=16, width=16, heads=2, layers=1)
-CAPTIONS = ['A face on the left in a room.', 'Two disks outdoors under the sky.', 'An empty room.',
-            'A word at the top against a plain backdrop.']
+CAPTIONS = [
+    'A face on the left in a room.',
+    'Two disks outdoors under the sky.',
+    'An empty room.',
+    'A word at the top against a plain backdrop.',
+]
 
 
 def _model(**kwargs):
     init_default_scope('mmbrain')
     torch.manual_seed(0)
-    return MODELS.build(dict(dict(type='ClipPretrainer', backbone=CONVNEXT, backbone_out_dims=32, embed_dims=16,
-                                  text_encoder=TEXT), **kwargs))
+    return MODELS.build(
+        dict(
+            dict(type='ClipPretrainer', backbone=CONVNEXT, backbone_out_dims=32, embed_dims=16, text_encoder=TEXT),
+            **kwargs,
+        )
+    )
 
 
 def _data(captions=CAPTIONS):
@@ -44,8 +57,10 @@ def test_tokenizer_and_text_tower_work_without_network(monkeypatch):
     assert tokens.shape == (4, 16) and tokens.dtype == torch.long
     sot, eot = model.tokenizer.sot_token_id, model.tokenizer.eot_token_id
     assert (tokens[:, 0] == sot).all() and ((tokens == eot).sum(1) == 1).all()
-    assert model.tokenizer.decode(tokens[1, 1:(tokens[1] == eot).nonzero()[0, 0]].tolist()).strip() == \
-        'two disks outdoors under the sky .'
+    assert (
+        model.tokenizer.decode(tokens[1, 1 : (tokens[1] == eot).nonzero()[0, 0]].tolist()).strip()
+        == 'two disks outdoors under the sky .'
+    )
     assert model.extract_text_feat(CAPTIONS).shape == (4, 16)
 
 
@@ -53,17 +68,29 @@ def test_image_tower_matches_brainformer_keys():
     """The backbone and image projection carry the same keys and shapes as BrainformerPretrainer's."""
     clip = _model()
     init_default_scope('mmbrain')
-    brainformer = MODELS.build(dict(
-        type='BrainformerPretrainer', backbone=CONVNEXT, backbone_out_dims=32,
-        fmri_encoder=dict(type='BrainformerEncoder', roi_names=['v1', 'faces'], embed_dims=16, num_heads=2,
-                          conv_kernel=8, conv_stride=4, window_size=8, window_stride=4)))
+    brainformer = MODELS.build(
+        dict(
+            type='BrainformerPretrainer',
+            backbone=CONVNEXT,
+            backbone_out_dims=32,
+            fmri_encoder=dict(
+                type='BrainformerEncoder',
+                roi_names=['v1', 'faces'],
+                embed_dims=16,
+                num_heads=2,
+                conv_kernel=8,
+                conv_stride=4,
+                window_size=8,
+                window_stride=4,
+            ),
+        )
+    )
 
     def image_tower(model):
         return {k: tuple(v.shape) for k, v in model.state_dict().items() if k.startswith(('backbone.', 'img_proj.'))}
 
     assert image_tower(clip) == image_tower(brainformer) and len(image_tower(clip)) > 10
-    assert {k.split('.')[0] for k in clip.state_dict()} == {'backbone', 'img_proj', 'text_encoder',
-                                                            'contrastive_loss'}
+    assert {k.split('.')[0] for k in clip.state_dict()} == {'backbone', 'img_proj', 'text_encoder', 'contrastive_loss'}
 
 
 def test_loss_backward_reaches_both_towers():
@@ -86,8 +113,8 @@ def test_predict_sets_normalised_image_and_text_embeddings():
     samples = model(**model.data_preprocessor(_data(), False), mode='predict')
     assert len(samples) == 4
     for sample in samples:
-        assert sample.img_embed.shape == sample.text_embed.shape == (16, )
-        assert torch.allclose(sample.text_embed.norm(), torch.tensor(1.))
+        assert sample.img_embed.shape == sample.text_embed.shape == (16,)
+        assert torch.allclose(sample.text_embed.norm(), torch.tensor(1.0))
     # the same caption gives the same text embedding, whatever image it comes with
     again = model(**model.data_preprocessor(_data(), False), mode='predict')
     assert torch.allclose(again[2].text_embed, samples[2].text_embed)
@@ -109,10 +136,12 @@ def test_errors_name_the_problem():
 def test_backbone_extractor_takes_a_clip_checkpoint(tmp_path):
     """tools/model_converters/brainformer_to_backbone.py keeps exactly the backbone.* tensors of a CLIP model."""
     from _helpers import load_tool
+
     model = _model()
     torch.save(dict(meta=dict(iter=1), state_dict=model.state_dict()), tmp_path / 'iter_1.pth')
-    summary = load_tool('tools/model_converters/brainformer_to_backbone.py').convert(str(tmp_path / 'iter_1.pth'),
-                                                                                  str(tmp_path / 'backbone.pth'))
+    summary = load_tool('tools/model_converters/brainformer_to_backbone.py').convert(
+        str(tmp_path / 'iter_1.pth'), str(tmp_path / 'backbone.pth')
+    )
     out = torch.load(tmp_path / 'backbone.pth', weights_only=True)['state_dict']
     assert set(out) == {k for k in model.state_dict() if k.startswith('backbone.')}
     assert set(summary['dropped']) == {'img_proj', 'text_encoder', 'contrastive_loss'}

@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The fMRI-encoder contract (BaseFMRIEncoder), the spatial-embedding contract and the sliding-window count; the
 encoders' forward never reads a value back to the host (so torch.compile / CUDA graphs can capture it)."""
+
 import contextlib
 
 import pytest
@@ -20,8 +21,11 @@ from mmbrain.models.fmri_encoders import (
 from mmbrain.models.fmri_encoders.windows import num_windows, window_padding
 from mmbrain.registry import MODELS
 
-RAGGED = {0: dict(v1=300, faces=5, streams=61), 1: dict(v1=257, faces=40, streams=0),
-          2: dict(v1=13, faces=100, streams=33)}
+RAGGED = {
+    0: dict(v1=300, faces=5, streams=61),
+    1: dict(v1=257, faces=40, streams=0),
+    2: dict(v1=13, faces=100, streams=33),
+}
 TINY = dict(embed_dims=16, num_heads=2, conv_kernel=8, conv_stride=4, window_size=8, window_stride=4)
 
 # Operators that copy a device value to the host (item / bool / int / tolist) or whose output shape depends on
@@ -36,8 +40,12 @@ class _NoHostSync(TorchDispatchMode):
         name = func.overloadpacket.__name__
         if any(name == op or name.startswith(f'{op}_') for op in _SYNCING_OPS):
             raise AssertionError(f'host-device synchronisation in the forward: aten.{name}')
-        if name.startswith('index') and len(args) > 1 and isinstance(args[1], (list, tuple)) and any(
-                isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1]):
+        if (
+            name.startswith('index')
+            and len(args) > 1
+            and isinstance(args[1], (list, tuple))
+            and any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1])
+        ):
             raise AssertionError(f'host-device synchronisation in the forward: aten.{name} with a boolean mask')
         if name == 'repeat_interleave' and (kwargs or {}).get('output_size') is None:
             raise AssertionError('host-device synchronisation in the forward: repeat_interleave without output_size')
@@ -51,6 +59,7 @@ def no_host_sync(monkeypatch):
     def forbid(name):
         def raiser(self, *args, **kwargs):
             raise AssertionError(f'host-device synchronisation in the forward: Tensor.{name}')
+
         return raiser
 
     with monkeypatch.context() as m:
@@ -62,8 +71,14 @@ def no_host_sync(monkeypatch):
 
 def test_the_guard_catches_syncs(monkeypatch):
     x = torch.arange(4)
-    for sync in (lambda: x.sum().item(), lambda: x.tolist(), lambda: bool(x.any()), lambda: x[x > 1],
-                 lambda: x.nonzero(), lambda: int(x.max())):
+    for sync in (
+        lambda: x.sum().item(),
+        lambda: x.tolist(),
+        lambda: bool(x.any()),
+        lambda: x[x > 1],
+        lambda: x.nonzero(),
+        lambda: int(x.max()),
+    ):
         with pytest.raises(AssertionError, match='host-device synchronisation'), no_host_sync(monkeypatch):
             sync()
 
@@ -72,8 +87,15 @@ def test_the_guard_catches_syncs(monkeypatch):
 SMALL = {0: dict(v1=60, faces=5, streams=20), 1: dict(v1=41, faces=12, streams=0)}
 
 
-@pytest.mark.parametrize('pos_embed', [dict(type='Voxel3DEmbedding'), dict(type='SinusoidalPositionalEmbedding'),
-                                       dict(type='LearnedPositionalEmbedding', max_tokens=32), None])
+@pytest.mark.parametrize(
+    'pos_embed',
+    [
+        dict(type='Voxel3DEmbedding'),
+        dict(type='SinusoidalPositionalEmbedding'),
+        dict(type='LearnedPositionalEmbedding', max_tokens=32),
+        None,
+    ],
+)
 def test_brainformer_forward_has_no_host_sync(monkeypatch, pos_embed):
     torch.manual_seed(0)
     enc = BrainformerEncoder(roi_names=['v1', 'faces', 'streams'], pos_embed=pos_embed, **TINY).eval()
@@ -97,9 +119,10 @@ def test_linear_forward_has_no_host_sync(monkeypatch):
 
 
 def test_encoders_follow_the_contract():
-    for enc in (BrainformerEncoder(roi_names=['v1', 'faces'], **TINY),
-                LinearFMRIEncoder(roi_names=['v1', 'faces'], num_voxels=dict(v1=8, faces=8), embed_dims=16,
-                                  num_heads=2)):
+    for enc in (
+        BrainformerEncoder(roi_names=['v1', 'faces'], **TINY),
+        LinearFMRIEncoder(roi_names=['v1', 'faces'], num_voxels=dict(v1=8, faces=8), embed_dims=16, num_heads=2),
+    ):
         assert isinstance(enc, BaseFMRIEncoder) and enc.roi_names == ['v1', 'faces'] and enc.embed_dims == 16
     assert BrainformerEncoder(roi_names=['v1'], **TINY).needs_xyz
     assert not BrainformerEncoder(roi_names=['v1'], pos_embed=None, **TINY).needs_xyz

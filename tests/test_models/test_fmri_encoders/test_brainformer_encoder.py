@@ -1,8 +1,10 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The batched Brainformer encoder against the literal Algorithm 1 loop, and its building blocks."""
+
 import pytest
 import torch
 import torch.nn.functional as F
+from _brain_batch import make_brain_batch
 
 from mmbrain.models.fmri_encoders import (
     BrainformerEncoder,
@@ -12,13 +14,14 @@ from mmbrain.models.fmri_encoders import (
 )
 from mmbrain.models.fmri_encoders.feature_encoding import Conv1DFeatureEncoding
 
-from _brain_batch import make_brain_batch
-
 TINY = dict(embed_dims=16, num_heads=2, conv_kernel=8, conv_stride=4, window_size=8, window_stride=4)
 # Three subjects with ragged counts: long ROIs (several windows at both levels), ROIs shorter than the Conv1D
 # kernel, shorter than one window, and an empty one.
-RAGGED = {0: dict(v1=300, faces=5, streams=61), 1: dict(v1=257, faces=40, streams=0),
-          2: dict(v1=13, faces=100, streams=33)}
+RAGGED = {
+    0: dict(v1=300, faces=5, streams=61),
+    1: dict(v1=257, faces=40, streams=0),
+    2: dict(v1=13, faces=100, streams=33),
+}
 
 
 def _encoder(**kwargs):
@@ -27,9 +30,15 @@ def _encoder(**kwargs):
     return BrainformerEncoder(**cfg).eval()
 
 
-@pytest.mark.parametrize('pos_embed', [
-    dict(type='Voxel3DEmbedding'), dict(type='LearnedPositionalEmbedding', max_tokens=128),
-    dict(type='SinusoidalPositionalEmbedding'), None])
+@pytest.mark.parametrize(
+    'pos_embed',
+    [
+        dict(type='Voxel3DEmbedding'),
+        dict(type='LearnedPositionalEmbedding', max_tokens=128),
+        dict(type='SinusoidalPositionalEmbedding'),
+        None,
+    ],
+)
 def test_batched_equals_loop_ragged(pos_embed):
     enc = _encoder(roi_names=['v1', 'faces', 'streams'], pos_embed=pos_embed)
     batch = make_brain_batch(RAGGED, subjects=[0, 1, 2, 1, 0, 2, 2])
@@ -99,7 +108,7 @@ def test_voxel3d_embedding_is_pooled_eq3():
     out = emb(torch.zeros(1, 5, 8), xyz, mask)
     per_voxel = emb.linear(xyz[0, :n] * 0.01)  # Eq. 3
     for t in range(5):
-        expected = per_voxel[t * 4:t * 4 + 8].mean(0)  # the last window is partial: its real voxels only
+        expected = per_voxel[t * 4 : t * 4 + 8].mean(0)  # the last window is partial: its real voxels only
         assert torch.allclose(out[0, t], expected, atol=1e-6)
 
 
@@ -154,7 +163,6 @@ def test_linear_encoder():
     assert q.shape == (3, 16) and roi.shape == (3, 2, 16)
     # more zero-padding in the batch does not change the features
     assert torch.allclose(enc(**make_brain_batch(counts, subjects=[0, 1, 1], extra_padding=10))[1], roi)
-    small = LinearFMRIEncoder(roi_names=['v1', 'faces'], num_voxels=dict(v1=100, faces=60), embed_dims=16,
-                              num_heads=2)
+    small = LinearFMRIEncoder(roi_names=['v1', 'faces'], num_voxels=dict(v1=100, faces=60), embed_dims=16, num_heads=2)
     with pytest.raises(ValueError, match='num_voxels=100'):
         small(**batch)

@@ -1,5 +1,6 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """VoxelReadoutHead and BrainResponsePredictor: shapes, the loss over real voxels only, sizes from the reader."""
+
 import pytest
 import torch
 
@@ -8,8 +9,12 @@ from mmbrain.models.algorithms.brain_response_predictor import BrainResponsePred
 from mmbrain.models.heads import VoxelReadoutHead
 
 VOXELS = {'v1': 7, 'faces': 3}
-BACKBONE = dict(type='mmpretrain.ConvNeXt', arch=dict(depths=[1, 1, 1, 1], channels=[8, 8, 16, 16]),
-                out_indices=(0, 1, 2, 3), gap_before_final_norm=False)
+BACKBONE = dict(
+    type='mmpretrain.ConvNeXt',
+    arch=dict(depths=[1, 1, 1, 1], channels=[8, 8, 16, 16]),
+    out_indices=(0, 1, 2, 3),
+    gap_before_final_norm=False,
+)
 
 
 def _feats(batch=2):
@@ -50,8 +55,9 @@ def test_clear_errors():
 
 def test_predictor_takes_voxel_counts_from_the_converted_file(nsd_world):
     path = nsd_world.converted_file(2, averaged=True)
-    model = BrainResponsePredictor(backbone=BACKBONE, head=dict(type='VoxelReadoutHead', in_channels=[8, 8, 16, 16],
-                                                                num_voxels=path))
+    model = BrainResponsePredictor(
+        backbone=BACKBONE, head=dict(type='VoxelReadoutHead', in_channels=[8, 8, 16, 16], num_voxels=path)
+    )
     assert model.head.num_voxels == ConvertedSubject(path).voxel_counts
     # parts given as modules are used as they are (as BrainformerPretrainer does)
     same = BrainResponsePredictor(backbone=model.backbone, head=model.head)

@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Eq. 5 and Eq. 6 (and its cross-sample settings) against direct computations, and both losses gathered over two
 processes."""
+
 import math
 import os
 
@@ -17,7 +18,7 @@ from mmbrain.models.losses import BrainContrastiveLoss, BrainFMRIGuidanceLoss
 def eq5(p, q, sigma):
     """Eq. 5 written out with explicit sums over i and j."""
     n = len(p)
-    total = 0.
+    total = 0.0
     for i in range(n):
         total -= math.log(math.exp(p[i] @ q[i] / sigma) / sum(math.exp(p[i] @ q[j] / sigma) for j in range(n))) / n
         total -= math.log(math.exp(q[i] @ p[i] / sigma) / sum(math.exp(q[i] @ p[j] / sigma) for j in range(n))) / n
@@ -29,10 +30,12 @@ def eq6(pbar, qbar, tau, negatives='rois'):
     the denominator over the same sample's ROIs g (``'rois'``, as printed), the same ROI of every sample j
     (``'samples'``) or every ROI of every sample (``'rois+samples'``)."""
     n, rois = pbar.shape[:2]
-    negative_set = dict(rois=lambda i, k: [(i, g) for g in range(rois)],
-                        samples=lambda i, k: [(j, k) for j in range(n)],
-                        **{'rois+samples': lambda i, k: [(j, g) for j in range(n) for g in range(rois)]})[negatives]
-    total = 0.
+    negative_set = dict(
+        rois=lambda i, k: [(i, g) for g in range(rois)],
+        samples=lambda i, k: [(j, k) for j in range(n)],
+        **{'rois+samples': lambda i, k: [(j, g) for j in range(n) for g in range(rois)]},
+    )[negatives]
+    total = 0.0
     for i in range(n):
         for k in range(rois):
             num = math.exp(pbar[i, k] @ qbar[i, k] / tau)
@@ -44,7 +47,7 @@ def eq6(pbar, qbar, tau, negatives='rois'):
 def test_contrastive_loss_is_eq5():
     torch.manual_seed(0)
     p, q = torch.randn(6, 5, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64)
-    loss = BrainContrastiveLoss(loss_weight=1., init_temperature=0.5, normalize=False)
+    loss = BrainContrastiveLoss(loss_weight=1.0, init_temperature=0.5, normalize=False)
     assert float(loss(p, q).detach()) == pytest.approx(eq5(p, q, 0.5), rel=1e-5)
     loss = BrainContrastiveLoss(loss_weight=0.5, init_temperature=0.07)
     pn, qn = F.normalize(p, dim=1), F.normalize(q, dim=1)
@@ -57,7 +60,7 @@ def test_temperature_is_learnable_and_clamped():
     loss(p, q).backward()
     assert loss.logit_scale.grad is not None and loss.logit_scale.grad != 0
     with torch.no_grad():
-        loss.logit_scale.fill_(20.)  # sigma = e^-20, far below the clamp
+        loss.logit_scale.fill_(20.0)  # sigma = e^-20, far below the clamp
     assert float(loss.temperature) == pytest.approx(0.01)
     pn, qn = F.normalize(p.double(), dim=1), F.normalize(q.double(), dim=1)
     assert float(loss(p, q).detach()) == pytest.approx(0.5 * eq5(pn, qn, 0.01), rel=1e-4)
@@ -68,8 +71,8 @@ def test_temperature_is_learnable_and_clamped():
 def test_guidance_loss_is_eq6():
     torch.manual_seed(0)
     pbar, qbar = torch.randn(3, 4, 5, dtype=torch.float64), torch.randn(3, 4, 5, dtype=torch.float64)
-    raw = BrainFMRIGuidanceLoss(loss_weight=1., normalize=False, temperature=1.)  # Eq. 6 as printed
-    assert float(raw(pbar, qbar).detach()) == pytest.approx(eq6(pbar, qbar, 1.), rel=1e-5)
+    raw = BrainFMRIGuidanceLoss(loss_weight=1.0, normalize=False, temperature=1.0)  # Eq. 6 as printed
+    assert float(raw(pbar, qbar).detach()) == pytest.approx(eq6(pbar, qbar, 1.0), rel=1e-5)
     default = BrainFMRIGuidanceLoss()  # lambda 0.5, cosine / 0.1
     expected = 0.5 * eq6(F.normalize(pbar, dim=-1), F.normalize(qbar, dim=-1), 0.1)
     assert float(default(pbar, qbar).detach()) == pytest.approx(expected, rel=1e-5)
@@ -79,7 +82,7 @@ def test_guidance_loss_is_eq6():
 
 
 @pytest.mark.parametrize('negatives', ['rois', 'samples', 'rois+samples'])
-@pytest.mark.parametrize('normalize, tau', [(False, 1.), (True, 0.1)])
+@pytest.mark.parametrize('normalize, tau', [(False, 1.0), (True, 0.1)])
 def test_guidance_negatives_match_direct_sums(negatives, normalize, tau):
     torch.manual_seed(1)
     pbar, qbar = torch.randn(4, 3, 5, dtype=torch.float64), torch.randn(4, 3, 5, dtype=torch.float64)
@@ -93,8 +96,9 @@ def test_guidance_negatives_are_different_losses():
     """The three denominators are not the same sum: rois+samples > each of the others, and the defaults are Eq. 6."""
     torch.manual_seed(2)
     pbar, qbar = torch.randn(5, 4, 6), torch.randn(5, 4, 6)
-    values = {neg: float(BrainFMRIGuidanceLoss(negatives=neg)(pbar, qbar))
-              for neg in ('rois', 'samples', 'rois+samples')}
+    values = {
+        neg: float(BrainFMRIGuidanceLoss(negatives=neg)(pbar, qbar)) for neg in ('rois', 'samples', 'rois+samples')
+    }
     assert values['rois+samples'] > max(values['rois'], values['samples'])
     assert values['rois'] != pytest.approx(values['samples'])
     assert BrainFMRIGuidanceLoss().negatives == 'rois'
@@ -123,7 +127,7 @@ class TwoTowers(nn.Module):
         self.img = nn.Linear(6, out)
         self.brain = nn.Linear(5, out)
         self.loss = BrainContrastiveLoss() if negatives is None else BrainFMRIGuidanceLoss(negatives=negatives)
-        self.shape = (-1, ) if negatives is None else (3, 4)
+        self.shape = (-1,) if negatives is None else (3, 4)
 
     def forward(self, x, y):
         return self.loss(self.img(x).reshape(len(x), *self.shape), self.brain(y).reshape(len(y), *self.shape))
