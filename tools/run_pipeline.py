@@ -4,6 +4,7 @@
     python tools/run_pipeline.py                         # the synthetic NSD world, 2-core-CPU scale, one seed
     python tools/run_pipeline.py --seeds 0 1 2           # the seeds study: mean ± sd and paired differences
     python tools/run_pipeline.py --list                  # the stages, and whether each would be reused
+    python tools/run_pipeline.py --jobs 1                # one stage at a time (default: one per CPU core, up to 4)
     python tools/run_pipeline.py --redo pretrain_clip    # run a stage again (for every seed), and what reads it
     python tools/run_pipeline.py --nsd-root data/nsd --gpus 8   # the paper's configs on the real NSD
 
@@ -18,9 +19,14 @@ unchanged; a change reruns that stage and what depends on it. Relative paths res
 """
 
 import argparse
+import os
 import os.path as osp
 import sys
 import time
+
+#: The default --jobs on the synthetic world is the number of CPU cores, at most this: the CPU-scale trainings are
+#: bound by per-operation overhead, so two one-thread stages on two cores finish sooner than one two-thread stage.
+MAX_DEFAULT_JOBS = 4
 
 READING_NOTES = [
     '## Reading this report',
@@ -88,6 +94,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='stages to run again even if unchanged (and every stage that reads them): a name from '
         '--list, its part after "seedN/" for every seed, or "all"',
     )
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        metavar='N',
+        help='stages run at once, each as soon as what it reads is finished (default: on the synthetic world '
+        f'the CPU cores up to {MAX_DEFAULT_JOBS}, each child with OMP_NUM_THREADS = cores / jobs; with --nsd-root 1, '
+        'every training using all --gpus)',
+    )
     parser.add_argument('--list', action='store_true', help='list the stages and what a run would do, then exit')
     args = parser.parse_args(argv)
     args.seeds = args.seeds or [0 if args.seed is None else args.seed]
@@ -95,6 +109,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f'--seeds: each seed once, got {args.seeds}')
     if args.gpus < 1:
         parser.error('--gpus must be at least 1')
+    if args.jobs is None:
+        args.jobs = 1 if args.nsd_root else max(1, min(MAX_DEFAULT_JOBS, os.cpu_count() or 1))
+    elif args.jobs < 1:
+        parser.error('--jobs must be at least 1')
     args.parser = parser
     return args
 
@@ -154,7 +172,7 @@ def main(argv=None) -> int:
         )
     stages = build_stages(plan)
     try:
-        runner = StageRunner(stages, plan.work_dir, redo=args.redo)
+        runner = StageRunner(stages, plan.work_dir, redo=args.redo, jobs=args.jobs)
     except PipelineUsageError as err:
         args.parser.error(str(err))
     if args.list:

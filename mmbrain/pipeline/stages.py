@@ -35,8 +35,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Union
@@ -57,6 +59,7 @@ __all__ = [
     'PipelineUsageError',
     'Interrupted',
     'run_command',
+    'ChildProcesses',
     'final_checkpoint',
     'read_record',
     'RECORD',
@@ -393,7 +396,7 @@ def forward_signals() -> Iterator[None]:
 
 
 class StageRunner:
-    """Runs declared stages in order, reusing each finished stage whose identity still matches.
+    """Runs declared stages, reusing each finished stage whose identity still matches.
 
     Args:
         stages: The stages, every stage after the stages it reads.
@@ -401,19 +404,31 @@ class StageRunner:
         redo: Stages to run again even if finished: full names, last parts (``pretrain_brainformer`` for every
             seed) or ``'all'``. Their dependants run again too.
         log: Where progress lines go.
+        jobs: How many stages may run at once (each as soon as the stages it reads are finished; in declared
+            order among those ready). With more than one, each child gets ``OMP_NUM_THREADS`` = CPU cores / jobs
+            unless the environment sets it, and its output lines are prefixed with its stage name.
 
     Raises:
         PipelineUsageError: ``redo`` names a stage that does not exist (the message lists the valid names).
-        ValueError: Stage names are not unique, or a stage reads a stage declared after it.
+        ValueError: Stage names are not unique, a stage reads a stage declared after it, or ``jobs`` < 1.
     """
 
     def __init__(
-        self, stages: Sequence[Stage], work_dir: str, redo: Sequence[str] = (), log: Callable[[str], None] = print
+        self,
+        stages: Sequence[Stage],
+        work_dir: str,
+        redo: Sequence[str] = (),
+        log: Callable[[str], None] = print,
+        jobs: int = 1,
     ):
+        if jobs < 1:
+            raise ValueError(f'jobs must be at least 1, got {jobs}')
         self.stages = list(stages)
         self.work_dir = osp.abspath(work_dir)
         self.log = log
+        self.jobs = jobs
         self.timings: Dict[str, float] = {}
+        self._children = ChildProcesses()
         seen: Set[str] = set()
         for stage in self.stages:
             if stage.name in seen:
@@ -516,16 +531,65 @@ class StageRunner:
                 )
             self._record_plan(decisions)
             stack.enter_context(forward_signals())
-            for index, (stage, decision) in enumerate(zip(self.stages, decisions), 1):
-                counter = f'[{index}/{len(self.stages)}] {stage.name}'
-                if decision.run:
-                    self.log(f'{counter}: {stage.description} ({decision.reason})')
-                    self._run_stage(stage)
-                    self.log(f'{counter}: finished in {self.timings[stage.name]:.0f} s -> {stage.output_dir}')
-                else:
-                    self.timings[stage.name] = float(read_record(stage.output_dir)['seconds'])
-                    self.log(f'{counter}: unchanged, reusing {stage.output_dir}')
+            self._execute(decisions)
         return {stage.name: stage.output_dir for stage in self.stages}
+
+    def _execute(self, decisions: List[Decision]) -> None:
+        """Run the stages to run, up to ``jobs`` at once, each as soon as the stages it reads are finished.
+
+        A failure stops new stages from starting; the running ones finish (their work is kept) and the first
+        failure is raised. An interrupt stops every running child at once.
+        """
+        counter = {stage.name: f'[{i}/{len(self.stages)}] {stage.name}' for i, stage in enumerate(self.stages, 1)}
+        done: Set[str] = set()
+        pending: List[Stage] = []
+        for stage, decision in zip(self.stages, decisions):
+            if decision.run:
+                pending.append(stage)
+            else:
+                done.add(stage.name)
+                self.timings[stage.name] = float(read_record(stage.output_dir)['seconds'])
+                self.log(f'{counter[stage.name]}: unchanged, reusing {stage.output_dir}')
+        reasons = {d.stage: d.reason for d in decisions}
+        running: Dict[Future, Stage] = {}
+        failure: Optional[BaseException] = None
+        # Each child is started and waited for by one pool thread, which lives until the pool shuts down after
+        # the child ended (PR_SET_PDEATHSIG fires when the thread that started a child exits).
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix='stage') as pool:
+            try:
+                while pending or running:
+                    ready = [s for s in pending if failure is None and all(name in done for name in s.inputs)]
+                    for stage in ready[: self.jobs - len(running)]:
+                        pending.remove(stage)
+                        self.log(f'{counter[stage.name]}: {stage.description} ({reasons[stage.name]})')
+                        running[pool.submit(self._run_stage, stage)] = stage
+                    if not running:
+                        break  # a stage failed and nothing else runs
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        stage = running.pop(future)
+                        error = future.exception()
+                        if error is None:
+                            done.add(stage.name)
+                            self.log(
+                                f'{counter[stage.name]}: finished in {self.timings[stage.name]:.0f} s '
+                                f'-> {stage.output_dir}'
+                            )
+                        elif failure is None:
+                            failure = error
+                            if running:
+                                names = ', '.join(s.name for s in running.values())
+                                self.log(f'{stage.name} failed; no new stage starts, waiting for {names}')
+                        else:
+                            self.log(f'{stage.name} failed too: {error}')
+            except BaseException as err:
+                if isinstance(err, Interrupted):
+                    self._children.stop(err.signum)
+                else:
+                    self._children.stop(signal.SIGINT if isinstance(err, KeyboardInterrupt) else signal.SIGTERM)
+                raise
+        if failure is not None:
+            raise failure
 
     def _remove_leftovers(self) -> None:
         for stage in self.stages:
@@ -578,7 +642,7 @@ class StageRunner:
         for command in stage.commands:
             argv = [a if isinstance(a, str) else a.resolve(ctx) for a in command]
             commands.append(argv)
-            run_command(argv, osp.join(partial, STAGE_LOG))
+            run_command(argv, osp.join(partial, STAGE_LOG), **self._child_options(stage))
         seconds = time.perf_counter() - start
         retarget_last_checkpoints(partial, final)
         _write_json(
@@ -597,6 +661,14 @@ class StageRunner:
         )
         publish(partial, final)
         self.timings[stage.name] = seconds
+
+    def _child_options(self, stage: Stage) -> Dict[str, Any]:
+        if self.jobs == 1:
+            return dict(children=self._children)
+        env = {}
+        if 'OMP_NUM_THREADS' not in os.environ:
+            env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // self.jobs))
+        return dict(env=env, prefix=f'[{stage.name}] ', children=self._children)
 
 
 def _ours(stage: Stage) -> bool:
@@ -657,8 +729,47 @@ def _stop(proc: subprocess.Popen, signum: int = signal.SIGTERM, grace: float = 1
             proc.wait()
 
 
-def run_command(cmd: List[str], log_file: str, env: Optional[dict] = None) -> None:
+class ChildProcesses:
+    """The children running now, so that an interrupt caught in the main thread stops those of every stage."""
+
+    def __init__(self):
+        self._procs: Set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.add(proc)
+
+    def discard(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def stop(self, signum: int) -> None:
+        """Send ``signum`` to every running child, then wait for each (SIGKILL after a grace period)."""
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+        for proc in procs:
+            _stop(proc, signum)
+
+
+def run_command(
+    cmd: List[str],
+    log_file: str,
+    env: Optional[dict] = None,
+    prefix: str = '    ',
+    children: Optional[ChildProcesses] = None,
+) -> None:
     """Run ``cmd`` as a child that dies with this process, streaming its output to stdout and to ``log_file``.
+
+    Args:
+        cmd: The argument list.
+        log_file: Gets the command line and the whole output (appended).
+        env: Variables set for the child on top of this process's environment.
+        prefix: Put before each output line on stdout.
+        children: Where the running child is registered (for :meth:`ChildProcesses.stop`).
 
     Raises:
         StageFailed: The command exited non-zero (its output is in ``log_file``).
@@ -677,10 +788,12 @@ def run_command(cmd: List[str], log_file: str, env: Optional[dict] = None) -> No
             bufsize=1,
             preexec_fn=functools.partial(_die_with, os.getpid()),
         )
+        if children is not None:
+            children.add(proc)
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
-                sys.stdout.write('    ' + line)
+                sys.stdout.write(prefix + line)
                 log.write(line)
             returncode = proc.wait()
         except KeyboardInterrupt:
@@ -692,5 +805,8 @@ def run_command(cmd: List[str], log_file: str, env: Optional[dict] = None) -> No
         except BaseException:
             _stop(proc)
             raise
+        finally:
+            if children is not None:
+                children.discard(proc)
     if returncode != 0:
         raise StageFailed(f'{" ".join(cmd)} exited with status {returncode}; its output is in {log_file}')

@@ -1,7 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""A pipeline of one stage whose child writes its pid and sleeps (the lock, signal and orphan tests).
+"""A pipeline of independent stages whose children write their pids and sleep (the lock, signal and orphan tests).
 
-python _sleeping_pipeline.py WORK_DIR PID_FILE
+python _sleeping_pipeline.py WORK_DIR PID_FILE [PID_FILE ...]   # one stage per pid file, all running at once
 """
 
 import os.path as osp
@@ -29,10 +29,15 @@ def _import_stages_alone():
 
 def main() -> int:
     stages = _import_stages_alone()
-    work_dir, pid_file = sys.argv[1:3]
-    stage = stages.Stage('sleeper', 'sleeps', [[sys.executable, '-c', SLEEP, pid_file]], root=work_dir)
+    work_dir, pid_files = sys.argv[1], sys.argv[2:]
+    sleepers = [
+        stages.Stage(
+            'sleeper' if i == 0 else f'sleeper{i}', 'sleeps', [[sys.executable, '-c', SLEEP, pid_file]], root=work_dir
+        )
+        for i, pid_file in enumerate(pid_files)
+    ]
     try:
-        stages.StageRunner([stage], work_dir).run()
+        stages.StageRunner(sleepers, work_dir, jobs=len(sleepers)).run()
     except stages.WorkDirLocked as err:
         print(err, file=sys.stderr)
         return 1

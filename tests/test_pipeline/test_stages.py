@@ -334,16 +334,24 @@ def _wait(predicate, timeout: float = 60.0) -> bool:
     return predicate()
 
 
-def _start_sleeper(tmp_path):
-    work, pid_file = str(tmp_path / 'work'), str(tmp_path / 'child.pid')
+def _start_sleepers(tmp_path, count=1):
+    """The sleeping pipeline with ``count`` stages running at once; returns it, its work dir and the child pids."""
+    work = str(tmp_path / 'work')
+    pid_files = [str(tmp_path / f'child{i}.pid') for i in range(count)]
     proc = subprocess.Popen(
-        [sys.executable, SLEEPING_PIPELINE, work, pid_file],
+        [sys.executable, SLEEPING_PIPELINE, work, *pid_files],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert _wait(lambda: osp.isfile(pid_file) and open(pid_file).read().strip()), proc.stderr.read()
-    return proc, work, int(open(pid_file).read())
+    written = lambda path: osp.isfile(path) and open(path).read().strip()  # noqa: E731
+    assert _wait(lambda: all(written(path) for path in pid_files)), proc.stderr.read()
+    return proc, work, [int(open(pid_file).read()) for pid_file in pid_files]
+
+
+def _start_sleeper(tmp_path):
+    proc, work, (child,) = _start_sleepers(tmp_path)
+    return proc, work, child
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='/proc and PR_SET_PDEATHSIG are Linux')
@@ -376,6 +384,85 @@ def test_killed_pipeline_leaves_no_child(tmp_path):
     finally:
         if _alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='/proc and PR_SET_PDEATHSIG are Linux')
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGKILL])
+def test_stopped_pipeline_stops_every_running_stage(tmp_path, signum):
+    proc, work, children = _start_sleepers(tmp_path, count=2)
+    try:
+        assert all(_alive(child) for child in children)  # both stages run at once
+        proc.send_signal(signum)
+        assert proc.wait(30) == (128 + signum if signum == signal.SIGTERM else -signal.SIGKILL)
+        assert _wait(lambda: not any(_alive(child) for child in children), 15)
+        assert sorted(os.listdir(work)) == ['.lock', PLAN_FILE, 'sleeper.partial', 'sleeper1.partial']
+    finally:
+        proc.kill()
+        for child in children:
+            if _alive(child):
+                os.kill(child, signal.SIGKILL)
+
+
+# ----------------------------------------------------------------------------------------------------- jobs > 1
+def _timed_stage(name, root, inputs=(), seconds=1.0, fail=False):
+    """A stage that writes when it started and ended (``time.time()``) into ``times.txt``, sleeping in between."""
+    code = (
+        'import os, sys, time; t0 = time.time(); time.sleep({s}); '
+        'open(os.path.join(sys.argv[1], "times.txt"), "w").write(f"{{t0}} {{time.time()}}"); '
+        'open(os.path.join(sys.argv[1], "omp.txt"), "w").write(os.environ.get("OMP_NUM_THREADS", "")); {end}'
+    ).format(s=seconds, end='raise SystemExit(3)' if fail else 'pass')
+    return Stage(name, f'timed {name}', [[sys.executable, '-c', code, Out()]], root=root, inputs=list(inputs))
+
+
+def _times(work, name):
+    start, end = open(osp.join(work, name, 'times.txt')).read().split()
+    return float(start), float(end)
+
+
+def test_jobs_run_independent_stages_at_once_and_readers_after_their_inputs(tmp_path, monkeypatch):
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    work = str(tmp_path / 'work')
+    stages = [
+        _timed_stage('x', work),
+        _timed_stage('y', work),
+        _timed_stage('z', work, inputs=['x', 'y'], seconds=0.0),
+    ]
+    runner = StageRunner(stages, work, log=_quiet, jobs=2)
+    runner.run()
+    (x0, x1), (y0, y1), (z0, _) = (_times(work, name) for name in 'xyz')
+    assert max(x0, y0) < min(x1, y1)  # x and y overlapped
+    assert z0 >= max(x1, y1)  # z started after both its inputs ended
+    assert open(osp.join(work, 'x', 'omp.txt')).read() == str(max(1, (os.cpu_count() or 1) // 2))
+    assert set(runner.timings) == {'x', 'y', 'z'}
+    assert all(read_record(osp.join(work, name)) for name in 'xyz')
+    again = StageRunner(stages, work, log=_quiet, jobs=2)
+    assert [d.run for d in again.decide()] == [False, False, False]
+
+
+def test_jobs_keep_an_omp_num_threads_the_user_set(tmp_path, monkeypatch):
+    monkeypatch.setenv('OMP_NUM_THREADS', '3')
+    work = str(tmp_path / 'work')
+    StageRunner([_timed_stage('x', work, seconds=0.0)], work, log=_quiet, jobs=2).run()
+    assert open(osp.join(work, 'x', 'omp.txt')).read() == '3'
+
+
+def test_a_failed_stage_lets_the_running_ones_finish_and_starts_no_other(tmp_path):
+    work = str(tmp_path / 'work')
+    stages = [
+        _timed_stage('fails', work, seconds=0.0, fail=True),
+        _timed_stage('slow', work, seconds=1.5),
+        _timed_stage('later', work, seconds=0.0),
+    ]
+    with pytest.raises(StageFailed, match='exited with status 3'):
+        StageRunner(stages, work, log=_quiet, jobs=2).run()
+    assert read_record(osp.join(work, 'slow')) is not None  # finished and published after the failure
+    assert not osp.exists(osp.join(work, 'later')) and not osp.exists(osp.join(work, 'later.partial'))
+    assert osp.isdir(osp.join(work, 'fails.partial'))
+
+
+def test_jobs_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match='jobs must be at least 1'):
+        StageRunner([], str(tmp_path), jobs=0)
 
 
 def test_record_lists_what_decided_the_stage(chain):
