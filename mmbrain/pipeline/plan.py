@@ -25,12 +25,14 @@ __all__ = [
     'nsd_plan',
     'build_stages',
     'slug',
+    'majority_class_stage',
     'RANDOM_INIT',
     'VOXELWISE_FILE',
     'TEST_METRICS_FILE',
     'RIDGE_FILE',
     'BACKBONE_FILE',
     'GRADCAM_FILE',
+    'MAJORITY_CLASS_FILE',
 ]
 
 #: Files the stages leave for the report.
@@ -40,6 +42,7 @@ TEST_METRICS_FILE = 'test_metrics.json'  # tools/test.py --out: the encoding tes
 RIDGE_FILE = 'ridge.json'  # tools/analysis_tools/fit_ridge_encoding.py --out
 BACKBONE_FILE = 'backbone.pth'  # tools/model_converters/brainformer_to_backbone.py
 GRADCAM_FILE = 'gradcam.png'  # tools/analysis_tools/visualize_gradcam.py
+MAJORITY_CLASS_FILE = 'majority_class.json'  # tools/analysis_tools/majority_class_baseline.py --out
 
 #: Label of the downstream runs that start from random init.
 RANDOM_INIT = 'random init'
@@ -94,6 +97,8 @@ class DownstreamTask:
         test_split: Score the test split once after training with ``tools/test.py`` (checkpoint chosen on
             validation), and write its per-voxel results.
         ridge: Also fit the ridge baseline on the frozen backbone (``fit_ridge_encoding.py``).
+        majority_class: Also score the trivial baseline that predicts the training split's most frequent class
+            everywhere (``majority_class_baseline.py``, once for all seeds: it trains nothing).
     """
 
     name: str
@@ -104,6 +109,7 @@ class DownstreamTask:
     checkpoint_key: str = 'model.backbone.init_cfg.checkpoint'
     test_split: bool = False
     ridge: bool = False
+    majority_class: bool = False
 
     def config_for(self, init: Optional[Initialisation]) -> str:
         return self.config.format(init='rand-init' if init is None else init.downstream)
@@ -172,6 +178,11 @@ def stage_name(seed: int, kind: str, key: str = '') -> str:
     return f'seed{seed}/{kind}_{key}' if key else f'seed{seed}/{kind}'
 
 
+def majority_class_stage(task: DownstreamTask) -> str:
+    """``seg_majority-class``: the stage (and folder under the work dir) of a task's majority-class baseline."""
+    return f'{task.name}_majority-class'
+
+
 def _tasks(configs: Dict[str, str]) -> List[DownstreamTask]:
     return [
         DownstreamTask(
@@ -187,6 +198,7 @@ def _tasks(configs: Dict[str, str]) -> List[DownstreamTask]:
             config=configs['seg'],
             metrics=SEG_METRICS,
             train_tool='mmseg',
+            majority_class=True,
         ),
         DownstreamTask(
             name='encoding',
@@ -265,7 +277,7 @@ def synthetic_plan(
         pretrain=pretrain,
         tasks=_tasks(
             dict(
-                det=demo + 'mask-rcnn_convnext-mini-{init}_fpn_1xb4-1000i_synthetic-coco-demo.py',
+                det=demo + 'mask-rcnn_convnext-mini-{init}_fpn_1xb4-1500i_synthetic-coco-demo.py',
                 seg=demo + 'upernet_convnext-mini-{init}_1xb8-300i_synthetic-ade-64x64-demo.py',
                 encoding=demo + 'voxel-readout_convnext-mini-{init}_1xb32-4e_synthetic-nsd-subj08-demo.py',
             )
@@ -427,6 +439,25 @@ def build_stages(plan: PipelinePlan) -> List[Stage]:
         )
     )
     data_inputs = world_inputs + ['convert']
+    for task in plan.tasks:
+        if task.majority_class:
+            stages.append(
+                Stage(
+                    majority_class_stage(task),
+                    f'{task.name}: score the majority-class prediction (the trivial baseline)',
+                    [
+                        python_command(
+                            _shipped('tools/analysis_tools/majority_class_baseline.py'),
+                            GeneratedConfig(),
+                            '--out',
+                            Out(MAJORITY_CLASS_FILE),
+                        )
+                    ],
+                    root=plan.work_dir,
+                    inputs=data_inputs,
+                    config=StageConfig(_shipped(task.config_for(None)), {}),
+                )
+            )
 
     for seed in plan.seeds:
         root = plan.seed_dir(seed)

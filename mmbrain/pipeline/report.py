@@ -22,6 +22,7 @@ from mmbrain.utils.fileio import atomic_write
 from .plan import (
     BRAIN_MAPS_DIR,
     GRADCAM_FILE,
+    MAJORITY_CLASS_FILE,
     RANDOM_INIT,
     RIDGE_FILE,
     TEST_METRICS_FILE,
@@ -29,6 +30,7 @@ from .plan import (
     DownstreamTask,
     PipelinePlan,
     init_key,
+    majority_class_stage,
     stage_name,
 )
 from .statistics import PairedDifference, paired_difference, summarize
@@ -36,6 +38,7 @@ from .statistics import PairedDifference, paired_difference, summarize
 __all__ = ['RunResult', 'PipelineResults', 'collect_results', 'write_figures', 'write_report', 'ridge_metrics']
 
 CONFIDENCE = 0.95
+MAJORITY_ROW = 'majority class (trivial baseline)'
 MODALITY_KEY = re.compile(r'^retrieval/img2([a-z]+)_top1$')
 SUBJECT_KEY = re.compile(r'^retrieval/(subj\d+)/(.+)$')
 GROUP_KEY = re.compile(r'^nsd/([^/]+)/pearson_mean$')
@@ -57,6 +60,7 @@ class PipelineResults:
         pretrain: ``{seed: {label: result}}`` of the pretraining runs (retrieval on held-out rows).
         tasks: ``{seed: {task: {label: result}}}`` of the downstream runs (encoding: the test split).
         ridge: ``{seed: {label: result}}`` of the ridge baseline, keys without their ``ridge/`` prefix.
+        majority_class: ``{task: result}`` of the majority-class baseline (the same for every seed).
     """
 
     plan: PipelinePlan
@@ -64,6 +68,7 @@ class PipelineResults:
     pretrain: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
     tasks: Dict[int, Dict[str, Dict[str, RunResult]]] = field(default_factory=dict)
     ridge: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
+    majority_class: Dict[str, RunResult] = field(default_factory=dict)
 
 
 def _final_validation(run_dir: str) -> RunResult:
@@ -103,6 +108,12 @@ def _label(plan: PipelinePlan, key: str) -> str:
 def collect_results(plan: PipelinePlan, timings: Dict[str, float]) -> PipelineResults:
     """Read the final metrics of every run of ``plan`` (a run that left nothing has no metrics)."""
     results = PipelineResults(plan, dict(timings))
+    for task in plan.tasks:
+        if task.majority_class:
+            run_dir = osp.join(plan.work_dir, majority_class_stage(task))
+            results.majority_class[task.name] = RunResult(
+                run_dir, _json_metrics(osp.join(run_dir, MAJORITY_CLASS_FILE))
+            )
     for seed in plan.seeds:
         root = plan.seed_dir(seed)
         results.pretrain[seed] = {
@@ -300,6 +311,9 @@ def _task_section(
     rows_of = [(label, per_seed, label) for label in labels]  # (row name, results per seed, label in them)
     if ridge:
         rows_of += [(f'ridge baseline: {label}', ridge, label) for label in labels]
+    trivial = results.majority_class.get(task.name)
+    if trivial is not None:
+        rows_of.append((MAJORITY_ROW, {0: {MAJORITY_ROW: trivial}}, MAJORITY_ROW))
     for columns in column_sets:
         lines += _table(
             ['initialisation'] + [name for _, name in columns],
@@ -317,6 +331,15 @@ def _task_section(
                 for label in labels
             ],
         ) + ['']
+
+    if trivial is not None and trivial.metrics:
+        headline, name = next(iter(task.metrics.items()))
+        random_init = summarize(_per_seed(per_seed, RANDOM_INIT, headline))
+        lines += [
+            f"- Trivial baseline: the majority class everywhere (the training split's most frequent class) scores "
+            f'{name} {_fmt(trivial.metrics.get(headline))}; random init reaches {_fmt(random_init.mean)}.',
+            '',
+        ]
 
     pairs = _comparisons(labels, plan.main.label)
     if task.name == 'encoding':  # Table 3: the chosen pretraining against its ablations

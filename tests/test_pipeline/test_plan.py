@@ -36,7 +36,7 @@ def demo(tmp_path, monkeypatch):
 def test_demo_runs_every_initialisation_on_every_task(demo):
     _, stages = demo
     names = [stage.name for stage in stages]
-    expected = ['world', 'convert']
+    expected = ['world', 'convert', 'seg_majority-class']
     expected += [f'seed0/{kind}_{init}' for init in INITS for kind in ('pretrain', 'backbone')]
     expected += [f'seed0/{task}_{init}' for task in ('det', 'seg') for init in ('random-init', 'clip', 'brainformer')]
     for init in ['random-init'] + INITS:
@@ -123,7 +123,7 @@ def test_seeds_study(tmp_path, monkeypatch):
         assert f'seed{seed}/encoding_learned-pos-embed' in names and f'seed{seed}/ridge_learned-pos-embed' in names
     assert [n for n in names if n.endswith('gradcam')] == ['seed0/gradcam']
     per_seed = sum(name.startswith('seed1/') for name in names)
-    assert len(names) == 2 + 3 * per_seed + 1
+    assert len(names) == 3 + 3 * per_seed + 1  # world, convert, seg_majority-class; the seeds; Grad-CAM
 
 
 def test_guidance_ablations_can_make_room(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import os.path as osp
 import pytest
 
 from mmbrain.pipeline import collect_results, synthetic_plan, write_report
-from mmbrain.pipeline.plan import RIDGE_FILE, TEST_METRICS_FILE
+from mmbrain.pipeline.plan import MAJORITY_CLASS_FILE, RIDGE_FILE, TEST_METRICS_FILE
 from mmbrain.pipeline.report import ridge_metrics
 
 BOX = {'random-init': [0.10, 0.12, 0.11], 'clip': [0.13, 0.10, 0.16], 'brainformer': [0.15, 0.16, 0.17]}
@@ -36,6 +36,7 @@ def _json(path: str, metrics: dict) -> None:
 
 
 def _fake_runs(plan) -> None:
+    _json(osp.join(plan.work_dir, 'seg_majority-class', MAJORITY_CLASS_FILE), {'mIoU': 1.96, 'aAcc': 25.43})
     for i, seed in enumerate(plan.seeds):
         root = plan.seed_dir(seed)
         for init in ('brainformer', 'wo-bfg', 'bfg-printed'):
@@ -106,6 +107,12 @@ def test_cells_are_mean_and_sd_over_seeds(report):
     ):
         assert key in text, key
     assert '| seed 0 total | 100 |' in text and '| total | 330 |' in text
+
+
+def test_segmentation_shows_its_majority_class_baseline(report):
+    text = report([0, 1, 2])
+    assert '| majority class (trivial baseline) | 1.960 | - | 25.430 |' in text
+    assert 'the majority class everywhere' in text and 'scores mIoU 1.960; random init reaches 41.000' in text
 
 
 def test_paired_differences_and_the_verdict(report):
