@@ -51,7 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='runs, figures and the report (default: work_dirs/demo, with --nsd-root '
         'work_dirs/nsd); relative to the current folder',
     )
-    parser.add_argument('--report', help='report path (default: WORK_DIR/report.md)')
+    parser.add_argument(
+        '--report', help='report path (default: WORK_DIR/report.md); its figures go to figures/ beside it'
+    )
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument(
         '--seeds',
@@ -184,7 +186,7 @@ def main(argv=None) -> int:
         runner.run()
         print('[report] collecting results and drawing figures')
         results = collect_results(plan, runner.timings)
-        figures = write_figures(results, osp.join(plan.work_dir, 'figures'))
+        figures = write_figures(results, osp.join(osp.dirname(plan.report_file), 'figures'))
         write_report(
             results,
             figures,

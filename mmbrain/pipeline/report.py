@@ -12,6 +12,7 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -234,8 +235,10 @@ def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:
         plot_ablation(ablation, figures['ablation'], title=f'Pretraining variants (cf. paper Table 3; seed {seed})')
 
     gradcam = osp.join(plan.seed_dir(seed), 'gradcam', GRADCAM_FILE)
-    if plan.gradcam and osp.isfile(gradcam):
-        figures['Grad-CAM (paper Fig. 6)'] = gradcam
+    if plan.gradcam and osp.isfile(gradcam):  # copied, so that a report's figures are all in one folder
+        figures['Grad-CAM (paper Fig. 6)'] = osp.join(fig_dir, GRADCAM_FILE)
+        with open(gradcam, 'rb') as src, atomic_write(figures['Grad-CAM (paper Fig. 6)'], 'wb') as dst:
+            shutil.copyfileobj(src, dst)
     return figures
 
 
@@ -466,15 +469,19 @@ def _pretraining_section(results: PipelineResults) -> List[str]:
 
 
 def _git_commit(path: str) -> str:
+    """The short commit of the checkout at ``path``, marked when tracked files differ from it (or 'unknown')."""
     import subprocess
 
     try:
-        out = subprocess.run(
+        head = subprocess.run(
             ['git', '-C', path, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, timeout=10
         )
+        dirty = subprocess.run(['git', '-C', path, 'diff', '--quiet', 'HEAD'], capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return 'unknown'
-    return out.stdout.strip() if out.returncode == 0 else 'unknown'
+    if head.returncode != 0:
+        return 'unknown'
+    return head.stdout.strip() + (' with uncommitted changes' if dirty.returncode == 1 else '')
 
 
 def write_report(
