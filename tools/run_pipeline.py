@@ -181,6 +181,9 @@ def main(argv=None) -> int:
         list_stages(runner)
         return 0
 
+    from mmbrain.pipeline.report import git_commit
+
+    commit = git_commit()  # the code the stages run with (edits made while they run are not theirs)
     start = time.perf_counter()
     try:
         runner.run()
@@ -193,6 +196,7 @@ def main(argv=None) -> int:
             plan.report_file,
             command=['python', 'tools/run_pipeline.py', *sys.argv[1:]],
             extra_sections=READING_NOTES,
+            commit=commit,
         )
     except KeyboardInterrupt:
         print('run_pipeline: interrupted; finished stages are kept, the next run goes on from them', file=sys.stderr)

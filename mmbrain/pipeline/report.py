@@ -36,7 +36,15 @@ from .plan import (
 )
 from .statistics import PairedDifference, paired_difference, summarize
 
-__all__ = ['RunResult', 'PipelineResults', 'collect_results', 'write_figures', 'write_report', 'ridge_metrics']
+__all__ = [
+    'RunResult',
+    'PipelineResults',
+    'collect_results',
+    'write_figures',
+    'write_report',
+    'ridge_metrics',
+    'git_commit',
+]
 
 CONFIDENCE = 0.95
 MAJORITY_ROW = 'majority class (trivial baseline)'
@@ -468,10 +476,14 @@ def _pretraining_section(results: PipelineResults) -> List[str]:
     return lines
 
 
-def _git_commit(path: str) -> str:
-    """The short commit of the checkout at ``path``, marked when tracked files differ from it (or 'unknown')."""
+def git_commit(path: Optional[str] = None) -> str:
+    """The short commit of the checkout at ``path`` (default: mmbrain's own), marked when tracked files differ from
+    it (or 'unknown')."""
     import subprocess
 
+    import mmbrain
+
+    path = path or osp.dirname(osp.dirname(osp.abspath(mmbrain.__file__)))
     try:
         head = subprocess.run(
             ['git', '-C', path, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, timeout=10
@@ -490,8 +502,9 @@ def write_report(
     path: str,
     command: Sequence[str] = (),
     extra_sections: Optional[List[str]] = None,
+    commit: Optional[str] = None,
 ) -> None:
-    """Write the Markdown report atomically."""
+    """Write the Markdown report atomically; ``commit`` is the code the runs used (default: :func:`git_commit` now)."""
     import mmbrain
 
     plan = results.plan
@@ -508,7 +521,7 @@ def write_report(
         '',
         f'Data: {"synthetic NSD world" if plan.synthetic else "NSD"} (`{plan.data_root}`, converted '
         f'`{plan.converted_dir}`). Work dir: `{plan.work_dir}`. Command: `{" ".join(command)}`; mmbrain '
-        f'{mmbrain.__version__}, commit {_git_commit(osp.dirname(osp.dirname(osp.abspath(mmbrain.__file__))))}.',
+        f'{mmbrain.__version__}, commit {commit or git_commit()}.',
         '',
         spread + ' Every number below was measured by these runs; each run folder holds its full log.',
         '',

@@ -181,15 +181,15 @@ def test_figures_of_the_first_seed(tmp_path, monkeypatch):
 def test_the_commit_named_says_when_the_tree_differs_from_it(tmp_path):
     import subprocess
 
-    from mmbrain.pipeline.report import _git_commit
+    from mmbrain.pipeline.report import git_commit
 
-    assert _git_commit(str(tmp_path)) == 'unknown'  # not a checkout
+    assert git_commit(str(tmp_path)) == 'unknown'  # not a checkout
     git = ['git', '-C', str(tmp_path), '-c', 'user.name=t', '-c', 'user.email=t@t']
     subprocess.run(git + ['init', '-q'], check=True)
     (tmp_path / 'a.py').write_text('x = 1\n')
     subprocess.run(git + ['add', 'a.py'], check=True)
     subprocess.run(git + ['commit', '-qm', 'a'], check=True)
     head = subprocess.run(git + ['rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
-    assert _git_commit(str(tmp_path)) == head
+    assert git_commit(str(tmp_path)) == head
     (tmp_path / 'a.py').write_text('x = 2\n')
-    assert _git_commit(str(tmp_path)) == f'{head} with uncommitted changes'
+    assert git_commit(str(tmp_path)) == f'{head} with uncommitted changes'
