@@ -505,6 +505,9 @@ def convert_nsd(
         )
         for s in subjects
     ]
+    for plan in plans:  # the files saved beside each converted file follow the same rule
+        for sidecar in _sidecar_paths(plan):
+            check_output(sidecar, overwrite)
     written = []
     for plan in plans:
         _convert_subject(plan, design, space, zscore, average_repeats, overwrite, progress)
@@ -540,7 +543,13 @@ def _check_finite(plan: _SubjectPlan, session: int, raw: np.ndarray) -> None:
     )
 
 
-def _write_anatomy(plan: _SubjectPlan) -> None:
+def _sidecar_paths(plan: _SubjectPlan) -> List[str]:
+    """The files saved beside the converted file: the anatomy (volume space) and the fsaverage meshes."""
+    paths = [anatomy_path(plan.out_path)] if plan.anatomy is not None else []
+    return paths + [mesh_path(plan.out_path, hemi) for hemi in plan.meshes]
+
+
+def _write_anatomy(plan: _SubjectPlan, overwrite: bool) -> None:
     """Save the anatomy volume beside the converted file (atomically)."""
     import nibabel as nib
 
@@ -550,11 +559,11 @@ def _write_anatomy(plan: _SubjectPlan) -> None:
     img = nib.Nifti1Image(volume.astype(np.float32), affine)
     img.header.set_xyzt_units('mm')
     img.header['descrip'] = source[:79].encode()
-    with atomic_write(anatomy_path(plan.out_path), 'wb') as f:
+    with atomic_write(anatomy_path(plan.out_path), 'wb', overwrite=overwrite) as f:
         f.write(gzip.compress(img.to_bytes(), compresslevel=6))
 
 
-def _write_meshes(plan: _SubjectPlan) -> None:
+def _write_meshes(plan: _SubjectPlan, overwrite: bool) -> None:
     """Save the fsaverage meshes beside the converted file as GIFTI (atomically)."""
     import nibabel as nib
 
@@ -567,7 +576,7 @@ def _write_meshes(plan: _SubjectPlan) -> None:
                 nib.gifti.GiftiDataArray(faces, intent='NIFTI_INTENT_TRIANGLE', datatype='NIFTI_TYPE_INT32'),
             ]
         )
-        with atomic_write(mesh_path(plan.out_path, hemi), 'wb') as f:
+        with atomic_write(mesh_path(plan.out_path, hemi), 'wb', overwrite=overwrite) as f:
             f.write(img.to_bytes())
 
 
@@ -664,8 +673,8 @@ def _convert_subject(
                 var_total = np.maximum(sumsq_all[cols] - sum_all[cols] ** 2 / total, 0) / (total - 1)
                 writer.write_ncsnr(name, ncsnr_from_variances(var_total, var_noise))
         if plan.anatomy is not None:
-            _write_anatomy(plan)
-        _write_meshes(plan)
+            _write_anatomy(plan, overwrite)
+        _write_meshes(plan, overwrite)
     if n_constant:
         get_logger().warning(
             f'subject {plan.subject}: {n_constant} voxel-sessions had constant betas (e.g. outside '

@@ -138,6 +138,19 @@ def test_schema_2_keeps_what_maps_results_back(extras_world, tmp_path):
     np.testing.assert_allclose(anatomy.get_fdata(), nib.load(t1_path(extras_world, 1)).get_fdata(), rtol=1e-6)
 
 
+def test_a_file_beside_the_output_is_not_replaced_without_overwrite(extras_world, tmp_path):
+    """subj01_anatomy.nii.gz already there (the user's own), subj01.h5 not: the conversion stops before writing."""
+    out = tmp_path / 'out'
+    out.mkdir()
+    mine = out / 'subj01_anatomy.nii.gz'
+    mine.write_bytes(b'my own file')
+    with pytest.raises(FileExistsError, match=re.escape(str(mine))):
+        convert_nsd(extras_world, str(out), progress=False)
+    assert mine.read_bytes() == b'my own file' and sorted(os.listdir(out)) == ['subj01_anatomy.nii.gz']
+    written = convert_nsd(extras_world, str(out), overwrite=True, progress=False)
+    assert osp.isfile(written[0]) and nib.load(str(mine)).shape == nib.load(roi_path(extras_world, 1, GROUP)).shape
+
+
 def test_native_fsaverage_surface_betas(extras_world, tmp_path):
     s = ConvertedSubject(
         convert_nsd(extras_world, str(tmp_path / 'out'), space='fsaverage', rois=['nsdgeneral', GROUP], progress=False)[
