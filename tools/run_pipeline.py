@@ -19,7 +19,6 @@ unchanged; a change reruns that stage and what depends on it. Relative paths res
 """
 
 import argparse
-import os
 import os.path as osp
 import sys
 import time
@@ -112,7 +111,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.gpus < 1:
         parser.error('--gpus must be at least 1')
     if args.jobs is None:
-        args.jobs = 1 if args.nsd_root else max(1, min(MAX_DEFAULT_JOBS, os.cpu_count() or 1))
+        from mmbrain.pipeline.stages import available_cpus
+
+        args.jobs = 1 if args.nsd_root else min(MAX_DEFAULT_JOBS, available_cpus())
     elif args.jobs < 1:
         parser.error('--jobs must be at least 1')
     args.parser = parser

@@ -60,6 +60,7 @@ __all__ = [
     'Interrupted',
     'run_command',
     'ChildProcesses',
+    'available_cpus',
     'final_checkpoint',
     'read_record',
     'RECORD',
@@ -667,8 +668,15 @@ class StageRunner:
             return dict(children=self._children)
         env = {}
         if 'OMP_NUM_THREADS' not in os.environ:
-            env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // self.jobs))
+            env['OMP_NUM_THREADS'] = str(max(1, available_cpus() // self.jobs))
         return dict(env=env, prefix=f'[{stage.name}] ', children=self._children)
+
+
+def available_cpus() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _ours(stage: Stage) -> bool:

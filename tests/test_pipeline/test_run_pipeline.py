@@ -55,7 +55,24 @@ def test_exit_status_of_a_failed_stage_and_of_a_held_lock(tool, tmp_path, capsys
 
 
 def test_usage_errors(tool):
-    for argv in (['--seeds', '1', '1'], ['--seed', '1', '--seeds', '2'], ['--gpus', '0'], ['--redo', 'c']):
+    for argv in (
+        ['--seeds', '1', '1'],
+        ['--seed', '1', '--seeds', '2'],
+        ['--gpus', '0'],
+        ['--redo', 'c'],
+        ['--jobs', '0'],
+    ):
         with pytest.raises(SystemExit) as exc:
             tool.main(argv)
         assert exc.value.code == 2, argv
+
+
+def test_jobs_default_to_the_cpu_cores_on_the_synthetic_world(tool, monkeypatch):
+    from mmbrain.pipeline import stages
+
+    monkeypatch.setattr(stages, 'available_cpus', lambda: 2)
+    assert tool.parse_args([]).jobs == 2
+    monkeypatch.setattr(stages, 'available_cpus', lambda: 64)
+    assert tool.parse_args([]).jobs == tool.MAX_DEFAULT_JOBS
+    assert tool.parse_args(['--jobs', '1']).jobs == 1
+    assert tool.parse_args(['--nsd-root', 'data/nsd']).jobs == 1  # every training there uses all --gpus
