@@ -404,14 +404,30 @@ def test_stopped_pipeline_stops_every_running_stage(tmp_path, signum):
 
 
 # ----------------------------------------------------------------------------------------------------- jobs > 1
-def _timed_stage(name, root, inputs=(), seconds=1.0, fail=False):
-    """A stage that writes when it started and ended (``time.time()``) into ``times.txt``, sleeping in between."""
-    code = (
-        'import os, sys, time; t0 = time.time(); time.sleep({s}); '
-        'open(os.path.join(sys.argv[1], "times.txt"), "w").write(f"{{t0}} {{time.time()}}"); '
-        'open(os.path.join(sys.argv[1], "omp.txt"), "w").write(os.environ.get("OMP_NUM_THREADS", "")); {end}'
-    ).format(s=seconds, end='raise SystemExit(3)' if fail else 'pass')
-    return Stage(name, f'timed {name}', [[sys.executable, '-c', code, Out()]], root=root, inputs=list(inputs))
+#: ``python -c`` body of a stage that meets others: it leaves ``MARKERS/<name>``, waits (``patience`` s, else exit 5)
+#: until every stage of ``meet`` left its marker, sleeps, then writes when it started and ended and its
+#: OMP_NUM_THREADS. Stages that meet can only finish if they run at once, whatever the machine's load.
+MEETING = (
+    'import os, sys, time; out, markers = sys.argv[1], {markers!r}; t0 = time.time(); '
+    'open(os.path.join(markers, {name!r}), "w").close(); deadline = time.time() + {patience}\n'
+    'while not all(os.path.exists(os.path.join(markers, m)) for m in {meet!r}):\n'
+    '    time.sleep(0.02)\n'
+    '    if time.time() > deadline: raise SystemExit(5)\n'
+    'time.sleep({seconds}); open(os.path.join(out, "times.txt"), "w").write(f"{{t0}} {{time.time()}}"); '
+    'open(os.path.join(out, "omp.txt"), "w").write(os.environ.get("OMP_NUM_THREADS", "")); {end}'
+)
+
+
+def _meeting_stage(name, root, markers, meet=(), inputs=(), seconds=0.0, fail=False, patience=60.0):
+    code = MEETING.format(
+        name=name,
+        markers=str(markers),
+        meet=list(meet),
+        seconds=seconds,
+        patience=patience,
+        end='raise SystemExit(3)' if fail else 'pass',
+    )
+    return Stage(name, f'meeting {name}', [[sys.executable, '-c', code, Out()]], root=root, inputs=list(inputs))
 
 
 def _times(work, name):
@@ -419,18 +435,24 @@ def _times(work, name):
     return float(start), float(end)
 
 
-def test_jobs_run_independent_stages_at_once_and_readers_after_their_inputs(tmp_path, monkeypatch):
+@pytest.fixture
+def markers(tmp_path):
+    folder = tmp_path / 'markers'
+    folder.mkdir()
+    return folder
+
+
+def test_jobs_run_independent_stages_at_once_and_readers_after_their_inputs(tmp_path, markers, monkeypatch):
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
     work = str(tmp_path / 'work')
     stages = [
-        _timed_stage('x', work),
-        _timed_stage('y', work),
-        _timed_stage('z', work, inputs=['x', 'y'], seconds=0.0),
+        _meeting_stage('x', work, markers, meet=['y']),  # x and y wait for each other: they must run at once
+        _meeting_stage('y', work, markers, meet=['x']),
+        _meeting_stage('z', work, markers, inputs=['x', 'y']),
     ]
     runner = StageRunner(stages, work, log=_quiet, jobs=2)
     runner.run()
-    (x0, x1), (y0, y1), (z0, _) = (_times(work, name) for name in 'xyz')
-    assert max(x0, y0) < min(x1, y1)  # x and y overlapped
+    (_, x1), (_, y1), (z0, _) = (_times(work, name) for name in 'xyz')
     assert z0 >= max(x1, y1)  # z started after both its inputs ended
     assert open(osp.join(work, 'x', 'omp.txt')).read() == str(max(1, stages_module.available_cpus() // 2))
     assert set(runner.timings) == {'x', 'y', 'z'}
@@ -439,19 +461,28 @@ def test_jobs_run_independent_stages_at_once_and_readers_after_their_inputs(tmp_
     assert [d.run for d in again.decide()] == [False, False, False]
 
 
-def test_jobs_keep_an_omp_num_threads_the_user_set(tmp_path, monkeypatch):
+def test_one_job_runs_one_stage_at_a_time(tmp_path, markers):
+    work = str(tmp_path / 'work')
+    stages = [_meeting_stage('x', work, markers, meet=['y'], patience=3.0), _meeting_stage('y', work, markers)]
+    with pytest.raises(StageFailed, match='exited with status 5'):  # x waited for y in vain
+        StageRunner(stages, work, log=_quiet, jobs=1).run()
+    assert not osp.exists(markers / 'y')
+
+
+def test_jobs_keep_an_omp_num_threads_the_user_set(tmp_path, markers, monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '3')
     work = str(tmp_path / 'work')
-    StageRunner([_timed_stage('x', work, seconds=0.0)], work, log=_quiet, jobs=2).run()
+    StageRunner([_meeting_stage('x', work, markers)], work, log=_quiet, jobs=2).run()
     assert open(osp.join(work, 'x', 'omp.txt')).read() == '3'
 
 
-def test_a_failed_stage_lets_the_running_ones_finish_and_starts_no_other(tmp_path):
+def test_a_failed_stage_lets_the_running_ones_finish_and_starts_no_other(tmp_path, markers):
     work = str(tmp_path / 'work')
     stages = [
-        _timed_stage('fails', work, seconds=0.0, fail=True),
-        _timed_stage('slow', work, seconds=1.5),
-        _timed_stage('later', work, seconds=0.0),
+        _meeting_stage('fails', work, markers, fail=True),
+        # runs beside it, and goes on for 2 s after it failed
+        _meeting_stage('slow', work, markers, meet=['fails'], seconds=2.0),
+        _meeting_stage('later', work, markers),
     ]
     with pytest.raises(StageFailed, match='exited with status 3'):
         StageRunner(stages, work, log=_quiet, jobs=2).run()
