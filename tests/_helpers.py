@@ -11,6 +11,13 @@ PRETRAIN_CONFIGS = {
     'swin': 'configs/pretrain/brainformer_swin-mini_1xb32-coslr-4e_synthetic.py',
 }
 #: The CLIP baseline's twin of the ConvNeXt config (the det / seg transfer tests load its backbone).
+#: The smallest mmpretrain ConvNeXt the model tests build (one block per stage, 8-32 channels, pooled last stage).
+TINY_CONVNEXT = dict(
+    type='mmpretrain.ConvNeXt',
+    arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
+    out_indices=(3,),
+    gap_before_final_norm=True,
+)
 CLIP_PRETRAIN_CONFIGS = {'convnext': 'configs/pretrain/clip_convnext-mini_1xb32-coslr-4e_synthetic.py'}
 
 

@@ -586,7 +586,7 @@ class StageRunner:
             except BaseException as err:
                 if isinstance(err, Interrupted):
                     self._children.stop(err.signum)
-                else:
+                else:  # Ctrl-C, or an error of the pipeline itself
                     self._children.stop(signal.SIGINT if isinstance(err, KeyboardInterrupt) else signal.SIGTERM)
                 raise
         if failure is not None:
@@ -727,14 +727,19 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _stop(proc: subprocess.Popen, signum: int = signal.SIGTERM, grace: float = 10.0) -> None:
+def _stop(proc: subprocess.Popen, signum: int = signal.SIGTERM) -> None:
     if proc.poll() is None:
         proc.send_signal(signum)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    _reap(proc)
+
+
+def _reap(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Wait for a signalled child; SIGKILL it if it is still running after ``grace`` seconds."""
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class ChildProcesses:
@@ -756,11 +761,11 @@ class ChildProcesses:
         """Send ``signum`` to every running child, then wait for each (SIGKILL after a grace period)."""
         with self._lock:
             procs = list(self._procs)
-        for proc in procs:
+        for proc in procs:  # all signalled first, so they stop together
             if proc.poll() is None:
                 proc.send_signal(signum)
         for proc in procs:
-            _stop(proc, signum)
+            _reap(proc)
 
 
 def run_command(

@@ -9,7 +9,7 @@ import os.path as osp
 import pytest
 import torch
 from _brain_batch import make_brain_batch
-from _helpers import PRETRAIN_CONFIGS, REPO, world_data_options
+from _helpers import PRETRAIN_CONFIGS, REPO, TINY_CONVNEXT, world_data_options
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -26,12 +26,7 @@ def _model(negatives='rois', rois=ROI_GROUPS):
     model = MODELS.build(
         dict(
             type='BrainformerPretrainer',
-            backbone=dict(
-                type='mmpretrain.ConvNeXt',
-                arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-                out_indices=(3,),
-                gap_before_final_norm=True,
-            ),
+            backbone=TINY_CONVNEXT,
             backbone_out_dims=32,
             fmri_encoder=dict(
                 type='BrainformerEncoder',

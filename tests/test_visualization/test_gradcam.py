@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 import pytest
 import torch
 import torch.nn.functional as F
+from _helpers import TINY_CONVNEXT
 from mmengine.registry import init_default_scope
 from torch import Tensor, nn
 
@@ -129,12 +130,7 @@ def _pretrainer():
     return MODELS.build(
         dict(
             type='BrainformerPretrainer',
-            backbone=dict(
-                type='mmpretrain.ConvNeXt',
-                arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-                out_indices=(3,),
-                gap_before_final_norm=True,
-            ),
+            backbone=TINY_CONVNEXT,
             backbone_out_dims=32,
             fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=VOXELS, embed_dims=16, num_heads=2),
         )
@@ -231,12 +227,7 @@ def test_visualize_gradcam_cli(tmp_path, monkeypatch, capsys):
     cfg = tmp_path / 'pretrain.py'
     model_cfg = dict(
         type='BrainformerPretrainer',
-        backbone=dict(
-            type='mmpretrain.ConvNeXt',
-            arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-            out_indices=(3,),
-            gap_before_final_norm=True,
-        ),
+        backbone=TINY_CONVNEXT,
         backbone_out_dims=32,
         fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=VOXELS, embed_dims=16, num_heads=2),
     )

@@ -3,6 +3,7 @@
 
 import torch
 import torch.nn.functional as F
+from _helpers import TINY_CONVNEXT
 from mmengine.registry import init_default_scope
 
 from mmbrain.visualization import brainformer_gradcam, plot_brainformer_gradcam
@@ -22,12 +23,7 @@ def _pretrainer(negatives):
             type='BrainformerPretrainer',
             guidance_loss=guidance,
             backbone_out_dims=32,
-            backbone=dict(
-                type='mmpretrain.ConvNeXt',
-                arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-                out_indices=(3,),
-                gap_before_final_norm=True,
-            ),
+            backbone=TINY_CONVNEXT,
             fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=VOXELS, embed_dims=16, num_heads=2),
         )
     )

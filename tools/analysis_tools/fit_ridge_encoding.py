@@ -58,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmengine.config import Config, DictAction
+    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner.utils import set_random_seed
 
@@ -66,13 +66,12 @@ def main(argv=None) -> int:
     from mmbrain.evaluation.ridge import DEFAULT_ALPHAS, build_ridge_inputs, extract_features, ridge_encoding
     from mmbrain.registry import METRICS
     from mmbrain.utils import atomic_write
+    from mmbrain.utils.cli import parse_cfg_options
 
     try:
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
-            parser = argparse.ArgumentParser()
-            parser.add_argument('--o', nargs='+', action=DictAction)
-            cfg.merge_from_dict(parser.parse_args(['--o', *args.cfg_options]).o)
+            cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
         if cfg.model.get('type') != 'BrainResponsePredictor' or 'test_evaluator' not in cfg:
             raise ValueError(
                 f'{args.config}: not an encoding config (needs a BrainResponsePredictor model and a test_evaluator)'

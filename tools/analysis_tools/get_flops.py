@@ -159,13 +159,13 @@ def table4_notes(rows: Dict) -> List[str]:
 
 def main() -> int:
     args = parse_args()
-    from mmengine.config import Config, DictAction
+    from mmengine.config import Config
+
+    from mmbrain.utils.cli import parse_cfg_options
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        options = argparse.Namespace()  # parsed here, so that --help needs no mmengine
-        DictAction(option_strings=[], dest='cfg_options')(None, options, args.cfg_options)
-        cfg.merge_from_dict(options.cfg_options)
+        cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
     enc = cfg.model.get('fmri_encoder')
     if enc is None or 'roi_names' not in enc:
         print(

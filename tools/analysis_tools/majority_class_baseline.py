@@ -49,18 +49,17 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import numpy as np
     import torch
-    from mmengine.config import Config, DictAction
+    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmseg.registry import METRICS
 
     from mmbrain.utils import atomic_write
+    from mmbrain.utils.cli import parse_cfg_options
 
     try:
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
-            parser = argparse.ArgumentParser()
-            parser.add_argument('--o', nargs='+', action=DictAction)
-            cfg.merge_from_dict(parser.parse_args(['--o', *args.cfg_options]).o)
+            cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         train = _label_maps(cfg.train_dataloader.dataset)
         val = _label_maps(cfg.val_dataloader.dataset)

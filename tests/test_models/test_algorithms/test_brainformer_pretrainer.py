@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from _brain_batch import make_brain_batch
+from _helpers import TINY_CONVNEXT
 from mmengine.registry import init_default_scope
 
 from mmbrain.registry import MODELS
@@ -23,12 +24,7 @@ ENCODER = dict(
     window_size=8,
     window_stride=4,
 )
-CONVNEXT = dict(
-    type='mmpretrain.ConvNeXt',
-    arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-    out_indices=(3,),
-    gap_before_final_norm=True,
-)
+CONVNEXT = TINY_CONVNEXT
 SWIN = dict(
     type='mmpretrain.SwinTransformer',
     arch=dict(embed_dims=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1]),

@@ -5,17 +5,13 @@ import socket
 
 import pytest
 import torch
+from _helpers import TINY_CONVNEXT
 from mmengine.registry import init_default_scope
 from mmpretrain.structures import DataSample
 
 from mmbrain.registry import MODELS
 
-CONVNEXT = dict(
-    type='mmpretrain.ConvNeXt',
-    arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
-    out_indices=(0, 1, 2, 3),
-    gap_before_final_norm=True,
-)
+CONVNEXT = dict(TINY_CONVNEXT, out_indices=(0, 1, 2, 3))
 TEXT = dict(context_length=16, width=16, heads=2, layers=1)
 CAPTIONS = [
     'A face on the left in a room.',
