@@ -63,7 +63,7 @@ def main() -> None:
     if args.out and is_main_process():  # every process has the metrics; one writes them, atomically
         from mmengine.fileio import dump
 
-        from mmbrain.utils.fileio import atomic_write
+        from mmbrain.utils.atomic import atomic_write
 
         data = dump(metrics, file_format=osp.splitext(args.out)[1][1:])  # str (json, yaml) or bytes (pkl)
         with atomic_write(args.out, 'wb') as f:

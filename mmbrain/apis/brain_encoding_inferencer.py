@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 
 from mmbrain.datasets.converted_file import ConvertedSubject
-from mmbrain.utils.fileio import atomic_write
+from mmbrain.utils.atomic import atomic_write
 
 from .base import BaseBrainInferencer, ImageType, ModelType, build_model, load_config
 

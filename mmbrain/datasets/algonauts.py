@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.fileio import check_output
+from ..utils.atomic import check_output
 from ..utils.logging import get_logger
 from .converted_file import ConvertedSubjectWriter, converted_path, subject_tag
 from .nsd_files import ROI_GROUPS, NSDFormatError, require_file

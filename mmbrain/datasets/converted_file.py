@@ -22,18 +22,18 @@ Layout::
 
 Both writers (NSD and Algonauts converters) go through :class:`ConvertedSubjectWriter`, which writes to a
 temporary file in the output folder and publishes it only when complete, synced and read back
-(:mod:`mmbrain.utils.fileio`). Every reader (datasets,
+(:mod:`mmbrain.utils.atomic`, checked by :func:`verify_hdf5`). Every reader (datasets,
 transforms, metrics, tools) goes through :class:`ConvertedSubject`, which reads version 1 and 2 files; a feature
 that needs version-2 fields asks for them with :meth:`ConvertedSubject.require_version`.
 """
 
 import os
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.fileio import AtomicOutput, OutputError, storage_error, verify_hdf5
+from ..utils.atomic import AtomicOutput, OutputError, failure_reason, storage_error
 
 FORMAT = 'mmbrain-nsd'
 #: The schema version the writer writes.
@@ -61,6 +61,63 @@ def converted_path(out_dir: str, subject: int) -> str:
 
 class ConvertedFormatError(ValueError):
     """A converted file is missing or not of the schema this version of mmbrain reads."""
+
+
+def verify_hdf5(
+    path: str,
+    shapes: Optional[Mapping[str, Sequence[int]]] = None,
+    attrs: Optional[Mapping[str, Any]] = None,
+    name: Optional[str] = None,
+) -> None:
+    """Reopen a written HDF5 file and check that it is complete, before it is published.
+
+    h5py reports a failed write late or not at all (a full disk can leave metadata or data past the end of the
+    file), so this checks what a reader will see: the file opens, the root ``attrs`` and the ``shapes`` of the named
+    datasets are as written, and every dataset's stored bytes (contiguous data, or each chunk) lie inside the file.
+
+    Args:
+        path: the (temporary) file.
+        shapes: ``{dataset name: shape}`` that must exist.
+        attrs: root attributes that must have these values.
+        name: the output's final path, for messages (default ``path``).
+
+    Raises:
+        ValueError: the file is incomplete or not as written; the message names ``name`` and the problem.
+    """
+    import h5py
+
+    name = name or path
+    problems: List[str] = []
+    size = os.path.getsize(path)
+
+    def check_extent(key: str, obj: Any) -> None:
+        if not isinstance(obj, h5py.Dataset):
+            return
+        offset = obj.id.get_offset()
+        if offset is not None and offset + obj.id.get_storage_size() > size:
+            problems.append(f'{key}: data past the end of the file')
+        elif obj.chunks is not None:
+            for i in range(obj.id.get_num_chunks()):
+                info = obj.id.get_chunk_info(i)
+                if info.byte_offset + info.size > size:
+                    problems.append(f'{key}: chunk {i} past the end of the file')
+                    break
+
+    try:
+        with h5py.File(path, 'r', locking=False) as f:
+            for key, value in (attrs or {}).items():
+                if key not in f.attrs or not np.array_equal(np.asarray(f.attrs[key]), np.asarray(value)):
+                    problems.append(f'root attribute {key} is {f.attrs.get(key)!r}, written {value!r}')
+            for key, shape in (shapes or {}).items():
+                if key not in f:
+                    problems.append(f'{key}: missing')
+                elif tuple(f[key].shape) != tuple(shape):
+                    problems.append(f'{key}: shape {tuple(f[key].shape)}, written {tuple(shape)}')
+            f.visititems(check_extent)
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        raise ValueError(f'{name}: the written HDF5 file does not read back ({failure_reason(exc)})') from exc
+    if problems:
+        raise ValueError(f'{name}: the written HDF5 file is incomplete: ' + '; '.join(problems[:5]))
 
 
 class ConvertedSubjectWriter:
@@ -140,7 +197,7 @@ class ConvertedSubjectWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        """Publish through :class:`~mmbrain.utils.fileio.AtomicOutput`: flush (h5py's ``close()`` can swallow a
+        """Publish through :class:`~mmbrain.utils.atomic.AtomicOutput`: flush (h5py's ``close()`` can swallow a
         failed write, e.g. a full disk), fsync, reopen and compare with what was written (:func:`verify_hdf5`), then
         rename without replacing an existing file unless ``overwrite``. On failure nothing is published."""
         try:

@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..evaluation.functional.noise_ceiling import ncsnr_from_variances
-from ..utils.fileio import check_output
+from ..utils.atomic import check_output
 from ..utils.logging import get_logger, progress_bar
 from .converted_file import ConvertedSubjectWriter, converted_path, subject_tag
 from .nsd_files import (
@@ -553,7 +553,7 @@ def _write_anatomy(plan: _SubjectPlan, overwrite: bool) -> None:
     """Save the anatomy volume beside the converted file (atomically)."""
     import nibabel as nib
 
-    from mmbrain.utils.fileio import atomic_write
+    from mmbrain.utils.atomic import atomic_write
 
     volume, affine, source = plan.anatomy
     img = nib.Nifti1Image(volume.astype(np.float32), affine)
@@ -567,7 +567,7 @@ def _write_meshes(plan: _SubjectPlan, overwrite: bool) -> None:
     """Save the fsaverage meshes beside the converted file as GIFTI (atomically)."""
     import nibabel as nib
 
-    from mmbrain.utils.fileio import atomic_write
+    from mmbrain.utils.atomic import atomic_write
 
     for hemi, (coords, faces) in plan.meshes.items():
         img = nib.gifti.GiftiImage(

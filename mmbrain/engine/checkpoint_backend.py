@@ -4,7 +4,7 @@
 mmengine's ``CheckpointHook`` saves through a file backend whose local ``put`` opens the final path and writes into
 it, so a kill mid-save leaves a truncated ``epoch_N.pth`` that ``--resume`` then fails on. mmbrain's runtime
 (``configs/_base_/default_runtime.py``) points the hook at :class:`AtomicLocalBackend` instead, which publishes
-each file through :func:`mmbrain.utils.fileio.atomic_write` (temporary file, fsync, rename).
+each file through :func:`mmbrain.utils.atomic.atomic_write` (temporary file, fsync, rename).
 """
 
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
-from mmbrain.utils.fileio import atomic_write
+from mmbrain.utils.atomic import atomic_write
 
 BACKEND_NAME = 'mmbrain_atomic_local'
 

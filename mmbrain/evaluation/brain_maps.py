@@ -25,7 +25,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from mmbrain.utils.fileio import atomic_write
+from mmbrain.utils.atomic import atomic_write
 
 #: Maps written, with their description (NIfTI ``descrip``).
 MAP_KEYS: Dict[str, str] = {

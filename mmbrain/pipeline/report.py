@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmbrain.utils.fileio import atomic_write
+from mmbrain.utils.atomic import atomic_write
 
 from .plan import (
     BRAIN_MAPS_DIR,

@@ -43,7 +43,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Union
 
-from mmbrain.utils.fileio import atomic_write
+from mmbrain.utils.atomic import atomic_write
 
 __all__ = [
     'Out',

@@ -17,7 +17,7 @@ __getattr__, __dir__ = lazy_exports(
         'allow_mmengine_checkpoint_types': '.checkpoint',
         'load_checkpoint_safely': '.checkpoint',
         'mmengine_checkpoint_types': '.checkpoint',
-        'atomic_write': '.fileio',
+        'atomic_write': '.atomic',
         'package_path': '.paths',
         'register_all_modules': '.setup_env',
     },

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mmbrain.utils.fileio import atomic_write
+from mmbrain.utils.atomic import atomic_write
 
 PathLike = Union[str, os.PathLike]
 

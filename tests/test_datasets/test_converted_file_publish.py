@@ -15,7 +15,7 @@ from _tmpfs import tiny_tmpfs
 
 from mmbrain.datasets.converted_file import ConvertedSubject, ConvertedSubjectWriter
 from mmbrain.datasets.converter import convert_nsd
-from mmbrain.utils.fileio import OutputError, OutputExistsError
+from mmbrain.utils.atomic import OutputError, OutputExistsError
 
 
 def _write(path, n_rows=6, value=1.0, overwrite=False):

@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from mmbrain.datasets.synthetic import make_synthetic_nsd
-from mmbrain.utils.fileio import OutputExistsError
+from mmbrain.utils.atomic import OutputExistsError
 
 TINY = dict(
     n_subjects=1,

@@ -13,7 +13,7 @@ from mmengine.fileio import get_file_backend
 
 from mmbrain.engine.checkpoint_backend import AtomicLocalBackend
 from mmbrain.utils import load_checkpoint_safely
-from mmbrain.utils.fileio import OutputError
+from mmbrain.utils.atomic import OutputError
 
 from ._toy_runner import DivergesAt, toy_runner
 

@@ -10,7 +10,7 @@ import torch
 from _helpers import REPO, load_tool
 from _tmpfs import tiny_tmpfs
 
-from mmbrain.utils.fileio import OutputExistsError, SameFileError
+from mmbrain.utils.atomic import OutputExistsError, SameFileError
 
 TOOL = os.path.join(REPO, 'tools/model_converters/brainformer_to_backbone.py')
 convert = load_tool('tools/model_converters/brainformer_to_backbone.py').convert

@@ -93,7 +93,7 @@ def main() -> None:
     )
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
     args = parser.parse_args()
-    from mmbrain.utils.fileio import OutputExistsError, SameFileError, atomic_write, check_output
+    from mmbrain.utils.atomic import OutputExistsError, SameFileError, atomic_write, check_output
 
     jobs = [(args.ann_file, args.out)] + ([tuple(args.val)] if args.val else [])
     inputs = [args.stim_info] + [ann_file for ann_file, _ in jobs]

@@ -99,7 +99,7 @@ def convert(src: str, dst: str, overwrite: bool = False) -> dict:
     import torch
 
     from mmbrain.utils import load_checkpoint_safely
-    from mmbrain.utils.fileio import atomic_write, check_output
+    from mmbrain.utils.atomic import atomic_write, check_output
 
     check_output(dst, overwrite, inputs=[src])
     ckpt = load_checkpoint_safely(src)
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument('dst', help='output backbone checkpoint (.pth)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing DST')
     args = parser.parse_args()
-    from mmbrain.utils.fileio import OutputExistsError, SameFileError
+    from mmbrain.utils.atomic import OutputExistsError, SameFileError
 
     try:
         summary = convert(args.src, args.dst, overwrite=args.overwrite)

@@ -23,14 +23,12 @@ voxels exactly 0.
 import json
 import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import Dict, Optional
 
 import numpy as np
 
 from ...evaluation.functional.noise_ceiling import noise_ceiling
-from ...utils.fileio import check_output, umask_mode
+from ...utils.atomic import AtomicFolder
 from ...utils.logging import progress_bar
 from ..converted_file import subject_tag
 from ..nsd_files import (
@@ -113,12 +111,7 @@ def make_synthetic_nsd(
         )
     if not 1 <= n_shared <= n_images:
         raise ValueError(f'n_shared must lie in 1..n_images={n_images}, got {n_shared}')
-    out_dir = check_output(out_dir, overwrite, flag='overwrite=True / --overwrite')
-    parent = osp.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.', suffix='.partial', dir=parent)
-    try:
-        os.chmod(tmp, umask_mode(folder=True))  # mkdtemp makes 0700
+    with AtomicFolder(out_dir, overwrite, flag='overwrite=True / --overwrite') as tmp:
         world = _generate(
             tmp,
             n_subjects,
@@ -135,16 +128,6 @@ def make_synthetic_nsd(
             progress,
             nsd_extras,
         )
-        if osp.exists(out_dir):
-            trash = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.', suffix='.old', dir=parent)
-            os.replace(out_dir, osp.join(trash, 'old'))
-            os.replace(tmp, out_dir)
-            shutil.rmtree(trash)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return world
 
 

@@ -10,7 +10,7 @@ from mmengine.logging import MMLogger
 from mmbrain.datasets.converted_file import ConvertedSubject
 from mmbrain.evaluation.functional import algonauts_score, ncsnr_from_repeats, noise_ceiling, pearson_r
 from mmbrain.registry import METRICS
-from mmbrain.utils.fileio import atomic_write
+from mmbrain.utils.atomic import atomic_write
 
 
 def read_roi_labels(subject: ConvertedSubject) -> Dict[str, Dict[str, np.ndarray]]:

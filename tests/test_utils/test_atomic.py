@@ -1,20 +1,24 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""Publishing outputs: atomic, verified, synced, never clobbering unless asked, never replacing an input."""
+"""Publishing outputs (files and folders): atomic, verified, synced, never clobbering unless asked, never replacing
+an input."""
 
 import errno
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from _tmpfs import tiny_tmpfs
 
 from mmbrain.utils import atomic_write
-from mmbrain.utils.fileio import (
+from mmbrain.utils.atomic import (
+    AtomicFolder,
     AtomicOutput,
     OutputError,
     OutputExistsError,
     SameFileError,
     check_output,
+    publish_folder,
     remove_stale_temps,
 )
 
@@ -206,3 +210,90 @@ def test_a_read_only_folder_keeps_nothing_and_names_the_path(tmp_path):
             with atomic_write(disk / 'sub' / 'out.json') as f:
                 f.write('{}')
         assert str(info.value) == f'{disk / "sub" / "out.json"}: cannot write the output (Read-only file system)'
+
+
+# Folders --------------------------------------------------------------------------------------------------------
+def test_a_folder_is_published_whole_with_the_umask_mode(tmp_path):
+    out = tmp_path / 'world'
+    old = os.umask(0o022)
+    try:
+        with AtomicFolder(out) as tmp:
+            assert not out.exists() and os.path.basename(tmp).startswith('.world.')
+            (Path(tmp) / 'sub').mkdir()
+            (Path(tmp) / 'sub' / 'a.txt').write_text('a')
+    finally:
+        os.umask(old)
+    assert (out / 'sub' / 'a.txt').read_text() == 'a'
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o755  # not mkdtemp's 0700
+    assert os.listdir(tmp_path) == ['world']
+
+
+def test_a_failed_or_unverified_folder_leaves_the_old_one(tmp_path):
+    out = tmp_path / 'world'
+    out.mkdir()
+    (out / 'old.txt').write_text('old')
+    with pytest.raises(RuntimeError, match='interrupted'):
+        with AtomicFolder(out, overwrite=True) as tmp:
+            (Path(tmp) / 'new.txt').write_text('half')
+            raise RuntimeError('interrupted')
+
+    def verify(tmp):
+        raise ValueError(f'{tmp}: incomplete')
+
+    with pytest.raises(ValueError, match='incomplete'):
+        with AtomicFolder(out, overwrite=True, verify=verify) as tmp:
+            (Path(tmp) / 'new.txt').write_text('new')
+    assert os.listdir(out) == ['old.txt'] and os.listdir(tmp_path) == ['world']
+    with AtomicFolder(out, overwrite=True) as tmp:
+        (Path(tmp) / 'new.txt').write_text('new')
+    assert os.listdir(out) == ['new.txt'] and os.listdir(tmp_path) == ['world']
+
+
+def test_a_folder_is_not_replaced_unasked_even_when_it_appears_meanwhile(tmp_path):
+    out = tmp_path / 'world'
+    first, second = AtomicFolder(out), AtomicFolder(out)  # both start while the output does not exist
+    for folder, text in ((first, 'first'), (second, 'second')):
+        (Path(folder.open()) / 'who').write_text(text)
+    first.commit()
+    with pytest.raises(OutputExistsError, match='world: already exists .*another run'):
+        second.commit()
+    second.discard()
+    first.discard()
+    assert (out / 'who').read_text() == 'first' and os.listdir(tmp_path) == ['world']
+    with pytest.raises(OutputExistsError, match=r'world: already exists \(pass --overwrite'):
+        AtomicFolder(out)
+
+
+def test_publish_folder_replaces_a_named_folder_and_a_killed_replacement_is_cleaned(tmp_path):
+    """The pipeline builds ``NAME.partial`` itself and publishes it over ``NAME``; an old folder moved aside by a
+    killed publisher (its lock gone) is removed by the next publisher, a live one's is kept."""
+    final, partial = tmp_path / 'stage', tmp_path / 'stage.partial'
+    final.mkdir()
+    (final / 'record.json').write_text('old')
+    partial.mkdir()
+    (partial / 'record.json').write_text('new')
+    killed = tmp_path / '.stage.ab12cd_9.replaced'
+    (killed / 'old').mkdir(parents=True)
+    live = AtomicFolder(tmp_path / 'stage', overwrite=True)
+    live_tmp = live.open()
+    try:
+        publish_folder(partial, final, overwrite=True)
+        assert (final / 'record.json').read_text() == 'new'
+        assert sorted(os.listdir(tmp_path)) == sorted(['stage', os.path.basename(live_tmp)])
+        partial.mkdir()
+        with pytest.raises(OutputExistsError):
+            publish_folder(partial, final)  # without overwrite
+        assert (final / 'record.json').read_text() == 'new' and partial.is_dir()
+    finally:
+        live.discard()
+
+
+def test_an_unwritable_parent_is_one_line_naming_the_folder(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, 'Read-only file system')
+
+    monkeypatch.setattr('tempfile.mkdtemp', read_only)
+    with pytest.raises(OutputError) as info:
+        with AtomicFolder(tmp_path / 'world'):
+            pass
+    assert str(info.value) == f'{tmp_path / "world"}: cannot write the output (Read-only file system)'

@@ -1,8 +1,9 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""Publishing outputs safely: a reader (or a later run) sees the old file or the complete new one, never half of one.
+"""Atomic publishing: a reader (or a later run) sees the old output or the complete new one, never half of one.
 
-Every mmbrain writer (converted subject files, backbone checkpoints, COCO annotation files, reports, figures)
-goes through :class:`AtomicOutput`, which
+The one place where mmbrain publishes files and folders. Every writer of a file (converted subject files, backbone
+checkpoints, COCO annotation files, reports, figures) goes through :class:`AtomicOutput` (or :func:`atomic_write`),
+which
 
 1. refuses, before anything is written, an output that exists (unless ``overwrite``) or that is one of the
    writer's own inputs (:func:`check_output`: same real path or same device and inode, so symlinks cannot fool it);
@@ -13,9 +14,16 @@ goes through :class:`AtomicOutput`, which
    ``unlink``), so two runs writing the same output cannot both succeed; then syncs the folder;
 4. on failure removes the temporary file and leaves the output as it was.
 
-Temporary files that an interrupted writer left behind are removed by the next writer of the same output (only
-files of that exact pattern whose writer is gone, i.e. whose lock can be taken). A folder that cannot be written
-(read-only, full, ...) raises :class:`OutputError`, whose message is one line naming the path.
+Folders (the synthetic world, a pipeline stage's outputs) are published the same way by :class:`AtomicFolder` (a
+locked temporary folder ``.<name>.XXXXXXXX.partial`` beside the output) or, for a folder a caller built itself, by
+:func:`publish_folder`: every file and folder inside is synced, then the folder is renamed into place without
+replacing an existing one; with ``overwrite`` the old folder is first moved aside into a locked
+``.<name>.XXXXXXXX.replaced`` folder and deleted after the new one is in (a kill in between leaves the old folder
+there, which the next writer removes: never a mix of old and new files under the output's name).
+
+Temporaries that an interrupted writer left behind are removed by the next writer of the same output (only
+entries of those exact patterns whose writer is gone, i.e. whose lock can be taken). A folder that cannot be
+written (read-only, full, ...) raises :class:`OutputError`, whose message is one line naming the path.
 """
 
 import ctypes
@@ -24,12 +32,14 @@ import fcntl
 import os
 import os.path as osp
 import re
+import shutil
 import stat
 import tempfile
 from contextlib import contextmanager
-from typing import IO, Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import IO, Callable, Iterable, Iterator, List, Optional, Union
 
 __all__ = [
+    'AtomicFolder',
     'AtomicOutput',
     'OutputError',
     'OutputExistsError',
@@ -37,21 +47,25 @@ __all__ = [
     'STORAGE_ERRNOS',
     'atomic_write',
     'check_output',
+    'failure_reason',
+    'publish_folder',
     'remove_stale_temps',
     'same_file',
     'storage_error',
+    'sync_tree',
     'umask_mode',
-    'verify_hdf5',
 ]
 
 PathLike = Union[str, os.PathLike]
 
 TEMP_SUFFIX = '.partial'
+#: suffix of the folder an old output folder is moved into while :func:`publish_folder` replaces it.
+REPLACED_SUFFIX = '.replaced'
 # tempfile.mkstemp's random part: 8 characters of this alphabet.
 _TEMP_RANDOM = r'[a-z0-9_]{8}'
 
 
-def _reason(cause: BaseException) -> str:
+def failure_reason(cause: BaseException) -> str:
     """One line saying why a write failed (HDF5's multi-line messages reduced to the system's error text)."""
     text = str(cause)
     hdf5 = re.search(r"error message = '([^']*)'", text)  # HDF5: "... errno = 28, error message = 'No space ...'"
@@ -64,7 +78,7 @@ class OutputError(OSError):
     """An output cannot be written (read-only or full folder, ...). ``str()`` is one line naming the path."""
 
     def __init__(self, path: str, cause: BaseException):
-        super().__init__(f'{path}: cannot write the output ({_reason(cause)})')
+        super().__init__(f'{path}: cannot write the output ({failure_reason(cause)})')
         self.errno = getattr(cause, 'errno', None)
         self.path = path
 
@@ -147,44 +161,62 @@ def umask_mode(folder: bool = False) -> int:
     return (0o777 if folder else 0o666) & ~_umask()
 
 
-def _temp_pattern(path: str) -> 're.Pattern':
-    return re.compile(re.escape('.' + osp.basename(path) + '.') + _TEMP_RANDOM + re.escape(TEMP_SUFFIX))
+def _temp_pattern(path: str, suffix: str = TEMP_SUFFIX) -> 're.Pattern':
+    return re.compile(re.escape('.' + osp.basename(path) + '.') + _TEMP_RANDOM + re.escape(suffix))
+
+
+def _lock(path: str, folder: bool, blocking: bool = True) -> int:
+    """Open ``path`` (a file, or a folder) without following links and ``flock`` it; returns the descriptor.
+
+    Raises:
+        OSError: it cannot be opened, or (``blocking=False``) another process holds the lock.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECTORY if folder else os.O_NONBLOCK)
+    fd = os.open(path, flags)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def remove_stale_temps(path: PathLike) -> List[str]:
-    """Remove the temporary files that interrupted writers of ``path`` left in its folder.
+    """Remove the temporaries that interrupted writers of ``path`` left in its folder.
 
-    Only regular files named like this module's temporaries of exactly ``path`` are touched, and only when no live
-    writer holds them (their ``flock`` can be taken).
+    Only entries named like this module's temporaries of exactly ``path`` are touched (regular files and folders
+    ``.<name>.XXXXXXXX.partial``, folders ``.<name>.XXXXXXXX.replaced``), and only when no live writer holds them
+    (their ``flock`` can be taken).
 
     Returns:
         The removed paths.
     """
     path = osp.abspath(os.fspath(path))
     folder = osp.dirname(path)
-    pattern = _temp_pattern(path)
+    partial, replaced = _temp_pattern(path), _temp_pattern(path, REPLACED_SUFFIX)
     removed = []
     try:
         names = os.listdir(folder)
     except OSError:
         return removed
     for name in names:
-        if not pattern.fullmatch(name):
+        if not (partial.fullmatch(name) or replaced.fullmatch(name)):
             continue
         candidate = osp.join(folder, name)
         try:
-            if not stat.S_ISREG(os.lstat(candidate).st_mode):
+            mode = os.lstat(candidate).st_mode
+            is_folder = stat.S_ISDIR(mode)
+            if not (is_folder or (stat.S_ISREG(mode) and partial.fullmatch(name))):
                 continue
-            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
+            fd = _lock(candidate, is_folder, blocking=False)
+        except OSError:  # gone meanwhile, or locked by a live writer
             continue
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             st, fst = os.lstat(candidate), os.fstat(fd)
             if (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino):
-                os.unlink(candidate)
+                shutil.rmtree(candidate) if is_folder else os.unlink(candidate)
                 removed.append(candidate)
-        except OSError:  # locked by a live writer, or gone meanwhile
+        except OSError:  # gone meanwhile
             pass
         finally:
             os.close(fd)
@@ -196,7 +228,7 @@ _AT_FDCWD = -100
 
 
 def _rename_noreplace(src: str, dst: str) -> None:
-    """Rename ``src`` to ``dst``, failing with FileExistsError when ``dst`` exists (atomically)."""
+    """Rename ``src`` (a file or a folder) to ``dst``, failing with FileExistsError when ``dst`` exists."""
     libc = ctypes.CDLL(None, use_errno=True)
     renameat2 = getattr(libc, 'renameat2', None)
     if renameat2 is not None:
@@ -205,6 +237,17 @@ def _rename_noreplace(src: str, dst: str) -> None:
         err = ctypes.get_errno()
         if err not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
             raise OSError(err, os.strerror(err), dst)
+    if osp.isdir(src) and not osp.islink(src):
+        # No renameat2 here, and folders cannot be hard-linked: rename refuses a non-empty existing folder itself.
+        if osp.lexists(dst):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst)
+        try:
+            os.rename(src, dst)
+        except OSError as err:
+            if err.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst) from err
+            raise
+        return
     # No renameat2 (or not on this file system): a hard link is as exclusive.
     os.link(src, dst)
     os.unlink(src)
@@ -219,64 +262,6 @@ def _fsync_folder(folder: str) -> None:
             raise
     finally:
         os.close(fd)
-
-
-def verify_hdf5(
-    path: str,
-    shapes: Optional[Mapping[str, Sequence[int]]] = None,
-    attrs: Optional[Mapping[str, Any]] = None,
-    name: Optional[str] = None,
-) -> None:
-    """Reopen a written HDF5 file and check that it is complete, before it is published.
-
-    h5py reports a failed write late or not at all (a full disk can leave metadata or data past the end of the
-    file), so this checks what a reader will see: the file opens, the root ``attrs`` and the ``shapes`` of the named
-    datasets are as written, and every dataset's stored bytes (contiguous data, or each chunk) lie inside the file.
-
-    Args:
-        path: the (temporary) file.
-        shapes: ``{dataset name: shape}`` that must exist.
-        attrs: root attributes that must have these values.
-        name: the output's final path, for messages (default ``path``).
-
-    Raises:
-        ValueError: the file is incomplete or not as written; the message names ``name`` and the problem.
-    """
-    import h5py
-    import numpy as np
-
-    name = name or path
-    problems: List[str] = []
-    size = os.path.getsize(path)
-
-    def check_extent(key: str, obj: Any) -> None:
-        if not isinstance(obj, h5py.Dataset):
-            return
-        offset = obj.id.get_offset()
-        if offset is not None and offset + obj.id.get_storage_size() > size:
-            problems.append(f'{key}: data past the end of the file')
-        elif obj.chunks is not None:
-            for i in range(obj.id.get_num_chunks()):
-                info = obj.id.get_chunk_info(i)
-                if info.byte_offset + info.size > size:
-                    problems.append(f'{key}: chunk {i} past the end of the file')
-                    break
-
-    try:
-        with h5py.File(path, 'r', locking=False) as f:
-            for key, value in (attrs or {}).items():
-                if key not in f.attrs or not np.array_equal(np.asarray(f.attrs[key]), np.asarray(value)):
-                    problems.append(f'root attribute {key} is {f.attrs.get(key)!r}, written {value!r}')
-            for key, shape in (shapes or {}).items():
-                if key not in f:
-                    problems.append(f'{key}: missing')
-                elif tuple(f[key].shape) != tuple(shape):
-                    problems.append(f'{key}: shape {tuple(f[key].shape)}, written {tuple(shape)}')
-            f.visititems(check_extent)
-    except (OSError, RuntimeError, KeyError, ValueError) as exc:
-        raise ValueError(f'{name}: the written HDF5 file does not read back ({_reason(exc)})') from exc
-    if problems:
-        raise ValueError(f'{name}: the written HDF5 file is incomplete: ' + '; '.join(problems[:5]))
 
 
 class AtomicOutput:
@@ -436,3 +421,136 @@ def atomic_write(
             if error is None:
                 raise
             raise error from err
+
+
+def sync_tree(folder: PathLike) -> None:
+    """``fsync`` every regular file and every folder under ``folder`` (links are not followed), then ``folder``."""
+    folder = os.fspath(folder)
+    for parent, dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            path = osp.join(parent, name)
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_folder(parent)
+
+
+def publish_folder(src: PathLike, dst: PathLike, overwrite: bool = False, flag: str = '--overwrite') -> None:
+    """Publish the complete folder ``src`` at ``dst`` (same file system): sync it, then rename it into place.
+
+    Without ``overwrite`` the rename fails when ``dst`` exists (no two runs both publish). With ``overwrite`` an
+    existing ``dst`` is moved aside into a locked ``.<name>.XXXXXXXX.replaced`` folder, ``src`` is renamed in and the
+    old folder is deleted; if the rename fails the old folder is put back. A kill in between leaves the old folder
+    aside (no output, never a mix), and the next call for ``dst`` (or :func:`remove_stale_temps`) removes it.
+
+    Raises:
+        OutputExistsError: ``dst`` exists and ``overwrite`` is False (or another run published it meanwhile).
+        OutputError: the storage failed; the message names ``dst``.
+    """
+    src, dst = osp.abspath(os.fspath(src)), osp.abspath(os.fspath(dst))
+    parent = osp.dirname(dst)
+    try:
+        remove_stale_temps(dst)
+        sync_tree(src)
+        if not (overwrite and osp.lexists(dst)):
+            _rename_noreplace(src, dst)
+        else:
+            aside = tempfile.mkdtemp(prefix='.' + osp.basename(dst) + '.', suffix=REPLACED_SUFFIX, dir=parent)
+            fd = _lock(aside, folder=True)
+            try:
+                old = osp.join(aside, 'old')
+                os.rename(dst, old)
+                try:
+                    _rename_noreplace(src, dst)
+                except BaseException:
+                    os.rename(old, dst)
+                    raise
+                _fsync_folder(parent)
+                shutil.rmtree(aside)
+            finally:
+                os.close(fd)
+        _fsync_folder(parent)
+    except FileExistsError as err:
+        raise OutputExistsError(
+            f'{dst}: already exists (another run wrote it meanwhile?); pass {flag} to replace it'
+        ) from err
+    except OSError as err:
+        if isinstance(err, OutputError):
+            raise
+        raise OutputError(dst, err) from err
+
+
+class AtomicFolder:
+    """One output folder, built in a temporary folder beside it and published only when complete and verified.
+
+    Use as a context manager, writing anything under the yielded temporary folder::
+
+        with AtomicFolder(out, overwrite=args.overwrite, verify=check) as tmp:
+            write_everything(tmp)
+
+    On a clean exit ``verify(tmp)`` (if given) checks the complete folder and :func:`publish_folder` syncs and
+    publishes it at ``path``; on an exception the temporary folder is removed and ``path`` is left as it was.
+
+    Args:
+        path: the output folder.
+        overwrite: replace an existing ``path`` (checked at the start and again, atomically, at publication).
+        verify: called with the temporary folder; raises if it is not what was meant to be written.
+        flag: how the user asks for ``overwrite`` (named in messages).
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        overwrite: bool = False,
+        verify: Optional[Callable[[str], None]] = None,
+        flag: str = '--overwrite',
+    ):
+        self.path = check_output(path, overwrite, flag=flag)
+        self.overwrite = overwrite
+        self.verify = verify
+        self.flag = flag
+        self.tmp: Optional[str] = None
+        self._fd: Optional[int] = None
+
+    def open(self) -> str:
+        """Create the temporary folder, with the mode ``mkdir`` would give (after removing stale ones)."""
+        parent = osp.dirname(self.path)
+        try:
+            os.makedirs(parent, exist_ok=True)
+            remove_stale_temps(self.path)
+            tmp = tempfile.mkdtemp(prefix='.' + osp.basename(self.path) + '.', suffix=TEMP_SUFFIX, dir=parent)
+            self._fd, self.tmp = _lock(tmp, folder=True), tmp
+            os.chmod(tmp, umask_mode(folder=True))  # mkdtemp makes 0700
+        except OSError as err:
+            raise OutputError(self.path, err) from err
+        return tmp
+
+    def commit(self) -> None:
+        """Verify, sync and publish the temporary folder at :attr:`path`."""
+        if self.verify is not None:
+            self.verify(self.tmp)
+        publish_folder(self.tmp, self.path, self.overwrite, self.flag)
+        self.tmp = None
+
+    def discard(self) -> None:
+        """Remove the temporary folder (if not published); idempotent."""
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> str:
+        return self.open()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+        finally:
+            self.discard()
