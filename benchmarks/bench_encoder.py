@@ -10,7 +10,7 @@ Options: --batch N, --subjects N (ragged batch of N subjects), --iters N, --warm
 [--compile-backend B], --backbone convnext|swin, --no-encoder / --no-full / --full, --tiny, --peak-tflops T.
 
 Keys: ``speedup_vs_loop`` = time of a forward+backward+AdamW step of the literal Algorithm 1 loop
-(``BrainformerEncoder.forward_loop``) / that of the batched encoder, same weights; ``max_abs_diff_fp32`` between
+(``BrainformerEncoder.forward_unbatched``) / that of the batched encoder, same weights; ``max_abs_diff_fp32`` between
 their outputs. With ``--compile`` also ``compiled_samples_per_s`` and ``compiled_speedup_vs_loop`` (the batched
 encoder under ``torch.compile``). With the full step (default on cuda): ``full_samples_per_s``,
 ``full_peak_mem_GB`` and ``full_mfu``. Every MFU = 3 x forward FLOPs per sample x samples/s / the dense bf16
@@ -127,13 +127,13 @@ def bench_encoder(args, cfg, res: Dict) -> None:
     batch = make_batch(args.voxels, args.batch, args.subjects, 32, args.device)
     brain = {k: batch[k] for k in ('fmri', 'fmri_mask', 'xyz', 'subject_index')}
     with torch.no_grad():
-        diff = (enc(**brain)[0] - enc.forward_loop(**brain)[0]).abs().max()
+        diff = (enc(**brain)[0] - enc.forward_unbatched(**brain)[0]).abs().max()
     res['max_abs_diff_fp32'] = float(diff)
     res['encoder_params_M'] = sum(p.numel() for p in enc.parameters()) / 1e6
     res['encoder_fwd_gflop_per_sample'] = forward_gflop(lambda: enc(**brain), args.batch)
     opt = torch.optim.AdamW(enc.parameters(), 1e-4, fused=args.device == 'cuda')
     amp = torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.device == 'cuda')
-    runs = [('vectorized', enc.forward), ('loop', enc.forward_loop)]
+    runs = [('vectorized', enc.forward), ('loop', enc.forward_unbatched)]
     if args.device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
     if args.compile:

@@ -29,6 +29,7 @@ class ROIEncoder(nn.Module):
         mlp_ratio (float): MLP ratio of the TransBlocks.
         dropout (float): Dropout of the TransBlocks.
         pos_embed (dict, optional): Spatial embedding config (see ``voxel_embedding.py``); None for none.
+        window_count (str): Windows per level of Algorithm 1, ``'cover'`` or ``'printed'`` (``windows.py``).
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class ROIEncoder(nn.Module):
         mlp_ratio: float,
         dropout: float,
         pos_embed: Optional[dict],
+        window_count: str = 'cover',
     ) -> None:
         super().__init__()
         self.feature_encoding = Conv1DFeatureEncoding(embed_dims, conv_kernel, conv_stride)
@@ -59,7 +61,7 @@ class ROIEncoder(nn.Module):
                 pos_embed.update(kernel_size=conv_kernel, stride=conv_stride)
             self.pos_embed = MODELS.build(pos_embed)
         self.transformer = MultiScaleFMRITransformer(
-            embed_dims, num_heads, window_size, window_stride, num_levels, mlp_ratio, dropout
+            embed_dims, num_heads, window_size, window_stride, num_levels, mlp_ratio, dropout, window_count
         )
 
     def embed(self, fmri: Tensor, xyz: Optional[Tensor], voxel_mask: Optional[Tensor], subject_index: Tensor) -> Tensor:
@@ -93,6 +95,10 @@ class BrainformerEncoder(BaseFMRIEncoder):
         dropout (float): Dropout of the TransBlocks.
         pos_embed (dict, optional): ``dict(type='Voxel3DEmbedding')`` (the paper),
             ``'LearnedPositionalEmbedding'`` / ``'SinusoidalPositionalEmbedding'`` (Table 3 ablation) or None.
+        window_count (str): How many windows each level of Algorithm 1 cuts: ``'cover'`` (default; the fewest that
+            reach the end of the sequence) or ``'printed'`` (the printed loop ``i = 0, ..., L/s``: more, shrinking
+            windows at the end; 20 000 voxels give levels of 1249, 40, 2 tokens instead of 1249, 39, 1). See
+            ``mmbrain/models/fmri_encoders/windows.py``.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -109,6 +115,7 @@ class BrainformerEncoder(BaseFMRIEncoder):
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
         pos_embed: Optional[dict] = dict(type='Voxel3DEmbedding', coord_scale=0.01),  # noqa: B006
+        window_count: str = 'cover',
         init_cfg: Optional[dict] = None,
     ) -> None:
         super().__init__(roi_names, embed_dims, init_cfg=init_cfg)
@@ -125,6 +132,7 @@ class BrainformerEncoder(BaseFMRIEncoder):
                     mlp_ratio,
                     dropout,
                     pos_embed,
+                    window_count,
                 )
                 for name in self.roi_names
             }
@@ -173,17 +181,17 @@ class BrainformerEncoder(BaseFMRIEncoder):
         roi_feats = torch.stack(roi_feats, dim=1)
         return self.roi_transformer(roi_feats), roi_feats
 
-    def forward_loop(
+    def forward_unbatched(
         self,
         fmri: Dict[str, Tensor],
         fmri_mask: Dict[str, Tensor],
         xyz: Optional[Dict[str, Tensor]],
         subject_index: Tensor,
     ) -> Tuple[Tensor, Tensor]:
-        """The same encoder computed literally: no padding, Python loop over windows (Algorithm 1).
+        """The same encoder without batching: no padding, a Python loop over the windows (Algorithm 1).
 
         Samples are grouped by subject (equal true voxel counts, so no padding); each group's signals are cut
-        to their true length and run through :meth:`MultiScaleFMRITransformer.forward_loop`. Used as the
+        to their true length and run through :meth:`MultiScaleFMRITransformer.forward_unbatched`. Used as the
         reference of the equivalence test and as the baseline of ``benchmarks/bench_encoder.py``.
         Arguments and returns as :meth:`forward`.
         """
@@ -202,5 +210,5 @@ class BrainformerEncoder(BaseFMRIEncoder):
                 voxel_mask = torch.ones(1, n, dtype=torch.bool, device=rows_t.device)
                 coords = None if xyz is None else xyz[name][subject : subject + 1, :n]
                 tokens = roi.embed(fmri[name][rows_t, :n], coords, voxel_mask, torch.zeros_like(rows_t))
-                roi_feats[rows_t, k] = roi.transformer.forward_loop(tokens)
+                roi_feats[rows_t, k] = roi.transformer.forward_unbatched(tokens)
         return self.roi_transformer(roi_feats), roi_feats

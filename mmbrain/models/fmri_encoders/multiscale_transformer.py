@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .transblock import TransBlock, masked_mean
-from .windows import num_windows, window_padding
+from .windows import check_window_count, num_windows, window_padding
 
 
 class MultiScaleFMRITransformer(nn.Module):
@@ -18,18 +18,22 @@ class MultiScaleFMRITransformer(nn.Module):
     through the level's TransBlock and is reduced to one token by the mean of its outputs; the window tokens
     form the next level's sequence. The final TransBlock runs over the last sequence, whose mean is ``q̄^k``.
 
-    Windows (:func:`~.windows.num_windows`): a sequence of ``n`` tokens gets ``ceil(max(n - w, 0) / s) + 1``
-    windows starting at ``i * s``.
-    The last one may be partial (it ends at ``n``): every token is covered and no window lies inside its
-    predecessor. A sequence shorter than ``w`` is one (partial) window. ``s <= w`` is required so that no
-    token is skipped.
+    Windows (:mod:`~.windows`): windows start at ``i * s``. With ``window_count='cover'`` (default) a sequence of
+    ``n`` tokens gets ``ceil(max(n - w, 0) / s) + 1`` windows: the last one may be partial (it ends at ``n``), every
+    token is covered and no window lies inside its predecessor; a sequence shorter than ``w`` is one (partial)
+    window. ``window_count='printed'`` is the loop of Algorithm 1 as printed (``i = 0, ..., L/s``): ``ceil(n / s)``
+    windows, the last ones shrinking inside their predecessors. At the paper's sizes the difference is at the end
+    of the sequence: 20 000 voxels give levels of 1249, 39, 1 tokens (``'cover'``; the final TransBlock attends
+    over one token) or 1249, 40, 2 (``'printed'``). ``s <= w`` is required so that no token is skipped.
 
-    Two implementations share the weights:
+    Two implementations share the weights and the window count:
 
     - :meth:`forward`: the batch at once. Sequences are padded to a common length (``lengths`` gives the real
       ones); all windows of all samples are cut with ``unfold`` and go through ONE batched attention call per
       level, with key-padding masks hiding the padding of partial windows; window means are masked means.
-    - :meth:`forward_loop`: the literal Algorithm 1, a Python loop over windows on unpadded sequences.
+    - :meth:`forward_unbatched`: the same computation without batching: a Python loop over each level's windows
+      (lines 7-11 of Algorithm 1) on unpadded sequences; with ``window_count='printed'`` it is Algorithm 1 line by
+      line. The reference of the equivalence tests and the baseline of ``benchmarks/bench_encoder.py``.
 
     Args:
         embed_dims (int): ``d_r``.
@@ -39,6 +43,7 @@ class MultiScaleFMRITransformer(nn.Module):
         num_levels (int): ``h``.
         mlp_ratio (float): MLP ratio of the TransBlocks.
         dropout (float): Dropout of the TransBlocks.
+        window_count (str): ``'cover'`` or ``'printed'`` (above).
     """
 
     def __init__(
@@ -50,6 +55,7 @@ class MultiScaleFMRITransformer(nn.Module):
         num_levels: int = 2,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
+        window_count: str = 'cover',
     ) -> None:
         super().__init__()
         if not 0 < window_stride <= window_size:
@@ -58,20 +64,21 @@ class MultiScaleFMRITransformer(nn.Module):
             )
         self.window_size = window_size
         self.window_stride = window_stride
+        self.window_count = check_window_count(window_count)
         self.levels = nn.ModuleList(TransBlock(embed_dims, num_heads, mlp_ratio, dropout) for _ in range(num_levels))
         self.final = TransBlock(embed_dims, num_heads, mlp_ratio, dropout)
 
     def num_windows(self, length: Union[int, Tensor]) -> Union[int, Tensor]:
         """Windows cut from a sequence of ``length`` real tokens (0 for an empty sequence)."""
-        return num_windows(length, self.window_size, self.window_stride)
+        return num_windows(length, self.window_size, self.window_stride, self.window_count)
 
     def _windows(self, x: Tensor, mask: Tensor):
         """Cut [B, L, d] / [B, L] into all windows: ([B * nW, w', d], [B * nW, w'], nW)."""
         batch, length, dims = x.shape
-        if length <= self.window_size:
-            return x, mask, 1
         count = self.num_windows(length)
-        pad = window_padding(length, self.window_size, self.window_stride)
+        if count <= 1:
+            return x, mask, 1
+        pad = window_padding(length, self.window_size, self.window_stride, self.window_count)
         x = F.pad(x, (0, 0, 0, pad)).unfold(1, self.window_size, self.window_stride)
         mask = F.pad(mask, (0, pad)).unfold(1, self.window_size, self.window_stride)
         x = x.permute(0, 1, 3, 2).reshape(batch * count, self.window_size, dims)
@@ -96,8 +103,8 @@ class MultiScaleFMRITransformer(nn.Module):
             mask = torch.arange(count, device=x.device) < lengths[:, None]
         return masked_mean(self.final(x, mask), mask)
 
-    def forward_loop(self, x: Tensor) -> Tensor:
-        """Literal Algorithm 1 on unpadded sequences: a Python loop over the windows of each level.
+    def forward_unbatched(self, x: Tensor) -> Tensor:
+        """Algorithm 1 without batching: a Python loop over the windows of each level, on unpadded sequences.
 
         Args:
             x (Tensor): ``r^k`` [G, n, d], ``n`` real tokens for all ``G`` rows (no padding).
@@ -108,9 +115,9 @@ class MultiScaleFMRITransformer(nn.Module):
         if x.shape[1] == 0:
             return x.new_zeros(x.shape[0], x.shape[2])
         w, s = self.window_size, self.window_stride
-        for block in self.levels:
+        for block in self.levels:  # line 4: for j = 1, ..., h
             tokens = []
-            for i in range(self.num_windows(x.shape[1])):
-                tokens.append(block(x[:, i * s : i * s + w]).mean(dim=1))
-            x = torch.stack(tokens, dim=1)
-        return self.final(x).mean(dim=1)
+            for i in range(self.num_windows(x.shape[1])):  # line 7 ('printed': i = 0, ..., L/s)
+                tokens.append(block(x[:, i * s : i * s + w]).mean(dim=1))  # lines 8-10
+            x = torch.stack(tokens, dim=1)  # line 12
+        return self.final(x).mean(dim=1)  # line 14

@@ -13,6 +13,7 @@ from mmbrain.models.fmri_encoders import (
     Voxel3DEmbedding,
 )
 from mmbrain.models.fmri_encoders.feature_encoding import Conv1DFeatureEncoding
+from mmbrain.models.fmri_encoders.windows import num_windows
 
 TINY = dict(embed_dims=16, num_heads=2, conv_kernel=8, conv_stride=4, window_size=8, window_stride=4)
 # Three subjects with ragged counts: long ROIs (several windows at both levels), ROIs shorter than the Conv1D
@@ -44,26 +45,27 @@ def test_batched_equals_loop_ragged(pos_embed):
     batch = make_brain_batch(RAGGED, subjects=[0, 1, 2, 1, 0, 2, 2])
     with torch.no_grad():
         q, roi = enc(**batch)
-        q_loop, roi_loop = enc.forward_loop(**batch)
+        q_loop, roi_loop = enc.forward_unbatched(**batch)
     assert q.shape == (7, 16) and roi.shape == (7, 3, 16)
     assert (roi - roi_loop).abs().max() <= 1e-5
     assert (q - q_loop).abs().max() <= 1e-5
     assert roi[:, 0].abs().sum() > 0 and (roi[[1, 3], 2] == 0).all()  # empty ROI of subject 1 gives q̄ = 0
 
 
+@pytest.mark.parametrize('window_count', ['cover', 'printed'])
 @pytest.mark.parametrize('levels, w, s', [(1, 8, 8), (3, 4, 2), (2, 16, 4)])
-def test_batched_equals_loop_levels_and_windows(levels, w, s):
-    enc = _encoder(roi_names=['a'], num_levels=levels, window_size=w, window_stride=s)
+def test_batched_equals_loop_levels_and_windows(levels, w, s, window_count):
+    enc = _encoder(roi_names=['a'], num_levels=levels, window_size=w, window_stride=s, window_count=window_count)
     batch = make_brain_batch({0: dict(a=700), 1: dict(a=9), 2: dict(a=333)}, subjects=[0, 1, 2, 0], seed=1)
     with torch.no_grad():
-        assert (enc(**batch)[0] - enc.forward_loop(**batch)[0]).abs().max() <= 1e-5
+        assert (enc(**batch)[0] - enc.forward_unbatched(**batch)[0]).abs().max() <= 1e-5
 
 
 def test_gradients_match_loop():
     enc = _encoder(roi_names=['v1', 'faces'])
     batch = make_brain_batch({0: dict(v1=200, faces=30), 1: dict(v1=150, faces=70)}, subjects=[0, 1, 1])
     grads = []
-    for fn in (enc.forward, enc.forward_loop):
+    for fn in (enc.forward, enc.forward_unbatched):
         enc.zero_grad()
         q, roi = fn(**batch)
         (q.square().sum() + roi.sum()).backward()
@@ -124,6 +126,47 @@ def test_conv1d_covers_the_tail():
     assert conv.num_tokens(torch.tensor([0, 3, 8, 9, 23])).tolist() == [0, 1, 1, 2, 5]
 
 
+def test_printed_window_count_at_the_paper_sizes():
+    """20 000 voxels, Conv1D k=32 s=16, w=64 s=32, h=2: levels of 1249, 39, 1 tokens ('cover') / 1249, 40, 2
+    (Algorithm 1's printed loop i = 0..L/s), in the count, the batched forward and the unbatched loop."""
+    expected = dict(cover=[1249, 39, 1], printed=[1249, 40, 2])
+    for window_count, sizes in expected.items():
+        enc = BrainformerEncoder(
+            roi_names=['streams'], embed_dims=8, num_heads=1, pos_embed=None, window_count=window_count
+        ).eval()
+        roi = enc.rois['streams']
+        tokens = [roi.feature_encoding.num_tokens(20000)]
+        for _ in roi.transformer.levels:
+            tokens.append(roi.transformer.num_windows(tokens[-1]))
+        assert tokens == sizes, window_count
+        seen = []  # sequence lengths entering each level's TransBlock and the final one, per implementation
+        hooks = [
+            block.register_forward_hook(lambda m, args, out, seen=seen: seen.append(args[0].shape[:2]))
+            for block in (*roi.transformer.levels, roi.transformer.final)
+        ]
+        batch = make_brain_batch({0: dict(streams=20000)}, subjects=[0])
+        with torch.no_grad():
+            q, _ = enc(**batch)
+            q_loop, _ = enc.forward_unbatched(**batch)
+        for hook in hooks:
+            hook.remove()
+        assert (q - q_loop).abs().max() <= 1e-5
+        batched, unbatched = seen[:3], seen[3:]
+        # batched: all windows of a level at once ([windows, w]; one window of fewer than w tokens is not padded);
+        # the final TransBlock over the last level's tokens
+        level2 = (1, 39) if window_count == 'cover' else (2, 64)
+        assert [tuple(x) for x in batched] == [(sizes[1], 64), level2, (1, sizes[2])]
+        # unbatched: one call per window; the printed loop's last windows shrink (1249 - 39 * 32 = 1 token)
+        assert len(unbatched) == sizes[1] + sizes[2] + 1 and tuple(unbatched[-1]) == (1, sizes[2])
+        if window_count == 'printed':
+            assert unbatched[sizes[1] - 1][1] == 1249 - 39 * 32 and unbatched[-2][1] == 40 - 32
+    # the printed loop never cuts an empty window: when s divides L the window starting at L is dropped
+    assert num_windows(64, 64, 32, 'printed') == 2 and num_windows(65, 64, 32, 'printed') == 3
+    assert num_windows(torch.tensor([0, 1, 32, 33, 64]), 64, 32, 'printed').tolist() == [0, 1, 1, 2, 2]
+    with pytest.raises(ValueError, match='window_count'):
+        BrainformerEncoder(roi_names=['a'], **TINY, window_count='paper')
+
+
 def test_windows_cover_every_token():
     mst = MultiScaleFMRITransformer(8, 2, window_size=64, window_stride=32)
     for n in (1, 63, 64, 65, 96, 97, 1000):
@@ -140,7 +183,7 @@ def test_batches_without_coordinates():
     batch['xyz'] = None
     enc = _encoder(roi_names=['v1', 'faces', 'streams'], pos_embed=dict(type='SinusoidalPositionalEmbedding'))
     with torch.no_grad():
-        assert (enc(**batch)[0] - enc.forward_loop(**batch)[0]).abs().max() <= 1e-5
+        assert (enc(**batch)[0] - enc.forward_unbatched(**batch)[0]).abs().max() <= 1e-5
     with pytest.raises(ValueError, match='needs voxel coordinates'):
         _encoder(roi_names=['v1'])(**batch)
 
