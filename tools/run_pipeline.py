@@ -111,7 +111,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.gpus < 1:
         parser.error('--gpus must be at least 1')
     if args.jobs is None:
-        from mmbrain.pipeline.stages import available_cpus
+        from mmbrain.pipeline.executor import available_cpus
 
         args.jobs = 1 if args.nsd_root else min(MAX_DEFAULT_JOBS, available_cpus())
     elif args.jobs < 1:
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
         write_figures,
         write_report,
     )
-    from mmbrain.pipeline.stages import Interrupted
+    from mmbrain.pipeline.errors import Interrupted
 
     if args.nsd_root:
         plan = nsd_plan(

@@ -11,9 +11,9 @@ import sys
 SLEEP = 'import os, sys, time; open(sys.argv[1], "w").write(str(os.getpid())); time.sleep(120)'
 
 
-def _import_stages_alone():
-    """``mmbrain.pipeline.stages`` without the package ``__init__`` files (torch, the registries), so the fake
-    pipeline starts in a fraction of a second; the module itself is the real one."""
+def _import_runner_alone():
+    """``mmbrain.pipeline.runner`` without the package ``__init__`` files (the plan, the report), so the fake
+    pipeline starts in a fraction of a second; the modules themselves are the real ones."""
     import importlib.util
     import types
 
@@ -22,13 +22,15 @@ def _import_stages_alone():
         module = types.ModuleType(name)
         module.__path__ = [osp.join(package_dir, *name.split('.')[1:])]
         sys.modules[name] = module
+    import mmbrain.pipeline.errors as errors
+    import mmbrain.pipeline.runner as runner
     import mmbrain.pipeline.stages as stages
 
-    return stages
+    return errors, runner, stages
 
 
 def main() -> int:
-    stages = _import_stages_alone()
+    errors, runner, stages = _import_runner_alone()
     work_dir, pid_files = sys.argv[1], sys.argv[2:]
     sleepers = [
         stages.Stage(
@@ -37,11 +39,11 @@ def main() -> int:
         for i, pid_file in enumerate(pid_files)
     ]
     try:
-        stages.StageRunner(sleepers, work_dir, jobs=len(sleepers)).run()
-    except stages.WorkDirLocked as err:
+        runner.StageRunner(sleepers, work_dir, jobs=len(sleepers)).run()
+    except errors.WorkDirLocked as err:
         print(err, file=sys.stderr)
         return 1
-    except stages.Interrupted as err:
+    except errors.Interrupted as err:
         return 128 + err.signum
     return 0
 

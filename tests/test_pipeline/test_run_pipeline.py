@@ -7,7 +7,7 @@ import pytest
 from _helpers import load_tool
 
 import mmbrain.pipeline as pipeline
-from mmbrain.pipeline.stages import work_dir_lock
+from mmbrain.pipeline.workdir import work_dir_lock
 
 from ._fake_pipeline import calls_of, fake_stage
 
@@ -68,11 +68,11 @@ def test_usage_errors(tool):
 
 
 def test_jobs_default_to_the_cpu_cores_on_the_synthetic_world(tool, monkeypatch):
-    from mmbrain.pipeline import stages
+    from mmbrain.pipeline import executor
 
-    monkeypatch.setattr(stages, 'available_cpus', lambda: 2)
+    monkeypatch.setattr(executor, 'available_cpus', lambda: 2)
     assert tool.parse_args([]).jobs == 2
-    monkeypatch.setattr(stages, 'available_cpus', lambda: 64)
+    monkeypatch.setattr(executor, 'available_cpus', lambda: 64)
     assert tool.parse_args([]).jobs == tool.MAX_DEFAULT_JOBS
     assert tool.parse_args(['--jobs', '1']).jobs == 1
     assert tool.parse_args(['--nsd-root', 'data/nsd']).jobs == 1  # every training there uses all --gpus

@@ -13,24 +13,20 @@ import time
 
 import pytest
 
-from mmbrain.pipeline import stages as stages_module
+from mmbrain.pipeline.executor import available_cpus
+from mmbrain.pipeline.errors import PipelineError, PipelineUsageError, StageFailed, WorkDirLocked
+from mmbrain.pipeline.runner import PLAN_FILE, StageRunner
 from mmbrain.pipeline.stages import (
-    PLAN_FILE,
     RECORD,
     Checkpoint,
     GeneratedConfig,
     Out,
-    PipelineError,
-    PipelineUsageError,
     Stage,
     StageConfig,
-    StageFailed,
-    StageRunner,
-    WorkDirLocked,
     final_checkpoint,
     read_record,
-    work_dir_lock,
 )
+from mmbrain.pipeline.workdir import work_dir_lock
 
 from ._fake_pipeline import calls_of, fake_stage
 from ._sleeping_pipeline import SLEEP
@@ -158,7 +154,7 @@ def test_interrupted_stage_leaves_only_a_partial_folder(chain):
     assert not osp.exists(osp.join(chain.work, 'b.partial'))
 
 
-def test_replace_is_atomic(chain, monkeypatch):
+def test_kill_during_publication_leaves_the_new_folder_and_no_leftover(chain, monkeypatch):
     _run(chain(), chain.work)
     _fresh_calls(chain)
     old_run = read_record(osp.join(chain.work, 'd'))['run_id']
@@ -168,40 +164,21 @@ def test_replace_is_atomic(chain, monkeypatch):
     real_rmtree = shutil.rmtree
 
     def killed(path, *args, **kwargs):
-        if str(path).endswith('d.replaced'):
+        if str(path).endswith('.replaced') and osp.basename(str(path)).startswith('.d.'):
             raise KeyboardInterrupt
         real_rmtree(path, *args, **kwargs)
 
-    monkeypatch.setattr(stages_module.shutil, 'rmtree', killed)
+    monkeypatch.setattr(shutil, 'rmtree', killed)
     with pytest.raises(KeyboardInterrupt):
         _run(chain(), chain.work, redo=['d'])
     monkeypatch.undo()
     assert _fresh_calls(chain) == ['d']
-    assert osp.isdir(osp.join(chain.work, 'd.replaced'))
+    assert [p for p in os.listdir(chain.work) if p.endswith('.replaced')]
     new_run = read_record(osp.join(chain.work, 'd'))['run_id']
     assert new_run != old_run
     _run(chain(), chain.work)  # the new d is complete: reused
     assert _fresh_calls(chain) == []
-    assert not osp.exists(osp.join(chain.work, 'd.replaced'))
-
-    # Killed between moving the old folder aside and moving the new one in: nothing is at the final path, so the
-    # stage runs again; neither leftover is trusted.
-    real_rename = os.rename
-
-    def rename(src, dst):
-        if src.endswith('d.partial'):
-            raise KeyboardInterrupt
-        real_rename(src, dst)
-
-    monkeypatch.setattr(stages_module.os, 'rename', rename)
-    with pytest.raises(KeyboardInterrupt):
-        _run(chain(), chain.work, redo=['d'])
-    monkeypatch.undo()
-    assert not osp.exists(osp.join(chain.work, 'd'))
-    _fresh_calls(chain)
-    _run(chain(), chain.work)
-    assert _fresh_calls(chain) == ['d']
-    assert sorted(p for p in os.listdir(chain.work) if p.startswith('d')) == ['d']
+    assert sorted(p for p in os.listdir(chain.work) if 'd' in p) == ['d']
 
 
 def test_redo_names(chain):
@@ -454,7 +431,7 @@ def test_jobs_run_independent_stages_at_once_and_readers_after_their_inputs(tmp_
     runner.run()
     (_, x1), (_, y1), (z0, _) = (_times(work, name) for name in 'xyz')
     assert z0 >= max(x1, y1)  # z started after both its inputs ended
-    assert open(osp.join(work, 'x', 'omp.txt')).read() == str(max(1, stages_module.available_cpus() // 2))
+    assert open(osp.join(work, 'x', 'omp.txt')).read() == str(max(1, available_cpus() // 2))
     assert set(runner.timings) == {'x', 'y', 'z'}
     assert all(read_record(osp.join(work, name)) for name in 'xyz')
     again = StageRunner(stages, work, log=_quiet, jobs=2)
