@@ -149,12 +149,9 @@ def collect_results(plan: PipelinePlan, timings: Dict[str, float]) -> PipelineRe
 # ------------------------------------------------------------------------------------------------------- figures
 def _load_voxelwise(run_dir: str) -> Dict[str, Dict[str, np.ndarray]]:
     """``{group: {'r': (V,), 'noise_ceiling': (V,), 'xyz': (V, 3)}}`` from an encoding run's dump."""
-    out: Dict[str, Dict[str, np.ndarray]] = {}
-    with np.load(osp.join(run_dir, VOXELWISE_FILE), allow_pickle=False) as data:
-        for key in data.files:
-            group, what = key.rsplit('/', 1)
-            out.setdefault(group, {})[what] = data[key]
-    return out
+    from mmbrain.evaluation.voxelwise import read_voxelwise
+
+    return read_voxelwise(osp.join(run_dir, VOXELWISE_FILE))
 
 
 def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:

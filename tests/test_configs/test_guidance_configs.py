@@ -24,6 +24,8 @@ DEMO = 'configs/demo/brainformer_convnext-mini_{}1xb32-600i_synthetic-demo.py'
         (ABLATIONS.format('bfg-samples'), 'samples'),
         (ABLATIONS.format('bfg-rois-samples'), 'rois+samples'),
         (ABLATIONS.format('wo-bfg'), None),
+        (ABLATIONS.format('wo-bfg-lcon1.0'), None),
+        (DEMO.format('wo-bfg-lcon1.0_'), None),
     ],
 )
 def test_guidance_negatives(config, negatives):
@@ -36,11 +38,34 @@ def test_guidance_negatives(config, negatives):
 
 
 @pytest.mark.parametrize(
+    'config, lambda_con',
+    [
+        (DEMO.format(''), 0.5),
+        (DEMO.format('wo-bfg_'), 0.5),
+        (DEMO.format('wo-bfg-lcon1.0_'), 1.0),
+        (ABLATIONS.format('wo-bfg'), 0.5),
+        (ABLATIONS.format('wo-bfg-lcon1.0'), 1.0),
+    ],
+)
+def test_guidance_ablation_both_ways(config, lambda_con):
+    """ "w/o guidance loss" at the paper's lambda_con = 0.5 (half the alignment weight) and at 1.0 (the same weight);
+    the two twins differ in that weight only."""
+    cfg = Config.fromfile(osp.join(REPO, config))
+    assert cfg.model.contrastive_loss.loss_weight == lambda_con
+    if lambda_con == 1.0:
+        twin = Config.fromfile(osp.join(REPO, config.replace('wo-bfg-lcon1.0', 'wo-bfg')))
+        twin.model.contrastive_loss.loss_weight = 1.0
+        assert cfg.to_dict() == twin.to_dict()
+
+
+@pytest.mark.parametrize(
     'config',
     [
         DEMO.format(''),
         DEMO.format('bfg-printed_'),
         DEMO.format('wo-bfg_'),
+        DEMO.format('wo-bfg-lcon1.0_'),
+        DEMO.format('printed-windows_'),
         'configs/pretrain/brainformer_swin-mini_1xb32-coslr-4e_synthetic.py',
     ],
 )
