@@ -28,9 +28,8 @@ import numpy as np
 from ..utils.atomic import check_output
 from ..utils.logging import get_logger
 from .converted_file import ConvertedSubjectWriter, converted_path, subject_tag
-from .nsd_files import ROI_GROUPS, NSDFormatError, require_file
+from .nsd_files import HEMIS, ROI_GROUPS, NSDFormatError, read_stim_info, read_surface_geometry, require_file
 
-HEMIS = ('lh', 'rh')
 _ROW_BLOCK = 1024
 _IMAGE_NAME = re.compile(r'train-(\d{4,})_nsd-(\d{5,})\.png')
 
@@ -161,19 +160,6 @@ def training_nsd_ids(subject_dir: str) -> np.ndarray:
     return np.array([rows[r] for r in range(1, len(rows) + 1)], np.int32)
 
 
-def _read_surface(fsaverage: str, hemi: str, surface: str, n_vertices: int, mask_path: str) -> np.ndarray:
-    from nibabel.freesurfer import read_geometry
-
-    path = require_file(osp.join(fsaverage, 'surf', f'{hemi}.{surface}'))
-    try:
-        coords, _ = read_geometry(path)
-    except Exception as exc:
-        raise NSDFormatError(f'{path}: not a readable FreeSurfer surface ({exc})') from exc
-    if len(coords) != n_vertices:
-        raise NSDFormatError(f'{path}: {len(coords)} vertices, but {mask_path} covers {n_vertices}')
-    return coords.astype(np.float32)
-
-
 def _subject_tables(subject_dir: str, fsaverage: Optional[str], surface: str):
     """Per hemisphere: challenge vertices, fMRI array path and shape, per-group labels, names, coordinates."""
     masks = osp.join(subject_dir, 'roi_masks')
@@ -198,9 +184,18 @@ def _subject_tables(subject_dir: str, fsaverage: Optional[str], surface: str):
             if lab.shape != (len(vertices),):
                 raise NSDFormatError(f'{path}: shape {lab.shape}, expected ({len(vertices)},) challenge vertices')
             labels[group] = lab.astype(np.int64)
-        xyz = _read_surface(fsaverage, hemi, surface, len(mask), mask_path)[vertices] if fsaverage else None
+        xyz = None
+        if fsaverage:
+            surface_file = osp.join(fsaverage, 'surf', f'{hemi}.{surface}')
+            xyz = read_surface_geometry(surface_file, len(mask), mask_path)[0][vertices]
         hemis[hemi] = dict(
-            index=h, vertices=vertices, fmri_path=fmri_path, n_rows=fmri.shape[0], labels=labels, xyz=xyz
+            index=h,
+            vertices=vertices,
+            n_surface=len(mask),
+            fmri_path=fmri_path,
+            n_rows=fmri.shape[0],
+            labels=labels,
+            xyz=xyz,
         )
     names = {}
     for group in ROI_GROUPS:
@@ -251,12 +246,8 @@ def convert_algonauts(
                 raise NSDFormatError(f'{t["fmri_path"]}: {t["n_rows"]} rows, but {len(ids)} training images')
         plans[s] = (ids, hemis, names)
     if stim_info:
-        import pandas as pd
-
-        table = pd.read_csv(require_file(stim_info), index_col=0)
-        if 'shared1000' not in table or 'nsdId' not in table:
-            raise NSDFormatError(f'{stim_info}: columns nsdId and shared1000 are required')
-        shared = set(table['nsdId'][table['shared1000'].astype(bool)].tolist())
+        info = read_stim_info(stim_info, ('shared1000',))
+        shared = set(info.nsd_id[info.shared1000].tolist())
     else:
         shared = set.intersection(*(set(p[0].tolist()) for p in plans.values())) if len(plans) > 1 else set()
         get_logger().warning(
@@ -272,7 +263,10 @@ def convert_algonauts(
     written = []
     for s, (ids, hemis, names) in plans.items():
         path = converted_path(out_dir, s)
-        with ConvertedSubjectWriter(path, s, 'fsaverage', 'session', True, overwrite) as writer:
+        surface_vertices = tuple(hemis[hemi]['n_surface'] for hemi in HEMIS)
+        with ConvertedSubjectWriter(
+            path, s, 'fsaverage', 'session', True, overwrite, surface_vertices=surface_vertices
+        ) as writer:
             writer.write_rows(ids, np.zeros(len(ids)), np.isin(ids, list(shared)), np.zeros(len(ids)))
             fmri = {hemi: np.load(t['fmri_path'], mmap_mode='r') for hemi, t in hemis.items()}
             for group in ROI_GROUPS:

@@ -9,19 +9,32 @@ own captions in COCO's layout (:mod:`mmbrain.datasets.synthetic.captions`), so t
 
 import json
 from functools import lru_cache
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from .nsd_files import NSDFormatError, require_file
+from .nsd_files import NSDFormatError, read_stim_info, require_file
 
 #: COCO's caption files, relative to the COCO root.
 COCO_CAPTION_FILES: Tuple[str, ...] = ('annotations/captions_train2017.json', 'annotations/captions_val2017.json')
+
+
+def _whole_number(value: object) -> Optional[int]:
+    """``value`` as an int when it is a JSON whole number (not a bool, a string or a fraction), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 def read_coco_captions(path: str) -> Dict[int, List[str]]:
     """``{image_id: [caption, ...]}`` of a COCO captions file, captions in annotation-id order.
 
     Raises:
-        NSDFormatError: the file does not exist, or it is not COCO's captions layout.
+        NSDFormatError: the file does not exist, it is not COCO's captions layout, or an annotation has a
+            non-integer ``image_id`` / ``id`` or a caption that is not a string (``null``); the message names the
+            file and the annotation.
     """
     with open(require_file(path)) as f:
         try:
@@ -36,11 +49,19 @@ def read_coco_captions(path: str) -> Dict[int, List[str]]:
             f'{path}: not a COCO captions file (expected "annotations": [{{"image_id", "id", '
             '"caption"}, ...]} as in captions_train2017.json)'
         )
+    entries = []
+    for index, ann in enumerate(anns):
+        image_id, ann_id = _whole_number(ann['image_id']), _whole_number(ann.get('id', 0))
+        where = f'annotation {index} (id {ann.get("id")!r}, image_id {ann["image_id"]!r})'
+        if image_id is None or ann_id is None:
+            raise NSDFormatError(f'{path}: {where}: image_id and id must be integers')
+        if not isinstance(ann['caption'], str):
+            raise NSDFormatError(f'{path}: {where}: the caption is {ann["caption"]!r}, expected a string')
+        entries.append((image_id, ann_id, ann['caption'].strip()))
     out: Dict[int, List[str]] = {}
-    for ann in sorted(anns, key=lambda a: (int(a['image_id']), int(a.get('id', 0)))):
-        caption = str(ann['caption']).strip()
+    for image_id, _, caption in sorted(entries, key=lambda e: e[:2]):
         if caption:
-            out.setdefault(int(ann['image_id']), []).append(caption)
+            out.setdefault(image_id, []).append(caption)
     return out
 
 
@@ -49,39 +70,31 @@ def read_nsd_captions(stim_info: str, caption_files: Tuple[str, ...]) -> Dict[in
     """``{nsd_id: (caption, ...)}`` for every stimulus of ``nsd_stim_info_merged.csv`` (cached per process).
 
     Args:
-        stim_info: NSD's ``nsd_stim_info_merged.csv`` (columns ``nsdId``, 0-based, and ``cocoId``).
+        stim_info: NSD's ``nsd_stim_info_merged.csv`` (read by :func:`~mmbrain.datasets.nsd_files.read_stim_info`).
         caption_files: COCO captions files (train2017 and val2017: NSD draws from both).
 
     Raises:
         NSDFormatError: a file does not exist or has the wrong layout, or some NSD stimulus has no caption in
             ``caption_files`` (the message names the first few, with their ``cocoId`` and ``cocoSplit``).
     """
-    import pandas as pd
-
     if not caption_files:
         raise ValueError('read_nsd_captions: no COCO caption file given')
-    table = pd.read_csv(require_file(stim_info))
-    missing_columns = [c for c in ('nsdId', 'cocoId') if c not in table.columns]
-    if missing_columns:
-        raise NSDFormatError(
-            f'{stim_info}: no column(s) {missing_columns} (columns: {list(table.columns)[:12]}); '
-            "expected NSD's nsd_stim_info_merged.csv"
-        )
+    info = read_stim_info(stim_info, ('cocoId',))
     by_coco: Dict[int, List[str]] = {}
     for path in caption_files:
         for image_id, captions in read_coco_captions(path).items():
             by_coco.setdefault(image_id, []).extend(captions)
-    splits = table['cocoSplit'] if 'cocoSplit' in table.columns else [''] * len(table)
+    splits = info.coco_split if info.coco_split is not None else [''] * len(info.nsd_id)
     out, lacking = {}, []
-    for nsd_id, coco_id, split in zip(table['nsdId'].astype(int), table['cocoId'].astype(int), splits):
-        captions = by_coco.get(int(coco_id))
+    for nsd_id, coco_id, split in zip(info.nsd_id.tolist(), info.coco_id.tolist(), splits):
+        captions = by_coco.get(coco_id)
         if captions:
-            out[int(nsd_id)] = tuple(captions)
+            out[nsd_id] = tuple(captions)
         else:
             lacking.append(f'nsdId {nsd_id} (cocoId {coco_id}{", " + split if split else ""})')
     if lacking:
         raise NSDFormatError(
-            f'{stim_info}: {len(lacking)} of {len(table)} NSD images have no caption in '
+            f'{stim_info}: {len(lacking)} of {len(info.nsd_id)} NSD images have no caption in '
             f'{list(caption_files)}: {", ".join(lacking[:5])}{" ..." if len(lacking) > 5 else ""}; '
             'give both captions_train2017.json and captions_val2017.json'
         )

@@ -6,7 +6,8 @@ Layout::
 
     attrs: format="mmbrain-nsd", version=2, subject, space, zscore ("session"/"none"), averaged
            (version 2) betas_version, rois_source, ncsnr_source ("nsd"/"estimated", absent without ncsnr),
-           grid_shape int (3,) (volume spaces)
+           grid_shape int (3,) (volume spaces), surface_vertices int (2,) (fsaverage: vertices of lh, rh;
+           files of earlier converters stored them as grid_shape)
     affine      float64 (4, 4)    (version 2, volume spaces) voxel (i, j, k, 1) -> scanner mm of the source NIfTI
     nsd_id      int32 (rows,)     0-based row of the stimuli
     session     int16 (rows,)     1-based session (0 where rows are averaged repetitions)
@@ -25,6 +26,10 @@ temporary file in the output folder and publishes it only when complete, synced 
 (:mod:`mmbrain.utils.atomic`, checked by :func:`verify_hdf5`). Every reader (datasets,
 transforms, metrics, tools) goes through :class:`ConvertedSubject`, which reads version 1 and 2 files; a feature
 that needs version-2 fields asks for them with :meth:`ConvertedSubject.require_version`.
+
+Files saved beside ``subjXX.h5`` (their names are spelled here only): the subject's anatomy on the same grid,
+``subjXX_anatomy.nii.gz`` (:func:`anatomy_path`, volume spaces), and the fsaverage meshes ``subjXX_lh.surf.gii``,
+``subjXX_rh.surf.gii`` (:func:`mesh_path`), the backgrounds of result maps.
 """
 
 import os
@@ -57,6 +62,20 @@ def subject_file_name(subject: int) -> str:
 def converted_path(out_dir: str, subject: int) -> str:
     """``<out_dir>/subjXX.h5``."""
     return osp.join(out_dir, subject_file_name(subject))
+
+
+def anatomy_path(subject_file: str) -> str:
+    """The anatomy saved beside a converted volume-space file: ``subjXX.h5`` -> ``subjXX_anatomy.nii.gz``."""
+    return osp.splitext(subject_file)[0] + '_anatomy.nii.gz'
+
+
+def mesh_path(subject_file: str, hemi: str) -> str:
+    """The fsaverage mesh saved beside a converted surface file: ``subjXX.h5`` -> ``subjXX_lh.surf.gii``."""
+    return osp.splitext(subject_file)[0] + f'_{hemi}.surf.gii'
+
+
+#: Vertices per hemisphere of FreeSurfer's fsaverage (surface files that do not record their counts).
+FSAVERAGE_VERTICES = 163842
 
 
 class ConvertedFormatError(ValueError):
@@ -135,6 +154,9 @@ class ConvertedSubjectWriter:
         overwrite: allow replacing an existing file.
         affine: (4, 4) voxel-to-millimetre affine of the source NIfTI grid (volume spaces; version 2).
         grid_shape: (X, Y, Z) of that grid (volume spaces; version 2).
+        surface_vertices: (lh, rh) vertex counts of the surface the vertices index (space ``fsaverage``).
+        defer: on a clean exit only seal the file (synced and verified); the caller then calls :meth:`publish` (or
+            :meth:`discard`), so that several outputs that belong together are published only when all are sealed.
         betas_version: the NSD beta preparation converted, e.g. ``betas_fithrf_GLMdenoise_RR`` (version 2).
         rois_source: where the ROI masks came from, e.g. ``nsddata/ppdata/subj01/func1pt8mm/roi`` (version 2).
         ncsnr_source: ``nsd`` (NSD's own ncsnr maps) or ``estimated`` (from the repeated images); None when no
@@ -154,6 +176,8 @@ class ConvertedSubjectWriter:
         betas_version: Optional[str] = None,
         rois_source: Optional[str] = None,
         ncsnr_source: Optional[str] = None,
+        surface_vertices: Optional[Sequence[int]] = None,
+        defer: bool = False,
     ):
         if zscore not in ('session', 'none'):
             raise ValueError(f'zscore must be "session" or "none", got {zscore!r}')
@@ -165,8 +189,11 @@ class ConvertedSubjectWriter:
                 raise ValueError(f'affine must be 4x4, got shape {affine.shape}')
         if grid_shape is not None and len(grid_shape) != 3:
             raise ValueError(f'grid_shape must be (X, Y, Z), got {tuple(grid_shape)}')
+        if surface_vertices is not None and len(surface_vertices) != 2:
+            raise ValueError(f'surface_vertices must be (lh, rh) vertex counts, got {tuple(surface_vertices)}')
         self.path = path
         self.overwrite = overwrite
+        self.defer = defer
         self._attrs = dict(
             format=FORMAT, version=VERSION, subject=int(subject), space=space, zscore=zscore, averaged=bool(averaged)
         )
@@ -175,6 +202,7 @@ class ConvertedSubjectWriter:
             rois_source=rois_source,
             ncsnr_source=ncsnr_source,
             grid_shape=None if grid_shape is None else np.asarray(grid_shape, dtype=np.int64),
+            surface_vertices=None if surface_vertices is None else np.asarray(surface_vertices, dtype=np.int64),
         )
         self._attrs.update({k: v for k, v in optional.items() if v is not None})
         self._affine = affine
@@ -199,7 +227,9 @@ class ConvertedSubjectWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         """Publish through :class:`~mmbrain.utils.atomic.AtomicOutput`: flush (h5py's ``close()`` can swallow a
         failed write, e.g. a full disk), fsync, reopen and compare with what was written (:func:`verify_hdf5`), then
-        rename without replacing an existing file unless ``overwrite``. On failure nothing is published."""
+        rename without replacing an existing file unless ``overwrite`` (with ``defer``: later, by :meth:`publish`).
+        On failure nothing is published."""
+        sealed = False
         try:
             if exc_type is not None:
                 self._close_quietly()
@@ -217,9 +247,21 @@ class ConvertedSubjectWriter:
                     raise OutputError(self.path, err) from err
                 raise
             self._output.verify = lambda tmp: verify_hdf5(tmp, shapes, self._attrs, name=self.path)
-            self._output.commit()
+            self._output.seal()
+            if not self.defer:
+                self._output.publish()
+            sealed = True
         finally:
-            self._output.discard()
+            if not (self.defer and sealed):
+                self._output.discard()
+
+    def publish(self) -> None:
+        """Publish the sealed file of a writer made with ``defer=True`` (after its block ended without error)."""
+        self._output.publish()
+
+    def discard(self) -> None:
+        """Remove the sealed, unpublished file of a writer made with ``defer=True``; idempotent."""
+        self._output.discard()
 
     def _close_quietly(self) -> None:
         """Close after a failure. The temporary file is emptied first: its blocks are free again, so HDF5 can write
@@ -327,6 +369,8 @@ class ConvertedSubject:
         groups: ROI group names, in the file's (h5py's) order; voxel_counts: ``{group: V_G}``; n_rows: rows.
         affine, grid_shape, betas_version, ncsnr_source, rois_source: version 2, None when absent (volume spaces
             only for ``affine`` (4, 4) float64 and ``grid_shape``).
+        surface_vertices: (lh, rh) vertex counts of the surface (space ``fsaverage``; fsaverage's own counts for
+            files that do not record them), else None.
 
     Raises:
         FileNotFoundError: no such file.
@@ -391,6 +435,14 @@ class ConvertedSubject:
         self.grid_shape: Optional[Tuple[int, ...]] = (
             None if shape is None else tuple(int(n) for n in np.atleast_1d(shape))
         )
+        self.surface_vertices: Optional[Tuple[int, int]] = None
+        if self.space == 'fsaverage':
+            counts = self.attrs.get('surface_vertices', self.grid_shape)  # earlier converters: in grid_shape
+            self.grid_shape = None
+            counts = (FSAVERAGE_VERTICES, FSAVERAGE_VERTICES) if counts is None else np.atleast_1d(counts)
+            if len(counts) != 2:
+                raise ConvertedFormatError(f'{self.path}: surface_vertices is {counts!r}, expected (lh, rh) counts')
+            self.surface_vertices = (int(counts[0]), int(counts[1]))
         self.betas_version: Optional[str] = self.attrs.get('betas_version')
         self.ncsnr_source: Optional[str] = self.attrs.get('ncsnr_source')
         self.rois_source: Optional[str] = self.attrs.get('rois_source')

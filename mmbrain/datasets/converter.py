@@ -14,11 +14,16 @@ else it is estimated from the repeated images as NSD does (:func:`mmbrain.evalua
 of the sample variances); the file records which (``ncsnr_source``).
 
 Memory is bounded by one session: sessions are streamed, averaging accumulates in the output file itself.
-Every input is validated before anything is written; each output appears atomically when complete. Beside each
-volume-space ``subjXX.h5`` the subject's anatomy on the same grid is saved (``subjXX_anatomy.nii.gz``: NSD's T1
-when present, else its mean beta) as the background of result maps (:mod:`mmbrain.evaluation.brain_maps`).
+Every option and input file is checked before any work; every subject is then converted into temporary files,
+synced and verified, and only when all are complete is anything published (a bad beta in the last subject's
+last session publishes nothing). Beside each volume-space ``subjXX.h5`` the subject's anatomy on the same grid is
+saved (``subjXX_anatomy.nii.gz``: NSD's T1 when present, else its mean beta; for fsaverage the meshes) as the
+background of result maps (:mod:`mmbrain.evaluation.brain_maps`); per subject these are published just before
+``subjXX.h5``, so a converted file always has them, and what a kill in between leaves is byte-identical to what
+the rerun writes (no conflict).
 """
 
+import errno
 import gzip
 import os.path as osp
 from dataclasses import dataclass, field
@@ -27,9 +32,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..evaluation.functional.noise_ceiling import ncsnr_from_variances
-from ..utils.atomic import check_output
+from ..utils.atomic import AtomicOutput, OutputError, check_output, storage_error
 from ..utils.logging import get_logger, progress_bar
-from .converted_file import ConvertedSubjectWriter, converted_path, subject_tag
+from .converted_file import ConvertedSubjectWriter, anatomy_path, converted_path, mesh_path, subject_tag
 from .nsd_files import (
     BETA_SCALE,
     DEFAULT_BETAS,
@@ -56,6 +61,7 @@ from .nsd_files import (
     read_label_names,
     read_roi_volume,
     read_surface_betas,
+    read_surface_geometry,
     read_surface_labels,
     read_surface_map,
     read_volume_map,
@@ -71,16 +77,6 @@ _ROW_BLOCK = 1024  # rows per block in the final pass over averaged rows
 _IMAGE_BLOCK = 256  # images per block in the final pass over single trials (their repetitions are read together)
 NCSNR_MODES = ('auto', 'nsd', 'estimate')
 NAN_POLICIES = ('error', 'drop-voxels')
-
-
-def anatomy_path(subject_file: str) -> str:
-    """The anatomy saved beside a converted volume-space file: ``subjXX.h5`` -> ``subjXX_anatomy.nii.gz``."""
-    return osp.splitext(subject_file)[0] + '_anatomy.nii.gz'
-
-
-def mesh_path(subject_file: str, hemi: str) -> str:
-    """The fsaverage mesh saved beside a converted surface file: ``subjXX.h5`` -> ``subjXX_lh.surf.gii``."""
-    return osp.splitext(subject_file)[0] + f'_{hemi}.surf.gii'
 
 
 @dataclass
@@ -112,8 +108,7 @@ class _SubjectPlan:
     beta_scale: float = BETA_SCALE  # stored value / beta_scale = percent signal change
     anatomy: Optional[Tuple[np.ndarray, np.ndarray, str]] = None  # (X, Y, Z) volume, affine, source
     meshes: Dict[str, Tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # hemi -> (coords, faces)
-    schema: Dict[str, object] = field(default_factory=dict)  # v2 values: affine, grid_shape, ...
-    vertex_counts: Optional[Tuple[int, int]] = None  # fsaverage: vertices of lh, rh
+    schema: Dict[str, object] = field(default_factory=dict)  # v2 values: affine, grid_shape, surface_vertices, ...
 
 
 def _n_stimuli(root: str) -> Optional[int]:
@@ -257,11 +252,11 @@ def _plan_surface(
     for hemi in HEMIS:
         path = fsaverage_surface_path(root, hemi, surface)
         if osp.isfile(path):
-            coords[hemi] = _read_surface(path, n_vertices[hemi])[0]
+            coords[hemi] = read_surface_geometry(path, n_vertices[hemi])[0]
         # The mesh shown under result maps: fsaverage's inflated surface when present.
         for mesh in (fsaverage_surface_path(root, hemi, 'inflated'), path):
             if osp.isfile(mesh):
-                plan.meshes[hemi] = _read_surface(mesh, n_vertices[hemi])
+                plan.meshes[hemi] = read_surface_geometry(mesh, n_vertices[hemi])
                 break
     if len(coords) < 2:
         get_logger().warning(
@@ -309,20 +304,7 @@ def _plan_surface(
     if ncsnr == 'nsd' or (ncsnr == 'auto' and any(present)):
         values = np.concatenate([read_surface_map(paths[h], n_vertices[h], 'ncsnr') for h in HEMIS])
         plan.ncsnr, plan.ncsnr_file = values.astype(np.float64)[plan.union], ' and '.join(paths.values())
-    plan.vertex_counts = (n_vertices['lh'], n_vertices['rh'])
-
-
-def _read_surface(path: str, n_vertices: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Vertex coordinates (float32) and triangles of a FreeSurfer surface with ``n_vertices`` vertices."""
-    import nibabel as nib
-
-    try:
-        coords, faces = nib.freesurfer.read_geometry(path)
-    except Exception as exc:
-        raise NSDFormatError(f'{path}: not a readable FreeSurfer surface ({exc})') from exc
-    if len(coords) != n_vertices:
-        raise NSDFormatError(f'{path}: {len(coords)} vertices, but the betas have {n_vertices}')
-    return coords.astype(np.float32), faces.astype(np.int32)
+    plan.schema = dict(surface_vertices=(n_vertices['lh'], n_vertices['rh']))
 
 
 def _plan_subject(
@@ -484,7 +466,10 @@ def convert_nsd(
         sessions = sorted(set(int(s) for s in sessions))
         if not sessions or sessions[0] < 1:
             raise NSDOptionError(f'sessions must be positive 1-based numbers, got {sessions}')
-    subjects = list(subjects) if subjects else find_subjects(nsd_root)
+    subjects = [int(s) for s in subjects] if subjects else find_subjects(nsd_root)
+    repeated = sorted({s for s in subjects if subjects.count(s) > 1})
+    if repeated:
+        raise NSDOptionError(f'--subjects: subject {repeated[0]} is given more than once')
     for s in subjects:  # before any work; the writer checks again, atomically, when it publishes
         check_output(converted_path(out_dir, s), overwrite)
     design = read_expdesign(expdesign_path(nsd_root), _n_stimuli(nsd_root))
@@ -506,13 +491,31 @@ def convert_nsd(
         for s in subjects
     ]
     for plan in plans:  # the files saved beside each converted file follow the same rule
-        for sidecar in _sidecar_paths(plan):
-            check_output(sidecar, overwrite)
-    written = []
-    for plan in plans:
-        _convert_subject(plan, design, space, zscore, average_repeats, overwrite, progress)
-        written.append(plan.out_path)
-    return written
+        for path, data in _sidecars(plan).items():
+            if not _holds(path, data):  # the same file, left by an interrupted run, is no conflict
+                check_output(path, overwrite)
+    # Every subject is converted, synced and verified before anything is published: bad data in any subject
+    # (NaN betas in the last session of the last subject) publishes nothing.
+    staged: List[Tuple[ConvertedSubjectWriter, List[AtomicOutput]]] = []
+    try:
+        for plan in plans:
+            writer = _convert_subject(plan, design, space, zscore, average_repeats, overwrite, progress)
+            staged.append((writer, []))
+            for path, data in _sidecars(plan).items():
+                if not _holds(path, data):
+                    staged[-1][1].append(_stage_file(path, data, overwrite))
+        # Per subject the files beside subjXX.h5 first, subjXX.h5 last: a converted file always has its
+        # companions, and what a kill in between leaves is identical to what a rerun writes (no conflict then).
+        for writer, sidecars in staged:
+            for output in sidecars:
+                output.publish()
+            writer.publish()
+    finally:
+        for writer, sidecars in staged:
+            for output in sidecars:
+                output.discard()
+            writer.discard()
+    return [plan.out_path for plan in plans]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -543,32 +546,18 @@ def _check_finite(plan: _SubjectPlan, session: int, raw: np.ndarray) -> None:
     )
 
 
-def _sidecar_paths(plan: _SubjectPlan) -> List[str]:
-    """The files saved beside the converted file: the anatomy (volume space) and the fsaverage meshes."""
-    paths = [anatomy_path(plan.out_path)] if plan.anatomy is not None else []
-    return paths + [mesh_path(plan.out_path, hemi) for hemi in plan.meshes]
-
-
-def _write_anatomy(plan: _SubjectPlan, overwrite: bool) -> None:
-    """Save the anatomy volume beside the converted file (atomically)."""
+def _sidecars(plan: _SubjectPlan) -> Dict[str, bytes]:
+    """The files saved beside the converted file and their contents: the anatomy (volume spaces, gzipped NIfTI)
+    and the fsaverage meshes (GIFTI). The bytes are a function of the inputs only (no time stamps)."""
     import nibabel as nib
 
-    from mmbrain.utils.atomic import atomic_write
-
-    volume, affine, source = plan.anatomy
-    img = nib.Nifti1Image(volume.astype(np.float32), affine)
-    img.header.set_xyzt_units('mm')
-    img.header['descrip'] = source[:79].encode()
-    with atomic_write(anatomy_path(plan.out_path), 'wb', overwrite=overwrite) as f:
-        f.write(gzip.compress(img.to_bytes(), compresslevel=6))
-
-
-def _write_meshes(plan: _SubjectPlan, overwrite: bool) -> None:
-    """Save the fsaverage meshes beside the converted file as GIFTI (atomically)."""
-    import nibabel as nib
-
-    from mmbrain.utils.atomic import atomic_write
-
+    files = {}
+    if plan.anatomy is not None:
+        volume, affine, source = plan.anatomy
+        img = nib.Nifti1Image(volume.astype(np.float32), affine)
+        img.header.set_xyzt_units('mm')
+        img.header['descrip'] = source[:79].encode()
+        files[anatomy_path(plan.out_path)] = gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
     for hemi, (coords, faces) in plan.meshes.items():
         img = nib.gifti.GiftiImage(
             darrays=[
@@ -576,13 +565,47 @@ def _write_meshes(plan: _SubjectPlan, overwrite: bool) -> None:
                 nib.gifti.GiftiDataArray(faces, intent='NIFTI_INTENT_TRIANGLE', datatype='NIFTI_TYPE_INT32'),
             ]
         )
-        with atomic_write(mesh_path(plan.out_path, hemi), 'wb', overwrite=overwrite) as f:
-            f.write(img.to_bytes())
+        files[mesh_path(plan.out_path, hemi)] = img.to_bytes()
+    return files
+
+
+def _holds(path: str, data: bytes) -> bool:
+    """Whether ``path`` is a regular file holding exactly ``data``."""
+    try:
+        if not osp.isfile(path) or osp.islink(path) or osp.getsize(path) != len(data):
+            return False
+        with open(path, 'rb') as f:
+            return f.read() == data
+    except OSError:
+        return False
+
+
+def _stage_file(path: str, data: bytes, overwrite: bool) -> AtomicOutput:
+    """Write ``data`` to a temporary file beside ``path``, synced and checked, but not yet published."""
+
+    def verify(tmp: str) -> None:
+        if not _holds(tmp, data):
+            raise OutputError(path, OSError(errno.EIO, 'the written file does not read back as written'))
+
+    output = AtomicOutput(path, overwrite=overwrite, verify=verify)
+    try:
+        with open(output.open(), 'wb') as f:
+            f.write(data)
+        output.seal()
+    except BaseException as exc:
+        output.discard()
+        error = storage_error(output.path, exc)
+        if error is not None:
+            raise error from exc
+        raise
+    return output
 
 
 def _convert_subject(
     plan: _SubjectPlan, design: NSDDesign, space: str, zscore: bool, average: bool, overwrite: bool, progress: bool
-) -> None:
+) -> ConvertedSubjectWriter:
+    """Write one subject's converted file, sealed (synced and verified) but not published: the caller publishes
+    it (:meth:`ConvertedSubjectWriter.publish`) once every subject is sealed."""
     t_sess = plan.n_trials
     trial_index = np.concatenate([np.arange((s - 1) * t_sess, s * t_sess) for s in plan.sessions])
     total = len(trial_index)
@@ -608,10 +631,9 @@ def _convert_subject(
         average,
         overwrite,
         ncsnr_source=ncsnr_source,
+        defer=True,
         **plan.schema,
     ) as writer:
-        if plan.vertex_counts is not None:  # fsaverage: the hemispheres' vertex counts, to map results back
-            writer.file.attrs['grid_shape'] = np.asarray(plan.vertex_counts, np.int64)
         if average:
             writer.write_rows(images, np.zeros(len(images)), shared, n_repeats)
             n_rows = len(images)
@@ -672,14 +694,12 @@ def _convert_subject(
                 var_noise = np.maximum(sumsq_rep[cols] - between, 0) / dof
                 var_total = np.maximum(sumsq_all[cols] - sum_all[cols] ** 2 / total, 0) / (total - 1)
                 writer.write_ncsnr(name, ncsnr_from_variances(var_total, var_noise))
-        if plan.anatomy is not None:
-            _write_anatomy(plan, overwrite)
-        _write_meshes(plan, overwrite)
     if n_constant:
         get_logger().warning(
             f'subject {plan.subject}: {n_constant} voxel-sessions had constant betas (e.g. outside '
             f'the brain mask); their z-scores were set to 0'
         )
+    return writer
 
 
 def _between_sums(

@@ -15,7 +15,10 @@ The facts (see ``docs/data.md`` and the NSD Data Manual):
 * the subject's anatomy resampled to a volume space: ``nsddata/ppdata/subjXX/<space>/T1_to_<space>.nii.gz``;
 * ``nsd_expdesign.mat``: ``masterordering`` (1, trials), ``subjectim`` (subjects, images), ``sharedix``
   (1, shared), all 1-based;
-* ``nsd_stimuli.hdf5``: ``imgBrick`` (images, H, W, 3) uint8, row = 0-based nsd_id.
+* ``nsd_stimuli.hdf5``: ``imgBrick`` (images, H, W, 3) uint8, row = 0-based nsd_id;
+* ``nsd_stim_info_merged.csv``: one row per stimulus, ``nsdId`` (0-based), ``cocoId``, ``cocoSplit``,
+  ``shared1000``, ...;
+* FreeSurfer surfaces ``nsddata/freesurfer/fsaverage/surf/<hemi>.<surface>`` (vertex coordinates, triangles).
 
 Every reader raises :class:`NSDFormatError` naming the file and the problem.
 """
@@ -263,6 +266,99 @@ def read_expdesign(path: str, n_stimuli: Optional[int] = None) -> NSDDesign:
     return NSDDesign(image_order=order[0] - 1, subject_images=subjectim - 1, shared=np.sort(sharedix[0] - 1))
 
 
+@dataclass(frozen=True)
+class StimInfo:
+    """``nsd_stim_info_merged.csv``, checked: one entry per NSD stimulus, in the file's row order.
+
+    Attributes:
+        path: the file.
+        nsd_id: (stimuli,) int64 0-based ``nsdId`` (unique).
+        coco_id: (stimuli,) int64 ``cocoId``: the COCO image each stimulus is, None without the column.
+        coco_split: (stimuli,) ``cocoSplit`` (``train2017`` / ``val2017``), None without the column.
+        shared1000: (stimuli,) bool, None without the column.
+    """
+
+    path: str
+    nsd_id: np.ndarray
+    coco_id: Optional[np.ndarray]
+    coco_split: Optional[np.ndarray]
+    shared1000: Optional[np.ndarray]
+
+    def coco_splits(self) -> Dict[str, int]:
+        """How many stimuli come from each COCO split (empty without ``cocoSplit``)."""
+        if self.coco_split is None:
+            return {}
+        names, counts = np.unique(self.coco_split.astype(str), return_counts=True)
+        return {str(n): int(c) for n, c in zip(names, counts)}
+
+
+def _cell(value: object) -> str:
+    """A CSV cell for a message: ``empty`` for a missing value, else its Python repr."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return 'empty' if isinstance(value, float) and np.isnan(value) else repr(value)
+
+
+def _integer_column(table, column: str, path: str) -> np.ndarray:
+    """A column of whole numbers as int64; an empty, NaN or fractional cell is an error naming its row."""
+    import pandas as pd
+
+    values = pd.to_numeric(table[column], errors='coerce')
+    bad = values.isna() | (values != values.round())
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise NSDFormatError(
+            f'{path}: {column} of data row {row + 1} is {_cell(table[column].iloc[row])}, expected an integer '
+            f'({int(bad.sum())} such rows)'
+        )
+    return values.to_numpy().astype(np.int64)
+
+
+def read_stim_info(path: str, columns: Sequence[str] = ()) -> StimInfo:
+    """Read and check NSD's ``nsd_stim_info_merged.csv`` (the one reader: captions, Algonauts, COCO exclusion).
+
+    Args:
+        path: the file.
+        columns: the columns the caller needs besides ``nsdId`` (``cocoId``, ``cocoSplit``, ``shared1000``).
+
+    Raises:
+        NSDFormatError: the file is missing or not a CSV, a needed column is absent, ``nsdId`` / ``cocoId`` hold
+            an empty or non-integer cell, ``nsdId`` repeats or is negative, or ``shared1000`` is not 0/1.
+    """
+    import pandas as pd
+
+    require_file(path)
+    try:
+        table = pd.read_csv(path)
+    except Exception as exc:  # pandas raises several types for unreadable files
+        raise NSDFormatError(f'{path}: not a readable CSV file ({exc})') from exc
+    missing = [c for c in dict.fromkeys(('nsdId', *columns)) if c not in table.columns]
+    if missing:
+        raise NSDFormatError(
+            f'{path}: no column(s) {missing} (columns: {list(table.columns)[:12]}); '
+            "expected NSD's nsd_stim_info_merged.csv"
+        )
+    nsd_id = _integer_column(table, 'nsdId', path)
+    coco_id = _integer_column(table, 'cocoId', path) if 'cocoId' in table.columns else None
+    if nsd_id.size and nsd_id.min() < 0:
+        raise NSDFormatError(f'{path}: nsdId must be 0-based, found {nsd_id.min()}')
+    unique, counts = np.unique(nsd_id, return_counts=True)
+    if (counts > 1).any():
+        raise NSDFormatError(f'{path}: nsdId {unique[counts > 1][0]} appears {counts.max()} times')
+    shared = None
+    if 'shared1000' in table.columns:
+        flags = table['shared1000'].map(lambda v: {'true': 1, 'false': 0}.get(str(v).strip().lower(), v))
+        flags = pd.to_numeric(flags, errors='coerce')
+        if not flags.isin([0, 1]).all():
+            row = int(np.flatnonzero(~flags.isin([0, 1]).to_numpy())[0])
+            raise NSDFormatError(
+                f'{path}: shared1000 of data row {row + 1} is {_cell(table["shared1000"].iloc[row])}, expected 0/1'
+            )
+        shared = flags.to_numpy().astype(bool)
+    split = table['cocoSplit'].astype(str).to_numpy() if 'cocoSplit' in table.columns else None
+    return StimInfo(path=path, nsd_id=nsd_id, coco_id=coco_id, coco_split=split, shared1000=shared)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # ROI volumes and label tables
 # ----------------------------------------------------------------------------------------------------------------
@@ -376,6 +472,28 @@ def read_surface_map(path: str, n_vertices: Optional[int] = None, what: str = 'v
     if n_vertices is not None and data.size != n_vertices:
         raise NSDFormatError(f'{path}: {data.size} vertices, but the betas have {n_vertices}')
     return data
+
+
+def read_surface_geometry(
+    path: str, n_vertices: Optional[int] = None, source: str = 'the betas'
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Vertex coordinates (float32 (V, 3), millimetres) and triangles (int32 (F, 3)) of a FreeSurfer surface.
+
+    Args:
+        path: e.g. ``nsddata/freesurfer/fsaverage/surf/lh.white``.
+        n_vertices: the vertex count the surface must have, when known.
+        source: what has ``n_vertices`` vertices, for the message.
+    """
+    import nibabel as nib
+
+    require_file(path)
+    try:
+        coords, faces = nib.freesurfer.read_geometry(path)
+    except Exception as exc:
+        raise NSDFormatError(f'{path}: not a readable FreeSurfer surface ({exc})') from exc
+    if n_vertices is not None and len(coords) != n_vertices:
+        raise NSDFormatError(f'{path}: {len(coords)} vertices, but {source} has {n_vertices}')
+    return coords.astype(np.float32), faces.astype(np.int32)
 
 
 def read_surface_labels(path: str, n_vertices: Optional[int] = None) -> np.ndarray:

@@ -2,7 +2,7 @@
 """Encoding results as brain data: per-voxel maps in the subject's own space, for the tools neuroscientists use.
 
 :func:`write_brain_maps` turns the per-voxel results that ``BrainEncodingMetric(voxelwise_file=...)`` saves
-(``<G>/r``, ``<G>/noise_ceiling``) into
+(:mod:`.voxelwise`) into
 
 * volume spaces (``func1pt8mm``, ``func1mm``): NIfTI volumes ``r.nii.gz``, ``noise_ceiling.nii.gz`` and
   ``algonauts_score.nii.gz`` on the subject's grid with the affine of NSD's ROI / betas files (schema version 2
@@ -27,6 +27,8 @@ import numpy as np
 
 from mmbrain.utils.atomic import atomic_write
 
+from .voxelwise import read_voxelwise
+
 #: Maps written, with their description (NIfTI ``descrip``).
 MAP_KEYS: Dict[str, str] = {
     'r': 'mmbrain encoding Pearson r',
@@ -34,21 +36,20 @@ MAP_KEYS: Dict[str, str] = {
     'algonauts_score': 'mmbrain Algonauts score (100 r+^2/NC)',
 }
 MAPS_INDEX = 'maps.json'
-#: Vertices per hemisphere of FreeSurfer's fsaverage (files without ``grid_shape``, e.g. from Algonauts).
-FSAVERAGE_VERTICES = 163842
 
 
-def _per_voxel(voxelwise: Dict[str, np.ndarray], group: str) -> Dict[str, np.ndarray]:
+def _per_voxel(fields: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """The maps of one group: r, and the noise ceiling and Algonauts score where the ceiling is known."""
     from .functional import algonauts_score
 
-    out = {'r': np.asarray(voxelwise[f'{group}/r'], np.float64)}
-    if f'{group}/noise_ceiling' in voxelwise:
-        out['noise_ceiling'] = np.asarray(voxelwise[f'{group}/noise_ceiling'], np.float64)
-        out['algonauts_score'] = (
-            np.asarray(voxelwise[f'{group}/algonauts_score'], np.float64)
-            if f'{group}/algonauts_score' in voxelwise
-            else np.asarray(algonauts_score(out['r'], out['noise_ceiling']), np.float64)
+    out = {'r': np.asarray(fields['r'], np.float64)}
+    if 'noise_ceiling' in fields:
+        out['noise_ceiling'] = np.asarray(fields['noise_ceiling'], np.float64)
+        out['algonauts_score'] = np.asarray(
+            fields['algonauts_score']
+            if 'algonauts_score' in fields
+            else algonauts_score(out['r'], out['noise_ceiling']),
+            np.float64,
         )
     return out
 
@@ -100,17 +101,15 @@ def write_brain_maps(
     Raises:
         ConvertedFormatError: the subject file is of schema version 1 (reconvert it) or does not match the results.
     """
-    from mmbrain.datasets.converted_file import ConvertedFormatError, ConvertedSubject
-    from mmbrain.datasets.converter import anatomy_path, mesh_path
+    from mmbrain.datasets.converted_file import ConvertedFormatError, ConvertedSubject, anatomy_path, mesh_path
 
     subject = ConvertedSubject(subject_file)
     subject.require_version(2, 'writing results as brain maps (NIfTI affine and grid, fsaverage vertex counts)')
-    with np.load(voxelwise_file, allow_pickle=False) as npz:
-        voxelwise = {k: npz[k] for k in npz.files}
-    groups = [g for g in subject.groups if f'{g}/r' in voxelwise]
+    voxelwise = read_voxelwise(voxelwise_file)
+    groups = [g for g in subject.groups if g in voxelwise]
     if not groups:
         raise ConvertedFormatError(f'{voxelwise_file}: no "<group>/r" of the groups {subject.groups} of {subject_file}')
-    per_voxel = {g: _per_voxel(voxelwise, g) for g in groups}
+    per_voxel = {g: _per_voxel(voxelwise[g]) for g in groups}
     for g in groups:
         if per_voxel[g]['r'].shape != (subject.voxel_counts[g],):
             raise ConvertedFormatError(
@@ -128,7 +127,7 @@ def write_brain_maps(
         anatomy=None,
     )
     if subject.space == 'fsaverage':
-        n_vertices = list(subject.grid_shape or (FSAVERAGE_VERTICES, FSAVERAGE_VERTICES))
+        n_vertices = subject.surface_vertices
         for g in groups:
             for h in (0, 1):
                 vertices = subject.vertex(g)[subject.hemi(g) == h]

@@ -324,13 +324,26 @@ class AtomicOutput:
         return tmp
 
     def commit(self) -> None:
-        """Sync, verify and publish the temporary file at :attr:`path`."""
+        """Sync, verify and publish the temporary file at :attr:`path` (:meth:`seal`, then :meth:`publish`)."""
+        self.seal()
+        self.publish()
+
+    def seal(self) -> None:
+        """Sync and verify the complete temporary file, without publishing it yet.
+
+        A writer of several outputs that belong together (a converted subject file and the files beside it, or
+        several subjects) seals them all, then publishes them one after the other, so that a failure in any of
+        them publishes none.
+        """
         try:
             os.fsync(self._fd)
         except OSError as err:
             raise OutputError(self.path, err) from err
         if self.verify is not None:
             self.verify(self.tmp)
+
+    def publish(self) -> None:
+        """Rename the sealed temporary file to :attr:`path` (without replacing it unless ``overwrite``)."""
         for src in self.inputs:  # the output may have become a link to an input meanwhile
             if same_file(self.path, src):
                 raise SameFileError(f'{self.path}: is the input {os.fspath(src)}; refusing to replace an input')
@@ -426,7 +439,7 @@ def atomic_write(
 def sync_tree(folder: PathLike) -> None:
     """``fsync`` every regular file and every folder under ``folder`` (links are not followed), then ``folder``."""
     folder = os.fspath(folder)
-    for parent, dirs, files in os.walk(folder, topdown=False):
+    for parent, _, files in os.walk(folder, topdown=False):
         for name in files:
             path = osp.join(parent, name)
             if not stat.S_ISREG(os.lstat(path).st_mode):

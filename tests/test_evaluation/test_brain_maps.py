@@ -124,11 +124,11 @@ def test_fsaverage_results_are_surface_overlays(tmp_path):
     s, voxelwise = _evaluate(path, str(tmp_path / 'v.npz'), {(1, vertex): 1.0})
     index = write_brain_maps(str(tmp_path / 'v.npz'), path, str(tmp_path / 'maps'))
     overlay = np.asarray(nib.load(index['maps']['r']['rh']).dataobj).reshape(-1)
-    assert overlay.size == s.grid_shape[1]
+    assert overlay.size == s.surface_vertices[1]
     assert overlay[vertex] == pytest.approx(1.0, abs=1e-5)
     np.testing.assert_array_equal(
         np.isfinite(np.asarray(nib.load(index['maps']['r']['lh']).dataobj).reshape(-1)),
-        np.isin(np.arange(s.grid_shape[0]), np.concatenate([s.vertex(g)[s.hemi(g) == 0] for g in s.groups])),
+        np.isin(np.arange(s.surface_vertices[0]), np.concatenate([s.vertex(g)[s.hemi(g) == 0] for g in s.groups])),
     )
     assert set(index['mesh']) == {'lh', 'rh'}
 

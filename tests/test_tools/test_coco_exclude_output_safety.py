@@ -19,7 +19,7 @@ def coco(tmp_path):
         json.dumps(dict(images=[dict(id=1), dict(id=2)], annotations=[dict(id=7, image_id=2)], categories=[]))
     )
     stim = tmp_path / 'nsd_stim_info_merged.csv'
-    stim.write_text(',cocoId,cocoSplit\n0,2,train2017\n')
+    stim.write_text(',cocoId,cocoSplit,nsdId\n0,2,train2017,0\n')
     (tmp_path / 'alias').symlink_to(data, target_is_directory=True)
     return train, stim
 

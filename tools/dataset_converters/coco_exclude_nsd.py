@@ -20,27 +20,17 @@ import argparse
 import json
 from typing import Dict, Set, Tuple
 
-import pandas as pd
-
 
 def read_nsd_coco_ids(stim_info: str) -> Tuple[Set[int], Dict[str, int]]:
     """The ``cocoId`` of every NSD stimulus, and how many come from each COCO split.
 
     Raises:
-        ValueError: the CSV lacks a ``cocoId`` column or holds non-integer ids.
+        NSDFormatError (a ValueError): the CSV is not NSD's (see :func:`mmbrain.datasets.nsd_files.read_stim_info`).
     """
-    table = pd.read_csv(stim_info)
-    if 'cocoId' not in table.columns:
-        raise ValueError(
-            f'{stim_info}: no "cocoId" column (columns: {list(table.columns)[:12]}); '
-            "expected NSD's nsd_stim_info_merged.csv"
-        )
-    ids = pd.to_numeric(table['cocoId'], errors='coerce')
-    if ids.isna().any():
-        bad = table.loc[ids.isna(), 'cocoId'].iloc[0]
-        raise ValueError(f'{stim_info}: cocoId {bad!r} is not an integer')
-    splits = table['cocoSplit'].value_counts().to_dict() if 'cocoSplit' in table.columns else {}
-    return set(ids.astype(int).tolist()), {str(k): int(v) for k, v in splits.items()}
+    from mmbrain.datasets.nsd_files import read_stim_info
+
+    info = read_stim_info(stim_info, ('cocoId',))
+    return set(info.coco_id.tolist()), info.coco_splits()
 
 
 def exclude_images(coco: dict, excluded_ids: Set[int], ann_file: str) -> Tuple[dict, dict]:

@@ -17,10 +17,9 @@ Exit status: 0 done, 1 bad or missing input data, 2 invalid options.
 import argparse
 import sys
 
-# Literal copies of mmbrain.datasets.nsd_files' choices: --help must not import mmbrain (and torch).
-SPACES = ('func1pt8mm', 'func1mm', 'fsaverage')
-BETAS_VERSIONS = ('b1', 'b2', 'b3', 'betas_assumehrf', 'betas_fithrf', 'betas_fithrf_GLMdenoise_RR')
-DEFAULT_ROIS = ('prf-visualrois', 'floc-bodies', 'floc-faces', 'floc-places', 'floc-words', 'streams')
+# Light imports (numpy only): --help stays free of torch and the OpenMMLab stack.
+from mmbrain.datasets.converter import NAN_POLICIES, NCSNR_MODES
+from mmbrain.datasets.nsd_files import BETAS_VERSIONS, ROI_GROUPS, SPACES
 
 
 def parse_args(argv=None):
@@ -54,28 +53,28 @@ def parse_args(argv=None):
     p.add_argument(
         '--betas-version',
         default='b3',
-        choices=BETAS_VERSIONS,
-        help='NSD GLM: b1 betas_assumehrf, b2 betas_fithrf, b3 betas_fithrf_GLMdenoise_RR (default)',
+        choices=(*BETAS_VERSIONS, *BETAS_VERSIONS.values()),
+        help='NSD GLM: ' + ', '.join(f'{k} {v}' for k, v in BETAS_VERSIONS.items()) + ' (default b3)',
     )
     p.add_argument(
         '--rois',
         nargs='+',
-        default=list(DEFAULT_ROIS),
+        default=list(ROI_GROUPS),
         metavar='NAME',
         help='ROI files to convert, one group each: nsdgeneral, streams, Kastner2015, ... '
-        f'(default: the six groups {" ".join(DEFAULT_ROIS)})',
+        f'(default: the six groups {" ".join(ROI_GROUPS)})',
     )
     p.add_argument(
         '--ncsnr',
         default='auto',
-        choices=('auto', 'nsd', 'estimate'),
+        choices=NCSNR_MODES,
         help="noise-ceiling SNR: NSD's ncsnr file when present (auto, default), required (nsd), or "
         'estimated from the converted repetitions (estimate)',
     )
     p.add_argument(
         '--nan-policy',
         default='error',
-        choices=('error', 'drop-voxels'),
+        choices=NAN_POLICIES,
         help='NaN/inf betas: stop with an error (default) or leave out the voxels that have any',
     )
     p.add_argument(

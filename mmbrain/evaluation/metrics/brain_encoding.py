@@ -9,8 +9,8 @@ from mmengine.logging import MMLogger
 
 from mmbrain.datasets.converted_file import ConvertedSubject
 from mmbrain.evaluation.functional import algonauts_score, ncsnr_from_repeats, noise_ceiling, pearson_r
+from mmbrain.evaluation.voxelwise import write_voxelwise
 from mmbrain.registry import METRICS
-from mmbrain.utils.atomic import atomic_write
 
 
 def read_roi_labels(subject: ConvertedSubject) -> Dict[str, Dict[str, np.ndarray]]:
@@ -105,7 +105,7 @@ class BrainEncodingMetric(BaseMetric):
         labels = read_roi_labels(subject) if subject else {}
         trials = counts if counts.max() > 1 else self._stored_repeats(subject, results)
         metrics, all_r, all_score, all_nc = {}, [], [], []
-        voxelwise: Dict[str, np.ndarray] = {}
+        voxelwise: Dict[str, Dict[str, np.ndarray]] = {}
         for group in results[0]['pred']:
             gt_trials = np.stack([r['gt'][group] for r in results])
             pred = self._image_means(np.stack([r['pred'][group] for r in results]), inverse, images.size)
@@ -120,7 +120,7 @@ class BrainEncodingMetric(BaseMetric):
                     )
                 metrics[f'{group}/{name}/pearson_mean'] = float(r[mask].mean())
             all_r.append(r)
-            voxelwise[f'{group}/r'] = r
+            voxelwise[group] = {'r': r}
             if counts.max() > 1:
                 ncsnr = ncsnr_from_repeats(gt_trials, image_ids)
             else:
@@ -128,7 +128,7 @@ class BrainEncodingMetric(BaseMetric):
             if ncsnr is None or trials is None:
                 continue
             nc = noise_ceiling(ncsnr, trials)
-            voxelwise[f'{group}/noise_ceiling'] = nc
+            voxelwise[group]['noise_ceiling'] = nc
             score = algonauts_score(r, nc)
             metrics[f'{group}/algonauts_score'] = float(np.median(score))
             metrics[f'{group}/algonauts_score_mean'] = float(score.mean())
@@ -151,16 +151,16 @@ class BrainEncodingMetric(BaseMetric):
             self._write_voxelwise(voxelwise, subject)
         return metrics
 
-    def _write_voxelwise(self, voxelwise: Dict[str, np.ndarray], subject: Optional[ConvertedSubject]) -> None:
+    def _write_voxelwise(
+        self, voxelwise: Dict[str, Dict[str, np.ndarray]], subject: Optional[ConvertedSubject]
+    ) -> None:
         """Save per-voxel results (with the subject's coordinates where known) to ``voxelwise_file``."""
         if subject is not None:
-            for key in list(voxelwise):
-                group = key.rsplit('/', 1)[0]
-                xyz = subject.xyz(group) if key.endswith('/r') and group in subject.groups else None
+            for group, fields in voxelwise.items():
+                xyz = subject.xyz(group) if group in subject.groups else None
                 if xyz is not None:
-                    voxelwise[f'{group}/xyz'] = xyz
-        with atomic_write(self.voxelwise_file, 'wb') as f:
-            np.savez(f, **voxelwise)
+                    fields['xyz'] = xyz
+        write_voxelwise(self.voxelwise_file, voxelwise)
         if self.brain_maps_dir:  # the same results as NIfTI volumes / fsaverage overlays
             from mmbrain.evaluation.brain_maps import write_brain_maps
 
