@@ -1,48 +1,20 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""The README's multi-node launches, as two "nodes" of one CPU process each on this machine.
+"""The README's multi-node launches on this machine, one CPU process per "node" or task.
 
 ``tools/dist_train.sh`` with ``NNODES`` / ``NODE_RANK`` / ``MASTER_ADDR`` / ``PORT`` (each node with its own work
-dir, as without a shared file system: only rank 0's gets logs and checkpoints), and ``tools/slurm_train.sh`` under
-a stand-in ``srun`` (and ``scontrol``) that starts the tasks with the ``SLURM_*`` variables Slurm sets.
+dir, as without a shared file system: only rank 0's gets logs and checkpoints), and ``tools/slurm_train.sh`` with
+two tasks under the real ``srun`` of a one-node Slurm cluster on localhost (``tests/_slurm.py``; skipped where it
+cannot be started).
 """
 
-import os
-import stat
-import sys
 from pathlib import Path
 
+import _slurm
 import pytest
 
 from test_tools.test_dist_train import PRETRAIN_CONFIG, REPO, finish, free_port, launch, pretrain_options, written_files
 
-FAKE_SRUN = r"""#!/usr/bin/env bash
-# Stand-in for Slurm's srun: run the command --ntasks times here, with the variables srun sets for each task.
-ntasks=1; per_node=1
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --ntasks=*) ntasks=${1#*=} ;;
-    --ntasks-per-node=*) per_node=${1#*=} ;;
-    -p|-J|--partition|--job-name) shift ;;
-    -*) ;;
-    *) break ;;
-  esac
-  shift
-done
-pids=()
-for ((i = 0; i < ntasks; i++)); do
-  SLURM_PROCID=$i SLURM_NTASKS=$ntasks SLURM_LOCALID=$((i % per_node)) SLURM_NODEID=$((i / per_node)) \
-  SLURM_NNODES=$(((ntasks + per_node - 1) / per_node)) SLURM_NODELIST=node[0-1] SLURM_JOB_ID=1 "$@" &
-  pids+=($!)
-done
-rc=0
-for p in "${pids[@]}"; do wait "$p" || rc=1; done
-exit $rc
-"""
-FAKE_SCONTROL = """#!/usr/bin/env bash
-# Stand-in for `scontrol show hostname NODELIST`: both "nodes" are this machine.
-echo 127.0.0.1
-echo 127.0.0.1
-"""
+slurm_cluster = _slurm.slurm_cluster  # the fixture
 
 
 def _one_run_by_rank_0(work_dir: Path, out: str) -> None:
@@ -75,19 +47,15 @@ def test_dist_train_two_nodes(nsd_world, tmp_path):
 
 
 @pytest.mark.slow
-def test_slurm_train_two_nodes(nsd_world, tmp_path):
-    bin_dir = tmp_path / 'bin'
-    bin_dir.mkdir()
-    for name, text in (('srun', FAKE_SRUN), ('scontrol', FAKE_SCONTROL)):
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(stat.S_IRWXU)
+def test_slurm_train_two_tasks(nsd_world, slurm_cluster, tmp_path):
+    """Two tasks under the real ``srun`` of the local cluster (one node, a CPU each, gloo): one training."""
     work_dir = tmp_path / 'work'
     out = finish(
         launch(
             [
                 'bash',
                 REPO / 'tools/slurm_train.sh',
-                'cpu',
+                slurm_cluster.partition,
                 'mmbrain-test',
                 PRETRAIN_CONFIG,
                 work_dir,
@@ -95,10 +63,12 @@ def test_slurm_train_two_nodes(nsd_world, tmp_path):
             ],
             tmp_path,
             GPUS='2',
-            GPUS_PER_NODE='1',
+            GPUS_PER_NODE='2',
+            CPUS_PER_TASK='1',
+            GRES='',
             MASTER_PORT=str(free_port()),
-            PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
-            PYTHON=sys.executable,
-        )
+            SLURM_CONF=slurm_cluster.conf,
+        ),
+        timeout=300,
     )
     _one_run_by_rank_0(work_dir, out)
