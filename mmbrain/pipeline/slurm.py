@@ -1,0 +1,285 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+"""Pipeline stages as Slurm jobs (``tools/run_pipeline.py --executor slurm``).
+
+Each stage that must run becomes one batch job (``sbatch --parsable``) with ``--dependency=afterok:`` on the jobs of
+the stages it reads and ``--kill-on-invalid-dep=yes``, so Slurm itself starts it when they have succeeded and
+cancels it when one of them failed. The job runs the stage exactly as the local executor does (its commands in
+``NAME.partial/``, then its record, then the folder published) and so publishes its own folder at its end: a
+dependent job that starts has its inputs' final folders. A training command that runs several processes
+(``dist_train.sh CONFIG G`` or ``torch.distributed.run --nproc_per_node=G``) runs as ``srun`` tasks with
+``--launcher slurm``, one per GPU, as ``tools/slurm_train.sh`` does.
+
+The job's files are in its stage folder: the batch script, the job id (``slurm_job.json``) and Slurm's log
+(``slurm-JOBID.log``). A pipeline restarted after its own process died reads those job ids, asks ``squeue`` (then
+``scontrol``, then ``sacct``) for their state, and waits for the jobs that are still pending or running instead
+of submitting them again.
+"""
+
+import json
+import os
+import os.path as osp
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence
+
+__all__ = [
+    'SlurmError',
+    'SlurmOptions',
+    'SlurmClient',
+    'JobState',
+    'ACTIVE_STATES',
+    'stage_kind',
+    'job_resources',
+    'srun_command',
+    'render_batch_script',
+]
+
+#: Job states in which a job may still succeed (``squeue``'s long names).
+ACTIVE_STATES = frozenset(
+    {
+        'PENDING',
+        'CONFIGURING',
+        'RUNNING',
+        'COMPLETING',
+        'SUSPENDED',
+        'REQUEUED',
+        'REQUEUE_HOLD',
+        'RESIZING',
+        'STAGE_OUT',
+    }
+)
+COMPLETED = 'COMPLETED'
+
+
+class SlurmError(RuntimeError):
+    """A Slurm command failed (the message holds the command and what it printed)."""
+
+
+def stage_kind(stage_name: str) -> str:
+    """The kind of a stage, which per-kind options name: ``seed0/det_clip`` -> ``det``, ``world`` -> ``world``."""
+    return stage_name.rsplit('/', 1)[-1].split('_', 1)[0]
+
+
+@dataclass
+class SlurmOptions:
+    """What every job of a pipeline is submitted with.
+
+    Attributes:
+        partition: ``--partition`` (None: the cluster's default).
+        account: ``--account``.
+        qos: ``--qos``.
+        time_limits: Stage kind (:func:`stage_kind`) or full stage name -> ``--time`` (``'8:00:00'``); the key
+            ``'*'`` is for every other stage (none: the partition's default limit).
+        gpus: Stage kind or name -> GPUs of its job (default: the stage's own ``gpus``, 0 where it has none).
+        cpus_per_task: Stage kind or name (``'*'``: every other) -> CPUs per task (one task per GPU, one task for a
+            stage without GPUs); each command gets ``OMP_NUM_THREADS`` = this.
+        gpus_per_node: GPUs of one node: a job of more GPUs spans several nodes, as ``GPUS_PER_NODE`` of
+            ``tools/slurm_train.sh``.
+        extra_args: More ``sbatch`` arguments, given to every job (``['--constraint=a100', '--mem=64G']``).
+        poll_seconds: How often the pipeline asks Slurm for the state of its jobs.
+    """
+
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    time_limits: Dict[str, str] = field(default_factory=dict)
+    gpus: Dict[str, int] = field(default_factory=dict)
+    cpus_per_task: Dict[str, int] = field(default_factory=dict)
+    gpus_per_node: int = 8
+    extra_args: List[str] = field(default_factory=list)
+    poll_seconds: float = 10.0
+
+    @staticmethod
+    def _for(table: Dict, stage_name: str, default=None):
+        for key in (stage_name, stage_name.rsplit('/', 1)[-1], stage_kind(stage_name), '*'):
+            if key in table:
+                return table[key]
+        return default
+
+    def time_limit(self, stage_name: str) -> Optional[str]:
+        return self._for(self.time_limits, stage_name)
+
+    def stage_gpus(self, stage_name: str, declared: int = 0) -> int:
+        return int(self._for(self.gpus, stage_name, declared))
+
+    def stage_cpus(self, stage_name: str) -> int:
+        return int(self._for(self.cpus_per_task, stage_name, 1))
+
+
+def job_resources(gpus: int, cpus_per_task: int, gpus_per_node: int) -> List[str]:
+    """The ``sbatch`` resource options of a job of ``gpus`` GPUs (``tools/slurm_train.sh``'s conventions: one task
+    per GPU, ``--gres=gpu:N`` per node), or of one task on CPUs only for ``gpus`` = 0."""
+    if gpus < 0 or cpus_per_task < 1 or gpus_per_node < 1:
+        raise ValueError(f'gpus {gpus}, cpus per task {cpus_per_task}, gpus per node {gpus_per_node}: out of range')
+    if gpus == 0:
+        return ['--nodes=1', '--ntasks=1', f'--cpus-per-task={cpus_per_task}']
+    per_node = min(gpus, gpus_per_node)
+    if gpus % per_node:
+        raise ValueError(f'{gpus} GPUs do not fill whole nodes of {gpus_per_node}')
+    return [
+        f'--nodes={gpus // per_node}',
+        f'--ntasks={gpus}',
+        f'--ntasks-per-node={per_node}',
+        f'--gres=gpu:{per_node}',
+        f'--cpus-per-task={cpus_per_task}',
+    ]
+
+
+_TORCHRUN_OPTION = re.compile(r'--(nproc_per_node|nproc-per-node|nnodes|node_rank|master_addr|master_port)(=.*)?$')
+
+
+def srun_command(argv: Sequence[str], python: str = sys.executable) -> List[str]:
+    """A declared multi-process training command as ``srun`` tasks with ``--launcher slurm``; any other command
+    unchanged (it runs once, in the batch step).
+
+    ``bash .../dist_train.sh CONFIG G [options]`` becomes ``srun ... python -u .../train.py CONFIG --launcher slurm
+    [options]``; ``python -m torch.distributed.run --nproc_per_node=G SCRIPT [args] --launcher pytorch [args]``
+    becomes ``srun ... python -u SCRIPT [args] --launcher slurm [args]``. The tasks are the job's (one per GPU).
+    """
+    srun = ['srun', '--kill-on-bad-exit=1']
+    argv = list(argv)
+    if len(argv) >= 4 and argv[0] == 'bash' and osp.basename(argv[1]) == 'dist_train.sh':
+        train = osp.join(osp.dirname(argv[1]), 'train.py')
+        return [*srun, python, '-u', train, argv[2], '--launcher', 'slurm', *argv[4:]]
+    if len(argv) >= 3 and argv[1:3] == ['-m', 'torch.distributed.run']:
+        rest = argv[3:]
+        while rest and _TORCHRUN_OPTION.match(rest[0]):
+            rest = rest[1:] if '=' in rest[0] else rest[2:]
+        out = [*srun, argv[0], '-u']
+        for i, arg in enumerate(rest):
+            if arg == 'pytorch' and i > 0 and rest[i - 1] == '--launcher':
+                arg = 'slurm'
+            out.append(arg.replace('--launcher=pytorch', '--launcher=slurm'))
+        return out
+    return argv
+
+
+def render_batch_script(
+    job_name: str,
+    command: Sequence[str],
+    log_file: str,
+    options: Sequence[str],
+    workdir: str,
+    env: Optional[Dict[str, str]] = None,
+) -> str:
+    """The text of a batch script: ``#SBATCH`` lines for ``options``, the job's log, name and folder, then
+    ``env`` exported and ``command`` executed.
+
+    Dependencies are not written here: they are given on the ``sbatch`` command line, where a restarted pipeline
+    can see what it submitted.
+    """
+    lines = [
+        '#!/bin/bash',
+        f'#SBATCH --job-name={job_name}',
+        f'#SBATCH --output={log_file}',
+        f'#SBATCH --chdir={workdir}',
+        *(f'#SBATCH {option}' for option in options),
+        '# One port per job for torch.distributed, so that jobs sharing a node do not collide.',
+        'export MASTER_PORT=${MASTER_PORT:-$((20000 + SLURM_JOB_ID % 20000))}',
+    ]
+    lines += [f'export {key}={shlex.quote(value)}' for key, value in (env or {}).items()]
+    lines.append('exec ' + ' '.join(shlex.quote(a) for a in command))
+    return '\n'.join(lines) + '\n'
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A job's state as Slurm reports it."""
+
+    job_id: str
+    state: str  # COMPLETED, FAILED, PENDING, ... ('UNKNOWN' when no Slurm command knows the job any more)
+    reason: str = ''
+    exit_code: str = ''
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == COMPLETED
+
+
+class SlurmClient:
+    """The Slurm commands the executor runs: ``sbatch``, ``squeue``, ``scontrol``, ``sacct``, ``scancel``.
+
+    Args:
+        env: The environment of the commands (default: this process's, e.g. with ``SLURM_CONF``).
+    """
+
+    def __init__(self, env: Optional[Dict[str, str]] = None):
+        self.env = env
+
+    def _run(self, cmd: List[str], check: bool = True) -> subprocess.CompletedProcess:
+        try:
+            proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=120)
+        except FileNotFoundError:
+            raise SlurmError(f'{cmd[0]} not found: is Slurm installed and on PATH?') from None
+        if check and proc.returncode != 0:
+            raise SlurmError(f'{" ".join(cmd)} exited with status {proc.returncode}: {proc.stderr.strip()}')
+        return proc
+
+    def submit(self, script: str, dependencies: Iterable[str] = ()) -> str:
+        """Submit a batch script; returns the job id.
+
+        Args:
+            script: The batch script's path.
+            dependencies: Job ids that must succeed first (``afterok``); the job is cancelled if one fails.
+        """
+        cmd = ['sbatch', '--parsable']
+        deps = list(dependencies)
+        if deps:
+            cmd += [f'--dependency=afterok:{":".join(deps)}', '--kill-on-invalid-dep=yes']
+        out = self._run([*cmd, script]).stdout.strip()
+        job_id = out.split(';', 1)[0]  # --parsable prints "id" or "id;cluster"
+        if not job_id.isdigit():
+            raise SlurmError(f'sbatch printed {out!r}, not a job id')
+        return job_id
+
+    def states(self, job_ids: Iterable[str]) -> Dict[str, JobState]:
+        """The state of each job: from ``squeue`` while Slurm holds it, then ``scontrol show job`` (finished jobs,
+        for ``MinJobAge``), then ``sacct`` (where accounting is on); 'UNKNOWN' when none knows it."""
+        ids = list(dict.fromkeys(job_ids))
+        found: Dict[str, JobState] = {}
+        if not ids:
+            return found
+        out = self._run(['squeue', '-h', '-j', ','.join(ids), '-o', '%i|%T|%r'], check=False).stdout
+        for line in out.splitlines():
+            job_id, state, reason = (line.split('|') + ['', ''])[:3]
+            if job_id in ids:
+                found[job_id] = JobState(job_id, state, reason)
+        for job_id in ids:
+            if job_id not in found:
+                found[job_id] = self._finished_state(job_id)
+        return found
+
+    def _finished_state(self, job_id: str) -> JobState:
+        out = self._run(['scontrol', '-o', 'show', 'job', job_id], check=False).stdout
+        fields = dict(f.split('=', 1) for f in out.split() if '=' in f)
+        if fields.get('JobId') == job_id and 'JobState' in fields:
+            return JobState(job_id, fields['JobState'], fields.get('Reason', ''), fields.get('ExitCode', ''))
+        proc = self._run(['sacct', '-n', '-X', '-P', '-j', job_id, '-o', 'JobID,State,ExitCode'], check=False)
+        for line in proc.stdout.splitlines() if proc.returncode == 0 else []:
+            parts = line.split('|')
+            if len(parts) == 3 and parts[0] == job_id:
+                return JobState(job_id, parts[1].split()[0], '', parts[2])  # "CANCELLED by 0" -> CANCELLED
+        return JobState(job_id, 'UNKNOWN')
+
+    def cancel(self, job_ids: Iterable[str]) -> None:
+        """``scancel`` the jobs (those already ended are left as they are)."""
+        ids = list(dict.fromkeys(job_ids))
+        if ids:
+            self._run(['scancel', *ids], check=False)
+
+
+def write_job_file(path: str, job: Dict) -> None:
+    """Write ``slurm_job.json`` (job id, stage, declaration hash, dependencies) durably."""
+    from mmbrain.utils.atomic import atomic_write
+
+    with atomic_write(path) as f:
+        json.dump(job, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
