@@ -6,12 +6,14 @@
     python tools/run_pipeline.py --list                  # the stages, and whether each would be reused
     python tools/run_pipeline.py --jobs 1                # one stage at a time (default: one per CPU core, up to 4)
     python tools/run_pipeline.py --redo pretrain_clip    # run a stage again (for every seed), and what reads it
+    python tools/run_pipeline.py --world-args '--snr 0' --work-dir work_dirs/null-world   # the null world
     python tools/run_pipeline.py --nsd-root data/nsd --gpus 8   # the paper's configs on the real NSD
 
-Stages (docs/pipeline.md): generate and convert the synthetic world; per seed, pretrain Brainformer, CLIP and the
-guidance ablations, extract their backbones, fine-tune Mask R-CNN (mmdet's own tools/train.py), UperNet (mmseg's
-own) and the voxel readout (ours; test split scored once with tools/test.py) from each backbone and from random
-init, fit the ridge baseline on every frozen backbone; draw the Grad-CAM figure; then write WORK_DIR/report.md.
+Stages (docs/pipeline.md): generate and convert the synthetic world; per seed, pretrain Brainformer, the
+shuffled-pairing control, CLIP and the ablations, extract their backbones, fine-tune Mask R-CNN (mmdet's own
+tools/train.py), UperNet (mmseg's own) and the voxel readouts (ours; test split scored once with tools/test.py) from
+each backbone and from random init, fit the ridge baseline on every frozen backbone; draw the Grad-CAM figure; then
+write WORK_DIR/report.md. On the real NSD, COCO, ADE20K and the caption files are checked before any stage runs.
 
 A stage is reused only if its commands, its resolved config, its seed and the runs of the stages it reads are
 unchanged; a change reruns that stage and what depends on it. Relative paths resolve against the current folder
@@ -20,27 +22,13 @@ unchanged; a change reruns that stage and what depends on it. Relative paths res
 
 import argparse
 import os.path as osp
+import shlex
 import sys
 import time
 
 #: The default --jobs on the synthetic world is the number of CPU cores, at most this: the CPU-scale trainings are
 #: bound by per-operation overhead, so two one-thread stages on two cores finish sooner than one two-thread stage.
 MAX_DEFAULT_JOBS = 4
-
-READING_NOTES = [
-    '## Reading this report',
-    '',
-    '- Scale: the synthetic-world runs are cut to fit a 2-core CPU (configs/demo/); differences between rows are '
-    "those of a few hundred iterations on a small synthetic world, not the paper's claim. The configs they "
-    'inherit from (configs/*/*synthetic*) and the paper-scale configs are listed in README.md.',
-    '- Brain response prediction fits a readout on the frozen backbone (random init: random features). Its '
-    'checkpoint is chosen on the validation split (non-test images of the held-out subject); the test split '
-    '(shared1000) is scored once, at the end, with tools/test.py. The ridge baseline (himalaya, per-voxel penalty '
-    'chosen by cross-validation on the training split) uses the same frozen features.',
-    "- Detection is scored on COCO val2017 (the paper's protocol) and on val2017 without the images NSD showed, "
-    'which pretraining may have seen.',
-    '',
-]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -79,11 +67,42 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument('--world-seed', type=int, default=0, help='seed of the synthetic world (shared by all seeds)')
     parser.add_argument(
+        '--world-args',
+        default='',
+        metavar='ARGS',
+        help='more tools/dataset_converters/make_synthetic_nsd.py options, one quoted string (e.g. --world-args '
+        "'--snr 0': the null world, whose responses carry no image information); part of the world stage's identity",
+    )
+    parser.add_argument(
         '--nsd-root',
         help="run the paper's configs on the real NSD in this folder (native layout, "
         'docs/data.md) instead of the synthetic world',
     )
-    parser.add_argument('--gpus', type=int, default=8, help='with --nsd-root: GPUs per training command')
+    parser.add_argument(
+        '--converted-root',
+        help='with --nsd-root: where the convert stage writes the converted files (default WORK_DIR/converted; '
+        'nothing is written into the NSD folder, so a read-only NSD copy works)',
+    )
+    parser.add_argument(
+        '--converted',
+        metavar='DIR',
+        help='with --nsd-root: a conversion made beforehand (subjXX.h5 from nsd_to_mmbrain.py), read as is instead '
+        'of a convert stage; checked with the converted-file reader before any stage runs',
+    )
+    parser.add_argument(
+        '--convert-args',
+        default='',
+        metavar='ARGS',
+        help="with --nsd-root: more nsd_to_mmbrain.py options, one quoted string (e.g. '--betas-version b2 "
+        "--space fsaverage --rois nsdgeneral'); part of the convert stage's identity",
+    )
+    parser.add_argument(
+        '--gpus',
+        type=int,
+        default=8,
+        help='with --nsd-root: GPUs per training command (pretraining, Mask R-CNN, UperNet; the 1xb64 encoding '
+        'readout runs on one GPU, as its config is tuned)',
+    )
     parser.add_argument(
         '--backbone', choices=['convnext-s', 'swin-s'], default='convnext-s', help='with --nsd-root: the image backbone'
     )
@@ -106,6 +125,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--list', action='store_true', help='list the stages and what a run would do, then exit')
     args = parser.parse_args(argv)
     args.seeds = args.seeds or [0 if args.seed is None else args.seed]
+    try:
+        args.world_args, args.convert_args = shlex.split(args.world_args), shlex.split(args.convert_args)
+    except ValueError as err:
+        parser.error(f'--world-args / --convert-args: {err}')
+    if not args.nsd_root:
+        given = [o for o in ('converted_root', 'converted') if getattr(args, o)] + (
+            ['convert_args'] if args.convert_args else []
+        )
+        if given:
+            parser.error(
+                f'--{given[0].replace("_", "-")} needs --nsd-root (the synthetic world is converted as it is made)'
+            )
+    elif args.world_args:
+        parser.error('--world-args is for the synthetic world, not --nsd-root')
+    if args.converted and args.converted_root:
+        parser.error('--converted (a conversion made beforehand) and --converted-root exclude each other')
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f'--seeds: each seed once, got {args.seeds}')
     if args.gpus < 1:
@@ -151,28 +186,30 @@ def main(argv=None) -> int:
         write_report,
     )
     from mmbrain.pipeline.errors import Interrupted
+    from mmbrain.pipeline.plan import missing_data
 
-    if args.nsd_root:
-        plan = nsd_plan(
-            args.nsd_root,
-            args.gpus,
-            args.backbone,
-            args.work_dir or 'work_dirs/nsd',
-            seeds=args.seeds,
-            report=args.report,
-        )
-    else:
-        study = len(args.seeds) > 1  # a seeds study carries the Table 3 ablations; the one-seed demo leaves them out
-        table3 = study if args.table3 is None else args.table3
-        guidance_ablations = study if args.guidance_ablations is None else args.guidance_ablations
-        plan = synthetic_plan(
-            args.work_dir or 'work_dirs/demo',
-            seeds=args.seeds,
-            table3=table3,
-            guidance_ablations=guidance_ablations,
-            world_seed=args.world_seed,
-            report=args.report,
-        )
+    study = len(args.seeds) > 1  # a seeds study carries the Table 3 ablations; the one-seed demo leaves them out
+    table3 = study if args.table3 is None else args.table3
+    guidance_ablations = study if args.guidance_ablations is None else args.guidance_ablations
+    common = dict(seeds=args.seeds, table3=table3, guidance_ablations=guidance_ablations, report=args.report)
+    try:
+        if args.nsd_root:
+            plan = nsd_plan(
+                args.nsd_root,
+                args.gpus,
+                args.backbone,
+                args.work_dir or 'work_dirs/nsd',
+                converted_root=args.converted_root,
+                converted=args.converted,
+                convert_args=args.convert_args,
+                **common,
+            )
+        else:
+            plan = synthetic_plan(
+                args.work_dir or 'work_dirs/demo', world_seed=args.world_seed, world_args=args.world_args, **common
+            )
+    except ValueError as err:
+        args.parser.error(str(err))
     stages = build_stages(plan)
     try:
         runner = StageRunner(stages, plan.work_dir, redo=args.redo, jobs=args.jobs)
@@ -181,6 +218,13 @@ def main(argv=None) -> int:
     if args.list:
         list_stages(runner)
         return 0
+    if not plan.synthetic:  # the synthetic world makes its own COCO / ADE; real data must be there before hours of work
+        missing = missing_data(plan, stages)
+        if missing:
+            print('run_pipeline: error: data missing or unreadable (docs/data.md), nothing was run:', file=sys.stderr)
+            for line in missing:
+                print(f'  {line}', file=sys.stderr)
+            return 1
 
     from mmbrain.pipeline.report import git_commit
 
@@ -189,14 +233,13 @@ def main(argv=None) -> int:
     try:
         runner.run()
         print('[report] collecting results and drawing figures')
-        results = collect_results(plan, runner.timings)
+        results = collect_results(plan, runner.timings, stages)
         figures = write_figures(results, osp.join(osp.dirname(plan.report_file), 'figures'))
         write_report(
             results,
             figures,
             plan.report_file,
-            command=['python', 'tools/run_pipeline.py', *sys.argv[1:]],
-            extra_sections=READING_NOTES,
+            command=['python', 'tools/run_pipeline.py', *(sys.argv[1:] if argv is None else argv)],
             commit=commit,
         )
     except KeyboardInterrupt:

@@ -1,11 +1,14 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """The report of the end-to-end job: every metric of paper Tables 1-3 per initialisation, with its spread over seeds.
 
-:func:`collect_results` reads what the runs left (mmengine's ``vis_data/scalars.json`` for validation, the encoding
-test split's ``tools/test.py`` JSON, the ridge baseline's JSON); :func:`write_figures` draws the figures with
-:mod:`mmbrain.visualization`; :func:`write_report` writes the Markdown: cells are mean ± sd over seeds, and each task
-gets the paired differences Brainformer - random init and Brainformer - CLIP with 95% t-intervals
-(:mod:`~mmbrain.pipeline.statistics`). Every number is what the runs measured; nothing here is hard-coded.
+:func:`collect_results` reads what the runs left through the plan's stage handles (:class:`~.plan.PlannedStages`:
+mmengine's ``vis_data/scalars.json`` for validation, the encoding test split's ``tools/test.py`` JSON, the ridge
+baseline's JSON); :func:`write_figures` draws the figures with :mod:`mmbrain.visualization`; :func:`write_report`
+writes the Markdown: cells are mean ± sd over seeds, every pair of initialisations gets its paired difference with a
+95% t-interval on every metric (:mod:`~mmbrain.pipeline.statistics`), and the comparisons the plan declares get a
+sentence, with whether the data decide them by construction. Rows, columns, comparisons and notes all come from the
+plan's :class:`~.plan.Initialisation` and :class:`~.plan.DownstreamTask` objects; every number is what the runs
+measured.
 """
 
 import json
@@ -22,16 +25,21 @@ from mmbrain.utils.atomic import atomic_write
 
 from .plan import (
     BRAIN_MAPS_DIR,
+    GRADCAM,
     GRADCAM_FILE,
     MAJORITY_CLASS_FILE,
-    RANDOM_INIT,
+    PRETRAIN,
+    RETRIEVAL,
+    RIDGE,
     RIDGE_FILE,
     TEST_METRICS_FILE,
     VOXELWISE_FILE,
     DownstreamTask,
+    Initialisation,
     PipelinePlan,
-    init_key,
-    majority_class_stage,
+    PlannedStages,
+    build_stages,
+    majority_class_kind,
     stage_name,
 )
 from .statistics import PairedDifference, paired_difference, summarize
@@ -44,6 +52,7 @@ __all__ = [
     'write_report',
     'ridge_metrics',
     'git_commit',
+    'shown_path',
 ]
 
 CONFIDENCE = 0.95
@@ -51,6 +60,8 @@ MAJORITY_ROW = 'majority class (trivial baseline)'
 MODALITY_KEY = re.compile(r'^retrieval/img2([a-z]+)_top1$')
 SUBJECT_KEY = re.compile(r'^retrieval/(subj\d+)/(.+)$')
 GROUP_KEY = re.compile(r'^nsd/([^/]+)/pearson_mean$')
+
+Handle = Tuple[Optional[int], str, str]
 
 
 @dataclass
@@ -63,32 +74,30 @@ class RunResult:
 
 @dataclass
 class PipelineResults:
-    """Everything the report shows, per seed.
-
-    Attributes:
-        pretrain: ``{seed: {label: result}}`` of the pretraining runs (retrieval on held-out rows).
-        tasks: ``{seed: {task: {label: result}}}`` of the downstream runs (encoding: the test split).
-        ridge: ``{seed: {label: result}}`` of the ridge baseline, keys without their ``ridge/`` prefix.
-        majority_class: ``{task: result}`` of the majority-class baseline (the same for every seed).
-    """
+    """Every run's final metrics, by the stage handle ``(seed, kind, initialisation key)`` of the plan."""
 
     plan: PipelinePlan
+    stages: PlannedStages
     timings: Dict[str, float]
-    pretrain: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
-    tasks: Dict[int, Dict[str, Dict[str, RunResult]]] = field(default_factory=dict)
-    ridge: Dict[int, Dict[str, RunResult]] = field(default_factory=dict)
-    majority_class: Dict[str, RunResult] = field(default_factory=dict)
+    runs: Dict[Handle, RunResult] = field(default_factory=dict)
+
+    def run(self, seed: Optional[int], kind: str, key: str = '') -> RunResult:
+        return self.runs.get((seed, kind, key), RunResult(''))
+
+    def per_seed(self, kind: str, key: str, metric: str) -> List[Optional[float]]:
+        """``metric`` of the ``kind`` run from initialisation ``key``, one value per seed (None where missing)."""
+        return [self.run(seed, kind, key).metrics.get(metric) for seed in self.plan.seeds]
 
 
-def _final_validation(run_dir: str) -> RunResult:
+def _final_validation(run_dir: str) -> Dict[str, float]:
     """The last validation value of every key the run logged (empty if it left no log)."""
-    from mmbrain.visualization import load_scalar_log
+    from mmbrain.evaluation.scalar_logs import load_scalar_log
 
     try:
         log = load_scalar_log(run_dir)
     except FileNotFoundError:
-        return RunResult(run_dir)
-    return RunResult(run_dir, {key: float(values[-1]) for key, (_, values) in log.val.items() if len(values)})
+        return {}
+    return {key: float(values[-1]) for key, (_, values) in log.val.items() if len(values)}
 
 
 def _json_metrics(path: str) -> Dict[str, float]:
@@ -110,39 +119,29 @@ def ridge_metrics(path: str) -> Dict[str, float]:
     return out
 
 
-def _label(plan: PipelinePlan, key: str) -> str:
-    return next((init.label for init in plan.pretrain if init.key == key), RANDOM_INIT)
-
-
-def collect_results(plan: PipelinePlan, timings: Dict[str, float]) -> PipelineResults:
-    """Read the final metrics of every run of ``plan`` (a run that left nothing has no metrics)."""
-    results = PipelineResults(plan, dict(timings))
-    for task in plan.tasks:
-        if task.majority_class:
-            run_dir = osp.join(plan.work_dir, majority_class_stage(task))
-            results.majority_class[task.name] = RunResult(
-                run_dir, _json_metrics(osp.join(run_dir, MAJORITY_CLASS_FILE))
-            )
-    for seed in plan.seeds:
-        root = plan.seed_dir(seed)
-        results.pretrain[seed] = {
-            init.label: _final_validation(osp.join(root, f'pretrain_{init.key}')) for init in plan.pretrain
-        }
-        results.tasks[seed], results.ridge[seed] = {}, {}
-        for task in plan.tasks:
-            runs = {}
-            for init in plan.inits_of(task):
-                label = RANDOM_INIT if init is None else init.label
-                run_dir = osp.join(root, f'{task.name}_{init_key(init)}')
-                runs[label] = (
-                    RunResult(run_dir, _json_metrics(osp.join(run_dir, TEST_METRICS_FILE)))
-                    if task.test_split
-                    else _final_validation(run_dir)
-                )
-                if task.ridge:
-                    ridge_dir = osp.join(root, f'ridge_{init_key(init)}')
-                    results.ridge[seed][label] = RunResult(ridge_dir, ridge_metrics(osp.join(ridge_dir, RIDGE_FILE)))
-            results.tasks[seed][task.name] = runs
+def collect_results(
+    plan: PipelinePlan, timings: Dict[str, float], stages: Optional[PlannedStages] = None
+) -> PipelineResults:
+    """Read the final metrics of every run of ``plan`` through its stage handles (``stages``: what
+    :func:`~.plan.build_stages` returned for it; built again when not given). A run that left nothing has none."""
+    stages = build_stages(plan) if stages is None else stages
+    results = PipelineResults(plan, stages, dict(timings))
+    tasks = {task.name: task for task in plan.tasks}
+    majority = {majority_class_kind(task) for task in plan.tasks if task.majority_class}
+    for (seed, kind, key), stage in stages.handles.items():
+        run_dir = stage.output_dir
+        if kind == PRETRAIN:
+            metrics = _final_validation(run_dir)
+        elif kind == RIDGE:
+            metrics = ridge_metrics(osp.join(run_dir, RIDGE_FILE))
+        elif kind in majority:
+            metrics = _json_metrics(osp.join(run_dir, MAJORITY_CLASS_FILE))
+        elif kind in tasks:
+            test_split = tasks[kind].test_split
+            metrics = _json_metrics(osp.join(run_dir, TEST_METRICS_FILE)) if test_split else _final_validation(run_dir)
+        else:
+            continue  # data, backbones, figures: nothing to score
+        results.runs[(seed, kind, key)] = RunResult(run_dir, metrics)
     return results
 
 
@@ -154,11 +153,16 @@ def _load_voxelwise(run_dir: str) -> Dict[str, Dict[str, np.ndarray]]:
     return read_voxelwise(osp.join(run_dir, VOXELWISE_FILE))
 
 
+def _on_every_task(plan: PipelinePlan) -> List[Initialisation]:
+    """Random init and the pretrainings that run every task (the controls and the main run, not the ablations)."""
+    return [plan.random_init] + [i for i in plan.pretrain if all(t.name in i.tasks for t in plan.tasks)]
+
+
 def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:
     """Draw the report's figures of the first seed into ``fig_dir``; returns ``{figure name: path}``."""
     from mmbrain.evaluation.brain_maps import read_maps_index
+    from mmbrain.evaluation.scalar_logs import load_scalar_log
     from mmbrain.visualization import (
-        load_scalar_log,
         plot_ablation,
         plot_brain_map,
         plot_result_maps,
@@ -172,75 +176,79 @@ def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:
     figures = {}
 
     logs = {}
-    for label, run in results.pretrain[seed].items():
+    for init in plan.pretrain:
         try:
-            logs[label] = load_scalar_log(run.run_dir)
+            logs[init.label] = load_scalar_log(results.run(seed, PRETRAIN, init.key).run_dir)
         except FileNotFoundError:
             continue
     if logs:
         figures['pretraining curves'] = osp.join(fig_dir, 'pretraining_curves.png')
         plot_training_curves(logs, figures['pretraining curves'], title=f'Pretraining (seed {seed})')
 
-    encoding = results.tasks[seed].get('encoding', {})
-    voxelwise = {
-        label: _load_voxelwise(r.run_dir)
-        for label, r in encoding.items()
-        if osp.isfile(osp.join(r.run_dir, VOXELWISE_FILE))
-    }
-    if voxelwise:
-        main = plan.main.label
-        reference = voxelwise.get(main) or next(iter(voxelwise.values()))
-        shown = {label: voxelwise[label] for label in (RANDOM_INIT, 'CLIP', main) if label in voxelwise}
-        figures['per-ROI correlation'] = osp.join(fig_dir, 'roi_correlation.png')
-        plot_roi_correlations(
-            {label: {g: v['r'] for g, v in groups.items()} for label, groups in shown.items()},
-            figures['per-ROI correlation'],
-            noise_ceiling={g: v['noise_ceiling'] for g, v in reference.items()},
-            title='Encoding accuracy per ROI group, held-out subject, test split (ceiling: sqrt of the noise ceiling)',
-        )
-        maps = {label: read_maps_index(osp.join(encoding[label].run_dir, BRAIN_MAPS_DIR)) for label in shown}
-        maps = {label: index for label, index in maps.items() if index is not None}
-        if maps:
-            figures['brain maps'] = osp.join(fig_dir, 'brain_maps.png')
-            plot_result_maps(
-                maps,
-                figures['brain maps'],
-                key='r',
-                title='Prediction correlation per voxel (held-out subject, test split)',
-            )
-        elif all('xyz' in v for v in reference.values()):
-            figures['brain map'] = osp.join(fig_dir, 'brain_map.png')
-            plot_brain_map(
-                np.concatenate([v['xyz'] for v in reference.values()]),
-                np.concatenate([v['r'] for v in reference.values()]),
-                figures['brain map'],
-                title=f'Prediction correlation per voxel ({main} backbone, held-out subject, test split)',
-            )
-
-    encoding_task = next((t for t in plan.tasks if t.name == 'encoding'), None)
-    ablation = {}
-    for init in plan.pretrain:
-        if encoding_task is None or 'encoding' not in init.tasks:
-            continue
-        metrics = results.pretrain[seed][init.label].metrics
-        row = {
-            name: metrics[key]
-            for key, name in (
-                ('retrieval/img2brain_top1', 'image→brain top-1'),
-                ('retrieval/brain2img_top1', 'brain→image top-1'),
-            )
-            if key in metrics
+    encoding = next((t for t in plan.tasks if t.test_split), None)
+    if encoding is not None:
+        runs = {init.label: results.run(seed, encoding.name, init.key).run_dir for init in plan.inits_of(encoding)}
+        voxelwise = {
+            label: _load_voxelwise(run_dir)
+            for label, run_dir in runs.items()
+            if run_dir and osp.isfile(osp.join(run_dir, VOXELWISE_FILE))
         }
-        headline, name = next(iter(encoding_task.metrics.items()))
-        if headline in encoding.get(init.label, RunResult('')).metrics:
-            row[name] = encoding[init.label].metrics[headline]
-        ablation[init.label] = row
-    if len(ablation) > 1 and any(ablation.values()):
-        figures['ablation'] = osp.join(fig_dir, 'ablation.png')
-        plot_ablation(ablation, figures['ablation'], title=f'Pretraining variants (cf. paper Table 3; seed {seed})')
+        shown = {i.label: voxelwise[i.label] for i in _on_every_task(plan) if i.label in voxelwise}
+        if shown:
+            main = plan.main.label
+            reference = voxelwise.get(main) or next(iter(voxelwise.values()))
+            figures['per-ROI correlation'] = osp.join(fig_dir, 'roi_correlation.png')
+            plot_roi_correlations(
+                {label: {g: v['r'] for g, v in groups.items()} for label, groups in shown.items()},
+                figures['per-ROI correlation'],
+                noise_ceiling={g: v['noise_ceiling'] for g, v in reference.items()},
+                title=f'{encoding.title}: accuracy per ROI group (ceiling: sqrt of the noise ceiling)',
+            )
+            maps = {label: read_maps_index(osp.join(runs[label], BRAIN_MAPS_DIR)) for label in shown}
+            maps = {label: index for label, index in maps.items() if index is not None}
+            if maps:
+                figures['brain maps'] = osp.join(fig_dir, 'brain_maps.png')
+                plot_result_maps(
+                    maps,
+                    figures['brain maps'],
+                    key='r',
+                    title='Prediction correlation per voxel (held-out subject, test split)',
+                )
+            elif all('xyz' in v for v in reference.values()):
+                figures['brain map'] = osp.join(fig_dir, 'brain_map.png')
+                plot_brain_map(
+                    np.concatenate([v['xyz'] for v in reference.values()]),
+                    np.concatenate([v['r'] for v in reference.values()]),
+                    figures['brain map'],
+                    title=f'Prediction correlation per voxel ({main} backbone, held-out subject, test split)',
+                )
 
-    gradcam = osp.join(plan.seed_dir(seed), 'gradcam', GRADCAM_FILE)
-    if plan.gradcam and osp.isfile(gradcam):  # copied, so that a report's figures are all in one folder
+    controls = {i.key for i in _on_every_task(plan)}
+    variants = [plan.main] + [i for i in plan.pretrain if i.key not in controls]
+    if encoding is not None and len(variants) > 1:
+        ablation = {}
+        headline, name = encoding.headline
+        for init in variants:
+            metrics = results.run(seed, PRETRAIN, init.key).metrics
+            row = {
+                label: metrics[key]
+                for key, label in (
+                    ('retrieval/img2brain_top1', 'image→brain top-1'),
+                    ('retrieval/brain2img_top1', 'brain→image top-1'),
+                )
+                if key in metrics
+            }
+            score = results.run(seed, encoding.name, init.key).metrics.get(headline)
+            if score is not None:
+                row[name] = score
+            ablation[init.label] = row
+        if any(ablation.values()):
+            figures['ablation'] = osp.join(fig_dir, 'ablation.png')
+            plot_ablation(ablation, figures['ablation'], title=f'Brainformer and its ablations (seed {seed})')
+
+    stage = results.stages.get(seed, GRADCAM)
+    gradcam = osp.join(stage.output_dir, GRADCAM_FILE) if stage is not None else ''
+    if gradcam and osp.isfile(gradcam):  # copied, so that a report's figures are all in one folder
         figures['Grad-CAM (paper Fig. 6)'] = osp.join(fig_dir, GRADCAM_FILE)
         with open(gradcam, 'rb') as src, atomic_write(figures['Grad-CAM (paper Fig. 6)'], 'wb') as dst:
             shutil.copyfileobj(src, dst)
@@ -264,10 +272,6 @@ def _cell(values: Sequence[Optional[float]]) -> str:
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
     return ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)] + ['| ' + ' | '.join(r) + ' |' for r in rows]
-
-
-def _per_seed(per_seed: Dict[int, Dict[str, RunResult]], label: str, key: str) -> List[Optional[float]]:
-    return [per_seed[seed].get(label, RunResult('')).metrics.get(key) for seed in sorted(per_seed)]
 
 
 def _difference(d: PairedDifference) -> str:
@@ -297,88 +301,118 @@ def _verdict(d: PairedDifference, what: str) -> str:
     )
 
 
-def _comparisons(labels: Sequence[str], main: str) -> List[Tuple[str, str]]:
-    return [(main, other) for other in (RANDOM_INIT, 'CLIP') if other in labels and other != main]
+def _pairs(plan: PipelinePlan, inits: Sequence[Initialisation]) -> List[Tuple[Initialisation, Initialisation]]:
+    """Every pair of ``inits``, ``a - b`` in the plan's order (Brainformer, its ablations, the controls, random init
+    last) unless a declared comparison orients it the other way."""
+    order = {init.key: i for i, init in enumerate(list(plan.pretrain) + [plan.random_init])}
+    ranked = sorted(inits, key=lambda init: order[init.key])
+    declared = {(c.a, c.b) for c in plan.comparisons()}
+    pairs = []
+    for i, a in enumerate(ranked):
+        for b in ranked[i + 1 :]:
+            pairs.append((b, a) if (b.key, a.key) in declared else (a, b))
+    return pairs
 
 
-def _task_section(
-    task: DownstreamTask,
+def _differences(
     results: PipelineResults,
-    per_seed: Dict[int, Dict[str, RunResult]],
-    ridge: Optional[Dict[int, Dict[str, RunResult]]],
+    kind: str,
+    inits: Sequence[Initialisation],
+    columns: Sequence[Tuple[str, str]],
 ) -> List[str]:
+    """The table of every pairwise difference on every column."""
+    return _table(
+        ['difference'] + [name for _, name in columns],
+        [
+            [f'{a.label} - {b.label}']
+            + [
+                _difference(
+                    paired_difference(
+                        results.per_seed(kind, a.key, key), results.per_seed(kind, b.key, key), CONFIDENCE
+                    )
+                )
+                for key, _ in columns
+            ]
+            for a, b in _pairs(results.plan, inits)
+        ],
+    ) + ['']
+
+
+def _readings(
+    results: PipelineResults, kind: str, scope: str, inits: Sequence[Initialisation], metric: Tuple[str, str]
+) -> List[str]:
+    """A sentence per declared comparison among ``inits`` on ``metric``, with what the data decide by construction
+    (``scope``: the task name, or :data:`RETRIEVAL`)."""
+    keys = {init.key for init in inits}
     plan = results.plan
-    labels = [RANDOM_INIT if init is None else init.label for init in plan.inits_of(task)]
+    lines = []
+    for c in plan.comparisons():
+        if c.a not in keys or c.b not in keys:
+            continue
+        a, b = plan.initialisation(c.a), plan.initialisation(c.b)
+        d = paired_difference(
+            results.per_seed(kind, c.a, metric[0]), results.per_seed(kind, c.b, metric[0]), CONFIDENCE
+        )
+        line = '- ' + _verdict(d, f'{a.label} - {b.label} on {metric[1]} ({c.question})')
+        if scope in c.by_construction:
+            line += f' Synthetic world: {c.by_construction[scope]}.'
+        lines.append(line)
+    return lines + [''] if lines else []
+
+
+def _task_section(task: DownstreamTask, results: PipelineResults) -> List[str]:
+    plan = results.plan
+    inits = plan.inits_of(task)
     lines = [f'### {task.title}', '']
-    column_sets = [list(task.metrics.items())]
-    if task.name == 'det':  # val2017 (the paper's), then val2017 without the NSD images
-        column_sets = [
-            [(k, v) for k, v in task.metrics.items() if not k.startswith('coco-wo-nsd/')],
-            [(k, v) for k, v in task.metrics.items() if k.startswith('coco-wo-nsd/')],
-        ]
-    rows_of = [(label, per_seed, label) for label in labels]  # (row name, results per seed, label in them)
-    if ridge:
-        rows_of += [(f'ridge baseline: {label}', ridge, label) for label in labels]
-    trivial = results.majority_class.get(task.name)
-    if trivial is not None:
-        rows_of.append((MAJORITY_ROW, {0: {MAJORITY_ROW: trivial}}, MAJORITY_ROW))
-    for columns in column_sets:
-        lines += _table(
-            ['initialisation'] + [name for _, name in columns],
-            [[row] + [_cell(_per_seed(source, label, key)) for key, _ in columns] for row, source, label in rows_of],
-        ) + ['']
+    rows_of: List[Tuple[str, str, str]] = [(init.label, task.name, init.key) for init in inits]  # row, kind, key
+    if task.ridge:
+        rows_of += [(f'ridge baseline: {init.label}', RIDGE, init.key) for init in inits]
+    trivial = results.runs.get((None, majority_class_kind(task), '')) if task.majority_class else None
+
+    def cells(kind: str, key: str, columns: Sequence[Tuple[str, str]]) -> List[str]:
+        return [_cell(results.per_seed(kind, key, metric)) for metric, _ in columns]
+
+    for columns in task.column_sets:
+        rows = [[row] + cells(kind, key, columns) for row, kind, key in rows_of]
+        if trivial is not None:
+            rows.append([MAJORITY_ROW] + [_cell([trivial.metrics.get(metric)]) for metric, _ in columns])
+        lines += _table(['initialisation'] + [name for _, name in columns], rows) + ['']
     groups = sorted(
-        {m.group(1) for runs in per_seed.values() for r in runs.values() for m in map(GROUP_KEY.match, r.metrics) if m}
+        {
+            m.group(1)
+            for (_, kind, _), run in results.runs.items()
+            if kind == task.name
+            for m in map(GROUP_KEY.match, run.metrics)
+            if m
+        }
     )
     if groups:
         lines += ['Mean Pearson r per ROI group:', '']
+        group_columns = [(f'nsd/{g}/pearson_mean', g) for g in groups]
         lines += _table(
-            ['initialisation'] + groups,
-            [
-                [label] + [_cell(_per_seed(per_seed, label, f'nsd/{g}/pearson_mean')) for g in groups]
-                for label in labels
-            ],
+            ['initialisation'] + groups, [[init.label] + cells(task.name, init.key, group_columns) for init in inits]
         ) + ['']
 
+    headline, name = task.headline
     if trivial is not None and trivial.metrics:
-        headline, name = next(iter(task.metrics.items()))
-        random_init = summarize(_per_seed(per_seed, RANDOM_INIT, headline))
+        random_init = summarize(results.per_seed(task.name, plan.random_init.key, headline))
         lines += [
             f"- Trivial baseline: the majority class everywhere (the training split's most frequent class) scores "
-            f'{name} {_fmt(trivial.metrics.get(headline))}; random init reaches {_fmt(random_init.mean)}.',
+            f'{name} {_fmt(trivial.metrics.get(headline))}; {plan.random_init.label} reaches {_fmt(random_init.mean)}.',
             '',
         ]
 
-    pairs = _comparisons(labels, plan.main.label)
-    if task.name == 'encoding':  # Table 3: the chosen pretraining against its ablations
-        pairs += [
-            (plan.main.label, init.label) for init in plan.pretrain[1:] if init.label != 'CLIP' and init.label in labels
-        ]
-    if pairs:
-        lines += [f'Paired differences over seeds (mean [{int(CONFIDENCE * 100)}% t-interval]):', '']
-        lines += _table(
-            ['difference'] + [name for _, name in task.metrics.items()],
-            [
-                [f'{a} - {b}']
-                + [
-                    _difference(paired_difference(_per_seed(per_seed, a, key), _per_seed(per_seed, b, key), CONFIDENCE))
-                    for key in task.metrics
-                ]
-                for a, b in pairs
-            ],
-        ) + ['']
-        headline, name = next(iter(task.metrics.items()))
-        for a, b in pairs[:2]:
-            d = paired_difference(_per_seed(per_seed, a, headline), _per_seed(per_seed, b, headline), CONFIDENCE)
-            lines.append('- ' + _verdict(d, f'{a} - {b} on {name}'))
-        lines.append('')
+    lines += [f'Paired differences over seeds, every pair (mean [{int(CONFIDENCE * 100)}% t-interval]):', '']
+    for columns in task.column_sets:
+        lines += _differences(results, task.name, inits, columns)
+    lines += _readings(results, task.name, task.name, inits, task.headline)
     return lines
 
 
-def _modality(results: PipelineResults, label: str) -> str:
+def _modality(results: PipelineResults, init: Initialisation) -> str:
     """What a pretraining pairs images with in its retrieval keys (``brain``; ``text`` for CLIP)."""
-    for runs in results.pretrain.values():
-        for key in runs.get(label, RunResult('')).metrics:
+    for seed in results.plan.seeds:
+        for key in results.run(seed, PRETRAIN, init.key).metrics:
             match = MODALITY_KEY.match(key)
             if match:
                 return match.group(1)
@@ -402,9 +436,13 @@ def _retrieval_keys(modality: str, subject: str = '') -> List[str]:
 
 def _pretraining_section(results: PipelineResults) -> List[str]:
     plan = results.plan
-    labels = [init.label for init in plan.pretrain]
-    modality = {label: _modality(results, label) for label in labels}
+    inits = list(plan.pretrain)
+    modality = {init.key: _modality(results, init) for init in inits}
     lines = ['## Pretraining: retrieval on held-out rows (%)', '']
+
+    def cells(init: Initialisation, subject: str = '') -> List[str]:
+        return [_cell(results.per_seed(PRETRAIN, init.key, k)) for k in _retrieval_keys(modality[init.key], subject)]
+
     lines += _table(
         [
             'pretraining',
@@ -416,18 +454,14 @@ def _pretraining_section(results: PipelineResults) -> List[str]:
             'chance top-1',
             'chance top-5',
         ],
-        [
-            [label, modality[label]]
-            + [_cell(_per_seed(results.pretrain, label, key)) for key in _retrieval_keys(modality[label])]
-            for label in labels
-        ],
+        [[init.label, modality[init.key]] + cells(init) for init in inits],
     ) + ['']
     subjects = sorted(
         {
             m.group(1)
-            for runs in results.pretrain.values()
-            for r in runs.values()
-            for m in map(SUBJECT_KEY.match, r.metrics)
+            for (_, kind, _), run in results.runs.items()
+            if kind == PRETRAIN
+            for m in map(SUBJECT_KEY.match, run.metrics)
             if m
         }
     )
@@ -437,40 +471,36 @@ def _pretraining_section(results: PipelineResults) -> List[str]:
             '',
         ]
         rows = []
-        for label in labels:
-            cells = {
-                subj: [_cell(_per_seed(results.pretrain, label, key)) for key in _retrieval_keys(modality[label], subj)]
-                for subj in subjects
-            }
-            rows.append([label] + [' / '.join(cells[subj][i] for i in (0, 2, 4)) for subj in subjects])
+        for init in inits:
+            per_subject = {subj: cells(init, subj) for subj in subjects}
+            rows.append([init.label] + [' / '.join(per_subject[subj][i] for i in (0, 2, 4)) for subj in subjects])
         lines += _table(['pretraining'] + subjects, rows) + ['']
-    ablations = [label for label in labels[1:] if modality[label] == modality[labels[0]]]
-    if ablations:  # Table 3: the chosen pretraining against its ablations, on retrieval
-        keys = _retrieval_keys(modality[labels[0]])[:4]
-        lines += [f'Paired differences over seeds (mean [{int(CONFIDENCE * 100)}% t-interval]):', '']
-        lines += _table(
-            ['difference', 'image→brain top-1', 'image→brain top-5', 'brain→image top-1', 'brain→image top-5'],
-            [
-                [f'{labels[0]} - {label}']
-                + [
-                    _difference(
-                        paired_difference(
-                            _per_seed(results.pretrain, labels[0], key),
-                            _per_seed(results.pretrain, label, key),
-                            CONFIDENCE,
-                        )
-                    )
-                    for key in keys
-                ]
-                for label in ablations
-            ],
-        ) + ['']
+    for paired in dict.fromkeys(modality.values()):  # differences only between pretrainings of one modality
+        same = [init for init in inits if modality[init.key] == paired]
+        if len(same) < 2:
+            continue
+        keys = _retrieval_keys(paired)[:4]
+        names = [f'image→{paired} top-1', f'image→{paired} top-5', f'{paired}→image top-1', f'{paired}→image top-5']
+        lines += [
+            f'Paired differences over seeds between the pretrainings that pair images with {paired}, every pair '
+            f'(mean [{int(CONFIDENCE * 100)}% t-interval]):',
+            '',
+        ]
+        lines += _differences(results, PRETRAIN, same, list(zip(keys, names)))
+        lines += _readings(results, PRETRAIN, RETRIEVAL, same, (keys[0], names[0]))
     lines += [
         'Measured at the last validation of each pretraining; chance is the expected hit rate of a random '
-        'ranking. Brainformer and its ablations pair images with fMRI, CLIP with captions.',
+        'ranking. Each row says what its images are paired with (fMRI: brain; captions: text).',
         '',
     ]
     return lines
+
+
+def _reading_notes(plan: PipelinePlan) -> List[str]:
+    notes = list(plan.notes) + [note for task in plan.tasks for note in task.notes]
+    if not notes:
+        return []
+    return ['## Reading this report', ''] + [f'- {note}' for note in notes] + ['']
 
 
 def git_commit(path: Optional[str] = None) -> str:
@@ -478,9 +508,7 @@ def git_commit(path: Optional[str] = None) -> str:
     it (or 'unknown')."""
     import subprocess
 
-    import mmbrain
-
-    path = path or osp.dirname(osp.dirname(osp.abspath(mmbrain.__file__)))
+    path = path or _repo_root()
     try:
         head = subprocess.run(
             ['git', '-C', path, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, timeout=10
@@ -493,15 +521,38 @@ def git_commit(path: Optional[str] = None) -> str:
     return head.stdout.strip() + (' with uncommitted changes' if dirty.returncode == 1 else '')
 
 
+def _repo_root() -> str:
+    import mmbrain
+
+    return osp.dirname(osp.dirname(osp.abspath(mmbrain.__file__)))
+
+
+def shown_path(path: str, work_dir: str) -> str:
+    """``path`` as a results page shows it: relative to the repository when inside it, else relative to the work dir
+    (``WORK_DIR/...``), never this machine's absolute path."""
+    path = osp.abspath(path)
+    for root, name in ((_repo_root(), ''), (osp.abspath(work_dir), 'WORK_DIR')):
+        rel = osp.relpath(path, root)
+        if rel == '.':
+            return name or '.'
+        if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+            return osp.join(name, rel) if name else rel
+    return osp.join('WORK_DIR', osp.relpath(path, osp.abspath(work_dir)))
+
+
+def _shown_command(command: Sequence[str], work_dir: str) -> str:
+    return ' '.join(shown_path(arg, work_dir) if osp.isabs(arg) else arg for arg in command)
+
+
 def write_report(
     results: PipelineResults,
     figures: Dict[str, str],
     path: str,
     command: Sequence[str] = (),
-    extra_sections: Optional[List[str]] = None,
     commit: Optional[str] = None,
 ) -> None:
-    """Write the Markdown report atomically; ``commit`` is the code the runs used (default: :func:`git_commit` now)."""
+    """Write the Markdown report atomically; ``commit`` is the code the runs used (default: :func:`git_commit` now).
+    Paths are shown relative to the repository or the work dir (:func:`shown_path`)."""
     import mmbrain
 
     plan = results.plan
@@ -513,11 +564,15 @@ def write_report(
         else f'One seed ({plan.seeds[0]}): cells are single runs, with no spread, so no difference below can be told '
         'apart from seed-to-seed variation; `--seeds 0 1 2` measures it.'
     )
+    world = ''
+    if plan.synthetic and plan.world_args:
+        world = f' World options: `{" ".join(plan.world_args)}`.'
     lines = [
         '# Brainformer end-to-end report',
         '',
-        f'Data: {"synthetic NSD world" if plan.synthetic else "NSD"} (`{plan.data_root}`, converted '
-        f'`{plan.converted_dir}`). Work dir: `{plan.work_dir}`. Command: `{" ".join(command)}`; mmbrain '
+        f'Data: {"synthetic NSD world" if plan.synthetic else "NSD"} (`{shown_path(plan.data_root, plan.work_dir)}`, '
+        f'converted `{shown_path(plan.converted_dir, plan.work_dir)}`).{world} Work dir: '
+        f'`{shown_path(plan.work_dir, plan.work_dir)}`. Command: `{_shown_command(command, plan.work_dir)}`; mmbrain '
         f'{mmbrain.__version__}, commit {commit or git_commit()}.',
         '',
         spread + ' Every number below was measured by these runs; each run folder holds its full log.',
@@ -525,17 +580,17 @@ def write_report(
     ]
     lines += _pretraining_section(results)
 
-    lines += ['## Downstream: random init / CLIP / Brainformer (same schedule, same seeds)', '']
+    labels = ' / '.join(init.label for init in _on_every_task(plan))
+    lines += [f'## Downstream: {labels} (same schedule, same seeds)', '']
     for task in plan.tasks:
-        per_seed = {seed: results.tasks[seed].get(task.name, {}) for seed in plan.seeds}
-        lines += _task_section(task, results, per_seed, results.ridge if task.ridge else None)
+        lines += _task_section(task, results)
 
     if figures:
         lines += ['## Figures', '']
         for name, fig in figures.items():
             lines += [f'### {name}', '', f'![{name}]({osp.relpath(fig, osp.dirname(osp.abspath(path)))})', '']
 
-    lines += extra_sections or []
+    lines += _reading_notes(plan)
     lines += ['## Time per stage', '']
     rows = [[name, f'{seconds:.0f}'] for name, seconds in results.timings.items()]
     for seed in plan.seeds:

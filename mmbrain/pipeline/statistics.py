@@ -26,7 +26,8 @@ class PairedDifference:
         mean: Mean difference.
         sd: Sample standard deviation of the differences (ddof=1).
         n: Number of seeds with both values.
-        low, high: Bounds of the ``confidence`` t-interval, ``mean ± t_{n-1} * sd / sqrt(n)``.
+        low, high: Bounds of the ``confidence`` t-interval, ``mean ± t_{n-1} * sd / sqrt(n)`` (scipy's
+            ``ttest_rel(a, b).confidence_interval()``).
         confidence: e.g. 0.95.
     """
 
@@ -66,7 +67,8 @@ def summarize(values: Sequence[Optional[float]]) -> Summary:
 def paired_difference(
     a: Sequence[Optional[float]], b: Sequence[Optional[float]], confidence: float = 0.95
 ) -> PairedDifference:
-    """``a - b`` over the seeds where both are finite, with a Student-t interval for the mean difference.
+    """``a - b`` over the seeds where both are finite, with the paired t-test's interval for the mean difference
+    (``scipy.stats.ttest_rel``).
 
     Args:
         a, b: One value per seed, in the same seed order.
@@ -78,14 +80,20 @@ def paired_difference(
         raise ValueError(f'paired_difference: {len(a)} values against {len(b)}')
     if not 0 < confidence < 1:
         raise ValueError(f'paired_difference: confidence must be in (0, 1), got {confidence}')
-    d = _finite(a) - _finite(b)
-    d = d[np.isfinite(d)]
+    x, y = _finite(a), _finite(b)
+    both = np.isfinite(x) & np.isfinite(y)
+    x, y = x[both], y[both]
+    d = x - y
     n = int(d.size)
     if n == 0:
         return PairedDifference(float('nan'), float('nan'), 0, float('nan'), float('nan'), confidence)
     mean = float(d.mean())
     if n == 1:
         return PairedDifference(mean, float('nan'), 1, float('nan'), float('nan'), confidence)
+    # The same difference on every seed (up to rounding): scipy's t is 0/0 (a NaN interval, with a cancellation
+    # warning); ours is the point itself, which is what the seeds show.
+    if np.ptp(d) <= 1e-12 * max(1.0, float(np.abs(d).max())):
+        return PairedDifference(mean, 0.0, n, mean, mean, confidence)
     sd = float(d.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * sd / np.sqrt(n)
-    return PairedDifference(mean, sd, n, mean - half, mean + half, confidence)
+    interval = stats.ttest_rel(x, y).confidence_interval(confidence_level=confidence)
+    return PairedDifference(mean, sd, n, float(interval.low), float(interval.high), confidence)

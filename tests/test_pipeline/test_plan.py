@@ -10,7 +10,25 @@ from mmbrain.pipeline import build_stages, nsd_plan, synthetic_plan
 from mmbrain.pipeline.plan import BACKBONE_FILE, RIDGE_FILE, TEST_METRICS_FILE
 from mmbrain.pipeline.stages import Checkpoint, GeneratedConfig, Out, Stage
 
-INITS = ['brainformer', 'clip', 'wo-bfg', 'bfg-printed']
+INITS = ['brainformer', 'wo-bfg', 'bfg-printed', 'wo-bfg-lcon1.0', 'shuffled', 'clip']
+#: Initialisations that run every downstream task (the ablations run the encoding tasks only).
+CONTROLS = ['random-init', 'shuffled', 'clip', 'brainformer']
+ENCODING = ['encoding', 'encoding-spatial']
+#: Configs helpers R and C are writing (the plans name them already): not yet required to exist.
+PENDING = [
+    'configs/pretrain/brainformer_convnext-s_shuffled-pairing_8xb64-coslr-100e_nsd.py',
+    'configs/pretrain/brainformer_swin-s_shuffled-pairing_8xb64-coslr-100e_nsd.py',
+    'configs/demo/brainformer_convnext-mini_wo-bfg-lcon1.0_1xb32-600i_synthetic-demo.py',
+    'configs/demo/brainformer_convnext-mini_printed-windows_1xb32-600i_synthetic-demo.py',
+    'configs/demo/voxel-readout-spatial_convnext-mini-{init}_1xb32-4e_synthetic-nsd-subj08-demo.py',
+]
+
+
+def _pending(path: str) -> bool:
+    """Whether ``path`` is (an instance of) a config that is not written yet."""
+    import fnmatch
+
+    return any(fnmatch.fnmatch(path, '*' + p.replace('{init}', '*')) for p in PENDING) and not osp.isfile(path)
 
 
 def _by_name(stages: List[Stage]) -> Dict[str, Stage]:
@@ -38,12 +56,39 @@ def test_demo_runs_every_initialisation_on_every_task(demo):
     names = [stage.name for stage in stages]
     expected = ['world', 'convert', 'seg_majority-class']
     expected += [f'seed0/{kind}_{init}' for init in INITS for kind in ('pretrain', 'backbone')]
-    expected += [f'seed0/{task}_{init}' for task in ('det', 'seg') for init in ('random-init', 'clip', 'brainformer')]
-    for init in ['random-init'] + INITS:
-        expected += [f'seed0/encoding_{init}', f'seed0/ridge_{init}']
+    expected += [f'seed0/{task}_{init}' for task in ['det', 'seg'] + ENCODING for init in CONTROLS]
+    expected += [f'seed0/{task}_{init}' for task in ENCODING for init in INITS if init not in CONTROLS]
+    expected += [f'seed0/ridge_{init}' for init in ['random-init'] + INITS]
     expected.append('seed0/gradcam')
     assert sorted(names) == sorted(expected)
     assert len(names) == len(set(names))
+
+
+def test_stages_have_handles_by_seed_kind_and_initialisation(demo):
+    plan, stages = demo
+    assert stages.get(0, 'det', 'shuffled').name == 'seed0/det_shuffled'
+    assert stages.get(None, 'convert').output_dir == plan.converted_dir
+    assert stages.get(None, 'seg_majority-class').output_dir == osp.join(plan.work_dir, 'seg_majority-class')
+    assert stages.get(0, 'encoding', 'clip').output_dir == osp.join(plan.seed_dir(0), 'encoding_clip')
+    assert stages.get(0, 'det', 'wo-bfg') is None  # the ablations run the encoding tasks only
+    assert list(stages) == list(stages.handles.values())
+
+
+def test_the_shuffled_control_is_brainformer_with_the_pairing_destroyed(demo):
+    plan, stages = demo
+    shuffled, main = stages.get(0, 'pretrain', 'shuffled'), stages.get(0, 'pretrain', 'brainformer')
+    assert (
+        osp.basename(shuffled.config.file) == 'brainformer_convnext-mini_shuffled-pairing_1xb32-600i_synthetic-demo.py'
+    )
+    # each training seed draws its own derangement, as the config asks
+    assert shuffled.config.overrides == {'randomness.seed': 0, 'train_dataloader.dataset.pairing_seed': 0}
+    assert main.config.overrides == {'randomness.seed': 0}
+    assert osp.basename(stages.get(0, 'det', 'shuffled').config.file).startswith(
+        'mask-rcnn_convnext-mini-brainformer-pre_'
+    )
+    init = plan.initialisation('shuffled')
+    assert init.label == 'shuffled pairing' and set(init.tasks) >= {'det', 'seg', 'encoding'}
+    assert ('brainformer', 'shuffled') in {(c.a, c.b) for c in plan.comparisons()}
 
 
 def test_each_stage_reads_only_its_own_inputs(demo):
@@ -51,18 +96,29 @@ def test_each_stage_reads_only_its_own_inputs(demo):
     by_name = _by_name(stages)
     assert by_name['convert'].inputs == ['world']
     assert by_name['seed0/pretrain_clip'].inputs == ['world', 'convert']
-    assert by_name['seed0/det_clip'].inputs == ['world', 'convert', 'seed0/backbone_clip']
-    assert by_name['seed0/det_random-init'].inputs == ['world', 'convert']
+    # Mask R-CNN and UperNet read COCO / ADE, never the converted NSD data: a reconversion does not rerun them
+    assert by_name['seed0/det_clip'].inputs == ['world', 'seed0/backbone_clip']
+    assert by_name['seed0/det_random-init'].inputs == ['world']
+    assert by_name['seg_majority-class'].inputs == ['world']
+    assert by_name['seed0/encoding_clip'].inputs == ['world', 'convert', 'seed0/backbone_clip']
     # a change to the CLIP pretraining reruns the CLIP rows and the Grad-CAM figure, nothing else
     assert _dependants(stages, 'seed0/pretrain_clip') == {
         'seed0/backbone_clip',
         'seed0/det_clip',
         'seed0/seg_clip',
         'seed0/encoding_clip',
+        'seed0/encoding-spatial_clip',
         'seed0/ridge_clip',
         'seed0/gradcam',
     }
-    assert _dependants(stages, 'seed0/backbone_wo-bfg') == {'seed0/encoding_wo-bfg', 'seed0/ridge_wo-bfg'}
+    assert _dependants(stages, 'seed0/backbone_wo-bfg') == {
+        'seed0/encoding_wo-bfg',
+        'seed0/encoding-spatial_wo-bfg',
+        'seed0/ridge_wo-bfg',
+    }
+    assert {'seed0/det_random-init', 'seed0/seg_random-init', 'seg_majority-class'}.isdisjoint(
+        _dependants(stages, 'convert')
+    )
     assert len(_dependants(stages, 'world')) == len(stages) - 1
 
 
@@ -106,8 +162,10 @@ def test_gradcam_rows_follow_fig6(demo):
     gradcam = _by_name(stages)['seed0/gradcam']
     cmd = gradcam.commands[0]
     labels = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == '--model']
-    assert labels == ['random init', 'CLIP', 'w/o guidance loss', 'printed Eq. 6', 'Brainformer']
-    assert Checkpoint('seed0/pretrain_clip') in cmd and set(gradcam.inputs) >= {f'seed0/pretrain_{i}' for i in INITS}
+    assert labels == ['random init', 'w/o guidance loss', 'printed Eq. 6', 'shuffled pairing', 'CLIP', 'Brainformer']
+    assert Checkpoint('seed0/pretrain_clip') in cmd and set(gradcam.inputs) >= {
+        f'seed0/pretrain_{i}' for i in INITS if i != 'wo-bfg-lcon1.0'
+    }
 
 
 def test_seeds_study(tmp_path, monkeypatch):
@@ -120,7 +178,14 @@ def test_seeds_study(tmp_path, monkeypatch):
         pretrain = _by_name(stages)[f'seed{seed}/pretrain_brainformer']
         assert pretrain.seed == seed and pretrain.config.overrides == {'randomness.seed': seed}
         assert pretrain.root == str(tmp_path / 'work_dirs' / 'demo' / f'seed{seed}')
-        assert f'seed{seed}/encoding_learned-pos-embed' in names and f'seed{seed}/ridge_learned-pos-embed' in names
+        assert _by_name(stages)[f'seed{seed}/pretrain_shuffled'].config.overrides == {
+            'randomness.seed': seed,
+            'train_dataloader.dataset.pairing_seed': seed,
+        }
+        # Table 3 and both readings of "w/o guidance loss" (λ_con 0.5 and 1.0), on both encoding readouts
+        for init in ('learned-pos-embed', 'printed-windows', 'wo-bfg', 'wo-bfg-lcon1.0', 'bfg-printed'):
+            for kind in ('encoding', 'encoding-spatial', 'ridge'):
+                assert f'seed{seed}/{kind}_{init}' in names, (kind, init)
     assert [n for n in names if n.endswith('gradcam')] == ['seed0/gradcam']
     per_seed = sum(name.startswith('seed1/') for name in names)
     assert len(names) == 3 + 3 * per_seed + 1  # world, convert, seg_majority-class; the seeds; Grad-CAM
@@ -131,24 +196,73 @@ def test_guidance_ablations_can_make_room(tmp_path, monkeypatch):
     stages = _by_name(build_stages(synthetic_plan(guidance_ablations=False)))
     assert not [name for name in stages if 'bfg' in name]
     cmd = stages['seed0/gradcam'].commands[0]
-    assert [cmd[i + 1] for i, arg in enumerate(cmd) if arg == '--model'] == ['random init', 'CLIP', 'Brainformer']
+    labels = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == '--model']
+    assert labels == ['random init', 'shuffled pairing', 'CLIP', 'Brainformer']
 
 
 def test_nsd_plan_launchers(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    stages = _by_name(build_stages(nsd_plan('data/nsd', gpus=8)))
+    plan = nsd_plan('data/nsd', gpus=8)
+    stages = _by_name(build_stages(plan))
     assert 'world' not in stages and stages['convert'].inputs == []
-    assert stages['convert'].output_dir == str(tmp_path / 'data' / 'nsd' / 'mmbrain')
-    pretrain = stages['seed0/pretrain_brainformer'].commands[0]
-    assert pretrain[0] == 'bash' and pretrain[1].endswith(osp.join('tools', 'dist_train.sh')) and pretrain[3] == '8'
-    det = stages['seed0/det_clip'].commands[0]
-    assert det[1:4] == ['-m', 'torch.distributed.run', '--nproc_per_node=8'] and '--launcher' in det
-    assert osp.basename(stages['seed0/det_clip'].config.file) == 'mask-rcnn_convnext-s-clip-pre_fpn_8xb2-1x_coco.py'
+    # converted outside the NSD folder (a read-only NSD copy works), with the converter's warnings and progress
+    assert stages['convert'].output_dir == str(tmp_path / 'work_dirs' / 'nsd' / 'converted')
+    assert '--quiet' not in stages['convert'].commands[0]
+    pretrain = stages['seed0/pretrain_brainformer']
+    assert pretrain.commands[0][0] == 'bash' and pretrain.commands[0][1].endswith(osp.join('tools', 'dist_train.sh'))
+    assert pretrain.commands[0][3] == '8'
+    assert pretrain.config.overrides['train_dataloader.dataset.data_root'] == plan.converted_dir
+    assert 'train_dataloader.dataset.stimuli_file' not in pretrain.config.overrides  # data/nsd: where configs read
+    det = stages['seed0/det_clip']
+    assert (
+        det.commands[0][1:4] == ['-m', 'torch.distributed.run', '--nproc_per_node=8']
+        and '--launcher' in det.commands[0]
+    )
+    assert osp.basename(det.config.file) == 'mask-rcnn_convnext-s-clip-pre_fpn_8xb2-1x_coco.py'
+    assert det.inputs == ['seed0/backbone_clip'] and 'train_dataloader.dataset.data_root' not in det.config.overrides
+    # the 1xb64 readout runs on one GPU, as its config is tuned (no learning-rate scaling needed)
+    assert stages['seed0/encoding_brainformer'].commands[0][1].endswith(osp.join('tools', 'train.py'))
+    assert stages['seed0/encoding_brainformer'].inputs == ['convert', 'seed0/backbone_brainformer']
+    assert osp.basename(stages['seed0/pretrain_shuffled'].config.file) == (
+        'brainformer_convnext-s_shuffled-pairing_8xb64-coslr-100e_nsd.py'
+    )
     swin = _by_name(build_stages(nsd_plan('data/nsd', gpus=1, backbone='swin-s')))
     assert osp.basename(swin['seed0/pretrain_clip'].config.file) == 'clip_swin-s_8xb64-coslr-100e_nsd.py'
     assert swin['seed0/det_brainformer'].commands[0][1].endswith(osp.join('mmdet', '.mim', 'tools', 'train.py'))
     with pytest.raises(ValueError, match='convnext-s or swin-s'):
         nsd_plan('data/nsd', backbone='resnet')
+
+
+def test_nsd_plan_options(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = nsd_plan('/data/nsd-ro', table3=True, guidance_ablations=True, convert_args=['--betas-version', 'b2'])
+    stages = _by_name(build_stages(plan))
+    assert stages['convert'].commands[0][-2:] == ['--betas-version', 'b2']
+    for key in ('wo-bfg', 'bfg-printed', 'learned-pos-embed'):
+        config = stages[f'seed0/pretrain_{key}'].config.file
+        assert config.endswith(f'configs/pretrain/ablations/brainformer_convnext-s_{key}_8xb64-coslr-100e_nsd.py')
+        assert f'seed0/encoding_{key}' in stages
+    assert stages['seed0/pretrain_brainformer'].config.overrides['val_dataloader.dataset.stimuli_file'] == (
+        '/data/nsd-ro/nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5'
+    )
+    with pytest.raises(ValueError, match='no swin-s config for the ablations'):
+        nsd_plan('data/nsd', backbone='swin-s', table3=True)
+    # a conversion made beforehand: no convert stage, its folder read as is
+    handmade = _by_name(build_stages(nsd_plan('data/nsd', converted='conv')))
+    assert 'convert' not in handmade and handmade['seed0/encoding_clip'].inputs == ['seed0/backbone_clip']
+    assert handmade['seed0/pretrain_clip'].config.overrides['train_dataloader.dataset.data_root'] == str(
+        tmp_path / 'conv'
+    )
+    with pytest.raises(ValueError, match='not both'):
+        nsd_plan('data/nsd', converted='a', converted_root='b')
+
+
+def test_world_arguments_are_part_of_the_world_stage(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    world = _by_name(build_stages(synthetic_plan(world_args=['--snr', '0'])))['world']
+    generate = world.commands[0]
+    assert generate[1].endswith('make_synthetic_nsd.py') and generate[-2:] == ['--snr', '0']
+    assert world.declaration(None) != _by_name(build_stages(synthetic_plan()))['world'].declaration(None)
 
 
 def test_every_file_the_plans_run_exists(demo, tmp_path):
@@ -157,11 +271,11 @@ def test_every_file_the_plans_run_exists(demo, tmp_path):
     for plan in (
         demo[0],
         synthetic_plan(seeds=[0, 1], table3=True),
-        nsd_plan('data/nsd'),
+        nsd_plan('data/nsd', table3=True, guidance_ablations=True),
         nsd_plan('data/nsd', backbone='swin-s'),
     ):
         for stage in build_stages(plan):
-            missing |= set(stage.missing_files())
+            missing |= {path for path in stage.missing_files() if not _pending(path)}
     assert not missing, sorted(missing)
 
 

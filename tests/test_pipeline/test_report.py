@@ -7,17 +7,31 @@ import os.path as osp
 
 import pytest
 
-from mmbrain.pipeline import collect_results, synthetic_plan, write_report
-from mmbrain.pipeline.plan import MAJORITY_CLASS_FILE, RIDGE_FILE, TEST_METRICS_FILE
+from mmbrain.pipeline import build_stages, collect_results, synthetic_plan, write_report
+from mmbrain.pipeline.plan import (
+    MAJORITY_CLASS_FILE,
+    RIDGE_FILE,
+    TEST_METRICS_FILE,
+    Comparison,
+    DownstreamTask,
+    Initialisation,
+)
 from mmbrain.pipeline.report import ridge_metrics
 
-BOX = {'random-init': [0.10, 0.12, 0.11], 'clip': [0.13, 0.10, 0.16], 'brainformer': [0.15, 0.16, 0.17]}
+BOX = {
+    'random-init': [0.10, 0.12, 0.11],
+    'shuffled': [0.12, 0.12, 0.12],
+    'clip': [0.13, 0.10, 0.16],
+    'brainformer': [0.15, 0.16, 0.17],
+}
 PCC = {
     'random-init': [0.05, 0.06, 0.04],
+    'shuffled': [0.06, 0.05, 0.07],
     'clip': [0.20, 0.22, 0.21],
     'brainformer': [0.25, 0.24, 0.26],
     'wo-bfg': [0.22, 0.23, 0.21],
     'bfg-printed': [0.23, 0.22, 0.24],
+    'wo-bfg-lcon1.0': [0.24, 0.24, 0.24],
 }
 
 
@@ -35,15 +49,25 @@ def _json(path: str, metrics: dict) -> None:
         json.dump(metrics, f)
 
 
-def _fake_runs(plan) -> None:
+def _fake_runs(plan, stages=None) -> None:
+    """What the runs of ``plan`` would leave, written where its stage handles say (a few paths spelled out, so that
+    the folders of runs made before the handles are still the ones read)."""
+    stages = build_stages(plan) if stages is None else stages
+    assert stages.get(None, 'seg_majority-class').output_dir == osp.join(plan.work_dir, 'seg_majority-class')
+    seed = plan.seeds[0]
+    assert stages.get(seed, 'det', 'clip').output_dir == osp.join(plan.seed_dir(seed), 'det_clip')
     _json(osp.join(plan.work_dir, 'seg_majority-class', MAJORITY_CLASS_FILE), {'mIoU': 1.96, 'aAcc': 25.43})
-    for i, seed in enumerate(plan.seeds):
-        root = plan.seed_dir(seed)
-        for init in ('brainformer', 'wo-bfg', 'bfg-printed'):
+    for (seed, kind, key), stage in stages.handles.items():
+        i = plan.seeds.index(seed) if seed is not None else 0
+        out = stage.output_dir
+        if kind == 'pretrain' and key == 'clip':
+            _scalars(out, {'retrieval/img2text_top1': 30.0})
+        elif kind == 'pretrain':
+            chance = key == 'shuffled'
             _scalars(
-                osp.join(root, f'pretrain_{init}'),
+                out,
                 {
-                    'retrieval/img2brain_top1': 10.0 + i,
+                    'retrieval/img2brain_top1': 1.25 if chance else 10.0 + i,
                     'retrieval/brain2img_top1': 9.0,
                     'retrieval/img2brain_chance_top1': 1.25,
                     'retrieval/subj01/img2brain_top1': 11.0 + i,
@@ -51,28 +75,31 @@ def _fake_runs(plan) -> None:
                     'retrieval/subj01/img2brain_chance_top1': 2.5,
                 },
             )
-        _scalars(osp.join(root, 'pretrain_clip'), {'retrieval/img2text_top1': 30.0})
-        for init, values in BOX.items():
-            _scalars(osp.join(root, f'det_{init}'), {'coco/bbox_mAP': values[i], 'coco-wo-nsd/bbox_mAP': values[i]})
-            _scalars(osp.join(root, f'seg_{init}'), {'mIoU': 40.0 + i, 'aAcc': 80.0})
-        for init, values in PCC.items():
+        elif kind == 'det':
+            box = BOX.get(key, [0.2] * 3)[i]
+            _scalars(out, {'coco/bbox_mAP': box, 'coco-wo-nsd/bbox_mAP': box})
+        elif kind == 'seg':
+            _scalars(out, {'mIoU': 40.0 + i, 'aAcc': 80.0})
+        elif kind in ('encoding', 'encoding-spatial'):
+            value = PCC.get(key, [0.3, 0.3, 0.3])[i] + (0.01 if kind == 'encoding-spatial' else 0)
             _json(
-                osp.join(root, f'encoding_{init}', TEST_METRICS_FILE),
+                osp.join(out, TEST_METRICS_FILE),
                 {
-                    'nsd/pearson_mean': values[i],
-                    'nsd/algonauts_score': 10 * values[i],
-                    'nsd/floc-faces/pearson_mean': values[i] + 0.1,
+                    'nsd/pearson_mean': value,
+                    'nsd/algonauts_score': 10 * value,
+                    'nsd/floc-faces/pearson_mean': value + 0.1,
                 },
             )
-            _json(osp.join(root, f'ridge_{init}', RIDGE_FILE), {'ridge/nsd/pearson_mean': values[i] / 2})
+        elif kind == 'ridge':
+            _json(osp.join(out, RIDGE_FILE), {'ridge/nsd/pearson_mean': PCC.get(key, [0.3] * 3)[i] / 2})
 
 
 @pytest.fixture
 def report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
-    def make(seeds):
-        plan = synthetic_plan(seeds=seeds)
+    def make(seeds, **options):
+        plan = synthetic_plan(seeds=seeds, **options)
         _fake_runs(plan)
         timings = {'world': 30.0, **{f'seed{s}/pretrain_brainformer': 100.0 for s in seeds}}
         path = osp.join(plan.work_dir, 'report.md')
@@ -120,15 +147,109 @@ def test_paired_differences_and_the_verdict(report):
     # Brainformer - random init on box AP: 0.05, 0.04, 0.06 -> mean 0.05, t(2) interval excludes 0
     assert '| Brainformer - random init | +0.050 [+0.025, +0.075] |' in text
     assert (
-        'Brainformer - random init on box AP: +0.050, 95% interval [+0.025, +0.075] over 3 seeds: larger than '
-        'the seed spread'
+        'Brainformer - random init on box AP (does brain pretraining help at all): +0.050, 95% interval '
+        '[+0.025, +0.075] over 3 seeds: larger than the seed spread'
     ) in text
     assert (
-        'Brainformer - CLIP on box AP: +0.030, 95% interval [-0.036, +0.096] over 3 seeds: within the seed '
-        'spread' in text
+        'Brainformer - CLIP on box AP (fMRI against captions as the paired modality (paper Tables 1-2)): +0.030, 95% '
+        'interval [-0.036, +0.096] over 3 seeds: within the seed spread' in text
     )
     assert '| Brainformer - w/o guidance loss | +0.030 [' in text  # Table 3, on the encoding task
     assert '| Brainformer - printed Eq. 6 | +0.000 [+0.000, +0.000] | - |' in text  # and on retrieval
+
+
+def test_every_pair_on_every_metric_with_the_control(report):
+    text = report([0, 1, 2])
+    det = text.split('### Detection')[1].split('###')[0]
+    pairs = [
+        'Brainformer - shuffled pairing',
+        'Brainformer - CLIP',
+        'Brainformer - random init',
+        'shuffled pairing - CLIP',
+        'shuffled pairing - random init',
+        'CLIP - random init',
+    ]
+    for pair in pairs:
+        assert det.count(f'| {pair} |') == 2, pair  # val2017, and val2017 without the NSD images
+    # box AP: shuffled 0.12 everywhere, random init 0.10 / 0.12 / 0.11 -> +0.010 [-0.015, +0.035]
+    assert '| shuffled pairing - random init | +0.010 [-0.015, +0.035] |' in det
+    assert '| shuffled pairing | 0.120 ± 0.000 |' in det
+    encoding = text.split('### Brain response prediction (')[1].split('###')[0]
+    assert (
+        '| w/o guidance loss - printed Eq. 6 |' in encoding
+        and '| w/o guidance loss, λ_con 1.0 - random init |' in encoding
+    )
+    assert encoding.count(' - ') >= 21  # 7 initialisations: 21 pairs
+    # the reading lines of the pairs that matter, with what the synthetic world decides by construction
+    assert (
+        'Brainformer - shuffled pairing on PCC (mean r) (does the brain signal matter (the same pretraining with '
+        'the pairing destroyed)): +0.190, 95% interval [+0.190, +0.190]'
+    ) in encoding
+    assert 'Synthetic world: decided by construction: the true pairing carries the image features' in encoding
+    assert 'Synthetic world: not decided by construction: boxes, masks and classes' in det
+    # retrieval: Brainformer - shuffled, where the world decides it (the shuffled pairing retrieves at chance)
+    pretraining = text.split('## Pretraining')[1].split('## Downstream')[0]
+    assert '| Brainformer - shuffled pairing | +9.750 [+7.266, +12.234] |' in pretraining
+    assert 'only the true pairing links a response to its image' in pretraining
+    assert 'CLIP -' not in pretraining  # captions and fMRI retrieval are not one metric
+    assert '### Brain response prediction with the spatial readout' in text
+
+
+def test_a_new_initialisation_and_task_need_no_report_code(tmp_path, monkeypatch):
+    """An initialisation and a task added to the plan get their rows, columns, differences and reading lines."""
+    from dataclasses import replace
+
+    monkeypatch.chdir(tmp_path)
+    plan = synthetic_plan(seeds=[0, 1, 2], guidance_ablations=False)
+    task = DownstreamTask(
+        'count',
+        'Counting objects (a fake task)',
+        plan.tasks[1].config,
+        {'count/acc': 'count accuracy', 'count/f1': 'F1'},
+    )
+    init = Initialisation(
+        'fake pretraining',
+        'fake',
+        plan.main.config,
+        tasks=('count', 'det'),
+        comparisons=(
+            Comparison('fake', 'random-init', 'does faking help', {'count': 'decided by construction: it fakes'}),
+        ),
+    )
+    plan = replace(plan, pretrain=plan.pretrain + [init], tasks=plan.tasks + [task])
+    stages = build_stages(plan)
+    _fake_runs(plan, stages)
+    for i, seed in enumerate(plan.seeds):
+        for key in ('random-init', 'fake'):  # the initialisations that run it
+            _scalars(stages.get(seed, 'count', key).output_dir, {'count/acc': 0.5 + (0.1 * i if key == 'fake' else 0)})
+    path = str(tmp_path / 'report.md')
+    write_report(collect_results(plan, {}, stages), {}, path)
+    text = open(path).read()
+    count = text.split('### Counting objects (a fake task)')[1]
+    assert '| initialisation | count accuracy | F1 |' in count
+    assert '| fake pretraining | 0.600 ± 0.100 | - |' in count and '| random init | 0.500 ± 0.000 | - |' in count
+    assert '| fake pretraining - random init | +0.100 [-0.148, +0.348] | - |' in count
+    assert '- fake pretraining - random init on count accuracy (does faking help): +0.100' in count
+    assert 'Synthetic world: decided by construction: it fakes.' in count
+    assert '| fake pretraining | 0.200 ± 0.000 |' in text.split('### Detection')[1]
+    assert '| fake pretraining | brain | 11.000 ± 1.000 |' in text
+
+
+def test_paths_are_shown_relative_to_the_repository_or_the_work_dir(tmp_path, monkeypatch):
+    from mmbrain.pipeline.report import shown_path
+
+    monkeypatch.chdir(tmp_path)
+    plan = synthetic_plan(seeds=[0], work_dir=str(tmp_path / 'runs'))
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    assert shown_path(osp.join(repo, 'data', 'x'), plan.work_dir) == osp.join('data', 'x')
+    assert shown_path(plan.converted_dir, plan.work_dir) == 'WORK_DIR/../data/synthetic_nsd/mmbrain'
+    assert shown_path(plan.work_dir, plan.work_dir) == 'WORK_DIR'
+    path = osp.join(plan.work_dir, 'report.md')
+    write_report(
+        collect_results(plan, {}), {}, path, command=['python', 'tools/run_pipeline.py', '--work-dir', plan.work_dir]
+    )
+    text = open(path).read()
+    assert str(tmp_path) not in text and '--work-dir WORK_DIR`' in text
 
 
 def test_one_seed_cannot_tell(report):

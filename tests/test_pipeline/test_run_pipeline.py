@@ -7,6 +7,7 @@ import pytest
 from _helpers import load_tool
 
 import mmbrain.pipeline as pipeline
+from mmbrain.pipeline.plan import PlannedStages
 from mmbrain.pipeline.workdir import work_dir_lock
 
 from ._fake_pipeline import calls_of, fake_stage
@@ -19,12 +20,11 @@ def tool(tmp_path, monkeypatch):
     calls = str(tmp_path / 'calls.txt')
 
     def fake_build(plan):
-        return [
-            fake_stage('seed0/a', plan.seed_dir(0), calls),
-            fake_stage(
-                'seed0/b', plan.seed_dir(0), calls, inputs=['seed0/a'], extra='raise SystemExit(4)' if tool.fail else ''
-            ),
-        ]
+        stages = PlannedStages()
+        stages.add(fake_stage('seed0/a', plan.seed_dir(0), calls), 0, 'a')
+        fail = 'raise SystemExit(4)' if tool.fail else ''
+        stages.add(fake_stage('seed0/b', plan.seed_dir(0), calls, inputs=['seed0/a'], extra=fail), 0, 'b')
+        return stages
 
     monkeypatch.setattr(pipeline, 'build_stages', fake_build)
     tool = load_tool('tools/run_pipeline.py')
@@ -61,6 +61,12 @@ def test_usage_errors(tool):
         ['--gpus', '0'],
         ['--redo', 'c'],
         ['--jobs', '0'],
+        ['--world-args', '--snr "0'],  # unbalanced quote
+        ['--converted', 'conv'],  # needs --nsd-root
+        ['--convert-args', '--space fsaverage'],
+        ['--nsd-root', 'data/nsd', '--world-args', '--snr 0'],
+        ['--nsd-root', 'data/nsd', '--converted', 'a', '--converted-root', 'b'],
+        ['--nsd-root', 'data/nsd', '--backbone', 'swin-s', '--table3'],  # no swin-s Table 3 configs
     ):
         with pytest.raises(SystemExit) as exc:
             tool.main(argv)
@@ -76,3 +82,36 @@ def test_jobs_default_to_the_cpu_cores_on_the_synthetic_world(tool, monkeypatch)
     assert tool.parse_args([]).jobs == tool.MAX_DEFAULT_JOBS
     assert tool.parse_args(['--jobs', '1']).jobs == 1
     assert tool.parse_args(['--nsd-root', 'data/nsd']).jobs == 1  # every training there uses all --gpus
+
+
+def test_world_arguments_reach_the_world_stage(tool, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(pipeline, 'build_stages', lambda plan: seen.setdefault('plan', plan) and PlannedStages())
+    assert tool.main(['--world-args', '--snr 0 --coco-extra 10', '--list']) == 0
+    assert seen['plan'].world_args == ('--snr', '0', '--coco-extra', '10')
+
+
+def test_the_report_shows_no_absolute_path(tool, tmp_path):
+    assert tool.main(['--work-dir', str(tmp_path / 'runs')]) == 0
+    text = (tmp_path / 'runs' / 'report.md').read_text()
+    assert str(tmp_path) not in text and 'Command: `python tools/run_pipeline.py --work-dir WORK_DIR`' in text
+
+
+@pytest.mark.slow
+def test_the_real_data_plan_refuses_missing_data_before_any_stage_runs(nsd_world, tmp_path, monkeypatch, capsys):
+    """NSD in its native layout (the tiny synthetic world), no COCO / ADE20K where the det / seg configs read them:
+    the job stops with the missing paths before any stage runs; a hand-made conversion is checked by the reader."""
+    monkeypatch.chdir(tmp_path)
+    tool = load_tool('tools/run_pipeline.py')
+    assert tool.main(['--nsd-root', nsd_world.root, '--work-dir', 'runs', '--gpus', '1']) == 1
+    err = capsys.readouterr().err
+    assert 'nothing was run' in err
+    assert 'data/coco/annotations/instances_train2017_nsd-excluded.json (read by configs/det/mask-rcnn_' in err
+    assert 'data/ade/ADEChallengeData2016' in err and 'captions_train2017.json' in err
+    assert 'nsd_stimuli.hdf5' not in err  # the NSD stimuli are where --nsd-root says
+    assert not osp.exists(tmp_path / 'runs' / 'converted') and not osp.exists(tmp_path / 'runs' / 'seed0')
+    (tmp_path / 'empty').mkdir()
+    assert tool.main(['--nsd-root', nsd_world.root, '--work-dir', 'runs', '--converted', 'empty']) == 1
+    assert 'no converted subjXX.h5 files' in capsys.readouterr().err
+    assert tool.main(['--nsd-root', nsd_world.root, '--work-dir', 'runs', '--converted', nsd_world.converted_dir]) == 1
+    assert 'converted subjXX.h5' not in capsys.readouterr().err  # the reader accepts the world's own conversion

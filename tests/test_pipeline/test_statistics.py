@@ -56,3 +56,15 @@ def test_seeds_missing_on_either_side_are_left_out():
         paired_difference([1, 2, 3], [1, 2])
     with pytest.raises(ValueError, match='confidence'):
         paired_difference([1, 2], [1, 2], confidence=95)
+
+
+def test_the_same_difference_on_every_seed_is_its_own_interval():
+    """Differences equal up to rounding (0.25 - 0.06 vs 0.24 - 0.05): a point interval, without scipy's
+    cancellation warning or a NaN."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        d = paired_difference([0.25, 0.24, 0.26], [0.06, 0.05, 0.07])
+    assert d.defined and d.sd == 0 and d.low == d.high == pytest.approx(0.19)
+    assert d.excludes_zero is True
