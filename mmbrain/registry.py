@@ -6,7 +6,7 @@ Each registry is a child of mmengine's root registry of the same kind, so config
 own components (Runner, hooks, optimisers, ...) are found through the parent. ``locations`` names the modules
 that register into a registry, which mmengine imports on first use, so ``custom_imports`` is enough.
 
-Registries that hold nothing of mmbrain's (runners, loops, optimisers, schedulers, ...) are still declared, without
+Registries that hold nothing of mmbrain's (loops, optimisers, schedulers, ...) are still declared, without
 ``locations``: with ``default_scope='mmbrain'`` mmengine's Runner looks every component up in the ``mmbrain`` node
 of its registry tree and warns ("Failed to search registry with scope") where that node is missing; an empty node
 passes the lookup on to mmengine's own registry.
@@ -63,8 +63,8 @@ MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locat
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, locations=['mmbrain.engine']
 )
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=['mmbrain.engine'])
 # Scope nodes only (see the module docstring): mmbrain registers none of these.
-RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS)
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS)
 LOG_PROCESSORS = Registry('log processor', parent=MMENGINE_LOG_PROCESSORS)
 OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS)

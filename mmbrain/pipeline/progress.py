@@ -3,11 +3,10 @@
 
 A stage's duration is estimated by the time its own last run took (its record, or the record invalidated before
 this run), else by the time a stage of the same kind took (the same name after ``seedN/``). The time left is that
-of the stages left scheduled in order on the executor's slots (:attr:`LocalExecutor.jobs`), each after the stages it
-reads; a stage with no estimate counts as zero, and the summary says how many there are.
+of the runner's order replayed with these estimates on the executor's slots (``LocalExecutor.jobs``); a stage with
+no estimate counts as zero, and the summary says how many there are.
 """
 
-import heapq
 import os.path as osp
 import time
 from typing import Dict, Optional, Sequence, Set
@@ -81,19 +80,27 @@ class Progress:
         return len(self.stages) - len(self.done) - len(self.running) - len(self.failed_stages)
 
     def seconds_left(self, now: Optional[float] = None) -> float:
-        """The estimated seconds until every stage not done ended (list scheduling on :attr:`slots`)."""
+        """The estimated seconds until every stage not done ended: the runner's order replayed with the estimates
+        (each stage started, in declared order, once its inputs ended and a slot is free)."""
         now = time.monotonic() if now is None else now
-        ends: Dict[str, float] = {name: 0.0 for name in self.done}
-        for name, started in self.running.items():
-            ends[name] = max(0.0, (self.estimate[name] or 0.0) - (now - started))
-        pending = [s for s in self.stages if s.name not in ends and s.name not in self.failed_stages]
-        slots = self.slots or len(pending) + len(self.running) or 1
-        free = sorted([ends[name] for name in self.running] + [0.0] * max(0, slots - len(self.running)))
-        for stage in pending:
-            begin = max([ends.get(name, 0.0) for name in stage.inputs] + [heapq.heappop(free)])
-            ends[stage.name] = begin + (self.estimate[stage.name] or 0.0)
-            heapq.heappush(free, ends[stage.name])
-        return max(ends.values(), default=0.0)
+        clock, ended = 0.0, set(self.done)
+        running = {name: max(0.0, (self.estimate[name] or 0.0) - (now - start)) for name, start in self.running.items()}
+        pending = [s for s in self.stages if s.name not in ended and s.name not in running]
+        pending = [s for s in pending if s.name not in self.failed_stages]
+        slots = self.slots or len(self.stages)
+        while pending or running:
+            for stage in list(pending):
+                if len(running) >= slots:
+                    break
+                if all(name in ended for name in stage.inputs):
+                    running[stage.name] = clock + (self.estimate[stage.name] or 0.0)
+                    pending.remove(stage)
+            if not running:
+                break  # what is left reads a failed stage
+            name = min(running, key=running.get)
+            clock = running.pop(name)
+            ended.add(name)
+        return clock
 
     def summary(self, now: Optional[float] = None) -> str:
         """``12/20 done, 2 running, 6 left; about 35 min left (2 stages without an earlier time)``."""
@@ -108,5 +115,5 @@ class Progress:
         if self.left or self.running:
             text += f'; about {_duration(self.seconds_left(now))} left'
             if unknown:
-                text += f' ({len(unknown)} stages without an earlier time)'
+                text += f' (not counting {len(unknown)} stage{"s" if len(unknown) > 1 else ""} never run before)'
         return text

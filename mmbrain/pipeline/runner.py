@@ -23,17 +23,20 @@ import os
 import os.path as osp
 import signal
 import sys
+import sysconfig
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+
+from mmbrain.utils.paths import package_path
 
 from .errors import Interrupted, PipelineError, PipelineUsageError
 from .executor import Executor, LocalExecutor
 from .job import JOB_FILE, StageJob
 from .processes import forward_signals
 from .progress import Progress
-from .stages import INVALIDATED, RECORD, Stage, identity, read_record
+from .stages import INVALIDATED, RECORD, Places, Stage, identity, library_versions, read_record
 from .workdir import PARTIAL, invalidate_record, remove_leftovers, work_dir_lock, write_json
 
 __all__ = ['StageRunner', 'Decision', 'PLAN_FILE']
@@ -57,6 +60,16 @@ def _changes(record: dict, declaration: Dict[str, Any], input_runs: Dict[str, st
     """What differs between a record and a stage's declaration now (for the progress log)."""
     changed = [what for what in ('commands', 'config', 'seed', 'inputs') if record.get(what) != declaration[what]]
     changed += [
+        f'read {path} changed'
+        for path, print_ in declaration['reads'].items()
+        if record.get('reads', {}).get(path) != print_
+    ]
+    changed += [
+        f'{name} {record.get("versions", {}).get(name)} -> {version}'
+        for name, version in declaration['versions'].items()
+        if record.get('versions', {}).get(name) != version
+    ]
+    changed += [
         f'input {name} was run again'
         for name, run in input_runs.items()
         if record.get('input_runs', {}).get(name) != run
@@ -78,6 +91,8 @@ class StageRunner:
             unless the environment sets it, and its output lines are prefixed with its stage name.
         gpus: GPUs of this machine shared among the running stages (see :class:`LocalExecutor`); None: not managed.
         executor: Where the stages run (default: ``LocalExecutor(jobs, gpus)``, children of this process).
+        repo: The checkout (or installed package) whose tools and configs the stages run, named ``{repo}`` in their
+            identities (default: the one mmbrain is imported from).
 
     Raises:
         PipelineUsageError: ``redo`` names a stage that does not exist (the message lists the valid names).
@@ -93,10 +108,12 @@ class StageRunner:
         jobs: int = 1,
         gpus: Optional[int] = None,
         executor: Optional[Executor] = None,
+        repo: Optional[str] = None,
     ):
         self.executor = executor if executor is not None else LocalExecutor(jobs, gpus)
         self.stages = list(stages)
         self.work_dir = osp.abspath(work_dir)
+        self.repo = osp.abspath(repo) if repo else osp.dirname(package_path('configs'))
         self.log = log
         self.timings: Dict[str, float] = {}
         seen: Set[str] = set()
@@ -127,6 +144,18 @@ class StageRunner:
         return chosen
 
     @property
+    def places(self) -> Places:
+        """The paths named in the identities: the interpreter, the checkout, the installed libraries, the work
+        dir, every stage's folder and every file a stage reads."""
+        names = {sysconfig.get_path(key): '{site-packages}' for key in ('purelib', 'platlib')}
+        names.update({self.repo: '{repo}', self.work_dir: '{work_dir}'})
+        for stage in self.stages:
+            names[stage.output_dir] = f'{{folder of {stage.name}}}'
+            names.update({path: f'{{read {osp.basename(osp.normpath(path))}}}' for path in stage.reads})
+        names[sys.executable] = '{python}'
+        return Places(names)
+
+    @property
     def by_name(self) -> Dict[str, Stage]:
         return {stage.name: stage for stage in self.stages}
 
@@ -134,13 +163,14 @@ class StageRunner:
         """Reuse or run, for every stage, from the records on disk now (nothing is changed)."""
         decisions: Dict[str, Decision] = {}
         records, configs = {}, {}
+        places, versions = self.places, library_versions()
         for stage in self.stages:
             missing = stage.missing_files()
             if missing:
                 decisions[stage.name] = Decision(stage.name, True, 'missing: ' + ', '.join(missing), missing=True)
                 continue
-            config_hash = stage.config.resolved_hash(configs) if stage.config else None
-            declaration = stage.declaration(config_hash)
+            config_hash = stage.config.resolved_hash(configs, places) if stage.config else None
+            declaration = stage.declaration(config_hash, places, versions)
             record = read_record(stage.output_dir, stage.name)
             records[stage.name] = record
             rerun_inputs = [name for name in stage.inputs if decisions[name].run]

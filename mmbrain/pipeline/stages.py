@@ -15,7 +15,9 @@ import copy
 import glob
 import hashlib
 import json
+import os
 import os.path as osp
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional, Union
 
@@ -28,6 +30,9 @@ __all__ = [
     'Stage',
     'final_checkpoint',
     'identity',
+    'Places',
+    'fingerprint',
+    'library_versions',
     'read_record',
     'stage_to_dict',
     'stage_from_dict',
@@ -155,12 +160,13 @@ class StageConfig:
         lines += [f'{key} = {value!r}' for key, value in _nested(values).items()]
         return '\n'.join(lines) + '\n'
 
-    def resolved_hash(self, cache: Optional[Dict[str, Any]] = None) -> str:
+    def resolved_hash(self, cache: Optional[Dict[str, Any]] = None, places: Optional['Places'] = None) -> str:
         """sha256 of the resolved config (the file with its ``_base_`` chain, then the overrides, run-time arguments
         by their symbolic form), as mmengine builds it.
 
         Args:
             cache: Parsed config files by path, shared by calls that may assume the files do not change meanwhile.
+            places: Paths hashed by name (:class:`Places`), so that where things live does not change the hash.
 
         Raises:
             FileNotFoundError: The config file does not exist.
@@ -175,7 +181,10 @@ class StageConfig:
         cfg = copy.deepcopy(cache[self.file])
         if self.overrides:
             cfg.merge_from_dict({k: v.key if isinstance(v, _REFS) else v for k, v in self.overrides.items()})
-        text = json.dumps(cfg.to_dict(), sort_keys=True, default=_stable_repr)
+        resolved = json.loads(json.dumps(cfg.to_dict(), default=_stable_repr))
+        if places is not None:
+            resolved = places.portable(resolved)
+        text = json.dumps(resolved, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -184,6 +193,82 @@ def _stable_repr(obj: Any) -> str:
     if isinstance(obj, type) or callable(obj):
         return f'{getattr(obj, "__module__", "")}.{getattr(obj, "__qualname__", type(obj).__name__)}'
     return repr(obj)
+
+
+# ------------------------------------------------------------------------------------------------------ identity
+class Places:
+    """Where things live, replaced by names in what a stage's identity hashes, so that a moved checkout, another
+    path to the same interpreter or a moved work dir leave it unchanged.
+
+    A path is replaced where it stands alone or begins a longer path (``/repo/tools/train.py`` -> ``{repo}/tools/
+    train.py``), anywhere in a string (``--out=/work/x``); the longest path that fits wins.
+
+    Args:
+        names: ``{absolute path: name}``, e.g. ``{sys.executable: '{python}', '/home/me/mmbrain': '{repo}'}``.
+    """
+
+    def __init__(self, names: Dict[str, str]):
+        forms: Dict[str, str] = {}
+        for path, name in names.items():
+            for form in (osp.normpath(path), osp.realpath(path)):
+                forms.setdefault(form, name)
+        self.names = forms
+        ordered = sorted(forms, key=len, reverse=True)
+        self._pattern = (
+            re.compile('(?<![\\w./-])(' + '|'.join(map(re.escape, ordered)) + ')(?![\\w.-])') if ordered else None
+        )
+
+    def portable(self, value: Any) -> Any:
+        """``value`` (a string, or lists and dicts of them) with every known path replaced by its name."""
+        if isinstance(value, str):
+            return value if self._pattern is None else self._pattern.sub(lambda m: self.names[m.group(1)], value)
+        if isinstance(value, (list, tuple)):
+            return [self.portable(v) for v in value]
+        if isinstance(value, dict):
+            return {self.portable(k): self.portable(v) for k, v in value.items()}
+        return value
+
+
+def fingerprint(path: str) -> str:
+    """A cheap fingerprint of a file, or of every file under a folder: sha256 of their relative paths, sizes and
+    modification times (ns). Copying the data keeps it only where the copy keeps the times (``cp -a``, ``rsync -a``).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    entries = []
+    if osp.isdir(path):
+        for folder, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = osp.join(folder, name)
+                info = os.stat(full)
+                entries.append((osp.relpath(full, path), info.st_size, info.st_mtime_ns))
+    else:
+        info = os.stat(path)
+        entries.append(('', info.st_size, info.st_mtime_ns))
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+
+
+#: The libraries whose versions enter every stage's identity (results depend on them, not on where they live).
+VERSIONED = ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmseg', 'mmpretrain', 'mmbrain')
+
+
+def library_versions() -> Dict[str, Optional[str]]:
+    """The installed version of each of :data:`VERSIONED` (None where not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: Dict[str, Optional[str]] = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    if versions['mmbrain'] is None:  # a checkout run without installing it
+        from mmbrain.version import __version__
+
+        versions['mmbrain'] = __version__
+    return versions
 
 
 # -------------------------------------------------------------------------------------------------------- stages
@@ -201,6 +286,8 @@ class Stage:
         config: The config the stage generates (see :class:`StageConfig`), or None.
         seed: The seed of its randomness (also inside ``config`` where it has one), or None.
         inputs: Names of the stages whose outputs it reads (declared earlier in the list).
+        reads: Native files or folders it reads that no stage writes (e.g. the NSD download): their sizes and
+            modification times (:func:`fingerprint`) enter its identity, so a changed or deleted file reruns it.
         gpus: GPUs its commands use; where the runner shares a machine's GPUs among stages, it starts only when
             that many are free and its commands see only those (``CUDA_VISIBLE_DEVICES``).
     """
@@ -213,6 +300,7 @@ class Stage:
     config: Optional[StageConfig] = None
     seed: Optional[int] = None
     inputs: List[str] = field(default_factory=list)
+    reads: List[str] = field(default_factory=list)
     gpus: int = 0
 
     @property
@@ -220,7 +308,9 @@ class Stage:
         return osp.join(self.root, self.folder or self.name.rsplit('/', 1)[-1])
 
     def missing_files(self) -> List[str]:
-        """The config and the scripts (absolute ``*.py`` / ``*.sh`` arguments) the stage runs that do not exist."""
+        """The config, the scripts (absolute ``*.py`` / ``*.sh`` arguments) the stage runs and the files it reads
+        that do not exist."""
+        missing = [path for path in self.reads if not osp.exists(path)]
         files = [self.config.file] if self.config else []
         files += [
             a
@@ -228,15 +318,28 @@ class Stage:
             for a in cmd
             if isinstance(a, str) and osp.isabs(a) and a.endswith(('.py', '.sh'))
         ]
-        return [f for f in dict.fromkeys(files) if not osp.isfile(f)]
+        return missing + [f for f in dict.fromkeys(files) if not osp.isfile(f)]
 
-    def declaration(self, config_hash: Optional[str]) -> Dict[str, Any]:
-        """What decides the stage's output, apart from its inputs' runs."""
+    def declaration(
+        self,
+        config_hash: Optional[str],
+        places: Optional[Places] = None,
+        versions: Optional[Dict[str, Optional[str]]] = None,
+    ) -> Dict[str, Any]:
+        """What decides the stage's output, apart from its inputs' runs: its commands, config, seed, inputs, the
+        fingerprints of the files it reads and the library versions, with paths named by ``places``.
+
+        Raises:
+            FileNotFoundError: A file of :attr:`reads` does not exist.
+        """
+        places = places or Places({})
         return dict(
-            commands=[[a if isinstance(a, str) else a.key for a in cmd] for cmd in self.commands],
-            config=None if self.config is None else dict(file=self.config.file, hash=config_hash),
+            commands=places.portable([[a if isinstance(a, str) else a.key for a in cmd] for cmd in self.commands]),
+            config=None if self.config is None else dict(file=places.portable(self.config.file), hash=config_hash),
             seed=self.seed,
             inputs=sorted(self.inputs),
+            reads={places.portable(path): fingerprint(path) for path in self.reads},
+            versions=versions or {},
         )
 
 
