@@ -13,7 +13,7 @@ from mmengine.config import Config
 ENCODING_CONFIGS = sorted(
     osp.relpath(p, REPO)
     for p in glob.glob(osp.join(REPO, 'configs/encoding/*.py'))
-    + glob.glob(osp.join(REPO, 'configs/demo/voxel-readout_*.py'))
+    + glob.glob(osp.join(REPO, 'configs/demo/voxel-readout*.py'))
 )
 
 
