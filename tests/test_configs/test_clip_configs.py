@@ -79,4 +79,6 @@ def test_clip_pre_twin_differs_in_the_checkpoint_only(config):
     assert checkpoint != brainformer.model.backbone.init_cfg.checkpoint
     assert checkpoint == brainformer.model.backbone.init_cfg.checkpoint.replace('brainformer_', 'clip_')
     clip.model.backbone.init_cfg.checkpoint = brainformer.model.backbone.init_cfg.checkpoint
+    if 'checkpoint_file' in brainformer:  # the variable naming the checkpoint, where a twin sets it
+        clip.checkpoint_file = brainformer.checkpoint_file
     assert clip.to_dict() == brainformer.to_dict()

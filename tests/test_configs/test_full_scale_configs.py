@@ -19,7 +19,7 @@ PRETRAIN_BACKBONES = {
 CONFIGS = sorted(
     osp.relpath(p, REPO)
     for d in ('det', 'seg', 'encoding')
-    for p in glob.glob(osp.join(REPO, 'configs', d, '*-s-brainformer-pre_*.py'))
+    for p in glob.glob(osp.join(REPO, 'configs', d, '*-s-*brainformer-pre_*.py'))
 )
 
 
@@ -34,11 +34,12 @@ def _backbone_keys(config: str) -> frozenset:
 
 @pytest.mark.parametrize('config', CONFIGS)
 def test_downstream_backbone_matches_pretraining(config):
-    arch = next(a for a in PRETRAIN_BACKBONES if f'_{a}-brainformer-pre_' in osp.basename(config))
+    arch = next(a for a in PRETRAIN_BACKBONES if f'_{a}-' in osp.basename(config))
     cfg = Config.fromfile(osp.join(REPO, config))
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=cfg.checkpoint_file, prefix='backbone.')
     assert _backbone_keys(config) == _backbone_keys(PRETRAIN_BACKBONES[arch])
 
 
 def test_every_paper_scale_config_is_covered():
-    assert len(CONFIGS) == 6  # det, seg, encoding x ConvNeXt-S, Swin-S
+    # det, seg, encoding x ConvNeXt-S, Swin-S x random / ImageNet-1k start, and the spatial readout's encoding twins
+    assert len(CONFIGS) == 14

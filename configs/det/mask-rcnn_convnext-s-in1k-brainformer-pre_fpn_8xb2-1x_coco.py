@@ -1,0 +1,8 @@
+# Copyright (c) mmbrain contributors. All rights reserved.
+# The ImageNet-1k-start twin of mask-rcnn_convnext-s-brainformer-pre_fpn_8xb2-1x_coco.py: the backbone of
+# configs/pretrain/brainformer_convnext-s_in1k-init_8xb64-coslr-100e_nsd.py (pretraining that started from mmpretrain's
+# ImageNet-1k weights), extracted with tools/model_converters/brainformer_to_backbone.py.
+_base_ = './mask-rcnn_convnext-s-brainformer-pre_fpn_8xb2-1x_coco.py'
+
+checkpoint_file = 'checkpoints/brainformer_convnext-s_in1k-init_nsd_backbone.pth'
+model = dict(backbone=dict(init_cfg=dict(checkpoint=checkpoint_file)))
