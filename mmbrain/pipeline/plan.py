@@ -432,8 +432,27 @@ _DEMO_SCALE_NOTE = (
 )
 
 
-#: An ablation of the main pretraining: label, key, config, whether it gets a Grad-CAM row.
-Ablation = Tuple[str, str, str, bool]
+#: The ablations that get a Grad-CAM row (the guidance loss: what the backbone attends to is what it changes).
+GRADCAM_ABLATIONS = ('wo-bfg', 'bfg-printed')
+#: An ablation of the main pretraining: label, key, config.
+Ablation = Tuple[str, str, str]
+#: The guidance-loss ablations (label, key): w/o the guidance loss at λ_con 0.5 (the paper's) and at λ_con 1.0 (the
+#: same total alignment weight), and Eq. 6 as printed.
+GUIDANCE_ABLATIONS = (
+    ('w/o guidance loss', 'wo-bfg'),
+    ('printed Eq. 6', 'bfg-printed'),
+    ('w/o guidance loss, λ_con 1.0', 'wo-bfg-lcon1.0'),
+)
+#: The Table 3 ablations: a learned positional embedding, and Algorithm 1's printed window count.
+TABLE3_ABLATIONS = (('learned positional embedding', 'learned-pos-embed'), ('printed window count', 'printed-windows'))
+
+
+def _ablations(pattern: str, guidance: bool, table3: bool) -> List[Ablation]:
+    """The ablations asked for, their configs named by ``pattern`` (``{key}``)."""
+    chosen = (GUIDANCE_ABLATIONS if guidance else ()) + (TABLE3_ABLATIONS if table3 else ())
+    return [(label, key, pattern.format(key=key)) for label, key in chosen]
+
+
 #: The encoding readouts (the ablations run only these: Table 3 is measured on the brain).
 ENCODING_TASKS = ('encoding', 'encoding-spatial')
 
@@ -447,7 +466,7 @@ def _initialisations(
         ('random-init', 'does brain pretraining help at all'),
         ('shuffled', 'does the brain signal matter (the same pretraining with the pairing destroyed)'),
         ('clip', 'fMRI against captions as the paired modality (paper Tables 1-2)'),
-    ] + [(key, f'what {label} changes (paper Table 3)') for label, key, _, _ in ablations]
+    ] + [(key, f'what {label} changes (paper Table 3)') for label, key, _ in ablations]
     main = Initialisation(
         'Brainformer',
         'brainformer',
@@ -457,14 +476,14 @@ def _initialisations(
         comparisons=tuple(_comparison('brainformer', b, question, world) for b, question in questions),
     )
     inits = [main]
-    for label, key, ablation_config, gradcam in ablations:
+    for label, key, ablation_config in ablations:
         inits.append(
             Initialisation(
                 label,
                 key,
                 ablation_config,
                 tasks=ENCODING_TASKS,
-                gradcam_label=label if gradcam else None,
+                gradcam_label=label if key in GRADCAM_ABLATIONS else None,
                 comparisons=(_comparison(key, 'shuffled', 'does the ablation still use the brain signal', world),),
             )
         )
@@ -516,43 +535,9 @@ def synthetic_plan(
     ``*synthetic*`` configs read it.
     """
     demo = 'configs/demo/'
-    ablations = []
-    if guidance_ablations:
-        ablations += [
-            (
-                'w/o guidance loss',
-                'wo-bfg',
-                demo + 'brainformer_convnext-mini_wo-bfg_1xb32-600i_synthetic-demo.py',
-                True,
-            ),
-            (
-                'printed Eq. 6',
-                'bfg-printed',
-                demo + 'brainformer_convnext-mini_bfg-printed_1xb32-600i_synthetic-demo.py',
-                True,
-            ),
-            (
-                'w/o guidance loss, λ_con 1.0',
-                'wo-bfg-lcon1.0',
-                demo + 'brainformer_convnext-mini_wo-bfg-lcon1.0_1xb32-600i_synthetic-demo.py',
-                False,
-            ),
-        ]
-    if table3:
-        ablations += [
-            (
-                'learned positional embedding',
-                'learned-pos-embed',
-                demo + 'brainformer_convnext-mini_learned-pos-embed_1xb32-600i_synthetic-demo.py',
-                False,
-            ),
-            (
-                'printed window count',
-                'printed-windows',
-                demo + 'brainformer_convnext-mini_printed-windows_1xb32-600i_synthetic-demo.py',
-                False,
-            ),
-        ]
+    ablations = _ablations(
+        demo + 'brainformer_convnext-mini_{key}_1xb32-600i_synthetic-demo.py', guidance_ablations, table3
+    )
     configs = dict(
         det=demo + 'mask-rcnn_convnext-mini-{init}_fpn_1xb4-1500i_synthetic-coco-demo.py',
         seg=demo + 'upernet_convnext-mini-{init}_1xb8-300i_synthetic-ade-64x64-demo.py',
@@ -619,14 +604,10 @@ def nsd_plan(
     nsd_root = osp.abspath(nsd_root)
     work_dir = osp.abspath(work_dir)
     converted_dir = osp.abspath(converted or converted_root or osp.join(work_dir, 'converted'))
-    ablation = 'configs/pretrain/ablations/brainformer_{backbone}_{key}_8xb64-coslr-100e_nsd.py'
-    wanted = []
-    if guidance_ablations:
-        wanted += [('w/o guidance loss', 'wo-bfg'), ('printed Eq. 6', 'bfg-printed')]
-    if table3:
-        wanted += [('learned positional embedding', 'learned-pos-embed')]
-    ablations = [(label, key, ablation.format(backbone=backbone, key=key), True) for label, key in wanted]
-    missing = [config for _, _, config, _ in ablations if not osp.isfile(_shipped(config))]
+    ablations = _ablations(
+        f'configs/pretrain/ablations/brainformer_{backbone}_{{key}}_8xb64-coslr-100e_nsd.py', guidance_ablations, table3
+    )
+    missing = [config for _, _, config in ablations if not osp.isfile(_shipped(config))]
     if missing:
         raise ValueError(f'nsd_plan: no {backbone} config for the ablations asked for: {", ".join(missing)}')
     data_overrides: Dict[str, Any] = {}

@@ -146,13 +146,6 @@ def collect_results(
 
 
 # ------------------------------------------------------------------------------------------------------- figures
-def _load_voxelwise(run_dir: str) -> Dict[str, Dict[str, np.ndarray]]:
-    """``{group: {'r': (V,), 'noise_ceiling': (V,), 'xyz': (V, 3)}}`` from an encoding run's dump."""
-    from mmbrain.evaluation.voxelwise import read_voxelwise
-
-    return read_voxelwise(osp.join(run_dir, VOXELWISE_FILE))
-
-
 def _on_every_task(plan: PipelinePlan) -> List[Initialisation]:
     """Random init and the pretrainings that run every task (the controls and the main run, not the ablations)."""
     return [plan.random_init] + [i for i in plan.pretrain if all(t.name in i.tasks for t in plan.tasks)]
@@ -162,6 +155,7 @@ def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:
     """Draw the report's figures of the first seed into ``fig_dir``; returns ``{figure name: path}``."""
     from mmbrain.evaluation.brain_maps import read_maps_index
     from mmbrain.evaluation.scalar_logs import load_scalar_log
+    from mmbrain.evaluation.voxelwise import read_voxelwise
     from mmbrain.visualization import (
         plot_ablation,
         plot_brain_map,
@@ -189,7 +183,7 @@ def write_figures(results: PipelineResults, fig_dir: str) -> Dict[str, str]:
     if encoding is not None:
         runs = {init.label: results.run(seed, encoding.name, init.key).run_dir for init in plan.inits_of(encoding)}
         voxelwise = {
-            label: _load_voxelwise(run_dir)
+            label: read_voxelwise(osp.join(run_dir, VOXELWISE_FILE))
             for label, run_dir in runs.items()
             if run_dir and osp.isfile(osp.join(run_dir, VOXELWISE_FILE))
         }

@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """tools/run_pipeline.py: from the command line to the report, and its exit statuses (fake stages)."""
 
+import os
 import os.path as osp
 
 import pytest
@@ -114,4 +115,17 @@ def test_the_real_data_plan_refuses_missing_data_before_any_stage_runs(nsd_world
     assert tool.main(['--nsd-root', nsd_world.root, '--work-dir', 'runs', '--converted', 'empty']) == 1
     assert 'no converted subjXX.h5 files' in capsys.readouterr().err
     assert tool.main(['--nsd-root', nsd_world.root, '--work-dir', 'runs', '--converted', nsd_world.converted_dir]) == 1
-    assert 'converted subjXX.h5' not in capsys.readouterr().err  # the reader accepts the world's own conversion
+    err = capsys.readouterr().err
+    assert 'converted subjXX.h5' not in err and 'coco' in err  # the reader accepts the world's own conversion
+    # COCO, ADE20K and NSD where the configs read them (OpenMMLab's data/ links): only COCO without the NSD images
+    # (coco_exclude_nsd.py) is still missing
+    (tmp_path / 'data' / 'ade').mkdir(parents=True)
+    os.symlink(nsd_world.coco_dir, tmp_path / 'data' / 'coco')
+    os.symlink(nsd_world.ade_dir, tmp_path / 'data' / 'ade' / 'ADEChallengeData2016')
+    os.symlink(nsd_world.root, tmp_path / 'data' / 'nsd')
+    assert tool.main(['--nsd-root', 'data/nsd', '--work-dir', 'runs', '--gpus', '1']) == 1
+    missing = [line.split()[0] for line in capsys.readouterr().err.splitlines()[1:]]
+    assert missing == [
+        'data/coco/annotations/instances_train2017_nsd-excluded.json',
+        'data/coco/annotations/instances_val2017_nsd-excluded.json',
+    ]
