@@ -15,17 +15,30 @@ The job's files are in its stage folder: the batch script, the job id (``slurm_j
 of submitting them again.
 """
 
+import dataclasses
 import json
 import os
 import os.path as osp
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .errors import PipelineError, StageFailed
+from .executor import Executor
+from .job import StageJob
+from .job import main as job_main
+from .stages import Stage, read_record
+from .workdir import write_json
 
 __all__ = [
+    'SlurmExecutor',
+    'where_ran',
+    'read_job_file',
     'SlurmError',
     'SlurmOptions',
     'SlurmClient',
@@ -52,6 +65,9 @@ ACTIVE_STATES = frozenset(
     }
 )
 COMPLETED = 'COMPLETED'
+#: In a stage's folder: the job id (and the nodes it ran on), the batch script.
+JOB_ID_FILE = 'slurm_job.json'
+BATCH_SCRIPT = 'slurm_job.sh'
 
 
 class SlurmError(RuntimeError):
@@ -131,9 +147,10 @@ def job_resources(gpus: int, cpus_per_task: int, gpus_per_node: int) -> List[str
 _TORCHRUN_OPTION = re.compile(r'--(nproc_per_node|nproc-per-node|nnodes|node_rank|master_addr|master_port)(=.*)?$')
 
 
-def srun_command(argv: Sequence[str], python: str = sys.executable) -> List[str]:
+def srun_command(argv: Sequence, python: str = sys.executable) -> List:
     """A declared multi-process training command as ``srun`` tasks with ``--launcher slurm``; any other command
-    unchanged (it runs once, in the batch step).
+    unchanged (it runs once, in the batch step). Run-time arguments (:class:`~mmbrain.pipeline.stages.Out`, ...)
+    are kept as they are.
 
     ``bash .../dist_train.sh CONFIG G [options]`` becomes ``srun ... python -u .../train.py CONFIG --launcher slurm
     [options]``; ``python -m torch.distributed.run --nproc_per_node=G SCRIPT [args] --launcher pytorch [args]``
@@ -141,18 +158,18 @@ def srun_command(argv: Sequence[str], python: str = sys.executable) -> List[str]
     """
     srun = ['srun', '--kill-on-bad-exit=1']
     argv = list(argv)
-    if len(argv) >= 4 and argv[0] == 'bash' and osp.basename(argv[1]) == 'dist_train.sh':
+    if len(argv) >= 4 and argv[0] == 'bash' and isinstance(argv[1], str) and osp.basename(argv[1]) == 'dist_train.sh':
         train = osp.join(osp.dirname(argv[1]), 'train.py')
         return [*srun, python, '-u', train, argv[2], '--launcher', 'slurm', *argv[4:]]
     if len(argv) >= 3 and argv[1:3] == ['-m', 'torch.distributed.run']:
         rest = argv[3:]
-        while rest and _TORCHRUN_OPTION.match(rest[0]):
+        while rest and isinstance(rest[0], str) and _TORCHRUN_OPTION.match(rest[0]):
             rest = rest[1:] if '=' in rest[0] else rest[2:]
         out = [*srun, argv[0], '-u']
         for i, arg in enumerate(rest):
             if arg == 'pytorch' and i > 0 and rest[i - 1] == '--launcher':
                 arg = 'slurm'
-            out.append(arg.replace('--launcher=pytorch', '--launcher=slurm'))
+            out.append('--launcher=slurm' if arg == '--launcher=pytorch' else arg)
         return out
     return argv
 
@@ -275,11 +292,213 @@ class SlurmClient:
             self._run(['scancel', *ids], check=False)
 
 
-def write_job_file(path: str, job: Dict) -> None:
-    """Write ``slurm_job.json`` (job id, stage, declaration hash, dependencies) durably."""
-    from mmbrain.utils.atomic import atomic_write
+# -------------------------------------------------------------------------------------------------- the executor
+def read_job_file(folder: str) -> Optional[Dict]:
+    """The ``slurm_job.json`` of a stage folder (``.partial`` or published), or None if it has none."""
+    try:
+        with open(osp.join(folder, JOB_ID_FILE)) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and str(data.get('job_id', '')).isdigit() else None
 
-    with atomic_write(path) as f:
-        json.dump(job, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
+
+class SlurmExecutor(Executor):
+    """Runs each stage as a Slurm batch job (see the module docstring).
+
+    Args:
+        options: Partition, account, QOS, time limits, GPUs and CPUs per stage, extra ``sbatch`` arguments.
+        client: The Slurm commands (default: :class:`SlurmClient` with this process's environment).
+        log: Where it says which job runs which stage.
+        python: The interpreter of the jobs (the same path must exist on the compute nodes).
+    """
+
+    ahead = True
+
+    def __init__(
+        self,
+        options: Optional[SlurmOptions] = None,
+        client: Optional[SlurmClient] = None,
+        log: Callable[[str], None] = print,
+        python: str = sys.executable,
+    ):
+        self.options = options or SlurmOptions()
+        self.client = client or SlurmClient()
+        self.log = log
+        self.python = python
+        self._jobs: Dict[str, StageJob] = {}  # started or adopted, not yet reported, by stage name
+        self._ids: Dict[str, str] = {}  # their Slurm job ids
+        self._cancelled: Dict[str, str] = {}  # stage -> the failed stage it read, directly or not
+
+    def _resources(self, stage: Stage) -> List[str]:
+        gpus = self.options.stage_gpus(stage.name, stage.gpus)
+        return job_resources(gpus, self.options.stage_cpus(stage.name), self.options.gpus_per_node)
+
+    def check(self, stages: Sequence[Stage]) -> None:
+        if not shutil.which('sbatch', path=(self.client.env or os.environ).get('PATH')):
+            raise PipelineError('nothing was run; --executor slurm needs Slurm, and sbatch is not on PATH')
+        for stage in stages:
+            try:
+                self._resources(stage)
+            except ValueError as err:
+                raise PipelineError(f'nothing was run; {stage.name}: {err}') from None
+
+    def start(self, job: StageJob) -> None:
+        options = self.options
+        resources = self._resources(job.stage)
+        if '--ntasks=1' not in resources:  # one task per GPU: the multi-process commands run as srun tasks
+            commands = [srun_command(cmd, self.python) for cmd in job.stage.commands]
+            job.stage = dataclasses.replace(job.stage, commands=commands)
+        stage = job.stage
+        spec = job.write()
+        sbatch = [*resources]
+        sbatch += [
+            f'--{key}={value}'
+            for key, value in (
+                ('partition', options.partition),
+                ('account', options.account),
+                ('qos', options.qos),
+                ('time', options.time_limit(stage.name)),
+            )
+            if value
+        ]
+        sbatch += options.extra_args
+        threads = os.environ.get('OMP_NUM_THREADS', str(options.stage_cpus(stage.name)))
+        script = osp.join(job.partial_dir, BATCH_SCRIPT)
+        with open(script, 'w') as f:
+            f.write(
+                render_batch_script(
+                    f'mmbrain:{stage.name}',
+                    [self.python, '-m', 'mmbrain.pipeline.slurm', spec],
+                    osp.join(job.partial_dir, 'slurm-%j.log'),
+                    sbatch,
+                    os.getcwd(),
+                    env={'OMP_NUM_THREADS': threads},
+                )
+            )
+        dependencies = [self._ids[name] for name in stage.inputs if name in self._ids]
+        job_id = self.client.submit(script, dependencies)
+        write_json(
+            osp.join(job.partial_dir, JOB_ID_FILE),
+            dict(
+                job_id=job_id, stage=stage.name, dependencies=dependencies, submitted=time.strftime('%Y-%m-%d %H:%M:%S')
+            ),
+        )
+        self._track(job, job_id)
+        after = f' after {", ".join(dependencies)}' if dependencies else ''
+        self.log(f'{stage.name}: submitted as Slurm job {job_id}{after}; log {self.log_file(job)}')
+
+    def _track(self, job: StageJob, job_id: str) -> None:
+        self._jobs[job.name] = job
+        self._ids[job.name] = job_id
+
+    def log_file(self, job: StageJob) -> str:
+        """Slurm's log of the job (in its ``.partial`` folder until it is published)."""
+        name = f'slurm-{self._ids[job.name]}.log'
+        published = osp.join(job.final_dir, name)
+        return published if osp.exists(published) else osp.join(job.partial_dir, name)
+
+    def wait(self) -> List[Tuple[str, Optional[BaseException]]]:
+        while True:
+            states = self.client.states(self._ids[name] for name in self._jobs)
+            report = []
+            for name, job in list(self._jobs.items()):  # in the order started: inputs before what reads them
+                state = states[self._ids[name]]
+                if state.active:
+                    continue
+                error = self._outcome(job, state)
+                if error is not None:
+                    self._cancel_dependents(name)
+                report.append((name, error))
+                del self._jobs[name]
+            if report:
+                return report
+            time.sleep(self.options.poll_seconds)
+
+    def _outcome(self, job: StageJob, state: JobState) -> Optional[BaseException]:
+        """None if the job published its stage, else the error naming the stage, the job and its log."""
+        job_id = self._ids[job.name]
+        published = read_job_file(job.final_dir)
+        if published is not None and published['job_id'] == job_id and read_record(job.final_dir, job.name):
+            return None
+        if state.state == 'CANCELLED' and (job.name in self._cancelled or state.reason == 'DependencyNeverSatisfied'):
+            cause = self._cancelled.get(job.name, 'an input')
+            return StageFailed(f'{job.name}: Slurm job {job_id} cancelled, because {cause} failed')
+        why = state.state + (f', exit code {state.exit_code}' if state.exit_code else '')
+        if state.state == COMPLETED:
+            why += ', but its folder was not published'
+        return StageFailed(f'{job.name}: Slurm job {job_id} ended {why}; its log is {self.log_file(job)}')
+
+    def _cancel_dependents(self, failed: str) -> None:
+        """Cancel the jobs that read ``failed``, directly or not (Slurm cancels them too: --kill-on-invalid-dep)."""
+        doomed, grew = {failed}, True
+        while grew:
+            more = {n for n, job in self._jobs.items() if n not in doomed and doomed & set(job.stage.inputs)}
+            doomed |= more
+            grew = bool(more)
+        doomed.discard(failed)
+        for name in doomed:
+            self._cancelled.setdefault(name, self._cancelled.get(failed, failed))
+        self.client.cancel(self._ids[n] for n in doomed)
+
+    def stop(self, signum: int) -> None:
+        """Cancel every job started or adopted that has not ended (whatever the signal)."""
+        self.client.cancel(self._ids[name] for name in self._jobs)
+
+    def close(self, timeout: float = 120.0) -> None:
+        """Wait until no job started or adopted is pending or running (after :meth:`stop`: until the cancelled jobs
+        have ended, so that nothing writes into their folders any more)."""
+        deadline = time.monotonic() + timeout
+        while self._jobs and time.monotonic() < deadline:
+            states = self.client.states(self._ids[name] for name in self._jobs)
+            for name in [n for n in self._jobs if not states[self._ids[n]].active]:
+                del self._jobs[name]
+            if self._jobs:
+                time.sleep(min(1.0, self.options.poll_seconds))
+
+    def _job_id_in(self, partial_dir: str) -> Optional[str]:
+        data = read_job_file(partial_dir)
+        return None if data is None else data['job_id']
+
+    def running_elsewhere(self, partial_dir: str) -> bool:
+        job_id = self._job_id_in(partial_dir)
+        return job_id is not None and self.client.states([job_id])[job_id].active
+
+    def adopt(self, job: StageJob) -> None:
+        job_id = self._job_id_in(job.partial_dir)
+        self._track(job, job_id)
+        self.log(f'{job.name}: Slurm job {job_id} of an earlier pipeline is still there; waiting for it')
+
+    def cancel_elsewhere(self, partial_dir: str) -> None:
+        job_id = self._job_id_in(partial_dir)
+        if job_id is None:
+            return
+        self.client.cancel([job_id])
+        deadline = time.monotonic() + 120
+        while self.client.states([job_id])[job_id].active and time.monotonic() < deadline:
+            time.sleep(min(1.0, self.options.poll_seconds))
+
+
+def where_ran(stage_dir: str) -> str:
+    """Where a published stage ran: ``Slurm job 12 on node01`` for a Slurm job, else ``local``."""
+    data = read_job_file(stage_dir)
+    if data is None:
+        return 'local'
+    return f'Slurm job {data["job_id"]}' + (f' on {data["nodes"]}' if data.get('nodes') else '')
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m mmbrain.pipeline.slurm SPEC`` (a job's batch script): note the job's nodes in its
+    ``slurm_job.json``, then run the stage as ``python -m mmbrain.pipeline.job SPEC`` does."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1:
+        folder = osp.dirname(osp.abspath(argv[0]))
+        data = read_job_file(folder)
+        if data is not None and 'SLURM_JOB_NODELIST' in os.environ:
+            data.update(nodes=os.environ['SLURM_JOB_NODELIST'], started=time.strftime('%Y-%m-%d %H:%M:%S'))
+            write_json(osp.join(folder, JOB_ID_FILE), data)
+    return job_main(argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -3,8 +3,11 @@
 cluster of tests/_slurm.py (skipped where it cannot be started), submission with dependencies, job states and
 cancellation."""
 
+import json
 import os.path as osp
+import signal
 import subprocess
+import sys
 import time
 
 import _slurm
@@ -14,10 +17,13 @@ from mmbrain.pipeline.slurm import (
     SlurmClient,
     SlurmOptions,
     job_resources,
+    read_job_file,
     render_batch_script,
     srun_command,
     stage_kind,
+    where_ran,
 )
+from mmbrain.pipeline.stages import read_record
 
 slurm_cluster = _slurm.slurm_cluster  # the fixture
 
@@ -146,3 +152,138 @@ def test_dependencies_states_and_cancel(slurm_cluster, tmp_path):
     assert states[sleeper].state == 'CANCELLED'
     assert osp.exists(tmp_path / f'first-{first}.log')
     assert client.states(['999999'])['999999'].state == 'UNKNOWN'
+
+
+# ------------------------------------------------------------------------- the executor, through a real pipeline
+PIPELINE = osp.join(osp.dirname(osp.abspath(__file__)), '_slurm_pipeline.py')
+
+
+def _start(tmp_path, graph) -> subprocess.Popen:
+    """The fake pipeline of ``graph`` (see _slurm_pipeline.py) on ``tmp_path/work``, its output in a file."""
+    graph_file = tmp_path / 'graph.json'
+    graph_file.write_text(json.dumps(graph))
+    out = open(tmp_path / f'pipeline-{time.monotonic_ns()}.out', 'w+')
+    proc = subprocess.Popen(
+        [sys.executable, PIPELINE, str(tmp_path / 'work'), str(graph_file)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    proc.out = out
+    return proc
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 120) -> str:
+    proc.wait(timeout)
+    proc.out.seek(0)
+    text = proc.out.read()
+    proc.out.close()
+    return text
+
+
+def _calls(tmp_path):
+    path = tmp_path / 'calls'
+    return path.read_text().split() if path.exists() else []
+
+
+def _times(tmp_path):
+    rows = (line.split() for line in (tmp_path / 'times').read_text().splitlines())
+    return {name: (float(start), float(end)) for name, start, end in rows}
+
+
+def _wait_until(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f'not within {timeout:.0f} s: {what}'
+        time.sleep(0.1)
+
+
+def _job_id(folder) -> str:
+    return read_job_file(str(folder))['job_id']
+
+
+@pytest.mark.slow
+def test_dependencies_honoured_independent_stages_at_once_then_reused(slurm_cluster, tmp_path):
+    graph = [
+        dict(name='a', seconds=2),
+        dict(name='b', seconds=2),
+        dict(name='c', inputs=['a', 'b']),
+    ]
+    proc = _start(tmp_path, graph)
+    out = _finish(proc)
+    assert proc.returncode == 0, out
+    times = _times(tmp_path)
+    (a0, a1), (b0, b1), (c0, _) = times['a'], times['b'], times['c']
+    assert a0 < b1 and b0 < a1, f'a and b did not run at the same time: {times}'
+    assert c0 >= max(a1, b1), f'c started before its inputs ended: {times}'
+    work = tmp_path / 'work'
+    ids = {name: _job_id(work / name) for name in 'abc'}
+    assert len(set(ids.values())) == 3
+    for name, job_id in ids.items():
+        assert read_record(str(work / name), name) is not None
+        assert (work / name / f'slurm-{job_id}.log').exists()
+        assert where_ran(str(work / name)) == f'Slurm job {job_id} on {slurm_cluster.host}'
+        assert f'{name}: submitted as Slurm job {job_id}' in out
+    assert f'submitted as Slurm job {ids["c"]} after {ids["a"]}, {ids["b"]}' in out
+
+    out = _finish(_start(tmp_path, graph))  # a second run submits nothing
+    assert out.count('unchanged, reusing') == 3 and 'submitted' not in out, out
+    assert sorted(_calls(tmp_path)) == ['a', 'b', 'c']
+
+
+@pytest.mark.slow
+def test_failing_stage_cancels_its_dependents(slurm_cluster, tmp_path):
+    graph = [
+        dict(name='bad', exit=3),
+        dict(name='after_bad', inputs=['bad']),
+        dict(name='after_after', inputs=['after_bad']),
+        dict(name='other', seconds=3),
+    ]
+    proc = _start(tmp_path, graph)
+    out = _finish(proc)
+    assert proc.returncode == 1, out
+    work = tmp_path / 'work'
+    bad_id = _job_id(work / 'bad.partial')
+    log = work / 'bad.partial' / f'slurm-{bad_id}.log'
+    assert f'pipeline: error: bad: Slurm job {bad_id} ended FAILED, exit code 1:0; its log is {log}' in out
+    assert 'exited with status 3' in log.read_text()
+    assert sorted(_calls(tmp_path)) == ['bad', 'other']  # the dependents never ran, the independent one did
+    assert 'after_bad: Slurm job' in out and 'cancelled, because bad failed' in out
+    assert read_record(str(work / 'other'), 'other') is not None
+    for name in ('after_bad', 'after_after'):
+        assert not (work / name).exists()
+    assert slurm_cluster.jobs() == []
+
+
+@pytest.mark.slow
+def test_sigterm_cancels_the_pipelines_jobs(slurm_cluster, tmp_path):
+    graph = [dict(name='s1', seconds=120), dict(name='s2', seconds=120), dict(name='s3', inputs=['s1'])]
+    proc = _start(tmp_path, graph)
+    _wait_until(lambda: sorted(_calls(tmp_path)) == ['s1', 's2'], 's1 and s2 running')
+    assert len(slurm_cluster.jobs()) == 3  # s3 pending on s1
+    proc.send_signal(signal.SIGTERM)
+    out = _finish(proc, timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    assert slurm_cluster.jobs() == []  # cancelled before the pipeline exited
+    assert not any((tmp_path / 'work' / name).exists() for name in ('s1', 's2', 's3'))
+
+
+@pytest.mark.slow
+def test_restart_after_sigkill_reuses_finished_and_adopts_running_jobs(slurm_cluster, tmp_path):
+    graph = [dict(name='first', seconds=2), dict(name='second', inputs=['first'], seconds=8), dict(name='quick')]
+    proc = _start(tmp_path, graph)
+    work = tmp_path / 'work'
+    _wait_until(lambda: 'first' in _calls(tmp_path), 'first running')
+    proc.kill()  # no chance to cancel anything
+    _finish(proc)
+    submitted = {name: _job_id(work / f'{name}.partial') for name in ('first', 'second')}
+    _wait_until(lambda: read_record(str(work / 'first'), 'first') is not None, 'first published by its job')
+    assert slurm_cluster.jobs() == [submitted['second']]  # running after its input, with no pipeline
+
+    proc = _start(tmp_path, graph)
+    out = _finish(proc)
+    assert proc.returncode == 0, out
+    assert '[1/3] first: unchanged, reusing' in out
+    assert f'second: Slurm job {submitted["second"]} of an earlier pipeline is still there; waiting for it' in out
+    assert _job_id(work / 'second') == submitted['second'] and _job_id(work / 'first') == submitted['first']
+    assert sorted(_calls(tmp_path)) == ['first', 'quick', 'second']  # nothing ran twice
