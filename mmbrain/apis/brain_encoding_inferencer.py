@@ -10,7 +10,8 @@ from mmengine.config import Config
 from mmbrain.datasets.converted_file import ConvertedSubject
 from mmbrain.utils.atomic import atomic_write
 
-from .base import BaseBrainInferencer, ImageType, ModelType, build_model, load_config
+from .base import BaseBrainInferencer, ImageType, ModelType
+from .model import load_config
 
 
 def _subject_file(cfg: Config) -> Optional[str]:
@@ -58,21 +59,35 @@ class BrainEncodingInferencer(BaseBrainInferencer):
             cfg = load_config(model)
             subject_file = subject_file or _subject_file(cfg)
             if subject_file is not None and isinstance(cfg.model.get('head', {}).get('num_voxels'), str):
-                cfg.model.head.num_voxels = subject_file
-            model = build_model(cfg)
+                cfg = load_config(cfg, {'model.head.num_voxels': subject_file})
+            model = cfg
         else:
             subject_file = subject_file or _subject_file(model._config)
         if subject_file is None:
             raise ValueError('BrainEncodingInferencer: give subject_file (the config names none)')
         self.subject = ConvertedSubject(subject_file)
-        counts = dict(model.head.num_voxels)
+        self._last_inputs: list = []
+        super().__init__(model, pretrained, device)
+        counts = dict(getattr(getattr(self.model, 'head', None), 'num_voxels', None) or {})
+        if not counts:
+            raise TypeError(f'{type(self.model).__name__}: BrainEncodingInferencer needs a BrainResponsePredictor')
         if counts != {g: self.subject.voxel_counts.get(g) for g in counts}:
             raise ValueError(
                 f"{subject_file}: voxel counts {self.subject.voxel_counts} differ from the model's "
                 f'{counts} (another subject?)'
             )
-        self._last_inputs: list = []
-        super().__init__(model, pretrained, device)
+
+    def check(self, ckpt: dict, filename: str) -> None:
+        """Refuse a checkpoint trained for another subject than ``subject_file``'s (its ``meta.dataset_meta``)."""
+        meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
+        dataset_meta = meta.get('dataset_meta') if isinstance(meta.get('dataset_meta'), dict) else {}
+        subjects = dataset_meta.get('subjects')
+        if subjects and self.subject.subject not in subjects:
+            trained = ', '.join(str(int(s)) for s in subjects)
+            raise ValueError(
+                f'{filename}: trained for subject {trained}, not {self.subject.subject} ({self.subject.path}); give '
+                "that subject's converted file as subject_file"
+            )
 
     def __call__(
         self,

@@ -1,13 +1,16 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """Retrieve images for fMRI and fMRI for images with a pretraining checkpoint (paper Sec. 4.2, Eq. 5)."""
 
+import logging
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 
 from mmbrain.datasets.converted_file import ConvertedSubject
+from mmbrain.datasets.transforms.loading import check_finite_responses
 
 from .base import BaseBrainInferencer, ModelType, chunks
 
@@ -75,9 +78,26 @@ class BrainRetrievalInferencer(BaseBrainInferencer):
                 raise ValueError('BrainRetrievalInferencer(query="fmri"): prototype must give the gallery images')
             self.prototype = self._inputs_to_list(prototype)
             self.prototype_embeds = torch.cat(list(self._embed(self.prototype, 'image', batch_size)))
+        elif prototype is None:  # every row with finite betas (rows with NaN/Inf are left out, and said so)
+            self.prototype, embeds = [], []
+            for rows in chunks(range(self.subject.n_rows), batch_size):
+                finite = self._finite_rows(rows)
+                if finite:
+                    self.prototype += finite
+                    embeds += list(self._embed(finite, 'fmri', batch_size))
+            left_out = self.subject.n_rows - len(self.prototype)
+            if left_out:
+                print_log(
+                    f'{subject_file}: {left_out} of {self.subject.n_rows} rows have NaN/Inf betas and are left out '
+                    'of the gallery',
+                    logger='current',
+                    level=logging.WARNING,
+                )
+            if not embeds:
+                raise ValueError(f'{subject_file}: no row with finite betas for the gallery')
+            self.prototype_embeds = torch.cat(embeds)
         else:
-            rows = np.arange(self.subject.n_rows) if prototype is None else np.asarray(prototype, np.int64)
-            self.prototype = [int(r) for r in rows]
+            self.prototype = [int(r) for r in np.asarray(prototype, np.int64)]
             self.prototype_embeds = torch.cat(list(self._embed(self.prototype, 'fmri', batch_size)))
 
     def __call__(self, inputs, return_datasamples: bool = False, batch_size: int = 8, topk: int = 5) -> List[dict]:
@@ -140,13 +160,23 @@ class BrainRetrievalInferencer(BaseBrainInferencer):
             batch = self._fmri_batch(rows)
             yield F.normalize(self.model.fmri_encoder(**batch)[0].float(), dim=-1)
 
+    def _finite_rows(self, rows: Sequence[int]) -> List[int]:
+        """The rows among ``rows`` whose betas are all finite in every ROI group the fMRI encoder reads."""
+        finite = np.ones(len(rows), dtype=bool)
+        for g in self.model.fmri_encoder.roi_names:
+            finite &= np.isfinite(self.subject.betas(g, list(rows))).all(axis=1)
+        return [int(r) for r, ok in zip(rows, finite) if ok]
+
     def _fmri_batch(self, rows: Sequence[int]) -> Dict[str, object]:
         """Rows of the subject file in the ``brain_collate`` format (one subject: no padding, one ``xyz`` row)."""
         rows = [int(r) for r in rows]
         if any(not 0 <= r < self.subject.n_rows for r in rows):
             raise IndexError(f'{self.subject.path}: rows {rows} out of range 0..{self.subject.n_rows - 1}')
         device, groups = self.device, self.model.fmri_encoder.roi_names
-        fmri = {g: torch.from_numpy(self.subject.betas(g, rows)).to(device) for g in groups}
+        betas = {g: self.subject.betas(g, rows) for g in groups}
+        for i, row in enumerate(rows):  # NaN would give NaN scores and an arbitrary ranking
+            check_finite_responses({g: b[i] for g, b in betas.items()}, self.subject.path, row)
+        fmri = {g: torch.from_numpy(b).to(device) for g, b in betas.items()}
         coords = {g: self.subject.xyz(g) for g in groups}
         xyz = (
             None

@@ -75,21 +75,24 @@ def to_numpy(array) -> np.ndarray:
     return np.asarray(get_backend().to_numpy(array))
 
 
-def extract_features(model, dataloader) -> Dict[str, object]:
+def extract_features(model, dataloader, desc: str = 'features') -> Dict[str, object]:
     """Readout-head input features and measured responses of every row of ``dataloader``.
 
     Args:
         model: a :class:`~mmbrain.models.algorithms.BrainResponsePredictor` (eval mode, weights loaded).
         dataloader: batches of ``brain_collate`` (one subject).
+        desc: label of the progress bar (tqdm, on stderr).
 
     Returns:
         ``dict(features=(N, F) float32, nsd_id=(N,), row=(N,), responses={group: (N, V_G) float32})``.
     """
     import torch
 
+    from mmbrain.utils.logging import progress_bar
+
     feats, nsd_ids, rows, responses = [], [], [], {g: [] for g in model.head.groups}
     with torch.no_grad():
-        for batch in dataloader:
+        for batch in progress_bar(dataloader, desc=desc, unit='batch', total=len(dataloader)):
             data = model.data_preprocessor(batch, training=False)
             inputs = data['inputs']
             feats.append(model.head.pool(model.extract_feat(inputs['img'])).float().cpu().numpy())
@@ -126,21 +129,26 @@ def ridge_encoding(
         the metric's keys plus ``<prefix>/alpha_log10_median`` (median over voxels of the chosen penalty),
         ``<prefix>/n_train_images``, ``<prefix>/n_test_images`` and ``<prefix>/n_features``.
     """
+    from mmbrain.utils.logging import progress_bar
+
     groups = list(train['responses'])
-    sizes = [train['responses'][g].shape[1] for g in groups]
-    _, x_train = image_means(train['features'], train['nsd_id'])
-    _, y_train = image_means(np.concatenate([train['responses'][g] for g in groups], axis=1), train['nsd_id'])
+    images, x_train = image_means(train['features'], train['nsd_id'])
     mean, std = x_train.mean(0), x_train.std(0)
     std[std == 0] = 1.0
-    model = fit_ridge_cv((x_train - mean) / std, y_train, alphas, n_folds, backend)
-    pred = to_numpy(model.predict((test['features'].astype(np.float64) - mean) / std))
-    bounds = np.cumsum([0] + sizes)
+    x_train, x_test = (x_train - mean) / std, (test['features'].astype(np.float64) - mean) / std
+    pred, best_alphas = {}, []
+    # Each voxel's fit and penalty depend on its own responses only, so fitting group by group is the same fit.
+    for group in progress_bar(groups, desc='ridge (RidgeCV per ROI group)', unit='group'):
+        _, y_train = image_means(train['responses'][group], train['nsd_id'])
+        model = fit_ridge_cv(x_train, y_train, alphas, n_folds, backend)
+        pred[group] = to_numpy(model.predict(x_test))
+        best_alphas.append(to_numpy(model.best_alphas_))
     for i in range(len(test['nsd_id'])):
         metric.results.append(
             dict(
                 nsd_id=int(test['nsd_id'][i]),
                 row=int(test['row'][i]) if test['row'][i] >= 0 else None,
-                pred={g: pred[i, bounds[k] : bounds[k + 1]] for k, g in enumerate(groups)},
+                pred={g: pred[g][i] for g in groups},
                 gt={g: test['responses'][g][i] for g in groups},
             )
         )
@@ -148,8 +156,8 @@ def ridge_encoding(
     prefix = metric.prefix or metric.default_prefix
     scores.update(
         {
-            f'{prefix}/alpha_log10_median': float(np.median(np.log10(to_numpy(model.best_alphas_)))),
-            f'{prefix}/n_train_images': int(x_train.shape[0]),
+            f'{prefix}/alpha_log10_median': float(np.median(np.log10(np.concatenate(best_alphas)))),
+            f'{prefix}/n_train_images': int(images.size),
             f'{prefix}/n_test_images': int(np.unique(test['nsd_id']).size),
             f'{prefix}/n_features': int(x_train.shape[1]),
         }
@@ -157,17 +165,17 @@ def ridge_encoding(
     return scores
 
 
-def build_ridge_inputs(cfg, checkpoint: Optional[str] = None):
-    """The encoding config's model (backbone weights loaded by its ``init_cfg``, or ``checkpoint``) and its
-    train / test dataloaders, for :func:`extract_features`."""
+def build_ridge_inputs(cfg, checkpoint: Optional[str] = None, seed: Optional[int] = None):
+    """The encoding config's model (:func:`mmbrain.apis.init_model`: backbone weights from its ``init_cfg``, or
+    from the backbone file ``checkpoint``, or the random initialisation seeded by ``seed``) and its train / test
+    dataloaders, for :func:`extract_features`."""
     from mmengine.runner import Runner
 
-    from mmbrain.registry import MODELS
+    from mmbrain.apis.model import init_model
 
+    options = None
     if checkpoint is not None:
-        cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.eval()
-    loaders = {split: Runner.build_dataloader(cfg[f'{split}_dataloader']) for split in ('train', 'test')}
+        options = {'model.backbone.init_cfg': dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')}
+    model = init_model(cfg, None, cfg_options=options, seed=seed)
+    loaders = {split: Runner.build_dataloader(model.cfg[f'{split}_dataloader']) for split in ('train', 'test')}
     return model, loaders

@@ -59,8 +59,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.runner.utils import set_random_seed
 
     import mmbrain  # noqa: F401  (registers mmbrain's modules)
     from mmbrain.evaluation.ridge import DEFAULT_ALPHAS, build_ridge_inputs, extract_features, ridge_encoding
@@ -76,10 +74,9 @@ def main(argv=None) -> int:
             raise ValueError(
                 f'{args.config}: not an encoding config (needs a BrainResponsePredictor model and a test_evaluator)'
             )
-        init_default_scope(cfg.get('default_scope', 'mmbrain'))
-        set_random_seed(args.seed)
-        model, loaders = build_ridge_inputs(cfg, args.checkpoint)
-        train, test = extract_features(model, loaders['train']), extract_features(model, loaders['test'])
+        model, loaders = build_ridge_inputs(cfg, args.checkpoint, seed=args.seed)
+        train = extract_features(model, loaders['train'], 'features (train split)')
+        test = extract_features(model, loaders['test'], 'features (test split)')
         metric = METRICS.build(dict(cfg.test_evaluator, prefix='ridge'))
         scores = ridge_encoding(train, test, metric, args.alphas or DEFAULT_ALPHAS, args.folds, args.backend)
     except (FileNotFoundError, ValueError, KeyError, OSError) as err:

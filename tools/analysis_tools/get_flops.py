@@ -121,13 +121,9 @@ def count(model, inputs: Dict, batch: int) -> Dict[str, float]:
 
 def measure(cfg, voxels: List[int], img_size: int, batch: int) -> Dict:
     """Build the config's model and count it (one forward of ``batch`` synthetic samples)."""
-    from mmengine.registry import init_default_scope
+    from mmbrain.apis.model import init_model
 
-    import mmbrain  # noqa: F401
-    from mmbrain.registry import MODELS
-
-    init_default_scope(cfg.get('default_scope', 'mmbrain'))
-    model = MODELS.build(cfg.model).eval()
+    model = init_model(cfg, init_weights=False)  # FLOPs do not depend on the weights
     rois = list(cfg.model.fmri_encoder.roi_names)
     return count(model, synthetic_inputs(rois, voxels, batch, img_size), batch)
 

@@ -50,8 +50,12 @@ class LoadNSDStimulus(BaseTransform):
         self.interpolation = interpolation
         self.color_order = color_order
 
+    def read_rgb(self, results: dict) -> np.ndarray:
+        """The stimulus as stored, ``(H, W, 3)`` uint8 RGB (the inferencers' loader reads any image instead)."""
+        return get_row_reader(results['stimuli_file'], 'imgBrick')[results['nsd_id']]  # RGB, contiguous
+
     def transform(self, results: dict) -> dict:
-        img = get_row_reader(results['stimuli_file'], 'imgBrick')[results['nsd_id']]  # RGB, contiguous
+        img = self.read_rgb(results)
         ori_shape = img.shape[:2]
         resize = self.size is not None and tuple(self.size) != (img.shape[1], img.shape[0])
         # Swap channels on the smaller of the two images (cvtColor is a fast contiguous copy).
