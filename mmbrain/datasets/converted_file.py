@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.atomic import AtomicOutput, OutputError, failure_reason, storage_error
+from ..utils.atomic import AtomicOutput, OutputError, failure_reason, reserve_space, storage_error
 
 FORMAT = 'mmbrain-nsd'
 #: The schema version the writer writes.
@@ -155,6 +155,9 @@ class ConvertedSubjectWriter:
         affine: (4, 4) voxel-to-millimetre affine of the source NIfTI grid (volume spaces; version 2).
         grid_shape: (X, Y, Z) of that grid (volume spaces; version 2).
         surface_vertices: (lh, rh) vertex counts of the surface the vertices index (space ``fsaverage``).
+        reserve_bytes: disk space to reserve before writing (:meth:`expected_bytes`): a full disk, a quota or
+            ``ulimit -f`` then stop the writer before HDF5 writes anything (HDF5 does not survive a failed write
+            mid-file: its objects stay half-closed and h5py crashes freeing them).
         defer: on a clean exit only seal the file (synced and verified); the caller then calls :meth:`publish` (or
             :meth:`discard`), so that several outputs that belong together are published only when all are sealed.
         betas_version: the NSD beta preparation converted, e.g. ``betas_fithrf_GLMdenoise_RR`` (version 2).
@@ -178,6 +181,7 @@ class ConvertedSubjectWriter:
         ncsnr_source: Optional[str] = None,
         surface_vertices: Optional[Sequence[int]] = None,
         defer: bool = False,
+        reserve_bytes: int = 0,
     ):
         if zscore not in ('session', 'none'):
             raise ValueError(f'zscore must be "session" or "none", got {zscore!r}')
@@ -194,6 +198,7 @@ class ConvertedSubjectWriter:
         self.path = path
         self.overwrite = overwrite
         self.defer = defer
+        self.reserve_bytes = int(reserve_bytes)
         self._attrs = dict(
             format=FORMAT, version=VERSION, subject=int(subject), space=space, zscore=zscore, averaged=bool(averaged)
         )
@@ -214,15 +219,34 @@ class ConvertedSubjectWriter:
 
         self._output = AtomicOutput(self.path, overwrite=self.overwrite)  # refuses an existing path early
         self._tmp = self._output.open()  # also removes what an interrupted converter left of this file
+        try:
+            reserve_space(self._tmp, self.reserve_bytes)
+        except OSError as err:
+            self._output.discard()
+            raise OutputError(self.path, err) from err
         try:  # HDF5's own file lock is off: AtomicOutput holds one on the temporary file while it is written.
             self.file = h5py.File(self._tmp, 'w', locking=False)
             self.file.attrs.update(self._attrs)
             if self._affine is not None:
                 self.file.create_dataset('affine', data=self._affine)
-        except BaseException:
+        except BaseException as exc:
+            if self.file is not None:
+                self._close_quietly()
             self._output.discard()
+            error = storage_error(self.path, exc)
+            if error is not None:
+                raise error from exc
             raise
         return self
+
+    @staticmethod
+    def expected_bytes(n_rows: int, voxel_counts: Sequence[int]) -> int:
+        """Bytes a converted file of ``n_rows`` rows and ROI groups of ``voxel_counts`` voxels takes at most: the
+        betas (float32), the per-voxel tables (ijk or vertex + hemi, xyz, label, ncsnr), the row datasets, and a
+        margin for HDF5's metadata."""
+        voxels = int(sum(voxel_counts))
+        data = 4 * n_rows * voxels + (6 + 12 + 1 + 4 + 1) * voxels + 8 * n_rows
+        return data + max(512 << 10, data // 100) + (32 << 10) * len(voxel_counts)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         """Publish through :class:`~mmbrain.utils.atomic.AtomicOutput`: flush (h5py's ``close()`` can swallow a
@@ -241,6 +265,7 @@ class ConvertedSubjectWriter:
                 shapes = self._written_shapes()
                 self.file.flush()
                 self.file.close()
+                os.truncate(self._tmp, os.path.getsize(self._tmp))  # gives back the reserved blocks not used
             except BaseException as err:
                 self._close_quietly()
                 if isinstance(err, (OSError, RuntimeError)):  # h5py's write errors

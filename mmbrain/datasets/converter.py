@@ -623,6 +623,7 @@ def _convert_subject(
     sumsq_rep = np.zeros(n_units)
     n_constant = 0
     ncsnr_source = 'nsd' if not estimate else ('estimated' if (n_repeats >= 2).any() else None)
+    n_rows = len(images) if average else total
     with ConvertedSubjectWriter(
         plan.out_path,
         plan.subject,
@@ -632,16 +633,15 @@ def _convert_subject(
         overwrite,
         ncsnr_source=ncsnr_source,
         defer=True,
+        reserve_bytes=ConvertedSubjectWriter.expected_bytes(n_rows, [len(g.keys) for g in plan.groups.values()]),
         **plan.schema,
     ) as writer:
         if average:
             writer.write_rows(images, np.zeros(len(images)), shared, n_repeats)
-            n_rows = len(images)
         else:
             writer.write_rows(
                 trial_ids, np.repeat(plan.sessions, t_sess), np.isin(trial_ids, design.shared), np.ones(total)
             )
-            n_rows = total
         betas = {
             name: writer.create_group(name, n_rows, g.label, g.label_names, **g.tables)
             for name, g in plan.groups.items()

@@ -50,6 +50,7 @@ __all__ = [
     'failure_reason',
     'publish_folder',
     'remove_stale_temps',
+    'reserve_space',
     'same_file',
     'storage_error',
     'sync_tree',
@@ -260,6 +261,44 @@ def _fsync_folder(folder: str) -> None:
     except OSError as err:  # some file systems cannot sync a folder; the rename itself has happened
         if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
             raise
+    finally:
+        os.close(fd)
+
+
+_FALLOC_FL_KEEP_SIZE = 1
+
+
+def reserve_space(path: PathLike, n_bytes: int) -> bool:
+    """Reserve ``n_bytes`` of disk blocks for the file ``path`` without changing its size, before a library that
+    does not survive a failed write (HDF5: a full disk mid-file leaves its objects half-closed) writes it.
+
+    A full disk, an exhausted quota or a file-size limit (``ulimit -f``) then shows as an error here, before
+    anything is written. Linux ``fallocate(FALLOC_FL_KEEP_SIZE)``; blocks the file does not use are given back by
+    truncating it to its size once written.
+
+    Returns:
+        False where the file system cannot reserve space (nothing is reserved then), else True.
+
+    Raises:
+        OSError: ENOSPC / EDQUOT (no room), EFBIG (over the process's file-size limit).
+    """
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and n_bytes > limit:
+        raise OSError(errno.EFBIG, f'{os.strerror(errno.EFBIG)}: needs {n_bytes} bytes, ulimit -f allows {limit}')
+    fallocate = getattr(ctypes.CDLL(None, use_errno=True), 'fallocate', None)
+    if fallocate is None or n_bytes <= 0:
+        return False
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    fd = os.open(os.fspath(path), os.O_WRONLY)
+    try:
+        if fallocate(fd, _FALLOC_FL_KEEP_SIZE, 0, n_bytes) == 0:
+            return True
+        err = ctypes.get_errno()
+        if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return False
+        raise OSError(err, os.strerror(err), os.fspath(path))
     finally:
         os.close(fd)
 
