@@ -94,7 +94,7 @@ METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['mmbrain.evalua
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR)  # scope node only
 
 #######################################################################
-#                      mmbrain.visualization                          #
+#          visualisation: mmengine's Visualizer and backends          #
 #######################################################################
-VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, locations=['mmbrain.visualization'])
+VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS)  # scope node only (figures: mmbrain.visualization)
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS)  # scope node only

@@ -50,3 +50,49 @@ def caption_options(nsd_world, prefix: str, step: int = 1) -> Dict[str, object]:
             osp.join(annotations, f'captions_{s}2017.json') for s in ('train', 'val')
         ],
     }
+
+
+#: ROI groups and voxel counts of the tiny pretrainers of the Grad-CAM and sanity-check tests.
+TINY_VOXELS = dict(v1=30, faces=12)
+
+
+def tiny_pretrainer_cfg(**overrides) -> dict:
+    """The config of :func:`tiny_pretrainer` (``overrides`` replace model arguments, e.g. ``guidance_loss=None``)."""
+    encoder = dict(
+        type='LinearFMRIEncoder', roi_names=list(TINY_VOXELS), num_voxels=TINY_VOXELS, embed_dims=16, num_heads=2
+    )
+    return dict(
+        dict(type='BrainformerPretrainer', backbone=TINY_CONVNEXT, backbone_out_dims=32, fmri_encoder=encoder),
+        **overrides,
+    )
+
+
+def tiny_pretrainer(seed: int = 0, **overrides):
+    """A ``BrainformerPretrainer`` on :data:`TINY_CONVNEXT` with a linear fMRI encoder over :data:`TINY_VOXELS`,
+    built with ``torch.manual_seed(seed)``."""
+    import torch
+    from mmengine.registry import init_default_scope
+
+    from mmbrain.registry import MODELS
+
+    init_default_scope('mmbrain')
+    torch.manual_seed(seed)
+    return MODELS.build(tiny_pretrainer_cfg(**overrides))
+
+
+def tiny_brain_batch(batch: int = 3, size: int = 64, seed: int = 0) -> dict:
+    """A ``brain_collate`` batch for :func:`tiny_pretrainer`: random uint8 images, fMRI and coordinates of one
+    subject, no data samples."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    return dict(
+        inputs=dict(
+            img=torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=gen),
+            fmri={r: torch.randn(batch, n, generator=gen) for r, n in TINY_VOXELS.items()},
+            fmri_mask={r: torch.ones(batch, n, dtype=torch.bool) for r, n in TINY_VOXELS.items()},
+            xyz={r: torch.randn(1, n, 3, generator=gen) * 30 for r, n in TINY_VOXELS.items()},
+            subject_index=torch.zeros(batch, dtype=torch.long),
+        ),
+        data_samples=None,
+    )

@@ -14,9 +14,8 @@ mmengine's ``LoggerHook`` appends one JSON object per line through ``LocalVisBac
 A resumed run writes a new ``<timestamp>`` folder; :func:`load_scalar_log` given the work dir merges all of
 them in time order, a later value replacing an earlier one at the same iteration.
 
-With mmengine's ``TensorboardVisBackend`` switched on (``docs/tracking.md``) the same scalars also go to
-TensorBoard event files in the same ``vis_data`` folders; :func:`load_tensorboard_scalars` reads them back
-(``tag -> (steps, values)``), for runs tracked with TensorBoard only.
+Only json and numpy are imported, so collecting a run's numbers (the pipeline's report) needs neither torch nor
+matplotlib; the figures of :mod:`mmbrain.visualization` read their series from here.
 """
 
 import json
@@ -166,32 +165,3 @@ def load_scalar_log(path: PathLike, val_step: str = 'auto') -> ScalarLog:
             val[key] = (iters, ys)
     log.val = val
     return log
-
-
-def load_tensorboard_scalars(path: PathLike) -> Dict[str, Series]:
-    """Scalars of the TensorBoard event files of a run (``TensorboardVisBackend``), merged in time order.
-
-    Args:
-        path: an event file, or a folder searched recursively for ``events.out.tfevents.*``.
-
-    Returns:
-        ``tag -> (steps, values)`` sorted by step; a later file's value replaces an earlier one at the same step.
-
-    Raises:
-        FileNotFoundError: no event file under ``path``.
-        ImportError: tensorboard is not installed.
-    """
-    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
-
-    path = Path(path)
-    files = [path] if path.is_file() else sorted(path.rglob('events.out.tfevents.*'))
-    if not files:
-        raise FileNotFoundError(f'{path}: no TensorBoard event file (events.out.tfevents.*) found')
-    points: Dict[str, Dict[float, float]] = {}
-    for file in files:
-        acc = EventAccumulator(str(file), size_guidance={SCALARS: 0})
-        acc.Reload()
-        for tag in acc.Tags()[SCALARS]:
-            for event in acc.Scalars(tag):
-                points.setdefault(tag, {})[float(event.step)] = float(event.value)
-    return _to_series(points)

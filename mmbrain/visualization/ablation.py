@@ -1,18 +1,21 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""A Table 3-style ablation figure: one panel per metric, one bar per variant, values written on the bars.
+"""Pretraining variants side by side (paper Table 3 when they are its ablations): one panel per metric, one bar
+per variant, values written on the bars.
 
 :func:`plot_ablation` takes ``{variant: {metric: value}}`` (e.g. ``{'Brainformer': {'AP box': 45.1, 'PCC':
 57.43}, 'w/o guidance loss': {...}, 'pos embed': {...}}``), the first variant being the reference: every other
 bar is annotated with its difference to it, as the paper's ablation text reads ("+2.4% box/AP"). Metrics have
-their own panel (their scales differ); a variant missing a metric shows "n/a" instead of a bar.
+their own panel (their scales differ); each bar is labelled with its variant's name, and a variant that has no
+value for a metric says "not measured" instead of a bar. The default title names no paper table: the caller
+knows whether its variants are the paper's ablations.
 """
 
 import math
+import textwrap
 from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from .figure_io import PathLike, new_figure, save_figure
 
@@ -22,7 +25,7 @@ def plot_ablation(
     out_file: Optional[PathLike] = None,
     *,
     metrics: Optional[Sequence[str]] = None,
-    title: Optional[str] = 'Ablation (cf. paper Table 3)',
+    title: Optional[str] = 'Pretraining variants',
     panel_size: Tuple[float, float] = (3.6, 3.4),
     max_columns: int = 4,
     dpi: int = 100,
@@ -41,7 +44,7 @@ def plot_ablation(
         colors: one colour per variant (default: the ``tab10`` cycle).
 
     Returns:
-        The figure: ``ceil(M / max_columns)`` rows of ``min(M, max_columns)`` panels, plus room for the legend.
+        The figure: ``ceil(M / max_columns)`` rows of ``min(M, max_columns)`` panels.
     """
     if not results:
         raise ValueError('plot_ablation: no variant given')
@@ -55,10 +58,12 @@ def plot_ablation(
         raise ValueError(f'{len(variants)} variants but only {len(palette)} colours')
     columns = min(len(metrics), max_columns)
     rows = math.ceil(len(metrics) / columns)
-    fig = new_figure((panel_size[0] * columns, panel_size[1] * rows + 0.9), dpi)
+    fig = new_figure((panel_size[0] * columns, panel_size[1] * rows + 0.6), dpi)
+    names = [v + (' (reference)' if i == 0 and len(variants) > 1 else '') for i, v in enumerate(variants)]
+    ticks = [textwrap.fill(name, 14) for name in names]
+    tilt = dict(rotation=30, ha='right') if len(variants) > 3 else {}
     axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False).ravel())
     x = np.arange(len(variants))
-    reference = variants[0]
     for ax, metric in zip(axes, metrics):
         values = np.array([float(results[v].get(metric, np.nan)) for v in variants])
         finite = np.isfinite(values)
@@ -70,7 +75,7 @@ def plot_ablation(
         ref = values[0]
         for i, value in enumerate(values):
             if not np.isfinite(value):
-                ax.text(i, low + 0.02 * span, 'n/a', ha='center', va='bottom', fontsize='small', color='0.4')
+                ax.text(i, low + 0.02 * span, 'not\nmeasured', ha='center', va='bottom', fontsize='x-small', color='.4')
                 continue
             text = f'{value:.4g}'
             if i > 0 and np.isfinite(ref):
@@ -85,14 +90,11 @@ def plot_ablation(
                 fontsize='x-small',
             )
         ax.set_title(metric)
-        ax.set_xticks(x, [str(i + 1) for i in x])
+        ax.set_xticks(x, ticks, fontsize='x-small', **tilt)
         ax.axhline(0.0, color='0.3', lw=0.8)
         ax.grid(axis='y', alpha=0.3)
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
-    legend = [f'{i + 1}: {v}' + (' (reference)' if v == reference else '') for i, v in enumerate(variants)]
-    handles = [Patch(color=c) for c in palette[: len(variants)]]
-    fig.legend(handles, legend, loc='outside lower center', ncols=min(len(variants), 4), fontsize='small')
     if title:
         fig.suptitle(title, fontweight='bold')
     if out_file is not None:

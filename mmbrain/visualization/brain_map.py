@@ -12,22 +12,25 @@ optionally a 3D scatter, with one shared colour bar:
 The coordinates are taken as NIfTI scanner space, RAS+ (x: left to right, y: posterior to anterior, z: inferior
 to superior), as the converted files' ``rois/<group>/xyz`` hold them (``affine @ ijk``). ``projection='max'`` is
 the maximum-intensity projection (the best voxel along each line of sight), ``'mean'`` the mean over the voxels
-on it. A voxel listed twice (e.g. in two ROI groups) counts once, with the mean of its values. Pixels with no
-voxel are left blank.
+on it. A voxel listed twice (e.g. in two ROI groups) counts once, with the mean of its values, and the figure says
+so. Pixels with no voxel are left blank.
 
 :func:`plot_result_maps` shows the maps that :func:`mmbrain.evaluation.brain_maps.write_brain_maps` writes (NIfTI
 volumes in the subject's space, fsaverage overlays) with nilearn, as neuroscientists look at them: ``plot_stat_map``
 over the subject's anatomy (NSD's T1, else its mean beta) for volumes, ``plot_surf_stat_map`` on the surface mesh
-for fsaverage. nilearn is an optional extra (``requirements/optional.txt``); without it the hand-made projections
-of :func:`plot_brain_map` are drawn instead.
+for fsaverage. Every row is cut at the same coordinates (those nilearn finds for the first row's map), all rows
+share one colour scale with one labelled colour bar, and the figure says that a voxel in several ROI groups shows
+the mean of its groups' values (as :mod:`mmbrain.evaluation.brain_maps` writes it). nilearn is an optional extra
+(``requirements/optional.txt``); without it the hand-made projections of :func:`plot_brain_map` are drawn instead.
 """
 
 import importlib.util
-from typing import Mapping, Optional, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import nibabel as nib
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
@@ -135,7 +138,9 @@ def plot_brain_map(
     xyz, values = xyz[finite], values[finite]
     spacing = _grid_spacing(xyz)
     origin = xyz.min(axis=0)
+    listed = len(values)
     ijk, values = _deduplicate(xyz, values, spacing)
+    shared = listed - len(values)  # voxels listed more than once (e.g. in two ROI groups) count once
     if vmax is None:
         vmax = float(np.abs(values).max()) or 1.0
     if vmin is None:
@@ -183,6 +188,12 @@ def plot_brain_map(
     fig.colorbar(mappable, ax=fig.axes, shrink=0.85, label=value_label)
     if title:
         fig.suptitle(f'{title}  ({len(values)} voxels)', fontweight='bold')
+    if shared:
+        fig.supxlabel(
+            f'{shared} voxel listings repeat a voxel (a voxel in several ROI groups): such a voxel shows the mean of '
+            'its values',
+            fontsize='small',
+        )
     if out_file is not None:
         save_figure(fig, out_file)
     return fig
@@ -221,6 +232,7 @@ def plot_result_maps(
     title: Optional[str] = 'Prediction accuracy per voxel',
     cmap: Optional[str] = None,
     vmax: Optional[float] = None,
+    cut_coords: Optional[Sequence[float]] = None,
     dpi: int = 100,
 ) -> Figure:
     """One row per model of a result map over the subject's anatomy (nilearn), or projections without nilearn.
@@ -233,6 +245,8 @@ def plot_result_maps(
         title: figure title.
         cmap: colour map (default: nilearn's ``cold_hot``, symmetric around 0, for r; ``hot`` for the others).
         vmax: colour limit (default: the largest absolute value over all models).
+        cut_coords: ``(x, y, z)`` mm where every volume row is cut (default: nilearn's
+            ``find_xyz_cut_coords`` of the first row's map).
         dpi: dots per inch.
 
     Returns:
@@ -263,15 +277,25 @@ def plot_result_maps(
     vmax = vmax if vmax is not None else _shared_vmax(maps, key)
     surface = first['space'] == 'fsaverage'
     rows = len(maps)
-    fig = Figure(figsize=(12 if surface else 11, 3.4 * rows), dpi=dpi)
+    fig = Figure(figsize=(12 if surface else 11, 3.4 * rows + 0.5), dpi=dpi)
     FigureCanvasAgg(fig)
     symmetric = key == 'r'
     cmap = cmap or ('cold_hot' if symmetric else 'hot')
+    bottom, top = 0.45 / (3.4 * rows + 0.5), 1 - 0.35 / (3.4 * rows + 0.5)  # room for the note and the title
+    height = (top - bottom) / rows
+    volumes = {}
+    if not surface:
+        for label, index in maps.items():  # NaN (outside the ROIs) -> 0, below the display threshold
+            img = nib.load(index['maps'][key])
+            volumes[label] = nib.Nifti1Image(np.nan_to_num(np.asanyarray(img.dataobj, np.float32)), img.affine)
+        if cut_coords is None:
+            cut_coords = plotting.find_xyz_cut_coords(next(iter(volumes.values())))
+        cut_coords = tuple(float(c) for c in cut_coords)
     for row, (label, index) in enumerate(maps.items()):
         if surface:
             for col, hemi in enumerate(('lh', 'rh')):
                 mesh = (index.get('mesh') or {}).get(hemi)
-                ax = fig.add_subplot(rows, 2, 2 * row + col + 1, projection='3d')
+                ax = fig.add_axes((0.45 * col, top - (row + 1) * height, 0.45, height * 0.92), projection='3d')
                 if mesh is None:
                     ax.set_title(f'{label} {hemi}: no surface mesh')
                     continue
@@ -284,34 +308,43 @@ def plot_result_maps(
                     threshold=1e-6,
                     cmap=cmap,
                     vmax=vmax,
-                    colorbar=col == 1,
+                    colorbar=False,
                     symmetric_cbar=symmetric,
                     axes=ax,
                     figure=fig,
                     title=f'{label} ({hemi})',
                 )
         else:
-            img = nib.load(index['maps'][key])  # NaN (outside the ROIs) -> 0, below the display threshold
-            img = nib.Nifti1Image(np.nan_to_num(np.asanyarray(img.dataobj, np.float32)), img.affine)
-            ax = fig.add_axes((0.0, 1 - (row + 1) / rows, 1.0, 1 / rows * 0.92))
+            ax = fig.add_axes((0.0, top - (row + 1) * height, 0.9, height * 0.92))
             plotting.plot_stat_map(
-                img,
-                bg_img=index.get('anatomy') or False,
+                volumes[label],
+                bg_img=index.get('anatomy'),  # None: no background
                 display_mode='ortho',
+                cut_coords=cut_coords,
                 threshold=1e-6,
                 cmap=cmap,
                 vmax=vmax,
                 symmetric_cbar=symmetric,
-                colorbar=True,
+                colorbar=False,
                 draw_cross=False,
                 black_bg=False,
                 axes=ax,
                 figure=fig,
                 annotate=True,
-                title=f'{label}: {value_label}',
+                title=label,
             )
+    colorbar = fig.colorbar(
+        ScalarMappable(Normalize(-vmax if symmetric else 0.0, vmax), cmap=cmap),
+        cax=fig.add_axes((0.92, bottom + 0.1 * (top - bottom), 0.018, 0.8 * (top - bottom))),
+    )
+    colorbar.set_label(value_label)
+    where = 'vertex' if surface else 'voxel'
+    note = f"A {where} in several ROI groups (streams overlaps the others) shows the mean of its groups' values."
+    if not surface:
+        note += ' Every row is cut at x, y, z = ' + ', '.join(f'{c:.1f}' for c in cut_coords) + ' mm.'
+    fig.text(0.01, 0.1 * bottom, note, fontsize='small', va='bottom')
     if title:
-        fig.suptitle(title, fontweight='bold')
+        fig.suptitle(title, fontweight='bold', y=0.995, va='top')
     if out_file is not None:
         save_figure(fig, out_file)
     return fig

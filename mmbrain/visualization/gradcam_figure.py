@@ -2,19 +2,26 @@
 """The Grad-CAM figure of paper Fig. 6: input images on the first row, then one row per model.
 
 :func:`plot_gradcam_grid` overlays each model's Grad-CAM maps (:mod:`.gradcam`) on the stimuli with the ``jet``
-colour map (warmer = more attention, as in the paper) and prints in each panel the cosine similarity between
-the image and brain embeddings that the map explains.
+colour map (warmer = more attention, as in the paper), prints in each panel the cosine similarity that the map
+explains, names under each row's label what the image embedding is compared with (the brain embedding, or the
+caption embedding for a CLIP row), and can print the sanity checks under the figure.
+:func:`plot_brainformer_gradcam` computes the maps of several pretrainers on one batch and draws them.
 """
 
-from typing import Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from torch import nn
 
 from .figure_io import PathLike, new_figure, save_figure
+from .gradcam import brainformer_gradcam
+
+#: What the image embedding is compared with, by the pretrainer's ``pair_key``.
+PARTNERS = {'brain': 'brain embedding', 'text': 'caption embedding'}
 
 
 def _numpy(array) -> np.ndarray:
@@ -51,7 +58,9 @@ def plot_gradcam_grid(
     *,
     similarity: Optional[Mapping[str, object]] = None,
     column_titles: Optional[Sequence[str]] = None,
-    title: Optional[str] = 'Grad-CAM of cos(image embedding, brain embedding)',
+    partners: Optional[Mapping[str, str]] = None,
+    footer: Optional[Sequence[str]] = None,
+    title: Optional[str] = None,
     alpha: float = 0.5,
     cmap: str = 'jet',
     panel_inches: float = 2.2,
@@ -66,11 +75,14 @@ def plot_gradcam_grid(
         out_file: if given, the figure is also saved there (atomically).
         similarity: ``{model label: (N,)}`` cosine similarities, printed in the panels.
         column_titles: one title per stimulus (e.g. ``'nsd 2951'``).
-        title: figure title.
+        partners: ``{model label: what its image embedding is compared with}`` (e.g. ``'brain embedding'``,
+            ``'caption embedding'``), printed under the row's label and in the default title.
+        footer: lines printed under the figure (e.g. :func:`~.gradcam.sanity_lines`).
+        title: figure title (default: ``Grad-CAM of cos(image embedding, <partner>)``, naming every partner).
         alpha: weight of the map over the image.
         cmap: colour map of the maps.
         panel_inches: size of one square panel; the figure is ``(N x panel, (1 + rows) x panel + 0.6)`` inches
-            plus a colour bar column.
+            plus a colour bar column and the footer's lines.
         dpi: dots per inch.
 
     Returns:
@@ -89,7 +101,7 @@ def plot_gradcam_grid(
     if column_titles is not None and len(column_titles) != n:
         raise ValueError(f'plot_gradcam_grid: {len(column_titles)} column titles for {n} images')
     rows = 1 + len(maps)
-    fig = new_figure((n * panel_inches + 0.8, rows * panel_inches + 0.6), dpi)
+    fig = new_figure((n * panel_inches + 0.8, rows * panel_inches + 0.6 + 0.18 * len(footer or ())), dpi)
     axes = fig.subplots(rows, n, squeeze=False)
     row_labels = ['input'] + list(maps)
     for row, label in enumerate(row_labels):
@@ -115,15 +127,57 @@ def plot_gradcam_grid(
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:
-                ax.set_ylabel(label, fontsize='small', fontweight='bold')
+                partner = (partners or {}).get(label) if row else None
+                ax.set_ylabel(label if partner is None else f'{label}\nvs {partner}', fontsize='small')
     fig.colorbar(
         ScalarMappable(Normalize(0.0, 1.0), cmap=cmap),
         ax=axes[1:, :].ravel().tolist(),
         fraction=0.04,
         label='Grad-CAM (normalised per image)',
     )
+    if title is None:
+        named = list(dict.fromkeys((partners or {}).values())) or ['partner embedding']
+        title = f'Grad-CAM of cos(image embedding, {" or ".join(named)})'
     if title:
         fig.suptitle(title, fontweight='bold')
+    if footer:
+        fig.supxlabel('\n'.join(footer), fontsize='small', ha='left', x=0.01)
     if out_file is not None:
         save_figure(fig, out_file)
     return fig
+
+
+def plot_brainformer_gradcam(
+    models: Mapping[str, nn.Module],
+    data: Dict,
+    out_file: Optional[PathLike] = None,
+    target_layer: Optional[str] = None,
+    **kwargs,
+) -> Figure:
+    """Paper Fig. 6 for several pretrainers on one batch: the stimuli, then one row of maps per model.
+
+    Args:
+        models: ``{label: BrainformerPretrainer or ClipPretrainer}``, rows in dict order (e.g. random init,
+            Brainformer w/o guidance loss, Brainformer); a ``ClipPretrainer`` row attends to the samples' captions
+            (their ``text`` metainfo).
+        data: a ``brain_collate`` batch (see :func:`brainformer_gradcam`).
+        out_file: if given, the figure is also saved there (atomically).
+        target_layer: see :class:`~.gradcam.BrainformerImageEmbed` (the same for every model).
+        **kwargs: passed to :func:`plot_gradcam_grid` (``column_titles``, ``title``, ``footer`` ...);
+            by default the columns are titled with the samples' ``nsd_id`` when the data samples carry one.
+
+    Returns:
+        The figure.
+    """
+    if not models:
+        raise ValueError('plot_brainformer_gradcam: no model given')
+    cams, similarity, images = {}, {}, None
+    for label, model in models.items():
+        result, images = brainformer_gradcam(model, data, target_layer)
+        cams[label], similarity[label] = result.cams, result.similarity
+    samples = data.get('data_samples') or []
+    if 'column_titles' not in kwargs and samples and all('nsd_id' in s for s in samples):
+        kwargs['column_titles'] = [f'nsd_id {int(s.nsd_id)}' for s in samples]
+    partners = {label: getattr(model, 'pair_key', 'brain') for label, model in models.items()}
+    kwargs.setdefault('partners', {label: PARTNERS.get(key, f'{key} embedding') for label, key in partners.items()})
+    return plot_gradcam_grid(images, cams, out_file, similarity=similarity, **kwargs)

@@ -9,17 +9,23 @@ Each run has one colour; in the retrieval panel the line style tells k (top-1 so
 the direction, and chance levels (keys with ``chance``, as
 :class:`~mmbrain.evaluation.metrics.BrainRetrievalMetric` logs them) are grey. Values are plotted as logged
 (mmengine averages training scalars over its logging interval). A panel that no run logged says so.
+
+The legends sit under the panels, never over them, and stay small whatever the number of metrics: one entry per
+run, one per k, one per direction and one for chance (not one per logged key: a study logs dozens). Tick labels
+carry no offset text (``1e-3`` above an axis would collide with the panel's title).
 """
 
 import re
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
+
+from mmbrain.evaluation.scalar_logs import RETRIEVAL_PATTERN, ScalarLog, load_scalar_log
 
 from .figure_io import PathLike, new_figure, save_figure
-from .scalar_logs import RETRIEVAL_PATTERN, ScalarLog, load_scalar_log
 
 #: Training panels: (title, y label, regular expression that the logged key must match in full).
 TRAIN_PANELS: Tuple[Tuple[str, str, str], ...] = (
@@ -37,19 +43,43 @@ CHANCE_COLOR = '0.55'
 RunsLike = Union[ScalarLog, PathLike, Mapping[str, Union[ScalarLog, PathLike]]]
 
 
+def _retrieval_parts(metric: str) -> Tuple[int, str]:
+    """``(k, direction)`` of a retrieval key: ``retrieval/img2brain_top5`` -> ``(5, 'img2brain')``."""
+    match = RETRIEVAL_PATTERN.search(metric)
+    rest = (metric[: match.start()] + metric[match.end() :]).rsplit('/', 1)[-1].strip('_-') or metric
+    return int(re.sub(r'\D', '', match.group(0))), rest
+
+
 def _retrieval_styles(metrics: Sequence[str]) -> Dict[str, Tuple[str, str]]:
     """Line style by k (top-1 solid, top-5 dashed, ...) and marker by what is left of the key (the direction)."""
-    parts = {}
-    for metric in metrics:
-        match = RETRIEVAL_PATTERN.search(metric)
-        k = int(re.sub(r'\D', '', match.group(0)))
-        parts[metric] = (k, metric[: match.start()] + metric[match.end() :])
+    parts = {m: _retrieval_parts(m) for m in metrics}
     ks = sorted({k for k, _ in parts.values()})
-    rests = sorted({rest for _, rest in parts.values()})
+    rests = sorted({rest for m, (_, rest) in parts.items() if not _is_chance(m)})
     return {
-        m: (LINE_STYLES[ks.index(k) % len(LINE_STYLES)], MARKERS[rests.index(rest) % len(MARKERS)])
+        m: (
+            LINE_STYLES[ks.index(k) % len(LINE_STYLES)],
+            'x' if _is_chance(m) else MARKERS[rests.index(rest) % len(MARKERS)],
+        )
         for m, (k, rest) in parts.items()
     }
+
+
+def _retrieval_legend(metrics: Sequence[str]) -> Tuple[List[Line2D], List[str]]:
+    """Legend entries of the retrieval panel: one per k (line style), one per direction (marker), chance."""
+    styles = _retrieval_styles(metrics)
+    handles, labels = [], []
+    for k in sorted({_retrieval_parts(m)[0] for m in metrics}):
+        style = next(styles[m][0] for m in metrics if _retrieval_parts(m)[0] == k)
+        handles.append(Line2D([], [], color='k', ls=style))
+        labels.append(f'top-{k}')
+    for direction in sorted({_retrieval_parts(m)[1] for m in metrics if not _is_chance(m)}):
+        marker = next(styles[m][1] for m in metrics if not _is_chance(m) and _retrieval_parts(m)[1] == direction)
+        handles.append(Line2D([], [], color='k', ls='', marker=marker))
+        labels.append(direction)
+    if any(_is_chance(m) for m in metrics):
+        handles.append(Line2D([], [], color=CHANCE_COLOR, marker='x'))
+        labels.append('chance')
+    return handles, labels
 
 
 def _is_chance(metric: str) -> bool:
@@ -107,12 +137,6 @@ def _draw_retrieval_panel(ax: Axes, runs: Mapping[str, ScalarLog], colors: Mappi
     ax.grid(alpha=0.3)
     if not metrics:
         _empty(ax, 'retrieval metrics')
-        return
-    handles = [
-        Line2D([], [], color=CHANCE_COLOR if _is_chance(m) else 'k', ls=styles[m][0], marker=styles[m][1])
-        for m in metrics
-    ]
-    ax.legend(handles, metrics, fontsize='small', title='metric', title_fontsize='small')
 
 
 def plot_training_curves(
@@ -148,10 +172,14 @@ def plot_training_curves(
     axes = fig.subplots(2, 3).ravel()
     for ax, (panel_title, ylabel, pattern) in zip(axes, TRAIN_PANELS):
         _draw_train_panel(ax, runs, run_colors, panel_title, ylabel, pattern)
-    axes[4].ticklabel_format(axis='y', style='sci', scilimits=(-2, 2))
+    axes[4].yaxis.set_major_formatter(FuncFormatter(lambda value, _: f'{value:.1e}' if value else '0'))
     _draw_retrieval_panel(axes[5], runs, run_colors)
     run_handles = [Line2D([], [], color=run_colors[label], lw=2.5) for label in runs]
-    fig.legend(run_handles, list(runs), loc='outside lower center', ncols=min(len(runs), 6), title='run')
+    fig.legend(run_handles, list(runs), loc='outside lower left', ncols=min(len(runs), 4), title='run')
+    metrics = sorted({k for log in runs.values() for k in log.retrieval_keys()})
+    if metrics:
+        handles, labels = _retrieval_legend(metrics)
+        fig.legend(handles, labels, loc='outside lower right', ncols=min(len(labels), 4), title='retrieval panel')
     if title:
         fig.suptitle(title, fontweight='bold')
     if out_file is not None:

@@ -47,7 +47,7 @@ class _RetrievalMetric(BaseMetric):
 
 @pytest.fixture(scope='session')
 def runner_run(tmp_path_factory):
-    """A real mmengine Runner with ``visualizer=dict(type='BrainVisualizer')`` as a config would set it: 6
+    """A real mmengine Runner with mmengine's ``Visualizer`` and ``LocalVisBackend`` as the configs set them: 6
     iterations, logging every 2, validating after iterations 3 and 6. Returns its work dir and visualizer."""
     work_dir = tmp_path_factory.mktemp('runner')
     loader = dict(
@@ -72,7 +72,7 @@ def runner_run(tmp_path_factory):
         ),
         log_processor=dict(by_epoch=False),
         default_scope='mmbrain',
-        visualizer=dict(type='BrainVisualizer', vis_backends=[dict(type='LocalVisBackend')]),
+        visualizer=dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')]),
         env_cfg=dict(dist_cfg=dict(backend='gloo')),
     )
     runner.train()

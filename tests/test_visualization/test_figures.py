@@ -1,20 +1,22 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""Every figure renders to a PNG of the expected size; the numbers the figures show are computed right."""
+"""Every figure renders to a PNG of the expected size, shows the numbers right, and gives a reader what they need
+(legends that hide no panel, titles that overlap nothing, rows cut at the same place, labelled colour bars)."""
+
+import json
 
 import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
 from PIL import Image
 
-from mmbrain.registry import VISUALIZERS
+from mmbrain.evaluation.scalar_logs import load_scalar_log
 from mmbrain.visualization import (
-    BrainVisualizer,
     ceiling_in_r,
-    load_scalar_log,
+    nilearn_available,
     plot_ablation,
     plot_brain_map,
     plot_gradcam_grid,
+    plot_result_maps,
     plot_roi_correlations,
     plot_training_curves,
     save_figure,
@@ -148,6 +150,7 @@ def test_gradcam_grid_png(tmp_path):
     )
     assert _png_size(out) == _expected((3 * 2.0 + 0.8, 4 * 2.0 + 0.6))
     assert [ax.get_ylabel() for ax in fig.axes[:12:3]] == ['input', 'random init', 'w/o guidance loss', 'Brainformer']
+    assert fig._suptitle.get_text() == 'Grad-CAM of cos(image embedding, partner embedding)'
     assert fig.axes[10].texts[0].get_text() == 'cos=+0.20'
     with pytest.raises(ValueError, match="maps of 'bad'"):
         plot_gradcam_grid(images, {'bad': np.zeros((3, 10, 10))})
@@ -161,11 +164,16 @@ def test_ablation_png(tmp_path):
     }
     out = tmp_path / 'ablation.png'
     fig = plot_ablation(results, out, panel_size=(3.6, 3.4), dpi=DPI)
-    assert _png_size(out) == _expected((2 * 3.6, 3.4 + 0.9))
+    assert _png_size(out) == _expected((2 * 3.6, 3.4 + 0.6))
     box = fig.axes[0]
     assert [p.get_height() for p in box.patches] == pytest.approx([45.1, 42.7])
     labels = [t.get_text() for t in box.texts]
-    assert '42.7\n(-2.4)' in labels and 'n/a' in labels
+    assert '42.7\n(-2.4)' in labels and 'not\nmeasured' in labels
+    # A reader sees which bar is which variant on the axis itself (not ticks "1", "2" and a legend to decode).
+    ticks = [t.get_text().replace('\n', ' ') for t in box.get_xticklabels()]
+    assert ticks == ['Brainformer (reference)', 'w/o guidance loss', 'pos embed']
+    # The default title names no paper table: variants that are not the paper's ablations are not "Table 3".
+    assert 'Table' not in fig._suptitle.get_text()
 
 
 def test_save_figure_is_atomic(tmp_path):
@@ -179,23 +187,115 @@ def test_save_figure_is_atomic(tmp_path):
         save_figure(fig, tmp_path / 'noext')
 
 
-def test_brain_visualizer_writes_to_its_backends(tmp_path):
-    vis = VISUALIZERS.build(
-        dict(
-            type='BrainVisualizer',
-            name='test_brain_visualizer',
-            dpi=DPI,
-            vis_backends=[dict(type='LocalVisBackend')],
-            save_dir=str(tmp_path),
-        )
-    )
-    assert isinstance(vis, BrainVisualizer) and BrainVisualizer.get_current_instance() is vis
-    image = vis.draw_ablation({'a': {'m': 1.0}, 'b': {'m': 2.0}}, name='ablation', step=3)
-    assert image.shape == (round((3.4 + 0.9) * DPI), round(3.6 * DPI), 3) and image.dtype == np.uint8
-    assert _png_size(tmp_path / 'vis_data' / 'vis_image' / 'ablation_3.png') == (image.shape[1], image.shape[0])
-    assert vis.get_image().shape == image.shape
-    out = tmp_path / 'roi.png'
-    vis.draw_roi_correlations({'m': {'streams': [0.1, 0.2]}}, out_file=out)
-    assert _png_size(out) == _expected((11, 4.8))
-    assert not (tmp_path / 'vis_data' / 'vis_image' / 'roi_correlations_0.png').exists()
-    assert isinstance(plot_ablation({'a': {'m': 1.0}}), Figure)
+# ----------------------------------------------------------------------------------- what a reader needs
+def _extent(artist, renderer):
+    return artist.get_window_extent(renderer)
+
+
+def _texts_of(fig):
+    """Every visible, non-empty text of the figure (titles, labels, tick labels, offset texts, legends' texts)."""
+    from matplotlib.text import Text
+
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def _many_metric_runs(tmp_path, n_runs=5):
+    """Runs that log what a study logs: 4 directions x top-1/5/10, per-subject copies, chance (dozens of keys)."""
+    runs = {}
+    directions = ['img2brain', 'brain2img', 'img2text', 'text2img']
+    for r in range(n_runs):
+        lines = [
+            json.dumps(
+                dict(loss=1.0 + r, loss_con=1.0, loss_bfg=0.5, temperature=0.07, lr=0.001 * (r + 1), iter=i, step=i)
+            )
+            for i in (2, 4, 6)
+        ]
+        for step in (3, 6):
+            metrics = {f'retrieval/{d}_top{k}': 10.0 * k + r for d in directions for k in (1, 5, 10)}
+            metrics.update({f'retrieval/chance_top{k}': 0.5 * k for k in (1, 5, 10)})
+            metrics.update(
+                {f'retrieval/subj{s}/{d}_top{k}': 1.0 for s in (1, 2, 3) for d in directions for k in (1, 5)}
+            )
+            lines.append(json.dumps(dict(metrics, step=step)))
+        log = tmp_path / f'run{r}' / 'scalars.json'
+        log.parent.mkdir()
+        log.write_text('\n'.join(lines) + '\n')
+        runs[f'variant {r}'] = log
+    return runs
+
+
+def test_training_curves_legends_hide_no_panel_and_titles_overlap_nothing(tmp_path):
+    runs = _many_metric_runs(tmp_path)
+    n_keys = len(load_scalar_log(next(iter(runs.values()))).retrieval_keys())
+    assert n_keys > 30
+    fig = plot_training_curves(runs, tmp_path / 'curves.png', dpi=DPI)
+    renderer = fig.canvas.get_renderer()
+    legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    entries = sum(len(legend.get_texts()) for legend in legends)
+    # runs + k values (3) + directions (4) + chance: small, whatever the number of logged keys.
+    assert entries <= len(runs) + 3 + 4 + 1, [t.get_text() for legend in legends for t in legend.get_texts()]
+    for legend in legends:
+        for ax in fig.axes:
+            assert not _extent(legend, renderer).overlaps(_extent(ax, renderer)), 'a legend covers a panel'
+    texts = _texts_of(fig)
+    for ax in fig.axes:
+        title = _extent(ax.title, renderer)
+        for other in texts:
+            if other is not ax.title:
+                assert not title.overlaps(_extent(other, renderer)), (ax.get_title(), other.get_text())
+
+
+def test_brain_map_says_a_voxel_in_two_groups_shows_their_mean():
+    xyz = np.array([[0.0, 0.0, 0.0], [1.8, 0.0, 0.0], [3.6, 0.0, 0.0], [1.8, 0.0, 0.0]])
+    fig = plot_brain_map(xyz, np.array([0.1, 0.2, 0.3, 0.4]), dpi=DPI)
+    assert '1 voxel listings repeat a voxel' in fig._supxlabel.get_text()
+    assert 'mean' in fig._supxlabel.get_text()
+    fig = plot_brain_map(xyz[:3], np.array([0.1, 0.2, 0.3]), dpi=DPI)
+    assert fig._supxlabel is None  # nothing shared, nothing said
+
+
+def _nifti_maps(tmp_path, peaks):
+    """maps.json-like indexes of one r map per model, each with its strongest voxels around its own peak."""
+    import nibabel as nib
+
+    grid = (20, 24, 16)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = [-20.0, -30.0, -10.0]
+    maps = {}
+    for label, peak in peaks.items():
+        ijk = np.indices(grid).reshape(3, -1).T
+        r = np.exp(-((ijk - np.array(peak)) ** 2).sum(1) / 8.0).reshape(grid).astype(np.float32)
+        r[r < 0.05] = np.nan
+        path = tmp_path / f'{label}_r.nii.gz'
+        nib.save(nib.Nifti1Image(r, affine), str(path))
+        maps[label] = dict(space='func1pt8mm', maps=dict(r=str(path)), anatomy=None)
+    return maps
+
+
+@pytest.mark.skipif(not nilearn_available(), reason='nilearn is an optional extra')
+def test_result_maps_rows_are_cut_at_the_same_place_with_a_labelled_colorbar(tmp_path):
+    maps = _nifti_maps(tmp_path, {'random init': (4, 5, 3), 'CLIP': (10, 12, 8), 'Brainformer': (15, 18, 12)})
+    fig = plot_result_maps(maps, tmp_path / 'maps.png', value_label='Pearson r', dpi=DPI)
+    cuts = {}
+    for ax in fig.axes:
+        for text in ax.texts:
+            if text.get_text()[:2] in ('x=', 'y=', 'z='):
+                cuts.setdefault(text.get_text()[0], set()).add(text.get_text())
+    # nilearn annotates each row's cuts; every row shows the same x, y and z.
+    assert sorted(cuts) == ['x', 'y', 'z'] and all(len(v) == 1 for v in cuts.values()), cuts
+    colorbars = [ax for ax in fig.axes if ax.get_ylabel() == 'Pearson r']
+    assert len(colorbars) == 1, 'one labelled colour bar for all rows (one shared scale)'
+    assert "shows the mean of its groups' values" in ' '.join(t.get_text() for t in fig.texts)
+    explicit = plot_result_maps(maps, cut_coords=(0.0, 0.0, 0.0), dpi=DPI)
+    assert 'x, y, z = 0.0, 0.0, 0.0 mm' in ' '.join(t.get_text() for t in explicit.texts)
+
+
+def test_gradcam_rows_name_what_the_image_embedding_is_compared_with():
+    images = np.zeros((2, 16, 16, 3), dtype=np.uint8)
+    cams = {'CLIP': np.zeros((2, 16, 16)), 'Brainformer': np.zeros((2, 16, 16))}
+    partners = {'CLIP': 'caption embedding', 'Brainformer': 'brain embedding'}
+    fig = plot_gradcam_grid(images, cams, partners=partners, footer=['Sanity checks: ...'], dpi=DPI)
+    ylabels = [ax.get_ylabel() for ax in fig.axes[2:6:2]]
+    assert ylabels == ['CLIP\nvs caption embedding', 'Brainformer\nvs brain embedding']
+    assert fig._suptitle.get_text() == 'Grad-CAM of cos(image embedding, caption embedding or brain embedding)'
+    assert fig._supxlabel.get_text() == 'Sanity checks: ...'

@@ -7,8 +7,7 @@ from typing import Optional, Tuple
 import pytest
 import torch
 import torch.nn.functional as F
-from _helpers import TINY_CONVNEXT
-from mmengine.registry import init_default_scope
+from _helpers import TINY_VOXELS, tiny_brain_batch, tiny_pretrainer, tiny_pretrainer_cfg
 from torch import Tensor, nn
 
 from mmbrain.visualization import BrainformerImageEmbed, brain_gradcam, brainformer_gradcam, plot_brainformer_gradcam
@@ -118,42 +117,9 @@ def test_errors_are_clear():
 
 
 # ----------------------------------------------------------------- BrainformerPretrainer adapter
-ROIS = ['v1', 'faces']
-VOXELS = dict(v1=30, faces=12)
-
-
-def _pretrainer():
-    init_default_scope('mmbrain')
-    from mmbrain.registry import MODELS
-
-    torch.manual_seed(0)
-    return MODELS.build(
-        dict(
-            type='BrainformerPretrainer',
-            backbone=TINY_CONVNEXT,
-            backbone_out_dims=32,
-            fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=VOXELS, embed_dims=16, num_heads=2),
-        )
-    )
-
-
-def _batch(batch=3):
-    gen = torch.Generator().manual_seed(0)
-    return dict(
-        inputs=dict(
-            img=torch.randint(0, 256, (batch, 3, 64, 64), dtype=torch.uint8, generator=gen),
-            fmri={r: torch.randn(batch, n, generator=gen) for r, n in VOXELS.items()},
-            fmri_mask={r: torch.ones(batch, n, dtype=torch.bool) for r, n in VOXELS.items()},
-            xyz={r: torch.randn(1, n, 3, generator=gen) * 30 for r, n in VOXELS.items()},
-            subject_index=torch.zeros(batch, dtype=torch.long),
-        ),
-        data_samples=None,
-    )
-
-
 def test_brainformer_adapter():
-    model = _pretrainer().train()
-    data = _batch()
+    model = tiny_pretrainer().train()
+    data = tiny_brain_batch()
     result, images = brainformer_gradcam(model, data)
     assert model.training, 'the adapter must restore the training mode'
     assert images.shape == (3, 64, 64, 3) and images.dtype.name == 'uint8'
@@ -177,16 +143,20 @@ def test_brainformer_adapter():
 def test_plot_brainformer_gradcam_rows_and_titles(tmp_path):
     from mmpretrain.structures import DataSample
 
-    data = _batch(2)
+    data = tiny_brain_batch(2)
     data['data_samples'] = [DataSample(metainfo=dict(nsd_id=i + 7)) for i in range(2)]
-    random_init = _pretrainer()
-    trained = _pretrainer()
+    random_init = tiny_pretrainer()
+    trained = tiny_pretrainer()
     with torch.no_grad():
         for p in trained.parameters():
             p.add_(torch.randn_like(p) * 0.5)
     fig = plot_brainformer_gradcam({'random init': random_init, 'Brainformer': trained}, data, tmp_path / 'g.png')
     assert (tmp_path / 'g.png').stat().st_size > 1000
-    assert [ax.get_ylabel() for ax in fig.axes[:6:2]] == ['input', 'random init', 'Brainformer']
+    assert [ax.get_ylabel() for ax in fig.axes[:6:2]] == [
+        'input',
+        'random init\nvs brain embedding',
+        'Brainformer\nvs brain embedding',
+    ]
     assert [ax.get_title() for ax in fig.axes[:2]] == ['nsd_id 7', 'nsd_id 8']
     sims = [ax.texts[0].get_text() for ax in fig.axes[2:6]]
     assert sims[:2] != sims[2:], 'two different models explain different similarities'
@@ -206,9 +176,9 @@ class _ToyBrainDataset(torch.utils.data.Dataset):
         return dict(
             inputs=dict(
                 img=torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=gen),
-                fmri={r: torch.randn(n, generator=gen) for r, n in VOXELS.items()},
-                fmri_mask={r: torch.ones(n, dtype=torch.bool) for r, n in VOXELS.items()},
-                xyz={r: torch.randn(n, 3, generator=gen) for r, n in VOXELS.items()},
+                fmri={r: torch.randn(n, generator=gen) for r, n in TINY_VOXELS.items()},
+                fmri_mask={r: torch.ones(n, dtype=torch.bool) for r, n in TINY_VOXELS.items()},
+                xyz={r: torch.randn(n, 3, generator=gen) for r, n in TINY_VOXELS.items()},
                 subject_index=torch.tensor(idx),
             )
         )
@@ -216,21 +186,17 @@ class _ToyBrainDataset(torch.utils.data.Dataset):
 
 def test_visualize_gradcam_cli(tmp_path, monkeypatch, capsys):
     import importlib.util
+    import json
     from pathlib import Path
 
     from mmbrain.registry import DATASETS
 
     DATASETS.register_module(name='_GradCAMToyDataset', module=_ToyBrainDataset, force=True)
-    model = _pretrainer()
+    model = tiny_pretrainer()
     ckpt = tmp_path / 'iter_1.pth'
     torch.save(dict(meta=dict(iter=1), state_dict=model.state_dict()), ckpt)
     cfg = tmp_path / 'pretrain.py'
-    model_cfg = dict(
-        type='BrainformerPretrainer',
-        backbone=TINY_CONVNEXT,
-        backbone_out_dims=32,
-        fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=VOXELS, embed_dims=16, num_heads=2),
-    )
+    model_cfg = tiny_pretrainer_cfg()
     cfg.write_text(
         f"default_scope = 'mmbrain'\nmodel = {model_cfg!r}\n"
         "val_dataloader = dict(batch_size=1, dataset=dict(type='_GradCAMToyDataset'),\n"
@@ -259,12 +225,20 @@ def test_visualize_gradcam_cli(tmp_path, monkeypatch, capsys):
         ],
     )
     assert cli.main() == 0
-    assert out.stat().st_size > 1000 and 'written to' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert out.stat().st_size > 1000 and 'written to' in printed
+    # The sanity checks: printed, and in a JSON beside the figure, for the row with a checkpoint only.
+    assert 'Brainformer: rank corr. with its randomised backbone' in printed
+    sanity = json.loads((tmp_path / 'fig6_sanity.json').read_text())
+    assert list(sanity['rows']) == ['Brainformer'] and len(sanity['rows']['Brainformer']['randomization_spearman']) == 3
     bad = tmp_path / 'bad.pth'
-    torch.save(dict(state_dict={'backbone.nope': torch.zeros(1)}), bad)
+    torch.save(dict(state_dict={'backbone.nope': torch.zeros(1), 'fmri_encoder.nope': torch.zeros(1)}), bad)
     monkeypatch.setattr('sys.argv', ['visualize_gradcam.py', '--model', 'x', str(cfg), str(bad), '--out', str(out)])
     assert cli.main() == 1  # a data error: one line, exit 1
-    assert 'bad.pth: does not match the model of its config' in capsys.readouterr().err
+    assert 'bad.pth: its weights do not match the model of the config' in capsys.readouterr().err
+    torch.save(dict(state_dict={'backbone.nope': torch.zeros(1)}), bad)
+    assert cli.main() == 1
+    assert 'bad.pth: this is a backbone-only checkpoint' in capsys.readouterr().err
     monkeypatch.setattr(
         'sys.argv', ['visualize_gradcam.py', '--model', 'x', str(cfg), '--num-images', '9', '--out', str(out)]
     )

@@ -3,55 +3,25 @@
 
 import torch
 import torch.nn.functional as F
-from _helpers import TINY_CONVNEXT
-from mmengine.registry import init_default_scope
+from _helpers import tiny_brain_batch, tiny_pretrainer
 
 from mmbrain.visualization import brainformer_gradcam, plot_brainformer_gradcam
 
-ROIS = ['v1', 'faces']
-VOXELS = dict(v1=40, faces=24)
-
 
 def _pretrainer(negatives):
-    init_default_scope('mmbrain')
-    from mmbrain.registry import MODELS
-
-    torch.manual_seed(0)
     guidance = None if negatives is None else dict(type='BrainFMRIGuidanceLoss', negatives=negatives)
-    return MODELS.build(
-        dict(
-            type='BrainformerPretrainer',
-            guidance_loss=guidance,
-            backbone_out_dims=32,
-            backbone=TINY_CONVNEXT,
-            fmri_encoder=dict(type='LinearFMRIEncoder', roi_names=ROIS, num_voxels=VOXELS, embed_dims=16, num_heads=2),
-        )
-    )
-
-
-def _batch(batch=2):
-    gen = torch.Generator().manual_seed(0)
-    return dict(
-        inputs=dict(
-            img=torch.randint(0, 256, (batch, 3, 64, 64), dtype=torch.uint8, generator=gen),
-            fmri={r: torch.randn(batch, n, generator=gen) for r, n in VOXELS.items()},
-            fmri_mask={r: torch.ones(batch, n, dtype=torch.bool) for r, n in VOXELS.items()},
-            xyz={r: torch.randn(1, n, 3, generator=gen) * 30 for r, n in VOXELS.items()},
-            subject_index=torch.zeros(batch, dtype=torch.long),
-        ),
-        data_samples=None,
-    )
+    return tiny_pretrainer(guidance_loss=guidance)
 
 
 def test_every_guidance_row_explains_cos_p_q_and_never_the_roi_features(tmp_path):
-    data = _batch()
+    data = tiny_brain_batch(2)
     rows = {
         'w/o guidance loss': _pretrainer(None),
         'printed Eq. 6': _pretrainer('rois'),
         'Brainformer': _pretrainer('rois+samples'),
     }
     fig = plot_brainformer_gradcam(rows, data, tmp_path / 'rows.png')
-    assert [ax.get_ylabel() for ax in fig.axes[:8:2]] == ['input', *rows]
+    assert [ax.get_ylabel() for ax in fig.axes[:8:2]] == ['input', *(f'{row}\nvs brain embedding' for row in rows)]
     for model in rows.values():
         result, _ = brainformer_gradcam(model, data)
         model.eval()

@@ -6,12 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from mmbrain.visualization import load_scalar_log
-from mmbrain.visualization.scalar_logs import RETRIEVAL_PATTERN
+from mmbrain.evaluation.scalar_logs import RETRIEVAL_PATTERN, load_scalar_log
 
 
 def test_runner_log_is_parsed(runner_run):
-    assert type(runner_run.visualizer).__name__ == 'BrainVisualizer'  # the scalars went through its backends
     log = load_scalar_log(runner_run.work_dir)
     assert len(log.sources) == 1 and log.sources[0].name == 'scalars.json'
     for key in ('loss', 'loss_con', 'loss_bfg', 'temperature', 'lr'):

@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-from mmbrain.visualization.scalar_logs import load_scalar_log, load_tensorboard_scalars
+from mmbrain.evaluation.scalar_logs import load_scalar_log
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RUNTIME = osp.join(REPO, 'configs', '_base_', 'default_runtime.py')
@@ -61,9 +61,13 @@ def test_a_tensorboard_run_writes_event_files_with_the_logged_scalars(tmp_path):
     events = list(tmp_path.rglob('events.out.tfevents.*'))
     assert events and all(e.parent.name == 'vis_data' for e in events)
     local = load_scalar_log(str(tmp_path)).train
-    board = load_tensorboard_scalars(str(tmp_path))
-    assert set(local) <= set(board)
+    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
+    board = EventAccumulator(str(events[0]), size_guidance={SCALARS: 0})
+    board.Reload()
+    assert set(local) <= set(board.Tags()[SCALARS])
     for key in ('loss', 'lr'):
-        np.testing.assert_array_equal(board[key][0], local[key][0])
-        np.testing.assert_allclose(board[key][1], local[key][1], rtol=1e-6)
+        steps, values = zip(*((e.step, e.value) for e in board.Scalars(key)))
+        np.testing.assert_array_equal(steps, local[key][0])
+        np.testing.assert_allclose(values, local[key][1], rtol=1e-6)
     assert len(local['loss'][0]) == 6

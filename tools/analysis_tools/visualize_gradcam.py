@@ -12,15 +12,22 @@ Each ``--model LABEL CONFIG [CHECKPOINT]`` is one row (without a checkpoint: the
 by ``--seed``). Every row explains the same score, the cosine similarity of the contrastive embeddings (image
 ``p`` and brain ``q``, or CLIP's text embedding), whatever the row's guidance loss (docs/guidance_loss.md).
 The stimuli are the first ``--num-images`` samples of the ``--split`` dataloader of ``--data-config`` (default:
-the first model's config). Maps: :func:`mmbrain.visualization.plot_brainformer_gradcam`.
+the first model's config); a CLIP row gets each stimulus's first caption from the ``LoadNSDCaption`` step of its
+own config. Maps: :func:`mmbrain.visualization.plot_brainformer_gradcam`.
+
+Under the figure, and in ``--sanity-out`` (JSON, default ``<out without suffix>_sanity.json``), the sanity checks
+of Adebayo et al. (2018) for every row with a checkpoint (:func:`mmbrain.visualization.gradcam_sanity`): the rank
+correlation of its maps with those of the same backbone with randomised weights, and between its maps of
+different images (near 1: the map does not depend on the weights, or on the image).
 """
 
 import argparse
+import json
+import os.path as osp
 import sys
 from typing import TYPE_CHECKING, Dict, List
 
 if TYPE_CHECKING:  # torch and OpenMMLab are imported after the arguments are parsed (a fast --help)
-    import torch
     from mmengine.config import Config
 
 
@@ -45,6 +52,7 @@ def parse_args() -> argparse.Namespace:
         "backbone.stages.2 (default: the backbone's last stage)",
     )
     parser.add_argument('--out', required=True, help='output image (.png, .pdf, .svg)')
+    parser.add_argument('--sanity-out', help='sanity checks JSON (default: <out without suffix>_sanity.json)')
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument('--seed', type=int, default=0, help='seed of the randomly initialised models')
     parser.add_argument(
@@ -57,37 +65,6 @@ def parse_args() -> argparse.Namespace:
     if args.num_images < 1:
         parser.error('--num-images must be at least 1')
     return args
-
-
-def load_config(path: str, options) -> 'Config':
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(path)
-    if options:
-        cfg.merge_from_dict(options)
-    return cfg
-
-
-def build_model(cfg: 'Config', checkpoint: str, device: str, seed: int) -> 'torch.nn.Module':
-    """The config's model, initialised as the Runner would, then loaded from ``checkpoint`` if given."""
-    from mmengine.registry import init_default_scope
-    from mmengine.runner.utils import set_random_seed
-
-    from mmbrain.registry import MODELS
-    from mmbrain.utils import load_checkpoint_safely
-
-    init_default_scope(cfg.get('default_scope', 'mmbrain'))
-    set_random_seed(seed)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    if checkpoint:
-        ckpt = load_checkpoint_safely(checkpoint)
-        state = ckpt.get('state_dict', ckpt)
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise ValueError(f'{checkpoint}: does not match the model of its config: {err}') from err
-    return model.to(device).eval()
 
 
 def first_samples(cfg: 'Config', split: str, n: int) -> Dict:
@@ -106,6 +83,30 @@ def first_samples(cfg: 'Config', split: str, n: int) -> Dict:
     return data
 
 
+def attach_captions(data_samples, cfg: 'Config', split: str) -> None:
+    """Set ``text`` on each data sample (by its ``nsd_id``) to the first caption of its image, read by the
+    ``LoadNSDCaption`` step of a CLIP config's own ``<split>`` pipeline (the figure's batch has fMRI, no caption)."""
+    from mmbrain.registry import TRANSFORMS
+
+    steps = [
+        dict(t)
+        for t in cfg[f'{split}_dataloader']['dataset']['pipeline']
+        if str(t.get('type', '')).split('.')[-1] == 'LoadNSDCaption'
+    ]
+    if not steps:
+        raise ValueError(
+            f'{cfg.filename}: the {split} pipeline has no LoadNSDCaption step, so its model has no captions to '
+            'attend to'
+        )
+    load = TRANSFORMS.build(dict(steps[0], draw='first'))
+    for sample in data_samples:
+        sample.set_metainfo(dict(text=load(dict(nsd_id=int(sample.nsd_id)))['text']))
+
+
+def sanity_path(args: argparse.Namespace) -> str:
+    return args.sanity_out or osp.splitext(args.out)[0] + '_sanity.json'
+
+
 def main() -> int:
     args = parse_args()
     try:
@@ -114,30 +115,47 @@ def main() -> int:
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(f'Grad-CAM of {len(args.model)} model(s) on {args.num_images} stimuli written to {args.out}')
+    print(f'sanity checks (Adebayo et al., 2018) written to {sanity_path(args)}')
     return 0
 
 
 def draw(args: argparse.Namespace) -> None:
-    """The figure of the parsed command line."""
+    """The figure and the sanity checks of the parsed command line."""
     from mmengine.registry import init_default_scope
+    from mmengine.utils import ProgressBar
 
+    from mmbrain.apis.model import init_model, load_config
+    from mmbrain.utils.atomic import atomic_write
     from mmbrain.utils.cli import parse_cfg_options
-    from mmbrain.visualization import plot_brainformer_gradcam
-    from mmbrain.visualization.clip_gradcam import attach_captions
+    from mmbrain.visualization import gradcam_sanity, plot_brainformer_gradcam, sanity_lines
 
     options = parse_cfg_options(args.cfg_options)
     configs: List[Config] = [load_config(spec[1], options) for spec in args.model]
     data_cfg = load_config(args.data_config, options) if args.data_config else configs[0]
     init_default_scope(data_cfg.get('default_scope', 'mmbrain'))
     data = first_samples(data_cfg, args.split, args.num_images)
-    models = {
-        spec[0]: build_model(cfg, spec[2] if len(spec) == 3 else None, args.device, args.seed)
-        for spec, cfg in zip(args.model, configs)
-    }
+    trained = [spec[0] for spec in args.model if len(spec) == 3]
+    print(f'{len(args.model)} model(s) to build, {len(trained)} sanity check(s), one figure')
+    progress = ProgressBar(len(args.model) + len(trained) + 1)
+    models = {}
     for spec, cfg in zip(args.model, configs):
+        models[spec[0]] = init_model(cfg, spec[2] if len(spec) == 3 else None, args.device, seed=args.seed)
         if models[spec[0]].pair_key == 'text':  # a CLIP row: the stimuli's own captions, from its config
             attach_captions(data['data_samples'], cfg, args.split)
-    plot_brainformer_gradcam(models, data, args.out, target_layer=args.target_layer)
+        progress.update()
+    sanity = {}
+    for label in trained:
+        sanity.update(gradcam_sanity({label: models[label]}, data, args.target_layer, seed=args.seed))
+        progress.update()
+    footer = ['Sanity checks (Adebayo et al., 2018; Spearman rank correlation over pixels, near 1 = not explained):']
+    footer += sanity_lines(sanity) if sanity else ['no row has a checkpoint (nothing trained to check)']
+    plot_brainformer_gradcam(models, data, args.out, target_layer=args.target_layer, footer=footer)
+    progress.update()
+    print()
+    for line in footer:
+        print(line)
+    with atomic_write(sanity_path(args)) as f:
+        json.dump(dict(target_layer=args.target_layer, num_images=args.num_images, rows=sanity), f, indent=1)
 
 
 if __name__ == '__main__':

@@ -12,12 +12,17 @@ allow-list, and mmdet / mmseg / mmpretrain take it exactly like mmpretrain's sel
 
     backbone=dict(type='mmpretrain.ConvNeXt', ...,
                   init_cfg=dict(type='Pretrained', checkpoint='backbone.pth', prefix='backbone.'))
+
+OUT's ``meta['backbone_cfg']`` records the architecture (the ``model.backbone`` of the config that IN was trained
+with, which mmengine saves as text in ``meta['cfg']``), and the extractor prints it: a downstream config must build
+exactly that backbone. The text is read as literals only (``dict(...)``, numbers, strings, lists), never executed.
 """
 
 import argparse
+import ast
 import os.path as osp
 from collections import Counter, OrderedDict
-from typing import TYPE_CHECKING, Dict, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 if TYPE_CHECKING:
     import torch
@@ -79,6 +84,41 @@ def extract_backbone(ckpt: dict, filename: str) -> Tuple['OrderedDict[str, torch
     return backbone, dict(dropped)
 
 
+def _literal(node: ast.AST):
+    """The value of a config expression made of literals and ``dict(...)`` calls; ValueError for anything else."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'dict' and not node.args:
+        if any(k.arg is None for k in node.keywords):
+            raise ValueError('dict(**...) is not a literal')
+        return {k.arg: _literal(k.value) for k in node.keywords}
+    if isinstance(node, ast.Dict):
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, (ast.List, ast.Tuple)):
+        values = [_literal(v) for v in node.elts]
+        return values if isinstance(node, ast.List) else tuple(values)
+    return ast.literal_eval(node)
+
+
+def backbone_config(ckpt: dict) -> Optional[dict]:
+    """``model.backbone`` of the config saved in the checkpoint's ``meta['cfg']`` (mmengine's Runner writes the
+    config's text there), read without executing it; None when absent or not made of literals."""
+    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
+    text = meta.get('cfg')
+    if not isinstance(text, str):
+        return None
+    try:
+        for statement in ast.parse(text).body:
+            if (
+                isinstance(statement, ast.Assign)
+                and [getattr(t, 'id', None) for t in statement.targets] == ['model']
+                and isinstance(statement.value, ast.Call)
+            ):
+                backbone = _literal(statement.value).get('backbone')
+                return backbone if isinstance(backbone, dict) else None
+    except (SyntaxError, ValueError, TypeError):
+        return None
+    return None
+
+
 def plain_meta(ckpt: dict, filename: str) -> dict:
     """Provenance for OUT, in types ``weights_only`` loading accepts without any allow-list."""
     meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
@@ -87,6 +127,7 @@ def plain_meta(ckpt: dict, filename: str) -> dict:
         value = meta.get(key)
         if isinstance(value, (int, str)) and not isinstance(value, bool):
             out[key] = value
+    out['backbone_cfg'] = backbone_config(ckpt)
     return out
 
 
@@ -104,11 +145,19 @@ def convert(src: str, dst: str, overwrite: bool = False) -> dict:
     check_output(dst, overwrite, inputs=[src])
     ckpt = load_checkpoint_safely(src)
     backbone, dropped = extract_backbone(ckpt, src)
-    with atomic_write(dst, 'wb', overwrite=overwrite, inputs=[src]) as f:
-        torch.save({'state_dict': backbone, 'meta': plain_meta(ckpt, src)}, f)
+    meta = plain_meta(ckpt, src)
+    try:
+        with atomic_write(dst, 'wb', overwrite=overwrite, inputs=[src]) as f:
+            torch.save({'state_dict': backbone, 'meta': meta}, f)
+    except RuntimeError as err:  # torch's zip writer reports a failed write (a full disk) without the path
+        raise OSError(f'{dst}: could not be written ({err}); is its disk full? Nothing was published') from err
     modules = Counter(k[len(BACKBONE_PREFIX) :].split('.')[0] for k in backbone)
     return dict(
-        tensors=len(backbone), params=sum(v.numel() for v in backbone.values()), modules=dict(modules), dropped=dropped
+        tensors=len(backbone),
+        params=sum(v.numel() for v in backbone.values()),
+        modules=dict(modules),
+        dropped=dropped,
+        backbone_cfg=meta['backbone_cfg'],
     )
 
 
@@ -135,6 +184,11 @@ def main() -> None:
         f'under "{BACKBONE_PREFIX}*" -> {args.dst}'
     )
     print('  backbone modules: ' + ', '.join(f'{m} ({n})' for m, n in summary['modules'].items()))
+    print(
+        f'  backbone config (meta["backbone_cfg"]): {summary["backbone_cfg"]}'
+        if summary['backbone_cfg'] is not None
+        else '  backbone config: not recorded in SRC (no mmengine "cfg" in its meta)'
+    )
     print(
         '  dropped: '
         + (', '.join(f'{m} ({n} tensors)' for m, n in summary['dropped'].items()) or 'nothing')
