@@ -466,7 +466,7 @@ def _initialisations(
         ('random-init', 'does brain pretraining help at all'),
         ('shuffled', 'does the brain signal matter (the same pretraining with the pairing destroyed)'),
         ('clip', 'fMRI against captions as the paired modality (paper Tables 1-2)'),
-    ] + [(key, f'what {label} changes (paper Table 3)') for label, key, _ in ablations]
+    ] + [(key, f'the ablation {label!r}, paper Table 3') for label, key, _ in ablations]
     main = Initialisation(
         'Brainformer',
         'brainformer',
