@@ -75,7 +75,7 @@ PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDUL
 #                         mmbrain.datasets                            #
 #######################################################################
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['mmbrain.datasets.nsd_dataset'])
-DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['mmbrain.datasets.samplers'])
+DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS)  # scope node only
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['mmbrain.datasets.transforms'])
 # Collate functions: ``collate_fn=dict(type='mmbrain.brain_collate')`` (mmengine's Runner looks collate functions
 # up outside the default scope, so the scope prefix is needed).

@@ -10,7 +10,6 @@ from ..utils.lazy import lazy_exports
 __all__ = [
     'NSDDataset',
     'brain_collate',
-    'SubjectBatchSampler',
     'convert_nsd',
     'make_synthetic_nsd',
     'ROI_GROUPS',
@@ -26,7 +25,6 @@ __getattr__, __dir__ = lazy_exports(
     {
         'NSDDataset': '.nsd_dataset',
         'brain_collate': '.collate',
-        'SubjectBatchSampler': '.samplers',
         'convert_nsd': '.converter',
         'make_synthetic_nsd': '.synthetic',
         'ROI_GROUPS': '.nsd_files',

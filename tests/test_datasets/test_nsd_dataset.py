@@ -1,16 +1,15 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""NSDDataset, its transforms, brain_collate and SubjectBatchSampler, in one process and in DataLoader workers."""
+"""NSDDataset, its transforms and brain_collate, in one process and in DataLoader workers."""
 
 import h5py
 import numpy as np
 import pytest
 import torch
-from mmengine.dataset import DefaultSampler
 from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from mmbrain.datasets import NSDDataset, SubjectBatchSampler, brain_collate, row_reader
+from mmbrain.datasets import NSDDataset, brain_collate, row_reader
 from mmbrain.datasets.nsd_files import ROI_GROUPS
 from mmbrain.registry import DATASETS
 
@@ -117,39 +116,6 @@ def test_collate_pads_mixed_subjects(nsd_world):
             assert not inputs['xyz'][g][row, v:].any()
     # Subjects really differ in voxel counts, so the padding above was exercised.
     assert len({s['inputs']['fmri']['streams'].shape[0] for s in samples}) > 1
-
-
-def test_subject_batches_need_no_padding(nsd_world):
-    ds = _dataset(nsd_world, split='train')
-    sampler = SubjectBatchSampler(DefaultSampler(ds, shuffle=True, seed=0), batch_size=8)
-    batches = list(sampler)
-    assert len(batches) == len(sampler)
-    assert sorted(i for b in batches for i in b) == list(range(len(ds)))
-    subjects = ds.sample_subjects()
-    for b in batches[:6]:
-        assert len(set(subjects[b])) == 1
-        batch = brain_collate([ds[i] for i in b])
-        assert all(m.all() for m in batch['inputs']['fmri_mask'].values())
-        assert batch['inputs']['subject_index'].tolist() == [0] * len(b)
-    # the same from a config, as the Runner builds it
-    cfg = dict(
-        batch_size=8,
-        num_workers=0,
-        sampler=dict(type='DefaultSampler', shuffle=True),
-        batch_sampler=dict(type='SubjectBatchSampler'),
-        collate_fn=dict(type='mmbrain.brain_collate'),
-        dataset=dict(
-            type='NSDDataset',
-            data_root=nsd_world.converted_dir,
-            subjects=nsd_world.subjects,
-            split='train',
-            pipeline=PIPELINE,
-        ),
-    )
-    with DefaultScope.overwrite_default_scope('mmbrain'):
-        loader = Runner.build_dataloader(cfg, seed=0)
-    assert isinstance(loader.batch_sampler, SubjectBatchSampler)
-    assert all(len({s.subject for s in b['data_samples']}) == 1 for b in loader)
 
 
 def test_dataloader_with_two_workers_opens_files_only_in_workers(nsd_world):
