@@ -35,13 +35,18 @@ def main() -> None:
     from mmengine.config import Config
     from mmengine.dist import is_main_process
     from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
 
-    import mmbrain  # noqa: F401  (registers mmbrain and allow-lists mmengine checkpoint types for weights_only loads)
-    from mmbrain.engine import setup_cpu_distributed
-    from mmbrain.utils.checkpoint import check_weights_match, load_checkpoint_safely
-    from mmbrain.utils.cli import parse_cfg_options
+    from mmbrain.utils.checkpoint import (
+        CheckpointError,
+        check_weights_match,
+        enable_safe_checkpoint_loading,
+        load_checkpoint_safely,
+    )
+    from mmbrain.utils.cli import check_path_option, merge_cfg_options, usage_error
+    from mmbrain.utils.setup_env import register_config_package
 
+    enable_safe_checkpoint_loading()  # weights_only=True for every checkpoint, whatever its URL scheme
+    register_config_package()  # _base_ = 'mmbrain::...' in a config anywhere
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
@@ -51,15 +56,20 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or dict(type='TestLoop'), fp16=True)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
-    setup_cpu_distributed(cfg)  # gloo and a CPU model wrapper for a distributed launch without CUDA (else nothing)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    merge_cfg_options(cfg, args.cfg_options)
+    if cfg.load_from != args.checkpoint:  # the checked file must be the scored one
+        usage_error(
+            f'--cfg-options load_from={cfg.load_from} conflicts with the checkpoint argument {args.checkpoint}: '
+            'give the checkpoint to test once, as the argument'
+        )
+    check_path_option('--work-dir', cfg.work_dir)
+    cfg.setdefault('runner_type', 'mmbrain.BrainRunner')  # safe checkpoints and CPU multi-process (module docs)
+    runner = RUNNERS.build(cfg)
     try:  # mmengine only warns about missing / unexpected / misshapen weights, and would score the model anyway
-        check_weights_match(runner.model, load_checkpoint_safely(args.checkpoint), args.checkpoint)
-    except (FileNotFoundError, ValueError) as err:
+        check_weights_match(runner.model, load_checkpoint_safely(cfg.load_from), cfg.load_from)
+        metrics = runner.test()
+    except (CheckpointError, FileNotFoundError) as err:
         sys.exit(f'error: {err}')
-    metrics = runner.test()
     if args.out and is_main_process():  # every process has the metrics; one writes them, atomically
         from mmengine.fileio import dump
 

@@ -48,6 +48,8 @@ def parse_args() -> argparse.Namespace:
 
 def merge_args(cfg: 'Config', args: argparse.Namespace) -> 'Config':  # noqa: F821
     """Apply the command-line options to the config."""
+    from mmbrain.utils.cli import check_path_option, merge_cfg_options
+
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.launcher = args.launcher
@@ -64,34 +66,33 @@ def merge_args(cfg: 'Config', args: argparse.Namespace) -> 'Config':  # noqa: F8
         cfg.resume, cfg.load_from = True, args.resume
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
-    if args.cfg_options is not None:
-        from mmbrain.utils.cli import parse_cfg_options
-
-        cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
+    merge_cfg_options(cfg, args.cfg_options)
+    check_path_option('--work-dir', cfg.work_dir)
+    # mmbrain's runner (safe checkpoints, checked pretrained weights and resumption, CPU multi-process) unless the
+    # config names another
+    cfg.setdefault('runner_type', 'mmbrain.BrainRunner')
     return cfg
 
 
 def main() -> None:
+    from mmbrain.pipeline.processes import die_with_torchrun_agent
+
+    die_with_torchrun_agent()  # under torchrun: end with the agent (it starts each worker in a session of its own)
     args = parse_args()
     from mmengine.config import Config
     from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner, find_latest_checkpoint
 
-    import mmbrain  # noqa: F401  (registers mmbrain and allow-lists mmengine checkpoint types for weights_only loads)
-    from mmbrain.engine import setup_cpu_distributed
-    from mmbrain.utils.checkpoint import check_resumable, load_checkpoint_safely
+    from mmbrain.utils.checkpoint import CheckpointError, enable_safe_checkpoint_loading
+    from mmbrain.utils.setup_env import register_config_package
 
+    enable_safe_checkpoint_loading()  # weights_only=True for every checkpoint, whatever its URL scheme
+    register_config_package()  # _base_ = 'mmbrain::...' in a config anywhere
     cfg = merge_args(Config.fromfile(args.config), args)
-    setup_cpu_distributed(cfg)  # gloo and a CPU model wrapper for a distributed launch without CUDA (else nothing)
-    resume_from = (cfg.load_from or find_latest_checkpoint(cfg.work_dir)) if cfg.get('resume') else None
-    if resume_from:  # Runner.resume would fail with a bare KeyError on, e.g., a backbone-only file
-        try:
-            check_resumable(load_checkpoint_safely(resume_from), resume_from)
-        except (FileNotFoundError, ValueError) as err:
-            sys.exit(f'error: {err}')
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     try:
+        runner = RUNNERS.build(cfg)
         runner.train()
+    except (CheckpointError, FileNotFoundError) as err:  # a checkpoint that is unsafe, missing or does not fit
+        sys.exit(f'error: {err}')
     except FloatingPointError as err:  # FiniteLossHook: the training diverged (the message names the iteration)
         sys.exit(f'error: {err}')
 

@@ -2,6 +2,9 @@
 # Runtime shared by mmbrain's own configs (mmengine Runner).
 default_scope = 'mmbrain'
 custom_imports = dict(imports=['mmbrain'], allow_failed_imports=False)
+# mmengine's Runner with safe checkpoint loading (weights_only for every URL scheme), checked pretrained weights
+# and resumption, and gloo for multi-process runs without CUDA (mmbrain.engine.BrainRunner).
+runner_type = 'mmbrain.BrainRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

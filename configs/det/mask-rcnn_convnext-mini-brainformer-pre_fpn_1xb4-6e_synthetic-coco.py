@@ -20,6 +20,9 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(
     imports=['mmpretrain.models', 'mmbrain', 'mmbrain.evaluation.metrics.coco_subset'], allow_failed_imports=False)
+# mmbrain's runner, also under mmdet's / mmseg's own tools: safe checkpoint loading, checked pretrained weights,
+# gloo on CPUs (mmbrain.engine.BrainRunner); checkpoints written atomically (mmbrain.engine.checkpoint_backend).
+runner_type = 'mmbrain.BrainRunner'
 
 # Backbone-only checkpoint written by tools/model_converters/brainformer_to_backbone.py.
 checkpoint_file = 'work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/backbone.pth'
@@ -101,4 +104,6 @@ optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=0.0004, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}))
 auto_scale_lr = dict(enable=False, base_batch_size=4)
-default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=2, max_keep_ckpts=1))
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=2, max_keep_ckpts=1, backend_args=dict(backend='mmbrain_atomic_local')))

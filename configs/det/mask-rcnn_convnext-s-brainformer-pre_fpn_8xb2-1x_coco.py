@@ -13,6 +13,10 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(
     imports=['mmpretrain.models', 'mmbrain', 'mmbrain.evaluation.metrics.coco_subset'], allow_failed_imports=False)
+# mmbrain's runner, also under mmdet's / mmseg's own tools: safe checkpoint loading, checked pretrained weights,
+# gloo on CPUs (mmbrain.engine.BrainRunner); checkpoints written atomically (mmbrain.engine.checkpoint_backend).
+runner_type = 'mmbrain.BrainRunner'
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='mmbrain_atomic_local')))
 
 # Backbone-only checkpoint written by tools/model_converters/brainformer_to_backbone.py.
 checkpoint_file = 'checkpoints/brainformer_convnext-s_nsd_backbone.pth'

@@ -16,6 +16,9 @@ _base_ = [
 ]
 
 custom_imports = dict(imports=['mmpretrain.models', 'mmbrain'], allow_failed_imports=False)
+# mmbrain's runner, also under mmdet's / mmseg's own tools: safe checkpoint loading, checked pretrained weights,
+# gloo on CPUs (mmbrain.engine.BrainRunner); checkpoints written atomically (mmbrain.engine.checkpoint_backend).
+runner_type = 'mmbrain.BrainRunner'
 
 # Backbone-only checkpoint written by tools/model_converters/brainformer_to_backbone.py.
 checkpoint_file = 'work_dirs/brainformer_convnext-mini_1xb32-coslr-4e_synthetic/backbone.pth'
@@ -86,6 +89,7 @@ param_scheduler = [
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=500)
 default_hooks = dict(
-    logger=dict(interval=50), checkpoint=dict(interval=500, max_keep_ckpts=1),
+    logger=dict(interval=50),
+    checkpoint=dict(interval=500, max_keep_ckpts=1, backend_args=dict(backend='mmbrain_atomic_local')),
     visualization=dict(type='SegVisualizationHook', draw=False))
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))

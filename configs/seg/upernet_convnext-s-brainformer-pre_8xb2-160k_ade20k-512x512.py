@@ -8,6 +8,10 @@
 _base_ = 'mmseg::convnext/convnext-small_upernet_8xb2-amp-160k_ade20k-512x512.py'
 
 custom_imports = dict(imports=['mmpretrain.models', 'mmbrain'], allow_failed_imports=False)
+# mmbrain's runner, also under mmdet's / mmseg's own tools: safe checkpoint loading, checked pretrained weights,
+# gloo on CPUs (mmbrain.engine.BrainRunner); checkpoints written atomically (mmbrain.engine.checkpoint_backend).
+runner_type = 'mmbrain.BrainRunner'
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='mmbrain_atomic_local')))
 
 # Backbone-only checkpoint written by tools/model_converters/brainformer_to_backbone.py.
 checkpoint_file = 'checkpoints/brainformer_convnext-s_nsd_backbone.pth'

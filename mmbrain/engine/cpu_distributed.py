@@ -3,14 +3,14 @@
 
 mmengine 0.10.7 assumes a GPU per process: its ``init_dist`` calls ``torch.cuda.set_device`` for every launcher,
 and ``Runner.wrap_model`` hands ``DistributedDataParallel`` ``device_ids=[LOCAL_RANK]``, which DDP refuses for a
-module on the CPU. :func:`setup_cpu_distributed`, called by ``tools/train.py`` and ``tools/test.py`` before the
-Runner is built, fixes both, and only when CUDA is unavailable:
+module on the CPU. :class:`mmbrain.engine.BrainRunner` (``runner_type`` of every mmbrain config) fixes both with
+the pieces of this module, and only when CUDA is unavailable:
 
-* it starts the process group itself with the gloo backend from the launcher's environment, so the Runner finds
-  it initialised and skips its own ``init_dist`` (sampler sharding, loss gathering, rank-0 checkpoints and logs,
-  result collection all work as on GPUs);
-* it selects :class:`CPUDistributedDataParallel` as model wrapper, an ``MMDistributedDataParallel`` that drops
-  ``device_ids``.
+* :func:`init_gloo_process_group` starts the process group with the gloo backend from the launcher's environment,
+  so the Runner finds it initialised and skips its own ``init_dist`` (sampler sharding, loss gathering, rank-0
+  checkpoints and logs, result collection all work as on GPUs);
+* :func:`cpu_model_wrapper_cfg` selects :class:`CPUDistributedDataParallel` as model wrapper, an
+  ``MMDistributedDataParallel`` that drops ``device_ids``.
 
 With CUDA it does nothing: NCCL (or the config's backend), one device per local rank and ``sync_bn`` conversion
 stay exactly mmengine's.
@@ -19,9 +19,8 @@ stay exactly mmengine's.
 import datetime
 import os
 import subprocess
-from typing import Any, Dict
+from typing import Dict, Optional
 
-import torch
 import torch.distributed as dist
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
@@ -29,7 +28,7 @@ from torch import nn
 
 from mmbrain.registry import MODEL_WRAPPERS
 
-#: Wrapper types that :func:`setup_cpu_distributed` swaps for :class:`CPUDistributedDataParallel`.
+#: Wrapper types that :func:`cpu_model_wrapper_cfg` swaps for :class:`CPUDistributedDataParallel`.
 _DDP_TYPES = ('MMDistributedDataParallel', 'mmengine.MMDistributedDataParallel')
 
 
@@ -97,41 +96,26 @@ def _launcher_env(launcher: str) -> Dict[str, str]:
     raise ValueError(f'unknown launcher {launcher!r} (none, pytorch, slurm, mpi)')
 
 
-def setup_cpu_distributed(cfg: Any) -> bool:
-    """Prepare a distributed run of ``cfg`` on a machine without CUDA; do nothing where CUDA is available.
+def init_gloo_process_group(launcher: str, dist_cfg: Optional[Dict] = None) -> None:
+    """Start ``torch.distributed`` with gloo from the launcher's environment (what mmengine's ``init_dist`` does for
+    NCCL, without ``torch.cuda.set_device``); the options of ``dist_cfg`` other than the backend (e.g. ``timeout``
+    in seconds) are kept."""
+    os.environ.update(_launcher_env(launcher))
+    kwargs = {k: v for k, v in (dist_cfg or {}).items() if k not in ('backend', 'init_backend')}
+    if kwargs.get('timeout') is not None:
+        kwargs['timeout'] = datetime.timedelta(seconds=kwargs['timeout'])
+    dist.init_process_group(backend='gloo', **kwargs)
 
-    Call it after ``cfg.launcher`` is set and before ``Runner.from_cfg(cfg)``. When ``cfg.launcher != 'none'``
-    and ``torch.cuda.is_available()`` is False, it initialises ``torch.distributed`` with gloo (the config's
-    ``env_cfg.dist_cfg`` options other than the backend, e.g. ``timeout`` in seconds, are kept), records
-    ``backend='gloo'`` in ``cfg.env_cfg.dist_cfg``, and makes ``cfg.model_wrapper_cfg`` (or mmengine's default
-    wrapper) a :class:`CPUDistributedDataParallel` with the same options.
 
-    Args:
-        cfg (mmengine.Config): The run's config (changed in place).
-
-    Returns:
-        bool: Whether the CPU set-up was applied.
-    """
-    launcher = cfg.get('launcher', 'none')
-    if launcher == 'none' or torch.cuda.is_available():
-        return False
-    env_cfg = cfg.setdefault('env_cfg', {})
-    dist_cfg = dict(env_cfg.get('dist_cfg') or {})
-    dist_cfg['backend'] = 'gloo'
-    env_cfg['dist_cfg'] = dist_cfg
-    if not dist.is_initialized():
-        os.environ.update(_launcher_env(launcher))
-        kwargs = {k: v for k, v in dist_cfg.items() if k not in ('backend', 'init_backend')}
-        if kwargs.get('timeout') is not None:
-            kwargs['timeout'] = datetime.timedelta(seconds=kwargs['timeout'])
-        dist.init_process_group(backend='gloo', **kwargs)
-    wrapper = cfg.get('model_wrapper_cfg')
+def cpu_model_wrapper_cfg(model_wrapper_cfg: Optional[Dict], find_unused_parameters: bool = False) -> Dict:
+    """The wrapper config for a CPU process: mmengine's DDP wrapper (the config's, or the one ``Runner.wrap_model``
+    builds when the config names none) as :class:`CPUDistributedDataParallel` with the same options; any other
+    wrapper unchanged."""
+    wrapper = model_wrapper_cfg
     if wrapper is None:  # what Runner.wrap_model builds when the config names none
         wrapper = dict(
-            type='MMDistributedDataParallel',
-            broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False),
+            type='MMDistributedDataParallel', broadcast_buffers=False, find_unused_parameters=find_unused_parameters
         )
     if wrapper.get('type', 'MMDistributedDataParallel') in _DDP_TYPES:
-        cfg.model_wrapper_cfg = dict(wrapper, type='mmbrain.CPUDistributedDataParallel')
-    return True
+        return dict(wrapper, type='mmbrain.CPUDistributedDataParallel')
+    return dict(wrapper)

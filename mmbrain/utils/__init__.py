@@ -7,6 +7,7 @@ __all__ = [
     'atomic_write',
     'package_path',
     'allow_mmengine_checkpoint_types',
+    'enable_safe_checkpoint_loading',
     'load_checkpoint_safely',
     'mmengine_checkpoint_types',
     'register_all_modules',
@@ -15,6 +16,7 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         'allow_mmengine_checkpoint_types': '.checkpoint',
+        'enable_safe_checkpoint_loading': '.checkpoint',
         'load_checkpoint_safely': '.checkpoint',
         'mmengine_checkpoint_types': '.checkpoint',
         'atomic_write': '.atomic',

@@ -7,8 +7,6 @@ register into it (``locations``), and mmengine imports them the first time the r
 """
 
 import importlib
-import importlib.abc
-import importlib.util
 import sys
 from typing import Callable, Dict, List, Tuple
 
@@ -36,35 +34,3 @@ def lazy_exports(package: str, exports: Dict[str, str]) -> Tuple[Callable[[str],
         return sorted(set(vars(sys.modules[package])) | set(exports))
 
     return __getattr__, __dir__
-
-
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Finds top-level package ``name`` as the other finders do, and calls ``callback`` once it has executed."""
-
-    def __init__(self, name: str, callback: Callable[[], None]) -> None:
-        self.name = name
-        self.callback = callback
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != self.name:
-            return None
-        sys.meta_path.remove(self)  # once, and out of the way of the search below
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or not hasattr(spec.loader, 'exec_module'):
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_then_call(module) -> None:
-            exec_module(module)
-            self.callback()
-
-        spec.loader.exec_module = exec_then_call
-        return spec
-
-
-def call_after_import(name: str, callback: Callable[[], None]) -> None:
-    """Call ``callback`` right after top-level package ``name`` is imported (now, if it already is)."""
-    if name in sys.modules:
-        callback()
-    else:
-        sys.meta_path.insert(0, _AfterImport(name, callback))

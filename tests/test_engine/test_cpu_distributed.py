@@ -1,17 +1,13 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""setup_cpu_distributed / CPUDistributedDataParallel: gloo and a CPU wrapper without CUDA, nothing with CUDA."""
+"""The CPU pieces of BrainRunner: a gloo process group from the launcher's environment and CPUDistributedDataParallel
+in place of mmengine's DDP wrapper."""
 
 import socket
 
 import pytest
 import torch
 import torch.distributed as dist
-from mmengine.config import Config
 from torch import nn
-
-
-def _cfg(launcher='pytorch', **extra):
-    return Config(dict(launcher=launcher, env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60)), **extra))
 
 
 @pytest.fixture
@@ -29,34 +25,30 @@ def one_process_env(monkeypatch, tmp_path):
         dist.destroy_process_group()
 
 
-def test_nothing_changes_with_cuda_or_without_a_launcher(monkeypatch):
-    from mmbrain.engine import setup_cpu_distributed
+def test_cpu_wrapper_cfg():
+    from mmbrain.engine import cpu_model_wrapper_cfg
 
-    cfg = _cfg('none')
-    assert not setup_cpu_distributed(cfg) and cfg.env_cfg.dist_cfg.backend == 'nccl'
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    cfg = _cfg('pytorch', model_wrapper_cfg=dict(type='MMDistributedDataParallel'))
-    assert not setup_cpu_distributed(cfg)
-    assert cfg.env_cfg.dist_cfg.backend == 'nccl' and cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
-    assert not dist.is_initialized()
+    # mmengine's default wrapper options (what Runner.wrap_model builds without a config), as a CPU wrapper
+    assert cpu_model_wrapper_cfg(None, find_unused_parameters=True) == dict(
+        type='mmbrain.CPUDistributedDataParallel', broadcast_buffers=False, find_unused_parameters=True
+    )
+    assert cpu_model_wrapper_cfg(dict(type='MMDistributedDataParallel', broadcast_buffers=True)) == dict(
+        type='mmbrain.CPUDistributedDataParallel', broadcast_buffers=True
+    )
+    other = dict(type='MMFullyShardedDataParallel')
+    assert cpu_model_wrapper_cfg(other) == other
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU path applies without CUDA only')
 def test_gloo_group_and_cpu_wrapper(one_process_env):
     from mmengine.registry import MODEL_WRAPPERS
 
-    from mmbrain.engine import setup_cpu_distributed
+    from mmbrain.engine import cpu_model_wrapper_cfg, init_gloo_process_group
 
-    cfg = _cfg('pytorch', find_unused_parameters=True)
-    assert setup_cpu_distributed(cfg)
+    init_gloo_process_group('pytorch', dict(backend='nccl', timeout=60))
     assert dist.is_initialized() and dist.get_backend() == 'gloo' and dist.get_world_size() == 1
-    assert cfg.env_cfg.dist_cfg == dict(backend='gloo', timeout=60)
-    # mmengine's default wrapper options, as a CPU wrapper
-    assert cfg.model_wrapper_cfg == dict(
-        type='mmbrain.CPUDistributedDataParallel', broadcast_buffers=False, find_unused_parameters=True
-    )
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.SyncBatchNorm(4))
-    wrapped = MODEL_WRAPPERS.build(cfg.model_wrapper_cfg, default_args=dict(module=model, device_ids=[0]))
+    wrapped = MODEL_WRAPPERS.build(cpu_model_wrapper_cfg(None), default_args=dict(module=model, device_ids=[0]))
     assert wrapped.device_ids is None
     assert not any(isinstance(m, nn.SyncBatchNorm) for m in wrapped.modules())  # no CPU kernel: plain BN
     assert wrapped(torch.randn(2, 3, 4, 4)).shape == (2, 4, 4, 4)

@@ -11,8 +11,9 @@ from _helpers import PRETRAIN_CONFIGS, REPO
 from mmbrain.utils.checkpoint import check_resumable, state_dict_mismatch
 
 
-def _tool(script, *args, cwd):
-    env = dict(os.environ, PYTHONPATH=f'{REPO}{os.pathsep}' + os.environ.get('PYTHONPATH', ''))
+def _tool(script, *args, cwd, env=None):
+    """Run a tool (a path relative to the repository, or absolute) with this interpreter."""
+    env = dict(os.environ, PYTHONPATH=f'{REPO}{os.pathsep}' + os.environ.get('PYTHONPATH', ''), **(env or {}))
     return subprocess.run(
         [sys.executable, os.path.join(REPO, script), *args],
         capture_output=True,

@@ -1,19 +1,25 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""mmengine checkpoints load under torch's ``weights_only=True`` default, arbitrary pickles do not."""
+"""mmengine checkpoints load under torch's ``weights_only=True`` default, arbitrary pickles do not, whatever the
+scheme of the checkpoint's name (local, http(s), torchvision://, open-mmlab://, mmcls://, s3://)."""
 
-import os
 import os.path as osp
-import pickle
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from _checkpoint_server import save_payload, serve_folder
 from mmengine.model import BaseModel
 from mmengine.runner import Runner, load_checkpoint
 
-import mmbrain  # noqa: F401  (importing mmbrain allow-lists mmengine's checkpoint types)
-from mmbrain.utils import load_checkpoint_safely, mmengine_checkpoint_types
+from mmbrain.utils import enable_safe_checkpoint_loading, load_checkpoint_safely, mmengine_checkpoint_types
+from mmbrain.utils.checkpoint import CheckpointError
+
+
+@pytest.fixture(scope='module', autouse=True)
+def safe_loading():
+    """The one explicit call (importing mmbrain does nothing global)."""
+    enable_safe_checkpoint_loading()
 
 
 class ToyModel(BaseModel):
@@ -122,16 +128,6 @@ def test_init_cfg_pretrained(runner_checkpoint):
     torch.testing.assert_close(model.linear.weight, state['linear.weight'])
 
 
-class Exploit:
-    """Unpickling this would run a shell command."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f'touch {self.marker}',))
-
-
 class ArbitraryObject:
     value = 1
 
@@ -148,10 +144,13 @@ class AttributeLookup:
 @pytest.mark.parametrize('payload', ['exploit', 'object', 'getattr'])
 def test_arbitrary_pickles_are_refused(tmp_path, payload):
     marker = tmp_path / 'pwned'
-    meta = dict(exploit=lambda: Exploit(marker), object=ArbitraryObject, getattr=AttributeLookup)[payload]()
     path = tmp_path / 'evil.pth'
-    torch.save({'state_dict': ToyModel().state_dict(), 'meta': meta}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    if payload == 'exploit':
+        save_payload(path, ToyModel().state_dict(), marker)
+    else:
+        meta = dict(object=ArbitraryObject, getattr=AttributeLookup)[payload]()
+        torch.save({'state_dict': ToyModel().state_dict(), 'meta': meta}, path)
+    with pytest.raises(CheckpointError, match='evil.pth.*weights_only'):
         load_checkpoint(ToyModel(), str(path))
     with pytest.raises(ValueError, match='evil.pth'):
         load_checkpoint_safely(str(path))
@@ -165,10 +164,104 @@ def test_fresh_process_loads_a_runner_checkpoint(runner_checkpoint):
 
     _, ckpt, _, _ = runner_checkpoint
     code = (
-        'import torch, mmbrain; '
+        'import torch; from mmbrain.utils import enable_safe_checkpoint_loading; enable_safe_checkpoint_loading(); '
         f'ckpt = torch.load({ckpt!r}, map_location="cpu", weights_only=True); '
         'print(sorted(ckpt["message_hub"]["log_scalars"]))'
     )
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'train/loss' in out.stdout
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every scheme of mmengine's CheckpointLoader ends in the same weights_only load (mmengine's own http loader calls
+# torch's hub with weights_only=False: before enable_safe_checkpoint_loading a payload URL ran its code).
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A clean and a payload checkpoint of ToyModel served from 127.0.0.1, torch's hub cache in tmp_path."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    root = tmp_path / 'served'
+    root.mkdir()
+    clean = ToyModel().state_dict()
+    torch.save({'state_dict': clean, 'meta': dict(epoch=1)}, root / 'clean.pth')
+    save_payload(root / 'evil.pth', clean, tmp_path / 'pwned')
+    # an mmclassification classifier's checkpoint: mmcls:// keeps its backbone, without the prefix
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in clean.items()}}, root / 'clean_mmcls.pth')
+    with serve_folder(root) as server:
+        yield server, clean, tmp_path / 'pwned'
+
+
+def _scheme_name(scheme, url, monkeypatch):
+    """``url`` under ``scheme``: the model-name tables mmengine resolves those schemes with point at ``url``."""
+    import mmengine.runner.checkpoint as mmengine_checkpoint
+
+    if scheme == 'http':
+        return url
+    table = {'toy': url}
+    if scheme == 'torchvision':
+        monkeypatch.setattr(mmengine_checkpoint, 'get_torchvision_models', lambda: table)
+    elif scheme == 'open-mmlab':
+        monkeypatch.setattr(mmengine_checkpoint, 'get_external_models', lambda: table)
+    elif scheme == 'mmcls':
+        monkeypatch.setattr(mmengine_checkpoint, 'get_mmcls_models', lambda: table)
+    return f'{scheme}://toy'
+
+
+@pytest.mark.parametrize('scheme', ['http', 'torchvision', 'open-mmlab', 'mmcls'])
+def test_url_schemes_load_safely(served, scheme, monkeypatch):
+    server, clean, marker = served
+    evil = _scheme_name(scheme, server.url + 'evil.pth', monkeypatch)
+    with pytest.raises(CheckpointError, match=r'evil\.pth.*weights_only=True'):
+        load_checkpoint(ToyModel(), evil)  # load_from, resume
+    with pytest.raises(CheckpointError, match=r'evil\.pth'):
+        ToyModel(init_cfg=dict(type='Pretrained', checkpoint=evil)).init_weights()  # init_cfg=Pretrained
+    assert not marker.exists()
+    good = _scheme_name(scheme, server.url + ('clean_mmcls.pth' if scheme == 'mmcls' else 'clean.pth'), monkeypatch)
+    model = ToyModel()
+    load_checkpoint(model, good, strict=True)
+    torch.testing.assert_close(model.state_dict(), clean)
+
+
+def test_s3_through_mmengines_file_backend(tmp_path, monkeypatch):
+    """``s3://`` / ``petrel://`` names: the bytes come from mmengine's file backend (a stand-in for petrel)."""
+    from mmengine.fileio import BaseStorageBackend
+    from mmengine.fileio import io as mmengine_io
+    from mmengine.fileio.backends import registry_utils
+
+    marker = tmp_path / 'pwned'
+    save_payload(tmp_path / 'evil.pth', ToyModel().state_dict(), marker)
+    torch.save({'state_dict': ToyModel().state_dict()}, tmp_path / 'clean.pth')
+
+    class Bucket(BaseStorageBackend):
+        def __init__(self, **kwargs):
+            pass
+
+        def get(self, filepath):
+            return (tmp_path / str(filepath).rsplit('/', 1)[-1]).read_bytes()
+
+        def get_text(self, filepath, encoding='utf-8'):
+            raise NotImplementedError
+
+    monkeypatch.setitem(registry_utils.backends, 'petrel', Bucket)
+    monkeypatch.setattr(mmengine_io, 'backend_instances', {})  # no instance of another test's backend
+    with pytest.raises(CheckpointError, match='s3://bucket/evil.pth'):
+        load_checkpoint(ToyModel(), 's3://bucket/evil.pth')
+    assert not marker.exists()
+    assert load_checkpoint_safely('open-mmlab:s3://bucket/clean.pth')['state_dict'].keys() == {
+        'linear.weight',
+        'linear.bias',
+    }
+
+
+def test_every_scheme_mmengine_knows_is_safe():
+    """No loader of mmengine's CheckpointLoader is left that is not mmbrain's."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from mmbrain.utils.checkpoint import SAFE_SCHEMES
+
+    assert set(CheckpointLoader._schemes) >= set(SAFE_SCHEMES)
+    assert {CheckpointLoader._schemes[p] for p in SAFE_SCHEMES} == set(SAFE_SCHEMES.values())
+    for prefix, loader in CheckpointLoader._schemes.items():
+        assert loader in SAFE_SCHEMES.values() or loader.__name__ == '_refuse_unknown_scheme', prefix

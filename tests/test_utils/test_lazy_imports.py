@@ -1,6 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""``import mmbrain`` and the data converters need no torch; components still register on first use, and
-mmengine's checkpoint types are allow-listed whichever of mmbrain and torch is imported first."""
+"""``import mmbrain`` and the data converters need no torch; components still register on first use; importing
+mmbrain changes nothing global (no import hook, no allow-list), and the one explicit call allow-lists mmengine's
+checkpoint types whichever of mmbrain and torch is imported first."""
 
 import subprocess
 import sys
@@ -33,6 +34,16 @@ def test_components_register_on_first_use():
     assert out.split() == ['NSDDataset', 'PackBrainInputs', 'brain_collate', 'BrainformerPretrainer']
 
 
+def test_importing_mmbrain_changes_nothing_global():
+    out = _run(
+        'import sys; finders = list(sys.meta_path); import mmbrain, mmbrain.utils; '
+        'print(sys.meta_path == finders); import torch; from mmengine.runner.checkpoint import CheckpointLoader; '
+        'print([str(g) for g in torch.serialization.get_safe_globals() if "mmengine" in str(g)]); '
+        'print(CheckpointLoader._schemes["http://"].__module__)'
+    )
+    assert out.split('\n')[:3] == ['True', '[]', 'mmengine.runner.checkpoint']
+
+
 def test_checkpoint_types_allowed_when_torch_comes_after_mmbrain(tmp_path):
     ckpt = tmp_path / 'hub.pth'
     _run(
@@ -40,6 +51,7 @@ def test_checkpoint_types_allowed_when_torch_comes_after_mmbrain(tmp_path):
         f'buf.update(2.0); torch.save(dict(message_hub=dict(loss=buf)), {str(ckpt)!r})'
     )
     out = _run(
-        f'import mmbrain, torch; print(torch.load({str(ckpt)!r}, weights_only=True)["message_hub"]["loss"].mean())'
+        'import mmbrain; mmbrain.register_all_modules(); import torch; '
+        f'print(torch.load({str(ckpt)!r}, weights_only=True)["message_hub"]["loss"].mean())'
     )
     assert float(out) == 1.5
