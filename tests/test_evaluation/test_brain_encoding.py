@@ -38,13 +38,13 @@ def _samples(subject_file, rng):
 def test_metric_matches_direct_numpy(nsd_world):
     subject_file = nsd_world.converted_file(3)
     samples, image_ids = _samples(subject_file, np.random.default_rng(0))
-    metric = BrainEncodingMetric(subject_file=subject_file)
+    metric = BrainEncodingMetric(subject_file=subject_file, noise_ceiling='test_split')
     metric.process({}, samples)
     results = metric.compute_metrics(metric.results)
 
     images = np.unique(image_ids)
     n = np.array([(image_ids == i).sum() for i in images])
-    all_r, all_score = [], []
+    preds, gts, ncs, keys = [], [], [], []
     with h5py.File(subject_file, 'r') as f:
         for group in samples[0]['gt_fmri']:
             gt_trials = np.stack([s['gt_fmri'][group].double().numpy() for s in samples])
@@ -72,12 +72,63 @@ def test_metric_matches_direct_numpy(nsd_world):
             assert results[f'{group}/algonauts_score'] == pytest.approx(np.median(score), abs=1e-4)
             assert results[f'{group}/algonauts_score_mean'] == pytest.approx(score.mean(), abs=1e-4)
             assert results[f'{group}/noise_ceiling_mean'] == pytest.approx(nc.mean(), abs=1e-4)
-            all_r.append(r)
-            all_score.append(score)
-    assert results['pearson_mean'] == pytest.approx(np.concatenate(all_r).mean(), abs=1e-6)
-    assert results['pearson_median'] == pytest.approx(np.median(np.concatenate(all_r)), abs=1e-6)
-    assert results['algonauts_score'] == pytest.approx(np.median(np.concatenate(all_score)), abs=1e-4)
-    assert results['algonauts_score_mean'] == pytest.approx(np.concatenate(all_score).mean(), abs=1e-4)
+            preds.append(pred)
+            gts.append(gt)
+            ncs.append(nc)
+            keys.append(f['rois'][group]['ijk'][()])
+    # overall: each voxel once (streams overlaps the other groups), predicted by the mean of its groups' predictions
+    keys = np.concatenate(keys)
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    assert len(unique) < len(keys)  # the test world has voxels in two groups
+    pred_all, gt_all, nc_all = np.concatenate(preds, 1), np.concatenate(gts, 1), np.concatenate(ncs)
+    pred_u = np.stack([pred_all[:, inverse == u].mean(1) for u in range(len(unique))], 1)
+    gt_u = np.stack([gt_all[:, inverse == u].mean(1) for u in range(len(unique))], 1)  # (real data: all equal)
+    first = np.array([np.flatnonzero(inverse == u)[0] for u in range(len(unique))])
+    r = np.array([np.corrcoef(pred_u[:, u], gt_u[:, u])[0, 1] for u in range(len(unique))])
+    score = np.minimum(100 * np.maximum(r, 0) ** 2 / np.where(nc_all[first] > 0, nc_all[first] / 100, 1e-14), 100)
+    assert results['num_voxels'] == len(unique)
+    assert results['pearson_mean'] == pytest.approx(r.mean(), abs=1e-6)
+    assert results['pearson_median'] == pytest.approx(np.median(r), abs=1e-6)
+    assert results['algonauts_score'] == pytest.approx(np.median(score), abs=1e-4)
+    assert results['algonauts_score_mean'] == pytest.approx(score.mean(), abs=1e-4)
+    assert results['noise_ceiling_mean'] == pytest.approx(nc_all[first].mean(), abs=1e-4)
+
+
+def test_noise_ceiling_from_the_converted_files_ncsnr(nsd_world):
+    """noise_ceiling='file' (default): the ncsnr the converted file stores (all its sessions), for the test split's
+    number of trials per image; the test split's own estimate where the file has none, and with 'test_split'."""
+    from mmbrain.datasets.converted_file import ConvertedSubject
+    from mmbrain.evaluation.functional import ncsnr_from_repeats, noise_ceiling
+
+    subject_file = nsd_world.converted_file(3)
+    subject = ConvertedSubject(subject_file)
+    samples, image_ids = _samples(subject_file, np.random.default_rng(0))
+    n = np.unique(image_ids, return_counts=True)[1]
+    results = {}
+    for mode in ('file', 'test_split'):
+        metric = BrainEncodingMetric(subject_file=subject_file, noise_ceiling=mode)
+        metric.process({}, samples)
+        results[mode] = metric.compute_metrics(metric.results)
+    for group in subject.groups:
+        stored = subject.ncsnr(group)
+        assert stored is not None and subject.ncsnr_source in ('nsd', 'estimated')
+        gt = np.stack([s['gt_fmri'][group].double().numpy() for s in samples])
+        for mode, ncsnr in (('file', stored), ('test_split', ncsnr_from_repeats(gt, image_ids))):
+            nc = noise_ceiling(ncsnr, n)
+            assert results[mode][f'{group}/noise_ceiling_mean'] == pytest.approx(nc.mean(), abs=1e-4), (mode, group)
+        assert results['file'][f'{group}/pearson_mean'] == results['test_split'][f'{group}/pearson_mean']
+    assert results['file']['noise_ceiling_mean'] != pytest.approx(results['test_split']['noise_ceiling_mean'])
+    with pytest.raises(ValueError, match='noise_ceiling must be one of'):
+        BrainEncodingMetric(noise_ceiling='nsd')
+    # without a subject file: the test split's estimate, and the groups' voxels pooled as they are
+    metric = BrainEncodingMetric()
+    metric.process({}, samples)
+    plain = metric.compute_metrics(metric.results)
+    for group in subject.groups:
+        key = f'{group}/noise_ceiling_mean'
+        assert plain[key] == results['test_split'][key]
+    assert plain['num_voxels'] == sum(subject.voxel_counts.values()) > results['file']['num_voxels']
 
 
 def test_metric_on_averaged_responses_uses_the_stored_ceiling(nsd_world):

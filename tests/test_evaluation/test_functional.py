@@ -21,6 +21,15 @@ def test_pearson_r_matches_numpy_corrcoef():
     np.testing.assert_allclose(pearson_r(pred, target), expected, rtol=1e-12, atol=1e-12)
 
 
+def test_pearson_r_matches_scipy_per_voxel():
+    from scipy.stats import pearsonr
+
+    rng = np.random.default_rng(2)
+    target = rng.standard_normal((25, 50))
+    pred = rng.standard_normal((25, 50)) + target * rng.uniform(-1, 1, 50)
+    np.testing.assert_allclose(pearson_r(pred, target), pearsonr(pred, target, axis=0).statistic, atol=1e-12)
+
+
 def test_pearson_r_constant_voxel_scores_zero_and_bad_shapes_raise():
     rng = np.random.default_rng(1)
     target = rng.standard_normal((10, 3))

@@ -24,6 +24,8 @@ def pearson_r(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
         raise ValueError(f'pred and target must be (N, V) arrays of one shape, got {pred.shape} and {target.shape}')
     if pred.shape[0] < 2:
         raise ValueError(f'Pearson r needs at least 2 stimuli, got {pred.shape[0]}')
+    # numpy over all voxels at once; scipy.stats.pearsonr(axis=0) gives the same r (tested) but NaN and a warning
+    # for a constant voxel, which this scores 0 (the rule above), so the summaries need no NaN handling.
     pred_c = pred - pred.mean(axis=0)
     target_c = target - target.mean(axis=0)
     cov = (pred_c * target_c).sum(axis=0)

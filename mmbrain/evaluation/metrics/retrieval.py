@@ -128,6 +128,8 @@ class BrainRetrievalMetric(BaseMetric):
             (f'img2{self.modality}', img, *pair_gallery),
             (f'{self.modality}2img', brain, img[first], distinct, torch.ones(num, dtype=torch.long)),
         ):
+            # Ours, not mmpretrain's RetrievalRecall (the same recall@k): that one calls np.in1d, gone in numpy 2.4
+            # (this stack's), takes the whole [N, M] score matrix where this streams it by chunks, and loops in Python.
             hits = {k: 0 for k in self.topk}
             for start in range(0, num, self.chunk_size):  # [chunk, gallery] similarities at a time
                 rows = slice(start, start + self.chunk_size)
