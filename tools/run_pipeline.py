@@ -54,16 +54,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--table3',
         action=argparse.BooleanOptionalAction,
         default=None,
-        help='also pretrain the Table 3 ablation with a learned positional embedding (default: on '
-        'with several seeds, off for one)',
+        help="also pretrain the Table 3 ablations (a learned positional embedding; Algorithm 1's printed window "
+        'count) and run the encoding tasks from them (default on the synthetic world: on with several seeds, off for '
+        'one; with --nsd-root: off, on asks for the paper-scale ablation configs)',
     )
     parser.add_argument(
         '--guidance-ablations',
         action=argparse.BooleanOptionalAction,
         default=None,
-        help='pretrain the guidance ablations (w/o the guidance loss, Eq. 6 as printed) and run the '
-        'encoding task and the Grad-CAM rows from them (default: on with several seeds, off for one, '
-        'so that the one-seed demo fits its 30-minute budget)',
+        help='pretrain the guidance ablations (w/o the guidance loss at λ_con 0.5 and at 1.0, Eq. 6 as printed) and '
+        'run the encoding tasks and the Grad-CAM rows from them (default: on with several seeds, off for one, '
+        'so that the one-seed demo fits its 30-minute budget; with --nsd-root: off)',
     )
     parser.add_argument('--world-seed', type=int, default=0, help='seed of the synthetic world (shared by all seeds)')
     parser.add_argument(
@@ -123,6 +124,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         'every training using all --gpus)',
     )
     parser.add_argument('--list', action='store_true', help='list the stages and what a run would do, then exit')
+    from mmbrain.pipeline.slurm import add_executor_arguments
+
+    add_executor_arguments(parser)  # --executor slurm and its options (partition, time limits, GPUs, ...)
     args = parser.parse_args(argv)
     args.seeds = args.seeds or [0 if args.seed is None else args.seed]
     try:
@@ -159,6 +163,7 @@ def list_stages(runner) -> None:
     from mmbrain.pipeline.stages import read_record
 
     total = 0.0
+    jobs = runner.executor.describe(runner.stages)  # e.g. each stage's Slurm job id and state
     for stage, decision in zip(runner.stages, runner.decide()):
         record = None if decision.run else read_record(stage.output_dir, stage.name)
         if record is not None:
@@ -169,6 +174,8 @@ def list_stages(runner) -> None:
         print(f'{state:16s} {stage.name:34s} {stage.description}')
         if decision.run:
             print(f'{"":16s} {"":34s} -> {decision.reason}')
+        if stage.name in jobs:
+            print(f'{"":16s} {"":34s} -> {jobs[stage.name]}')
     print(f'{len(runner.stages)} stages; reused ones took {total:.0f} s when they ran')
 
 
@@ -188,7 +195,9 @@ def main(argv=None) -> int:
     from mmbrain.pipeline.errors import Interrupted
     from mmbrain.pipeline.plan import missing_data
 
-    study = len(args.seeds) > 1  # a seeds study carries the Table 3 ablations; the one-seed demo leaves them out
+    # On the synthetic world a seeds study carries the ablations and the one-seed demo leaves them out; on NSD each is
+    # days of 8-GPU training, run only when asked for.
+    study = len(args.seeds) > 1 and not args.nsd_root
     table3 = study if args.table3 is None else args.table3
     guidance_ablations = study if args.guidance_ablations is None else args.guidance_ablations
     common = dict(seeds=args.seeds, table3=table3, guidance_ablations=guidance_ablations, report=args.report)
@@ -212,7 +221,10 @@ def main(argv=None) -> int:
         args.parser.error(str(err))
     stages = build_stages(plan)
     try:
-        runner = StageRunner(stages, plan.work_dir, redo=args.redo, jobs=args.jobs)
+        from mmbrain.pipeline.slurm import executor_from_args
+
+        executor = executor_from_args(args, args.parser)  # None: children of this process
+        runner = StageRunner(stages, plan.work_dir, redo=args.redo, jobs=args.jobs, executor=executor)
     except PipelineUsageError as err:
         args.parser.error(str(err))
     if args.list:

@@ -85,11 +85,26 @@ def test_jobs_default_to_the_cpu_cores_on_the_synthetic_world(tool, monkeypatch)
     assert tool.parse_args(['--nsd-root', 'data/nsd']).jobs == 1  # every training there uses all --gpus
 
 
-def test_world_arguments_reach_the_world_stage(tool, monkeypatch):
+def _plan_of(tool, monkeypatch, argv):
     seen = {}
     monkeypatch.setattr(pipeline, 'build_stages', lambda plan: seen.setdefault('plan', plan) and PlannedStages())
-    assert tool.main(['--world-args', '--snr 0 --coco-extra 10', '--list']) == 0
-    assert seen['plan'].world_args == ('--snr', '0', '--coco-extra', '10')
+    assert tool.main(argv + ['--list']) == 0
+    return seen['plan']
+
+
+def test_world_arguments_reach_the_world_stage(tool, monkeypatch):
+    plan = _plan_of(tool, monkeypatch, ['--world-args', '--snr 0 --coco-extra 10'])
+    assert plan.world_args == ('--snr', '0', '--coco-extra', '10')
+
+
+def test_ablations_by_default_in_the_synthetic_study_only(tool, monkeypatch):
+    def keys(argv):
+        return [init.key for init in _plan_of(tool, monkeypatch, argv).pretrain]
+
+    assert keys([]) == ['brainformer', 'shuffled', 'clip']
+    assert {'printed-windows', 'wo-bfg-lcon1.0'} <= set(keys(['--seeds', '0', '1']))
+    assert keys(['--nsd-root', 'data/nsd', '--seeds', '0', '1']) == ['brainformer', 'shuffled', 'clip']
+    assert 'learned-pos-embed' in keys(['--nsd-root', 'data/nsd', '--table3'])
 
 
 def test_the_report_shows_no_absolute_path(tool, tmp_path):
