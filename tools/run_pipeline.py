@@ -124,6 +124,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         'every training using all --gpus)',
     )
     parser.add_argument('--list', action='store_true', help='list the stages and what a run would do, then exit')
+    from mmbrain.pipeline.slurm import add_executor_arguments
+
+    add_executor_arguments(parser)  # --executor slurm and its options (partition, time limits, GPUs, ...)
     args = parser.parse_args(argv)
     args.seeds = args.seeds or [0 if args.seed is None else args.seed]
     try:
@@ -160,6 +163,7 @@ def list_stages(runner) -> None:
     from mmbrain.pipeline.stages import read_record
 
     total = 0.0
+    jobs = runner.executor.describe(runner.stages)  # e.g. each stage's Slurm job id and state
     for stage, decision in zip(runner.stages, runner.decide()):
         record = None if decision.run else read_record(stage.output_dir, stage.name)
         if record is not None:
@@ -170,6 +174,8 @@ def list_stages(runner) -> None:
         print(f'{state:16s} {stage.name:34s} {stage.description}')
         if decision.run:
             print(f'{"":16s} {"":34s} -> {decision.reason}')
+        if stage.name in jobs:
+            print(f'{"":16s} {"":34s} -> {jobs[stage.name]}')
     print(f'{len(runner.stages)} stages; reused ones took {total:.0f} s when they ran')
 
 
@@ -215,7 +221,10 @@ def main(argv=None) -> int:
         args.parser.error(str(err))
     stages = build_stages(plan)
     try:
-        runner = StageRunner(stages, plan.work_dir, redo=args.redo, jobs=args.jobs)
+        from mmbrain.pipeline.slurm import executor_from_args
+
+        executor = executor_from_args(args, args.parser)  # None: children of this process
+        runner = StageRunner(stages, plan.work_dir, redo=args.redo, jobs=args.jobs, executor=executor)
     except PipelineUsageError as err:
         args.parser.error(str(err))
     if args.list:

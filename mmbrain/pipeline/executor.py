@@ -72,6 +72,10 @@ class Executor:
         """Cancel the job running elsewhere in ``partial_dir`` and wait until it ended."""
         raise NotImplementedError
 
+    def describe(self, stages: Sequence[Stage]) -> Dict[str, str]:
+        """What ``--list`` shows of each stage's job, by stage name (e.g. its Slurm job id and state); none here."""
+        return {}
+
 
 def available_cpus() -> int:
     """The CPU cores this process may run on (its affinity mask where the OS has one)."""

@@ -42,6 +42,7 @@ from .plan import (
     majority_class_kind,
     stage_name,
 )
+from .slurm import where_ran
 from .statistics import PairedDifference, paired_difference, summarize
 
 __all__ = [
@@ -586,12 +587,17 @@ def write_report(
 
     lines += _reading_notes(plan)
     lines += ['## Time per stage', '']
-    rows = [[name, f'{seconds:.0f}'] for name, seconds in results.timings.items()]
+    folders = {stage.name: stage.output_dir for stage in results.stages}
+    rows = [
+        [name, f'{seconds:.0f}', where_ran(folders[name]) if name in folders else '']
+        for name, seconds in results.timings.items()
+    ]
     for seed in plan.seeds:
         prefix = stage_name(seed, '')
-        rows.append([f'seed {seed} total', f'{sum(s for k, s in results.timings.items() if k.startswith(prefix)):.0f}'])
-    rows.append(['total', f'{sum(results.timings.values()):.0f}'])
-    lines += _table(['stage', 'seconds'], rows) + ['']
+        total = sum(s for k, s in results.timings.items() if k.startswith(prefix))
+        rows.append([f'seed {seed} total', f'{total:.0f}', ''])
+    rows.append(['total', f'{sum(results.timings.values()):.0f}', ''])
+    lines += _table(['stage', 'seconds', 'ran on'], rows) + ['']
 
     with atomic_write(path) as f:
         f.write('\n'.join(lines))

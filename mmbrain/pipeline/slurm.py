@@ -33,10 +33,12 @@ from .executor import Executor
 from .job import StageJob
 from .job import main as job_main
 from .stages import Stage, read_record
-from .workdir import write_json
+from .workdir import PARTIAL, write_json
 
 __all__ = [
     'SlurmExecutor',
+    'add_executor_arguments',
+    'executor_from_args',
     'where_ran',
     'read_job_file',
     'SlurmError',
@@ -70,8 +72,8 @@ JOB_ID_FILE = 'slurm_job.json'
 BATCH_SCRIPT = 'slurm_job.sh'
 
 
-class SlurmError(RuntimeError):
-    """A Slurm command failed (the message holds the command and what it printed)."""
+class SlurmError(PipelineError):
+    """A Slurm command failed or is missing (the message holds the command and what it printed)."""
 
 
 def stage_kind(stage_name: str) -> str:
@@ -478,6 +480,22 @@ class SlurmExecutor(Executor):
         while self.client.states([job_id])[job_id].active and time.monotonic() < deadline:
             time.sleep(min(1.0, self.options.poll_seconds))
 
+    def describe(self, stages: Sequence[Stage]) -> Dict[str, str]:
+        """Each stage's job as ``--list`` shows it: the job submitted for it (id and state, from Slurm) or the job
+        that published its folder."""
+        submitted = {s.name: read_job_file(s.output_dir + PARTIAL) for s in stages}
+        submitted = {name: data['job_id'] for name, data in submitted.items() if data is not None}
+        states = self.client.states(submitted.values())
+        out = {}
+        for stage in stages:
+            if stage.name in submitted:
+                state = states[submitted[stage.name]]
+                reason = f' ({state.reason})' if state.reason and state.reason != 'None' else ''
+                out[stage.name] = f'Slurm job {state.job_id}: {state.state}{reason}'
+            elif read_job_file(stage.output_dir) is not None:
+                out[stage.name] = 'ran as ' + where_ran(stage.output_dir)
+        return out
+
 
 def where_ran(stage_dir: str) -> str:
     """Where a published stage ran: ``Slurm job 12 on node01`` for a Slurm job, else ``local``."""
@@ -485,6 +503,109 @@ def where_ran(stage_dir: str) -> str:
     if data is None:
         return 'local'
     return f'Slurm job {data["job_id"]}' + (f' on {data["nodes"]}' if data.get('nodes') else '')
+
+
+# ---------------------------------------------------------------------------------------------- the command line
+_TIME = re.compile(r'(\d+-)?\d+(:\d+){0,2}|UNLIMITED|INFINITE')
+
+
+def add_executor_arguments(parser) -> None:
+    """``--executor`` and the Slurm options, for ``tools/run_pipeline.py``."""
+    parser.add_argument(
+        '--executor',
+        choices=['local', 'slurm'],
+        default='local',
+        help='where the stages run: children of this process (local), or each stage as a Slurm batch job that starts '
+        'when the jobs of the stages it reads have succeeded (slurm; the options below, docs/pipeline.md)',
+    )
+    group = parser.add_argument_group('with --executor slurm')
+    group.add_argument('--partition', help="sbatch --partition of every job (default: the cluster's default)")
+    group.add_argument('--account', help='sbatch --account')
+    group.add_argument('--qos', help='sbatch --qos')
+    group.add_argument(
+        '--time-limit',
+        nargs='+',
+        default=[],
+        metavar='[KIND=]LIMIT',
+        help='sbatch --time per stage kind (the part of the name before "_": pretrain, det, seg, encoding, ...) or '
+        'stage name, a bare LIMIT for every other stage; e.g. --time-limit 2:00:00 pretrain=8:00:00 det=1-00:00:00',
+    )
+    group.add_argument(
+        '--stage-gpus',
+        nargs='+',
+        default=[],
+        metavar='[KIND=]N',
+        help="GPUs of a stage kind's jobs (default: what the stage declares: --gpus for the trainings with "
+        '--nsd-root, none on the synthetic world); one task per GPU',
+    )
+    group.add_argument(
+        '--cpus-per-task',
+        nargs='+',
+        default=[],
+        metavar='[KIND=]N',
+        help="CPUs per task (per GPU, or of a job without GPUs), also each command's OMP_NUM_THREADS unless set "
+        '(default 1)',
+    )
+    group.add_argument(
+        '--gpus-per-node', type=int, default=8, help='GPUs of one node: larger jobs span several nodes (default 8)'
+    )
+    group.add_argument(
+        '--sbatch-args',
+        default='',
+        metavar='ARGS',
+        help="more sbatch options for every job, one string (e.g. --sbatch-args='--constraint=a100 --mem=64G')",
+    )
+    group.add_argument(
+        '--poll-seconds', type=float, default=10.0, help="how often the jobs' states are asked for (default 10)"
+    )
+
+
+def executor_from_args(args, parser) -> Optional[SlurmExecutor]:
+    """The executor ``args`` ask for (None: the local one); a malformed option is a usage error (exit 2)."""
+    if args.executor != 'slurm':
+        return None
+
+    def per_kind(option: str, values: List[str], convert) -> Dict:
+        table = {}
+        for value in values:
+            key, sep, text = value.rpartition('=')
+            try:
+                table[key if sep else '*'] = convert(text)
+            except ValueError:
+                parser.error(f'--{option}: {value!r} is not [KIND=]VALUE with a valid value')
+        return table
+
+    def time_limit(text: str) -> str:
+        if not _TIME.fullmatch(text):
+            raise ValueError(text)
+        return text
+
+    def count(minimum: int):
+        def convert(text: str) -> int:
+            if int(text) < minimum:
+                raise ValueError(text)
+            return int(text)
+
+        return convert
+
+    if args.gpus_per_node < 1 or args.poll_seconds <= 0:
+        parser.error('--gpus-per-node must be at least 1 and --poll-seconds positive')
+    try:
+        extra = shlex.split(args.sbatch_args)
+    except ValueError as err:
+        parser.error(f'--sbatch-args: {err}')
+    options = SlurmOptions(
+        partition=args.partition,
+        account=args.account,
+        qos=args.qos,
+        time_limits=per_kind('time-limit', args.time_limit, time_limit),
+        gpus=per_kind('stage-gpus', args.stage_gpus, count(0)),
+        cpus_per_task=per_kind('cpus-per-task', args.cpus_per_task, count(1)),
+        gpus_per_node=args.gpus_per_node,
+        extra_args=extra,
+        poll_seconds=args.poll_seconds,
+    )
+    return SlurmExecutor(options)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

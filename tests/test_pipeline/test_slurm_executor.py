@@ -3,6 +3,7 @@
 cluster of tests/_slurm.py (skipped where it cannot be started), submission with dependencies, job states and
 cancellation."""
 
+import argparse
 import json
 import os.path as osp
 import signal
@@ -16,6 +17,8 @@ import pytest
 from mmbrain.pipeline.slurm import (
     SlurmClient,
     SlurmOptions,
+    add_executor_arguments,
+    executor_from_args,
     job_resources,
     read_job_file,
     render_batch_script,
@@ -109,6 +112,52 @@ def test_batch_script(tmp_path):
     script = tmp_path / 'job.sh'
     script.write_text(text)
     assert subprocess.run(['bash', '-n', str(script)]).returncode == 0
+
+
+def _parse(*argv):
+    parser = argparse.ArgumentParser()
+    add_executor_arguments(parser)
+    args = parser.parse_args(argv)
+    return executor_from_args(args, parser)
+
+
+def test_command_line_options():
+    assert _parse() is None  # the local executor
+    executor = _parse(
+        '--executor',
+        'slurm',
+        '--partition',
+        'gpu',
+        '--account',
+        'lab',
+        '--qos',
+        'high',
+        '--time-limit',
+        '2:00:00',
+        'pretrain=1-00:00:00',
+        '--stage-gpus',
+        'ridge=1',
+        '--cpus-per-task',
+        '4',
+        'det=8',
+        '--sbatch-args',
+        '--constraint=a100 --mem=64G',
+    )
+    options = executor.options
+    assert (options.partition, options.account, options.qos) == ('gpu', 'lab', 'high')
+    assert options.time_limit('seed0/pretrain_clip') == '1-00:00:00' and options.time_limit('world') == '2:00:00'
+    assert options.stage_gpus('seed0/ridge_clip') == 1 and options.stage_gpus('seed0/det_clip', 8) == 8
+    assert options.stage_cpus('seed1/det_brainformer') == 8 and options.stage_cpus('world') == 4
+    assert options.extra_args == ['--constraint=a100', '--mem=64G']
+    for bad in (
+        ['--time-limit', 'det=two hours'],
+        ['--stage-gpus', 'det=-1'],
+        ['--cpus-per-task', '0'],
+        ['--sbatch-args', '"unclosed'],
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            _parse('--executor', 'slurm', *bad)
+        assert exit_info.value.code == 2, bad
 
 
 # ------------------------------------------------------------------------------------------------- real cluster
@@ -278,7 +327,8 @@ def test_restart_after_sigkill_reuses_finished_and_adopts_running_jobs(slurm_clu
     _finish(proc)
     submitted = {name: _job_id(work / f'{name}.partial') for name in ('first', 'second')}
     _wait_until(lambda: read_record(str(work / 'first'), 'first') is not None, 'first published by its job')
-    assert slurm_cluster.jobs() == [submitted['second']]  # running after its input, with no pipeline
+    # its job leaves the queue just after (COMPLETING); the second runs on after its input, with no pipeline
+    _wait_until(lambda: slurm_cluster.jobs() == [submitted['second']], 'only the second job left', timeout=20)
 
     proc = _start(tmp_path, graph)
     out = _finish(proc)
