@@ -748,6 +748,7 @@ def _add_convert(plan: PipelinePlan, stages: PlannedStages) -> None:
             root=osp.dirname(plan.converted_dir),
             folder=osp.basename(plan.converted_dir),
             inputs=stages.names((None, WORLD, '')),
+            reads=[] if plan.synthetic else [osp.join(plan.data_root, folder) for folder in CONVERTER_READS],
         ),
         None,
         CONVERT,
@@ -757,6 +758,21 @@ def _add_convert(plan: PipelinePlan, stages: PlannedStages) -> None:
 def _data_inputs(stages: PlannedStages, reads_brain: bool) -> List[str]:
     """The data stages a stage reads: the world (COCO / ADE / NSD) and, for brain data, the conversion."""
     return stages.names((None, WORLD, ''), *([(None, CONVERT, '')] if reads_brain else []))
+
+
+def _native_reads(plan: PipelinePlan, reads_brain: bool) -> List[str]:
+    """The files of real data a brain-reading stage reads that no stage writes (their sizes and times enter its
+    identity): the NSD stimuli, and a conversion made beforehand. The synthetic world is a stage of its own."""
+    if plan.synthetic or not reads_brain:
+        return []
+    from mmbrain.datasets.nsd_files import stimuli_path
+
+    return [stimuli_path(plan.data_root)] + ([] if plan.convert else [plan.converted_dir])
+
+
+#: What the converter reads under the NSD root (the experiment design, ROIs and betas); nsddata_stimuli is read by
+#: the training stages themselves.
+CONVERTER_READS = ('nsddata', 'nsddata_betas')
 
 
 def _add_majority_class(plan: PipelinePlan, stages: PlannedStages, task: DownstreamTask) -> None:
@@ -775,6 +791,7 @@ def _add_majority_class(plan: PipelinePlan, stages: PlannedStages, task: Downstr
             [command],
             root=plan.work_dir,
             inputs=_data_inputs(stages, task.reads_brain),
+            reads=_native_reads(plan, task.reads_brain),
             config=StageConfig(_shipped(task.config_for(plan.random_init)), overrides),
         ),
         None,
@@ -796,6 +813,7 @@ def _add_pretraining(plan: PipelinePlan, stages: PlannedStages, seed: int, init:
             [train_command(plan.gpus)],
             root=root,
             inputs=_data_inputs(stages, reads_brain=True),
+            reads=_native_reads(plan, reads_brain=True),
             seed=seed,
             config=StageConfig(_shipped(init.config), {**_seeded(init, seed), **plan.data_overrides}),
             gpus=_reserved_gpus(plan, plan.gpus),
@@ -863,6 +881,7 @@ def _add_downstream(
             commands,
             root=plan.seed_dir(seed),
             inputs=inputs,
+            reads=_native_reads(plan, task.reads_brain),
             seed=seed,
             config=config,
             gpus=_reserved_gpus(plan, gpus),
@@ -895,6 +914,7 @@ def _add_ridge(
             [command],
             root=plan.seed_dir(seed),
             inputs=inputs,
+            reads=_native_reads(plan, task.reads_brain),
             seed=seed,
             config=StageConfig(_shipped(task.config_for(init)), overrides),
         ),
@@ -932,6 +952,7 @@ def _add_gradcam(plan: PipelinePlan, stages: PlannedStages, seed: int) -> None:
             [rows],
             root=plan.seed_dir(seed),
             inputs=_data_inputs(stages, reads_brain=True) + inputs,
+            reads=_native_reads(plan, reads_brain=True),
             seed=seed,
         ),
         seed,
