@@ -192,8 +192,8 @@ def main(argv=None) -> int:
         write_figures,
         write_report,
     )
+    from mmbrain.pipeline.data_check import missing_data
     from mmbrain.pipeline.errors import Interrupted
-    from mmbrain.pipeline.plan import missing_data
 
     # On the synthetic world a seeds study carries the ablations and the one-seed demo leaves them out; on NSD each is
     # days of 8-GPU training, run only when asked for.
