@@ -1,7 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """A pipeline of fake stages run through the Slurm executor (the tests of test_slurm_executor.py).
 
-python _slurm_pipeline.py WORK_DIR GRAPH.json
+python _slurm_pipeline.py WORK_DIR GRAPH.json [--local]   # --local: the local executor instead
 
 GRAPH.json: ``[{"name": ..., "inputs": [...], "seconds": S, "exit": N}, ...]``. Each stage's command appends
 ``NAME START END`` (wall-clock seconds) to ``WORK_DIR/../times`` and ``NAME`` to ``WORK_DIR/../calls``, sleeping
@@ -28,6 +28,7 @@ def main() -> int:
     from mmbrain.pipeline.stages import Out, Stage
 
     work_dir, graph_file = sys.argv[1:3]
+    local = sys.argv[3:] == ['--local']
     with open(graph_file) as f:
         graph = json.load(f)
     root = osp.dirname(osp.abspath(work_dir))
@@ -49,7 +50,7 @@ def main() -> int:
                 inputs=node.get('inputs', []),
             )
         )
-    executor = SlurmExecutor(SlurmOptions(poll_seconds=0.2))
+    executor = None if local else SlurmExecutor(SlurmOptions(poll_seconds=0.2))
     try:
         StageRunner(stages, work_dir, executor=executor).run()
     except PipelineError as err:

@@ -207,13 +207,13 @@ def test_dependencies_states_and_cancel(slurm_cluster, tmp_path):
 PIPELINE = osp.join(osp.dirname(osp.abspath(__file__)), '_slurm_pipeline.py')
 
 
-def _start(tmp_path, graph) -> subprocess.Popen:
+def _start(tmp_path, graph, *options: str) -> subprocess.Popen:
     """The fake pipeline of ``graph`` (see _slurm_pipeline.py) on ``tmp_path/work``, its output in a file."""
     graph_file = tmp_path / 'graph.json'
     graph_file.write_text(json.dumps(graph))
     out = open(tmp_path / f'pipeline-{time.monotonic_ns()}.out', 'w+')
     proc = subprocess.Popen(
-        [sys.executable, PIPELINE, str(tmp_path / 'work'), str(graph_file)],
+        [sys.executable, PIPELINE, str(tmp_path / 'work'), str(graph_file), *options],
         stdout=out,
         stderr=subprocess.STDOUT,
         text=True,
@@ -252,7 +252,7 @@ def _job_id(folder) -> str:
 
 
 @pytest.mark.slow
-def test_dependencies_honoured_independent_stages_at_once_then_reused(slurm_cluster, tmp_path):
+def test_dependencies_honoured_independent_stages_at_once_then_reused_also_locally(slurm_cluster, tmp_path):
     graph = [
         dict(name='a', seconds=2),
         dict(name='b', seconds=2),
@@ -275,8 +275,9 @@ def test_dependencies_honoured_independent_stages_at_once_then_reused(slurm_clus
         assert f'{name}: submitted as Slurm job {job_id}' in out
     assert f'submitted as Slurm job {ids["c"]} after {ids["a"]}, {ids["b"]}' in out
 
-    out = _finish(_start(tmp_path, graph))  # a second run submits nothing
-    assert out.count('unchanged, reusing') == 3 and 'submitted' not in out, out
+    for options in ([], ['--local']):  # a second run submits nothing, nor does a local one: the same identities
+        out = _finish(_start(tmp_path, graph, *options))
+        assert out.count('unchanged, reusing') == 3 and 'submitted' not in out, out
     assert sorted(_calls(tmp_path)) == ['a', 'b', 'c']
 
 
