@@ -146,3 +146,56 @@ def test_retrieval_inferencer_errors(nsd_world, brainformer_checkpoints):
         BrainRetrievalInferencer(config, None, subject_file=nsd_world.converted_file(1), query='text')
     with pytest.raises(FileNotFoundError, match='checkpoint not found'):
         BrainRetrievalInferencer(config, '/nonexistent.pth', subject_file=nsd_world.converted_file(1), query='image')
+
+
+@pytest.mark.slow  # the checkpoints of a Runner
+def test_a_checkpoint_of_the_wrong_kind_or_subject_is_named_not_size_mismatched(
+    nsd_world, encoding_checkpoint, brainformer_checkpoints
+):
+    ckpt, subject_file = encoding_checkpoint  # trained on subject 3
+    with pytest.raises(ValueError, match='trained for subject 3, not 1') as err:
+        BrainEncodingInferencer(ENCODING_CONFIG, ckpt, subject_file=nsd_world.converted_file(1, averaged=True))
+    assert 'size mismatch' not in str(err.value) and ckpt in str(err.value)
+    pretraining = brainformer_checkpoints['convnext']
+    with pytest.raises(
+        ValueError, match='this is a pretraining checkpoint; BrainEncodingInferencer needs an encoding one'
+    ):
+        BrainEncodingInferencer(ENCODING_CONFIG, pretraining, subject_file=subject_file)
+    config = osp.join(REPO, PRETRAIN_CONFIGS['convnext'])
+    with pytest.raises(
+        ValueError, match='this is an encoding checkpoint; BrainRetrievalInferencer needs a pretraining one'
+    ):
+        BrainRetrievalInferencer(config, ckpt, subject_file=subject_file, query='image')
+
+
+@pytest.mark.slow  # a checkpoint of a Runner
+def test_retrieval_on_a_subject_file_with_nan_rows(nsd_world, brainformer_checkpoints, tmp_path, monkeypatch):
+    import shutil
+
+    subject_file = str(tmp_path / 'subj01.h5')
+    shutil.copyfile(nsd_world.converted_file(1), subject_file)
+    subject = ConvertedSubject(subject_file)
+    with h5py.File(subject_file, 'r+') as f:
+        f[f'rois/{subject.groups[0]}/betas'][2, 0] = np.nan
+    config = osp.join(REPO, PRETRAIN_CONFIGS['convnext'])
+    said = []
+    monkeypatch.setattr('mmbrain.apis.brain_retrieval_inferencer.print_log', lambda msg, **kwargs: said.append(msg))
+    inferencer = BrainRetrievalInferencer(
+        config, brainformer_checkpoints['convnext'], subject_file=subject_file, query='image'
+    )
+    # The default gallery (every row) leaves the NaN row out, and says so; no score is NaN.
+    assert 2 not in inferencer.prototype and len(inferencer.prototype) == subject.n_rows - 1
+    assert said == [f'{subject_file}: 1 of {subject.n_rows} rows have NaN/Inf betas and are left out of the gallery']
+    images = _stimuli_bgr(nsd_world, subject.nsd_id[:2])
+    scores = [m['match_score'] for r in inferencer(images, topk=5) for m in r['match']]
+    assert np.isfinite(scores).all()
+    # A NaN row asked for (as a query or in a given gallery) is an error naming the file and the row.
+    query = BrainRetrievalInferencer(
+        config, brainformer_checkpoints['convnext'], subject_file=subject_file, prototype=images
+    )
+    with pytest.raises(ValueError, match=r'subj01.h5: row 2, ROI group .*non-finite betas'):
+        query([1, 2])
+    with pytest.raises(ValueError, match='row 2'):
+        BrainRetrievalInferencer(
+            config, brainformer_checkpoints['convnext'], subject_file=subject_file, query='image', prototype=[0, 2]
+        )

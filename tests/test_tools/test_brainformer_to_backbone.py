@@ -1,13 +1,14 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """tools/model_converters/brainformer_to_backbone.py on real Brainformer checkpoints saved by mmengine's Runner."""
 
+import ast
 import os
 import subprocess
 import sys
 
 import pytest
 import torch
-from _helpers import REPO, load_tool
+from _helpers import PRETRAIN_CONFIGS, REPO, load_tool
 
 TOOL = os.path.join(REPO, 'tools/model_converters/brainformer_to_backbone.py')
 
@@ -51,6 +52,13 @@ def test_cli_keeps_exactly_the_backbone(brainformer_checkpoints, tmp_path):
         assert torch.equal(converted['state_dict'][key], source[key]), key
     assert converted['meta']['converted_from'] == os.path.abspath(src)
     assert converted['meta']['iter'] == 2
+    # The architecture travels with the weights: the training config's model.backbone, printed by the extractor.
+    from mmengine.config import Config
+
+    trained_with = Config.fromfile(os.path.join(REPO, PRETRAIN_CONFIGS['convnext'])).model.backbone.to_dict()
+    assert converted['meta']['backbone_cfg'] == trained_with
+    (printed,) = [line for line in result.stdout.splitlines() if 'backbone config (meta["backbone_cfg"]): ' in line]
+    assert ast.literal_eval(printed.split(': ', 1)[1]) == trained_with
 
 
 def test_refuses_a_checkpoint_that_is_not_brainformer(tmp_path):
@@ -91,3 +99,29 @@ def test_never_unpickles_arbitrary_objects(tmp_path):
         convert(str(malicious), str(tmp_path / 'out.pth'))
     assert not marker.exists()
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_backbone_config_is_read_as_literals_never_executed(tmp_path):
+    tool = load_tool('tools/model_converters/brainformer_to_backbone.py')
+    text = "model = dict(type='BrainformerPretrainer', backbone=dict(type='mmpretrain.ConvNeXt', out_indices=(3,)))\n"
+    assert tool.backbone_config({'meta': {'cfg': text}}) == dict(type='mmpretrain.ConvNeXt', out_indices=(3,))
+    marker = tmp_path / 'ran'
+    evil = f"model = dict(backbone=dict(type=open({str(marker)!r}, 'w')))\n"
+    assert tool.backbone_config({'meta': {'cfg': evil}}) is None and not marker.exists()
+    assert tool.backbone_config({'meta': {}}) is None
+
+
+def test_a_full_disk_names_the_output_and_publishes_nothing(brainformer_checkpoints, tmp_path):
+    import resource
+
+    convert = load_tool('tools/model_converters/brainformer_to_backbone.py').convert
+    dst = tmp_path / 'backbone.pth'
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))  # writes past 4 kB fail with EFBIG, as on a full disk
+    try:
+        with pytest.raises(OSError, match='backbone.pth: could not be written') as err:
+            convert(brainformer_checkpoints['convnext'], str(dst))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert 'disk full' in str(err.value)
+    assert os.listdir(tmp_path) == []
