@@ -134,10 +134,35 @@ def load_checkpoint_safely(
     except FileNotFoundError:
         raise
     except Exception as err:  # torch raises UnpicklingError/RuntimeError for unsafe or corrupt files
-        raise CheckpointError(f'{name}: cannot be loaded as a checkpoint with weights_only=True: {err}') from err
+        raise CheckpointError(
+            f'{name}: cannot be loaded as a checkpoint with weights_only=True: {_unpickler_reason(err)}'
+        ) from err
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'{name}: expected a dict checkpoint, found {type(ckpt).__name__}')
     return ckpt
+
+
+#: Paragraphs of torch's weights_only error that are not about the file (one suggests ``weights_only=False``).
+_TORCH_BOILERPLATE = (
+    'Weights only load failed',
+    'Check the documentation of torch.load',
+    'Please file an issue',
+    '(1) In PyTorch',
+    '(2) Alternatively',
+)
+
+
+def _unpickler_reason(err: Exception) -> str:
+    """What torch's error says about the file (e.g. the refused global), in one line."""
+    lines = [line.strip() for line in str(err).splitlines()]
+    lines = [
+        re.sub(r'^WeightsUnpickler error:\s*', '', line) for line in lines if not line.startswith(_TORCH_BOILERPLATE)
+    ]
+    lines = [re.sub(r' was not an allowed global by default\..*', '', line) for line in lines]
+    reason = '; '.join(line for line in lines if line) or type(err).__name__
+    if 'GLOBAL' in reason:
+        reason += " (only tensors and mmengine's own checkpoint types are loaded)"
+    return reason
 
 
 # ----------------------------------------------------------------------------------------------------------------
