@@ -1,44 +1,37 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""The end-to-end job (``tools/run_pipeline.py``): declared stages with honest reuse, the plan, the report."""
+"""The end-to-end job (``tools/run_pipeline.py``): declared stages with honest reuse, the plan, the report.
 
-from .errors import PipelineError, PipelineUsageError, StageFailed, WorkDirLocked
-from .plan import (
-    DownstreamTask,
-    Initialisation,
-    PipelinePlan,
-    build_stages,
-    nsd_plan,
-    synthetic_plan,
-)
-from .processes import run_command
-from .report import PipelineResults, collect_results, write_figures, write_report
-from .runner import StageRunner
-from .stages import Checkpoint, GeneratedConfig, Out, Stage, StageConfig, final_checkpoint
-from .statistics import paired_difference, summarize
+The names below are imported on first use, so that ``import mmbrain.pipeline.processes`` (tools/train.py under
+torchrun) or a stage job (``python -m mmbrain.pipeline.job``) does not import the plan and the report.
+"""
 
-__all__ = [
-    'DownstreamTask',
-    'Initialisation',
-    'PipelinePlan',
-    'build_stages',
-    'nsd_plan',
-    'synthetic_plan',
-    'PipelineResults',
-    'collect_results',
-    'write_figures',
-    'write_report',
-    'Checkpoint',
-    'GeneratedConfig',
-    'Out',
-    'PipelineError',
-    'PipelineUsageError',
-    'Stage',
-    'StageConfig',
-    'StageFailed',
-    'StageRunner',
-    'WorkDirLocked',
-    'final_checkpoint',
-    'run_command',
-    'paired_difference',
-    'summarize',
-]
+from mmbrain.utils.lazy import lazy_exports
+
+_EXPORTS = {
+    'DownstreamTask': '.plan',
+    'Initialisation': '.plan',
+    'PipelinePlan': '.plan',
+    'build_stages': '.plan',
+    'nsd_plan': '.plan',
+    'synthetic_plan': '.plan',
+    'PipelineResults': '.report',
+    'collect_results': '.report',
+    'write_figures': '.report',
+    'write_report': '.report',
+    'Checkpoint': '.stages',
+    'GeneratedConfig': '.stages',
+    'Out': '.stages',
+    'Stage': '.stages',
+    'StageConfig': '.stages',
+    'final_checkpoint': '.stages',
+    'PipelineError': '.errors',
+    'PipelineUsageError': '.errors',
+    'StageFailed': '.errors',
+    'WorkDirLocked': '.errors',
+    'StageRunner': '.runner',
+    'run_command': '.processes',
+    'paired_difference': '.statistics',
+    'summarize': '.statistics',
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = list(_EXPORTS)
