@@ -19,8 +19,6 @@ from mmbrain.pipeline.workdir import work_dir_lock
 
 from ._fake_pipeline import calls_of
 
-pytestmark = pytest.mark.slow  # every test runs stages as subprocesses
-
 #: A tool of the fake checkout: appends the stage folder's name to $CALLS and writes a checkpoint there.
 TOOL = """import os, sys
 out = sys.argv[1]
@@ -60,6 +58,7 @@ def _stages(top, python):
     ]
 
 
+@pytest.mark.slow
 def test_moved_checkout_and_work_dir_and_another_interpreter_path_reuse_every_stage(tmp_path, monkeypatch):
     calls = str(tmp_path / 'calls.txt')
     monkeypatch.setenv('CALLS', calls)
@@ -83,6 +82,7 @@ def test_moved_checkout_and_work_dir_and_another_interpreter_path_reuse_every_st
     assert calls_of(calls) == []
 
 
+@pytest.mark.slow
 def test_identity_holds_the_library_versions(tmp_path, monkeypatch):
     monkeypatch.setenv('CALLS', str(tmp_path / 'calls.txt'))
     _checkout(tmp_path)
@@ -112,6 +112,7 @@ def test_places_replace_whole_paths_only():
     assert places.portable({'k': ('/w/demo/b', 3)}) == {'k': ['{work_dir}/b', 3]}
 
 
+@pytest.mark.slow
 def test_published_folders_hold_their_final_paths(tmp_path):
     """The dumped config, the results' JSON and last_checkpoint name the published folder, never NAME.partial."""
     work = str(tmp_path / 'work dir')
@@ -137,6 +138,7 @@ def test_published_folders_hold_their_final_paths(tmp_path):
         assert final + '.partial' in f.read()
 
 
+@pytest.mark.slow
 def test_a_changed_or_deleted_read_file_reruns_the_stage(tmp_path):
     work, native = str(tmp_path / 'work'), tmp_path / 'nsd'
     (native / 'betas').mkdir(parents=True)
@@ -182,6 +184,7 @@ def _gpu_stage(name, root, markers, gpus, meet=()):
     return Stage(name, name, [[sys.executable, '-c', GPU_STAGE, Out(), str(markers), *meet]], root=root, gpus=gpus)
 
 
+@pytest.mark.slow
 def test_running_stages_get_disjoint_gpus_and_wait_for_free_ones(tmp_path, monkeypatch):
     monkeypatch.delenv('CUDA_VISIBLE_DEVICES', raising=False)
     work, markers = str(tmp_path / 'work'), tmp_path / 'markers'
@@ -202,6 +205,7 @@ def test_running_stages_get_disjoint_gpus_and_wait_for_free_ones(tmp_path, monke
     assert open(osp.join(work, 'free', 'gpus.txt')).read() == 'unset'
 
 
+@pytest.mark.slow
 def test_gpus_come_from_the_visible_devices_and_a_stage_needing_more_never_starts(tmp_path, monkeypatch):
     monkeypatch.setenv('CUDA_VISIBLE_DEVICES', '4,6')
     work, markers = str(tmp_path / 'work'), tmp_path / 'markers'
@@ -215,6 +219,7 @@ def test_gpus_come_from_the_visible_devices_and_a_stage_needing_more_never_start
         LocalExecutor(gpus=3)
 
 
+@pytest.mark.slow
 def test_children_get_the_pipeline_interpreter(tmp_path, monkeypatch):
     monkeypatch.setenv('PYTHON', 'python')
     work = str(tmp_path / 'work')
@@ -246,6 +251,7 @@ def test_progress_counts_and_estimates_from_earlier_runs(tmp_path):
     assert progress.summary(now=30.0).startswith('1/4 done, 0 running, 3 left; about')
 
 
+@pytest.mark.slow
 def test_the_lock_hint_names_the_folder_held(tmp_path):
     work, data = str(tmp_path / 'work'), str(tmp_path / 'data')
     stages = [

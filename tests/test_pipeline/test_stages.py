@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from mmbrain.pipeline.executor import available_cpus
 from mmbrain.pipeline.errors import PipelineError, PipelineUsageError, StageFailed, WorkDirLocked
+from mmbrain.pipeline.executor import available_cpus
 from mmbrain.pipeline.runner import PLAN_FILE, StageRunner
 from mmbrain.pipeline.stages import (
     RECORD,
@@ -78,6 +78,7 @@ def _fresh_calls(chain):
     return done
 
 
+@pytest.mark.slow
 def test_finished_stages_are_reused(chain):
     _run(chain(), chain.work)
     assert _fresh_calls(chain) == ['a', 'b', 'c', 'd']
@@ -88,6 +89,7 @@ def test_finished_stages_are_reused(chain):
     assert set(runner.timings) == {'a', 'b', 'c', 'd'}
 
 
+@pytest.mark.slow
 def test_changed_seed_reruns_the_stage_and_its_dependants(chain):
     _run(chain(seed=0), chain.work)
     _fresh_calls(chain)
@@ -97,6 +99,7 @@ def test_changed_seed_reruns_the_stage_and_its_dependants(chain):
     assert _fresh_calls(chain) == ['a', 'b', 'c', 'd']
 
 
+@pytest.mark.slow
 def test_changed_config_value_reruns_the_stage_and_its_dependants(chain):
     _run(chain(), chain.work)
     _fresh_calls(chain)
@@ -109,6 +112,7 @@ def test_changed_config_value_reruns_the_stage_and_its_dependants(chain):
     assert _fresh_calls(chain) == []
 
 
+@pytest.mark.slow
 def test_unrelated_change_reruns_only_what_depends_on_it(chain):
     _run(chain(), chain.work)
     _fresh_calls(chain)
@@ -118,6 +122,7 @@ def test_unrelated_change_reruns_only_what_depends_on_it(chain):
     assert _fresh_calls(chain) == ['b', 'c']
 
 
+@pytest.mark.slow
 def test_input_run_again_invalidates_readers(chain):
     _run(chain(), chain.work)
     _fresh_calls(chain)
@@ -128,6 +133,7 @@ def test_input_run_again_invalidates_readers(chain):
     assert 'input a was run again' in decisions[1].reason
 
 
+@pytest.mark.slow
 def test_interrupted_redo_leaves_no_later_stage_marked_done(chain):
     _run(chain(), chain.work)
     _fresh_calls(chain)
@@ -143,6 +149,7 @@ def test_interrupted_redo_leaves_no_later_stage_marked_done(chain):
     assert _fresh_calls(chain) == ['b', 'c', 'd']
 
 
+@pytest.mark.slow
 def test_interrupted_stage_leaves_only_a_partial_folder(chain):
     with pytest.raises(StageFailed, match='exited with status 3'):
         _run(chain(fail='b'), chain.work)
@@ -154,6 +161,7 @@ def test_interrupted_stage_leaves_only_a_partial_folder(chain):
     assert not osp.exists(osp.join(chain.work, 'b.partial'))
 
 
+@pytest.mark.slow
 def test_kill_during_publication_leaves_the_new_folder_and_no_leftover(chain, monkeypatch):
     _run(chain(), chain.work)
     _fresh_calls(chain)
@@ -202,6 +210,7 @@ def test_misspelled_redo_is_a_usage_error(tmp_path, monkeypatch, capsys):
     assert 'no stage named pretrain_brainfromer' in err and 'pretrain_brainformer' in err
 
 
+@pytest.mark.slow
 def test_missing_config_stops_before_anything_runs(chain):
     stages = chain()
     stages[2].config = StageConfig(osp.join(chain.work, 'nowhere.py'))
@@ -210,6 +219,7 @@ def test_missing_config_stops_before_anything_runs(chain):
     assert calls_of(chain.calls) == []
 
 
+@pytest.mark.slow
 def test_folders_the_pipeline_did_not_write_are_never_replaced(chain):
     os.makedirs(osp.join(chain.work, 'c'))
     with open(osp.join(chain.work, 'c', 'my_results.txt'), 'w') as f:
@@ -219,6 +229,7 @@ def test_folders_the_pipeline_did_not_write_are_never_replaced(chain):
     assert calls_of(chain.calls) == [] and osp.isfile(osp.join(chain.work, 'c', 'my_results.txt'))
 
 
+@pytest.mark.slow
 def test_paths_with_spaces_and_commas_reach_the_config(tmp_path):
     work = str(tmp_path / 'work dirs' / 'my demo, 2')
     base = tmp_path / 'base config.py'
@@ -241,6 +252,7 @@ def test_paths_with_spaces_and_commas_reach_the_config(tmp_path):
     assert osp.isfile(osp.join(work, 'train', 'generated_config', 'base config.py'))  # named as its base
 
 
+@pytest.mark.slow
 def test_last_checkpoint_points_into_the_final_folder(tmp_path):
     work = str(tmp_path / 'work')
     train = (
@@ -332,6 +344,7 @@ def _start_sleeper(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='/proc and PR_SET_PDEATHSIG are Linux')
+@pytest.mark.slow
 def test_lock_refuses_a_second_run_and_sigterm_stops_the_child(tmp_path):
     proc, work, child = _start_sleeper(tmp_path)
     try:
@@ -351,6 +364,7 @@ def test_lock_refuses_a_second_run_and_sigterm_stops_the_child(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='/proc and PR_SET_PDEATHSIG are Linux')
+@pytest.mark.slow
 def test_killed_pipeline_leaves_no_child(tmp_path):
     proc, _, child = _start_sleeper(tmp_path)
     try:
@@ -365,6 +379,7 @@ def test_killed_pipeline_leaves_no_child(tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='/proc and PR_SET_PDEATHSIG are Linux')
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.slow
 def test_stopped_pipeline_stops_every_running_stage(tmp_path, signum):
     proc, work, children = _start_sleepers(tmp_path, count=2)
     try:
@@ -419,6 +434,7 @@ def markers(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_jobs_run_independent_stages_at_once_and_readers_after_their_inputs(tmp_path, markers, monkeypatch):
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
     work = str(tmp_path / 'work')
@@ -438,6 +454,7 @@ def test_jobs_run_independent_stages_at_once_and_readers_after_their_inputs(tmp_
     assert [d.run for d in again.decide()] == [False, False, False]
 
 
+@pytest.mark.slow
 def test_one_job_runs_one_stage_at_a_time(tmp_path, markers):
     work = str(tmp_path / 'work')
     stages = [_meeting_stage('x', work, markers, meet=['y'], patience=3.0), _meeting_stage('y', work, markers)]
@@ -446,6 +463,7 @@ def test_one_job_runs_one_stage_at_a_time(tmp_path, markers):
     assert not osp.exists(markers / 'y')
 
 
+@pytest.mark.slow
 def test_jobs_keep_an_omp_num_threads_the_user_set(tmp_path, markers, monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '3')
     work = str(tmp_path / 'work')
@@ -453,6 +471,7 @@ def test_jobs_keep_an_omp_num_threads_the_user_set(tmp_path, markers, monkeypatc
     assert open(osp.join(work, 'x', 'omp.txt')).read() == '3'
 
 
+@pytest.mark.slow
 def test_a_failed_stage_lets_the_running_ones_finish_and_starts_no_other(tmp_path, markers):
     work = str(tmp_path / 'work')
     stages = [
@@ -473,6 +492,7 @@ def test_jobs_must_be_positive(tmp_path):
         StageRunner([], str(tmp_path), jobs=0)
 
 
+@pytest.mark.slow
 def test_record_lists_what_decided_the_stage(chain):
     _run(chain(seed=5), chain.work)
     record = json.load(open(osp.join(chain.work, 'a', RECORD)))
