@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mmbrain.utils.paths import package_path
 
+from .by_construction import WorldStatements, statements_for, synthetic_world_statements
 from .stages import Checkpoint, GeneratedConfig, Out, Stage, StageConfig
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     'BACKBONE_FILE',
     'GRADCAM_FILE',
     'MAJORITY_CLASS_FILE',
-    'RETRIEVAL',
 ]
 
 #: Files the stages leave for the report.
@@ -53,8 +53,6 @@ MAJORITY_CLASS_FILE = 'majority_class.json'  # tools/analysis_tools/majority_cla
 
 #: Stage kinds (the part of a stage name before ``_<initialisation key>``).
 WORLD, CONVERT, PRETRAIN, BACKBONE, RIDGE, GRADCAM = 'world', 'convert', 'pretrain', 'backbone', 'ridge', 'gradcam'
-#: What :attr:`Comparison.by_construction` calls the pretraining's own held-out retrieval.
-RETRIEVAL = 'retrieval'
 
 #: Label of the downstream runs that start from random init.
 RANDOM_INIT = 'random init'
@@ -82,7 +80,7 @@ class Comparison:
         a, b: Initialisation keys (``brainformer``, ``random-init``, ...).
         question: What the difference answers, e.g. ``does the brain signal matter (same pretraining, pairing
             destroyed)``.
-        by_construction: Per task name (or :data:`RETRIEVAL` for the pretraining's own retrieval): whether the data
+        by_construction: Per task name (or :data:`~.by_construction.RETRIEVAL` for the pretraining's own retrieval): whether the data
             decide this comparison by construction, and how (the synthetic world's statements; empty on real data).
     """
 
@@ -352,75 +350,8 @@ def _tasks(configs: Dict[str, str], encoding_gpus: Optional[int] = None) -> List
     return tasks
 
 
-#: The key of :func:`_synthetic_world_statements` for every comparison it does not list.
-OTHER_PAIRS = ('*', '*')
-
-
-def _comparison(a: str, b: str, question: str, world: Dict[Tuple[str, str], Dict[str, str]]) -> Comparison:
-    return Comparison(a, b, question, world.get((a, b), world.get(OTHER_PAIRS, {})))
-
-
-def _synthetic_world_statements(tasks: Sequence[str]) -> Dict[Tuple[str, str], Dict[str, str]]:
-    """Whether the synthetic world decides each comparison by construction (``make_synthetic_nsd.py``; the world is
-    documented in docs/evaluation.md), per task."""
-    encoding = [t for t in tasks if t.startswith('encoding')]
-
-    def each(statement: str, names: Sequence[str]) -> Dict[str, str]:
-        return {name: statement for name in names}
-
-    brain_built_in = (
-        'decided by construction: every voxel of every subject, the held-out one included, is a weighted sum of the '
-        'same few image features, so a backbone trained to predict these responses learns what this readout needs'
-    )
-    scene_open = (
-        'not decided by construction: boxes, masks and classes are the scene objects, which drive the responses '
-        'only through category drives and receptive fields; a gain is possible but not built in'
-    )
-    return {
-        ('brainformer', 'random-init'): {
-            **each(brain_built_in, encoding),
-            **each(scene_open, ('det', 'seg')),
-        },
-        ('brainformer', 'shuffled'): {
-            RETRIEVAL: 'decided by construction: only the true pairing links a response to its image, so the '
-            'shuffled control must retrieve at chance',
-            **each(
-                'decided by construction: the true pairing carries the image features the responses are built '
-                'from, the shuffled one none (same marginals)',
-                encoding,
-            ),
-            **each(scene_open, ('det', 'seg')),
-        },
-        ('brainformer', 'clip'): {
-            **each(
-                'favours Brainformer by construction: the responses are built from contrast and luminance, which '
-                'the captions do not describe',
-                encoding,
-            ),
-            **each(
-                'not decided by construction: the captions name the categories, counts and positions the tasks '
-                'label; the responses carry them only through the voxels',
-                ('det', 'seg'),
-            ),
-        },
-        ('shuffled', 'random-init'): {
-            **each(
-                'not decided by construction: the world puts no image information into a shuffled pairing, so '
-                'any gain is that of pretraining itself',
-                list(encoding) + ['det', 'seg'],
-            )
-        },
-        ('clip', 'random-init'): each(
-            'not decided by construction: the captions describe the objects the tasks label, the world does not '
-            'say whether 600 iterations learn them',
-            list(encoding) + ['det', 'seg'],
-        ),
-        OTHER_PAIRS: each(
-            'not decided by construction: both sides are brain-paired pretrainings of the same images, the world '
-            'does not say which variant uses the responses better',
-            [RETRIEVAL] + list(encoding),
-        ),
-    }
+def _comparison(a: str, b: str, question: str, world: WorldStatements) -> Comparison:
+    return Comparison(a, b, question, statements_for(world, a, b))
 
 
 _DEMO_SCALE_NOTE = (
@@ -456,9 +387,7 @@ def _ablations(pattern: str, guidance: bool, table3: bool) -> List[Ablation]:
 ENCODING_TASKS = ('encoding', 'encoding-spatial')
 
 
-def _initialisations(
-    config: str, ablations: Sequence[Ablation], world: Dict[Tuple[str, str], Dict[str, str]]
-) -> List[Initialisation]:
+def _initialisations(config: str, ablations: Sequence[Ablation], world: WorldStatements) -> List[Initialisation]:
     """Brainformer, its ablations (encoding tasks only), the shuffled-pairing control and CLIP; ``config`` formats
     ``{model}`` (``brainformer`` / ``clip``) and ``{variant}`` (``''`` / ``_shuffled-pairing``)."""
     questions = [
@@ -558,7 +487,7 @@ def synthetic_plan(
         pretrain=_initialisations(
             demo + '{model}_convnext-mini{variant}_1xb32-600i_synthetic-demo.py',
             ablations,
-            _synthetic_world_statements(list(configs)),
+            synthetic_world_statements(list(configs), world_args),
         ),
         tasks=_tasks(configs),
         report=report,

@@ -23,13 +23,13 @@ import numpy as np
 
 from mmbrain.utils.atomic import atomic_write
 
+from .by_construction import RETRIEVAL
 from .plan import (
     BRAIN_MAPS_DIR,
     GRADCAM,
     GRADCAM_FILE,
     MAJORITY_CLASS_FILE,
     PRETRAIN,
-    RETRIEVAL,
     RIDGE,
     RIDGE_FILE,
     TEST_METRICS_FILE,

@@ -300,3 +300,24 @@ def test_generated_configs_load_and_carry_the_overrides(demo, tmp_path, name):
     if 'test_evaluator.voxelwise_file' in stage.config.overrides:
         assert cfg.test_evaluator.voxelwise_file == str(tmp_path / 'voxelwise.npz')
         assert cfg.test_evaluator.type == 'BrainEncodingMetric'
+
+
+def test_what_the_world_decides_by_construction_is_declared_per_comparison(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    comparisons = {(c.a, c.b): c for c in synthetic_plan(table3=True).comparisons()}
+    assert comparisons[('brainformer', 'shuffled')].by_construction['encoding'].startswith('decided by construction')
+    assert comparisons[('brainformer', 'shuffled')].by_construction['det'].startswith('not decided')
+    # an ablation against the control is decided like Brainformer against it
+    assert (
+        comparisons[('printed-windows', 'shuffled')].by_construction
+        == comparisons[('brainformer', 'shuffled')].by_construction
+    )
+    assert comparisons[('brainformer', 'wo-bfg')].by_construction['retrieval'].startswith('not decided')
+    # another world (the null world) makes no claim of the default one
+    null = {(c.a, c.b): c for c in synthetic_plan(world_args=['--snr', '0']).comparisons()}
+    assert (
+        null[('brainformer', 'shuffled')]
+        .by_construction['encoding']
+        .startswith('made with the world options `--snr 0`')
+    )
+    assert all(not c.by_construction for c in nsd_plan('data/nsd').comparisons())  # real data: nothing built in

@@ -103,7 +103,9 @@ def report(tmp_path, monkeypatch):
         _fake_runs(plan)
         timings = {'world': 30.0, **{f'seed{s}/pretrain_brainformer': 100.0 for s in seeds}}
         path = osp.join(plan.work_dir, 'report.md')
-        write_report(collect_results(plan, timings), {}, path, command=['python', 'tools/run_pipeline.py'])
+        write_report(
+            collect_results(plan, timings), {}, path, command=['python', 'tools/run_pipeline.py'], commit='abc1234'
+        )
         with open(path) as f:
             return f.read()
 
@@ -223,7 +225,7 @@ def test_a_new_initialisation_and_task_need_no_report_code(tmp_path, monkeypatch
         for key in ('random-init', 'fake'):  # the initialisations that run it
             _scalars(stages.get(seed, 'count', key).output_dir, {'count/acc': 0.5 + (0.1 * i if key == 'fake' else 0)})
     path = str(tmp_path / 'report.md')
-    write_report(collect_results(plan, {}, stages), {}, path)
+    write_report(collect_results(plan, {}, stages), {}, path, commit='abc1234')
     text = open(path).read()
     count = text.split('### Counting objects (a fake task)')[1]
     assert '| initialisation | count accuracy | F1 |' in count
@@ -245,9 +247,8 @@ def test_paths_are_shown_relative_to_the_repository_or_the_work_dir(tmp_path, mo
     assert shown_path(plan.converted_dir, plan.work_dir) == 'WORK_DIR/../data/synthetic_nsd/mmbrain'
     assert shown_path(plan.work_dir, plan.work_dir) == 'WORK_DIR'
     path = osp.join(plan.work_dir, 'report.md')
-    write_report(
-        collect_results(plan, {}), {}, path, command=['python', 'tools/run_pipeline.py', '--work-dir', plan.work_dir]
-    )
+    command = ['python', 'tools/run_pipeline.py', '--work-dir', plan.work_dir]
+    write_report(collect_results(plan, {}), {}, path, command=command, commit='abc1234')
     text = open(path).read()
     assert str(tmp_path) not in text and '--work-dir WORK_DIR`' in text
 
@@ -299,6 +300,7 @@ def test_figures_of_the_first_seed(tmp_path, monkeypatch):
     assert all(osp.getsize(path) > 0 for path in figures.values())
 
 
+@pytest.mark.slow
 def test_the_commit_named_says_when_the_tree_differs_from_it(tmp_path):
     import subprocess
 

@@ -33,6 +33,7 @@ def tool(tmp_path, monkeypatch):
     return tool
 
 
+@pytest.mark.slow  # runs the fake stages as child processes
 def test_runs_the_stages_and_writes_the_report(tool, tmp_path, capsys):
     assert tool.main(['--work-dir', 'my runs']) == 0
     assert calls_of(tool.calls) == ['seed0/a', 'seed0/b']
@@ -45,6 +46,7 @@ def test_runs_the_stages_and_writes_the_report(tool, tmp_path, capsys):
     assert 'unchanged, reusing' in capsys.readouterr().out
 
 
+@pytest.mark.slow  # runs the fake stages as child processes
 def test_exit_status_of_a_failed_stage_and_of_a_held_lock(tool, tmp_path, capsys):
     tool.fail = True
     assert tool.main([]) == 1
@@ -107,6 +109,7 @@ def test_ablations_by_default_in_the_synthetic_study_only(tool, monkeypatch):
     assert 'learned-pos-embed' in keys(['--nsd-root', 'data/nsd', '--table3'])
 
 
+@pytest.mark.slow  # runs the fake stages as child processes
 def test_the_report_shows_no_absolute_path(tool, tmp_path):
     assert tool.main(['--work-dir', str(tmp_path / 'runs')]) == 0
     text = (tmp_path / 'runs' / 'report.md').read_text()
