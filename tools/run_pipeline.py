@@ -224,7 +224,8 @@ def main(argv=None) -> int:
         from mmbrain.pipeline.slurm import executor_from_args
 
         executor = executor_from_args(args, args.parser)  # None: children of this process
-        runner = StageRunner(stages, plan.work_dir, redo=args.redo, jobs=args.jobs, executor=executor)
+        gpus = None if plan.synthetic else plan.gpus  # shared among the stages running at once (Stage.gpus)
+        runner = StageRunner(stages, plan.work_dir, redo=args.redo, jobs=args.jobs, gpus=gpus, executor=executor)
     except PipelineUsageError as err:
         args.parser.error(str(err))
     if args.list:

@@ -27,7 +27,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .errors import PipelineError
+from .errors import PipelineError, PipelineUsageError
 from .job import StageJob, run_job
 from .processes import ChildProcesses
 from .stages import Stage
@@ -89,14 +89,14 @@ def visible_gpus(count: int) -> List[str]:
     is set, else ``0 .. count-1``.
 
     Raises:
-        PipelineError: ``CUDA_VISIBLE_DEVICES`` names fewer than ``count``.
+        PipelineUsageError: ``CUDA_VISIBLE_DEVICES`` names fewer than ``count`` (a usage error: exit status 2).
     """
     visible = os.environ.get('CUDA_VISIBLE_DEVICES')
     if visible is None:
         return [str(i) for i in range(count)]
     ids = [i.strip() for i in visible.split(',') if i.strip()]
     if len(ids) < count:
-        raise PipelineError(f'--gpus {count}, but CUDA_VISIBLE_DEVICES={visible!r} names {len(ids)}')
+        raise PipelineUsageError(f'--gpus {count}, but CUDA_VISIBLE_DEVICES={visible!r} names {len(ids)}')
     return ids[:count]
 
 

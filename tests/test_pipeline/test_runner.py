@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from mmbrain.pipeline.errors import PipelineError, WorkDirLocked
+from mmbrain.pipeline.errors import PipelineError, PipelineUsageError, WorkDirLocked
 from mmbrain.pipeline.executor import LocalExecutor
 from mmbrain.pipeline.progress import Progress
 from mmbrain.pipeline.runner import StageRunner
@@ -215,7 +215,7 @@ def test_gpus_come_from_the_visible_devices_and_a_stage_needing_more_never_start
     with pytest.raises(PipelineError, match='--gpus 2, but CUDA_VISIBLE_DEVICES=.4,6. names 2|too few'):
         StageRunner([_gpu_stage('b', work, markers, 3)], work, log=_quiet, gpus=2).run()
     assert not osp.exists(osp.join(work, 'b.partial'))
-    with pytest.raises(PipelineError, match="CUDA_VISIBLE_DEVICES='4,6' names 2"):
+    with pytest.raises(PipelineUsageError, match="CUDA_VISIBLE_DEVICES='4,6' names 2"):
         LocalExecutor(gpus=3)
 
 
