@@ -72,7 +72,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         default='',
         metavar='ARGS',
         help='more tools/dataset_converters/make_synthetic_nsd.py options, one quoted string (e.g. --world-args '
-        "'--snr 0': the null world, whose responses carry no image information); part of the world stage's identity",
+        "'--snr 0': the null world, whose responses carry no image information); part of the world stage's identity. "
+        'One world at a time lives in data/synthetic_nsd: give such a run its own --work-dir',
     )
     parser.add_argument(
         '--nsd-root',
