@@ -39,6 +39,7 @@ __all__ = [
     'RIDGE_FILE',
     'BACKBONE_FILE',
     'GRADCAM_FILE',
+    'GRADCAM_SANITY_FILE',
     'MAJORITY_CLASS_FILE',
 ]
 
@@ -49,6 +50,7 @@ TEST_METRICS_FILE = 'test_metrics.json'  # tools/test.py --out: the encoding tes
 RIDGE_FILE = 'ridge.json'  # tools/analysis_tools/fit_ridge_encoding.py --out
 BACKBONE_FILE = 'backbone.pth'  # tools/model_converters/brainformer_to_backbone.py
 GRADCAM_FILE = 'gradcam.png'  # tools/analysis_tools/visualize_gradcam.py
+GRADCAM_SANITY_FILE = 'gradcam_sanity.json'  # its --sanity-out: the Adebayo et al. (2018) checks of every row
 MAJORITY_CLASS_FILE = 'majority_class.json'  # tools/analysis_tools/majority_class_baseline.py --out
 
 #: Stage kinds (the part of a stage name before ``_<initialisation key>``).
@@ -80,8 +82,9 @@ class Comparison:
         a, b: Initialisation keys (``brainformer``, ``random-init``, ...).
         question: What the difference answers, e.g. ``does the brain signal matter (same pretraining, pairing
             destroyed)``.
-        by_construction: Per task name (or :data:`~.by_construction.RETRIEVAL` for the pretraining's own retrieval): whether the data
-            decide this comparison by construction, and how (the synthetic world's statements; empty on real data).
+        by_construction: Per task name (or :data:`~.by_construction.RETRIEVAL` for the pretraining's own
+            retrieval): whether the data decide this comparison by construction, and how (the synthetic world's
+            statements, :mod:`~.by_construction`; empty on real data).
     """
 
     a: str
@@ -872,6 +875,8 @@ def _add_gradcam(plan: PipelinePlan, stages: PlannedStages, seed: int) -> None:
         str(seed),
         '--out',
         Out(GRADCAM_FILE),
+        '--sanity-out',
+        Out(GRADCAM_SANITY_FILE),
     ]
     stages.add(
         Stage(

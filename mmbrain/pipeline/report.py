@@ -28,6 +28,7 @@ from .plan import (
     BRAIN_MAPS_DIR,
     GRADCAM,
     GRADCAM_FILE,
+    GRADCAM_SANITY_FILE,
     MAJORITY_CLASS_FILE,
     PRETRAIN,
     RIDGE,
@@ -491,6 +492,37 @@ def _pretraining_section(results: PipelineResults) -> List[str]:
     return lines
 
 
+def _gradcam_sanity(results: PipelineResults) -> List[str]:
+    """The Grad-CAM stage's sanity checks (Adebayo et al., 2018) as a table, where it wrote them."""
+    stage = results.stages.get(results.plan.seeds[0], GRADCAM)
+    path = osp.join(stage.output_dir, GRADCAM_SANITY_FILE) if stage is not None else ''
+    if not path or not osp.isfile(path):
+        return []
+    with open(path) as f:
+        rows = json.load(f).get('rows', {})
+    if not isinstance(rows, dict) or not rows:
+        return []
+
+    def value(check: Dict, key: str) -> str:
+        v = check.get(key) if isinstance(check, dict) else None
+        return 'undefined (constant maps)' if v is None else f'{float(v):+.2f}'
+
+    lines = [
+        '### Grad-CAM sanity checks (Adebayo et al., 2018)',
+        '',
+        'Spearman rank correlation over pixels; near +1 means the map does not depend on what is checked.',
+        '',
+    ]
+    lines += _table(
+        ['row', 'with its randomised backbone (mean over images)', 'between images'],
+        [
+            [label, value(check, 'randomization_spearman_mean'), value(check, 'between_images_spearman')]
+            for label, check in rows.items()
+        ],
+    )
+    return lines + ['']
+
+
 def _reading_notes(plan: PipelinePlan) -> List[str]:
     notes = list(plan.notes) + [note for task in plan.tasks for note in task.notes]
     if not notes:
@@ -584,6 +616,7 @@ def write_report(
         lines += ['## Figures', '']
         for name, fig in figures.items():
             lines += [f'### {name}', '', f'![{name}]({osp.relpath(fig, osp.dirname(osp.abspath(path)))})', '']
+        lines += _gradcam_sanity(results)
 
     lines += _reading_notes(plan)
     lines += ['## Time per stage', '']

@@ -149,6 +149,7 @@ def test_gradcam_rows_follow_fig6(demo):
     cmd = gradcam.commands[0]
     labels = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == '--model']
     assert labels == ['random init', 'w/o guidance loss', 'printed Eq. 6', 'shuffled pairing', 'CLIP', 'Brainformer']
+    assert cmd[-4:] == ['--out', Out('gradcam.png'), '--sanity-out', Out('gradcam_sanity.json')]
     assert Checkpoint('seed0/pretrain_clip') in cmd and set(gradcam.inputs) >= {
         f'seed0/pretrain_{i}' for i in INITS if i != 'wo-bfg-lcon1.0'
     }
@@ -280,6 +281,8 @@ def test_every_file_the_plans_run_exists(demo, tmp_path):
         'seed0/seg_clip',
         'seed0/encoding_brainformer',
         'seed0/ridge_random-init',
+        'seed0/pretrain_shuffled',
+        'seed0/encoding-spatial_clip',
     ],
 )
 def test_generated_configs_load_and_carry_the_overrides(demo, tmp_path, name):
@@ -294,6 +297,12 @@ def test_generated_configs_load_and_carry_the_overrides(demo, tmp_path, name):
     generated.write_text(stage.config.render(stage.name, RunContext(str(tmp_path), {})))
     cfg = Config.fromfile(str(generated), import_custom_modules=False)
     assert cfg.randomness.seed == 0
+    for key, value in stage.config.overrides.items():  # every plain override (the shuffled pairing's seed, ...)
+        if isinstance(value, (int, str)):
+            node = cfg
+            for part in key.split('.'):
+                node = node[part]
+            assert node == value, key
     checkpoint = stage.config.overrides.get('model.backbone.init_cfg.checkpoint')
     if checkpoint is not None:
         assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')

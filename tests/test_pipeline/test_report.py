@@ -287,7 +287,16 @@ def test_figures_of_the_first_seed(tmp_path, monkeypatch):
         )
     gradcam = osp.join(plan.seed_dir(3), 'gradcam', 'gradcam.png')
     _json(gradcam, {})
-    figures = write_figures(collect_results(plan, {}), str(tmp_path / 'figures'))
+    _json(
+        osp.join(plan.seed_dir(3), 'gradcam', 'gradcam_sanity.json'),
+        {'rows': {'CLIP': {'randomization_spearman_mean': 0.12, 'between_images_spearman': None}}},
+    )
+    results = collect_results(plan, {})
+    figures = write_figures(results, str(tmp_path / 'figures'))
+    write_report(results, figures, str(tmp_path / 'report.md'), commit='abc1234')
+    text = (tmp_path / 'report.md').read_text()
+    assert '![Grad-CAM (paper Fig. 6)](figures/gradcam.png)' in text
+    assert '| CLIP | +0.12 | undefined (constant maps) |' in text  # the sanity checks the Grad-CAM stage wrote
     assert set(figures) == {
         'pretraining curves',
         'per-ROI correlation',
