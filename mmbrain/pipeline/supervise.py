@@ -119,13 +119,16 @@ def main(argv: List[str]) -> int:
 
     signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     pid = os.fork()
-    if pid == 0:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+    if pid == 0:  # the command: default signal handling, and never back into this function
         try:
+            for signum in FORWARDED:
+                signal.signal(signum, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
             os.execvp(command[0], command)
         except OSError as err:
             os.write(2, f'{command[0]}: {err.strerror}\n'.encode())
-        os._exit(127)
+        finally:
+            os._exit(127)
     for signum in FORWARDED:
         signal.signal(signum, forward)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
