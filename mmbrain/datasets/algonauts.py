@@ -51,12 +51,17 @@ def find_algonauts_subjects(root: str) -> List[int]:
     return subjects
 
 
-def _load_npy(path: str):
+def _load_npy(path: str, mmap_mode: Optional[str] = None) -> np.ndarray:
+    """A numeric ``.npy`` array (memory-mapped with ``mmap_mode``); a pickled, truncated or foreign file is an
+    :class:`NSDFormatError` naming it (nothing is unpickled)."""
     require_file(path)
     try:
-        return np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise NSDFormatError(f'{path}: not a readable .npy file ({exc})') from exc
+        array = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError / OSError / EOFError for pickled, truncated or foreign files
+        raise NSDFormatError(f'{path}: not a readable numeric .npy file ({exc})') from exc
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in 'biuf':
+        raise NSDFormatError(f'{path}: expected a numeric array, found {getattr(array, "dtype", type(array))}')
+    return array
 
 
 class _Inert:
@@ -171,7 +176,7 @@ def _subject_tables(subject_dir: str, fsaverage: Optional[str], surface: str):
             raise NSDFormatError(f'{mask_path}: shape {mask.shape}, expected (fsaverage vertices,)')
         vertices = np.flatnonzero(mask)
         fmri_path = osp.join(subject_dir, 'training_split', 'training_fmri', f'{hemi}_training_fmri.npy')
-        fmri = np.load(require_file(fmri_path), mmap_mode='r')
+        fmri = _load_npy(fmri_path, mmap_mode='r')
         if fmri.ndim != 2 or fmri.shape[1] != len(vertices):
             raise NSDFormatError(
                 f'{fmri_path}: shape {fmri.shape}, expected (images, {len(vertices)}) for the '
@@ -268,7 +273,7 @@ def convert_algonauts(
             path, s, 'fsaverage', 'session', True, overwrite, surface_vertices=surface_vertices
         ) as writer:
             writer.write_rows(ids, np.zeros(len(ids)), np.isin(ids, list(shared)), np.zeros(len(ids)))
-            fmri = {hemi: np.load(t['fmri_path'], mmap_mode='r') for hemi, t in hemis.items()}
+            fmri = {hemi: _load_npy(t['fmri_path'], mmap_mode='r') for hemi, t in hemis.items()}
             for group in ROI_GROUPS:
                 parts = [(t, np.flatnonzero(t['labels'][group] > 0)) for t in hemis.values()]
                 label = np.concatenate([t['labels'][group][c] for t, c in parts])

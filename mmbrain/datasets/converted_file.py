@@ -34,7 +34,8 @@ Files saved beside ``subjXX.h5`` (their names are spelled here only): the subjec
 
 import os
 import os.path as osp
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -403,33 +404,26 @@ class ConvertedSubject:
     """
 
     def __init__(self, path: str):
-        import h5py
-
         self.path = str(path)
         if not osp.isfile(self.path):
             raise FileNotFoundError(
                 f'{self.path}: file not found (convert NSD first: tools/dataset_converters/nsd_to_mmbrain.py)'
             )
-        try:
-            with h5py.File(self.path, 'r') as f:
-                self.attrs: Dict[str, Any] = {k: _text(v) for k, v in f.attrs.items()}
-                self._check_header()
-                rois = f['rois'] if 'rois' in f else {}
-                self.groups: List[str] = list(rois.keys())
-                self.voxel_counts: Dict[str, int] = {}
-                for g in self.groups:
-                    if 'betas' not in rois[g] or 'label' not in rois[g]:
-                        raise ConvertedFormatError(f'{self.path}: rois/{g} has no betas or label dataset')
-                    self.voxel_counts[g] = int(rois[g]['betas'].shape[1])
-                missing = [k for k in ('nsd_id', 'session', 'shared1000') if k not in f]
-                if missing:
-                    raise ConvertedFormatError(f'{self.path}: no {missing} row datasets')
-                self.n_rows = int(f['nsd_id'].shape[0])
-                self.affine: Optional[np.ndarray] = (
-                    np.asarray(f['affine'][()], dtype=np.float64) if 'affine' in f else None
-                )
-        except OSError as exc:
-            raise ConvertedFormatError(f'{self.path}: not a readable HDF5 file ({exc})') from exc
+        with self._h5('its header and ROI groups') as f:
+            self.attrs: Dict[str, Any] = {k: _text(v) for k, v in f.attrs.items()}
+            self._check_header()
+            rois = f['rois'] if 'rois' in f else {}
+            self.groups: List[str] = list(rois.keys())
+            self.voxel_counts: Dict[str, int] = {}
+            for g in self.groups:
+                if 'betas' not in rois[g] or 'label' not in rois[g]:
+                    raise ConvertedFormatError(f'{self.path}: rois/{g} has no betas or label dataset')
+                self.voxel_counts[g] = int(rois[g]['betas'].shape[1])
+            missing = [k for k in ('nsd_id', 'session', 'shared1000') if k not in f]
+            if missing:
+                raise ConvertedFormatError(f'{self.path}: no {missing} row datasets')
+            self.n_rows = int(f['nsd_id'].shape[0])
+            self.affine: Optional[np.ndarray] = np.asarray(f['affine'][()], dtype=np.float64) if 'affine' in f else None
         self._cache: Dict[str, Optional[np.ndarray]] = {}
 
     def _check_header(self) -> None:
@@ -472,6 +466,23 @@ class ConvertedSubject:
         self.ncsnr_source: Optional[str] = self.attrs.get('ncsnr_source')
         self.rois_source: Optional[str] = self.attrs.get('rois_source')
 
+    @contextmanager
+    def _h5(self, what: str) -> Iterator[Any]:
+        """The file opened for reading; anything HDF5 or h5py raise on damaged metadata (OSError, RuntimeError,
+        KeyError, ...) becomes a :class:`ConvertedFormatError` naming the file and what was being read."""
+        import h5py
+
+        try:
+            with h5py.File(self.path, 'r') as f:
+                yield f
+        except ConvertedFormatError:
+            raise
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+            reason = ' '.join(str(exc).split())[:300] or type(exc).__name__
+            raise ConvertedFormatError(
+                f'{self.path}: not a readable HDF5 file, or damaged: cannot read {what} ({reason})'
+            ) from exc
+
     def __repr__(self) -> str:
         if not hasattr(self, 'voxel_counts'):  # failed to open
             return f'{self.__class__.__name__}({self.path!r})'
@@ -498,15 +509,10 @@ class ConvertedSubject:
     def _read(self, name: str, dtype=None) -> Optional[np.ndarray]:
         """Dataset ``name`` as an array (cached; None when absent)."""
         if name not in self._cache:
-            import h5py
-
-            try:
-                with h5py.File(self.path, 'r') as f:
-                    value = f[name][()] if name in f else None
-            except OSError as exc:  # damaged after opening checked it (HDF5's messages do not name the file)
-                raise ConvertedFormatError(f'{self.path}: cannot read {name}, the file is damaged ({exc})') from exc
-            if value is not None and dtype is not None:
-                value = np.ascontiguousarray(value, dtype=dtype)
+            with self._h5(name) as f:  # HDF5's messages do not name the file
+                value = f[name][()] if name in f else None
+                if value is not None and dtype is not None:
+                    value = np.ascontiguousarray(value, dtype=dtype)
             self._cache[name] = value
         return self._cache[name]
 
@@ -543,9 +549,7 @@ class ConvertedSubject:
         """Names of the label values of ``group`` (``[0]`` is ``Unknown``)."""
         key = f'{self._group(group)}.label_names'
         if key not in self._cache:
-            import h5py
-
-            with h5py.File(self.path, 'r') as f:
+            with self._h5(f'{self._group(group)}.attrs["label_names"]') as f:
                 self._cache[key] = [str(_text(n)) for n in f[self._group(group)].attrs['label_names']]
         return list(self._cache[key])
 
@@ -574,16 +578,14 @@ class ConvertedSubject:
 
         For one row at a time in data loading, :meth:`betas_row` is much cheaper.
         """
-        import h5py
-
         name = f'{self._group(group)}/betas'
-        with h5py.File(self.path, 'r') as f:
+        rows = None if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows is not None and rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
+            raise IndexError(f'{self.path}:{name}: rows out of range 0..{self.n_rows - 1}')
+        with self._h5(name) as f:
             ds = f[name]
             if rows is None:
                 return np.asarray(ds[()], dtype=np.float32)
-            rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-            if rows.size and (rows.min() < 0 or rows.max() >= ds.shape[0]):
-                raise IndexError(f'{self.path}:{name}: rows out of range 0..{ds.shape[0] - 1}')
             unique, inverse = np.unique(rows, return_inverse=True)  # h5py reads increasing indices
             return np.asarray(ds[unique], dtype=np.float32)[inverse]
 

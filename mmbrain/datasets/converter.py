@@ -202,6 +202,18 @@ def _anatomy(root: str, subject: int, space: str, version: str, grid, affine, se
     return volume, affine, f'mean beta of session {session}'
 
 
+def _check_roi_dir(roi_dir: str) -> None:
+    """``--surface-roi-dir`` may name the subject only as ``{subject}`` (with a format, e.g. ``{subject:02d}``)."""
+    try:
+        roi_dir.format(subject=1)
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+        problem = f'unknown field {{{exc.args[0]}}}' if isinstance(exc, KeyError) else str(exc)
+        raise NSDOptionError(
+            f'--surface-roi-dir {roi_dir!r}: {problem}; the only field is {{subject}} (e.g. rois/subj{{subject:02d}}), '
+            'write literal braces as {{ and }}'
+        ) from exc
+
+
 def _surface_roi_files(
     root: str, subject: int, name: str, space: str, roi_dir: Optional[str]
 ) -> Tuple[Dict[str, str], str]:
@@ -456,6 +468,8 @@ def convert_nsd(
     rois = list(dict.fromkeys(rois))
     if not rois:
         raise NSDOptionError('rois: give at least one ROI name')
+    if surface_roi_dir is not None:
+        _check_roi_dir(surface_roi_dir)
     if n_sessions is not None and sessions is not None:
         raise NSDOptionError('give either a number of sessions or a session list, not both')
     if n_sessions is not None:

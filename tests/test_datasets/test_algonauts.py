@@ -144,3 +144,16 @@ def test_bad_layouts_are_reported(algonauts, capsys):
         convert_algonauts(root, out, subjects=[1])
     with pytest.raises(NSDFormatError, match='surf/lh.pial: file not found'):
         convert_algonauts(root, out, subjects=[2], fsaverage=algonauts['fsaverage'], surface='pial')
+
+
+@pytest.mark.parametrize('damage', ['pickled', 'truncated'])
+def test_a_pickled_or_truncated_fmri_file_is_named(algonauts, damage):
+    """Before: numpy's "Array can't be memory-mapped" / "mmap length is greater than file size", without the file."""
+    fmri = osp.join(algonauts['root'], 'subj01', 'training_split', 'training_fmri', 'lh_training_fmri.npy')
+    if damage == 'pickled':
+        np.save(fmri, np.array([{'a': 1}] * 5, dtype=object), allow_pickle=True)
+    else:
+        with open(fmri, 'r+b') as f:
+            f.truncate(200)
+    with pytest.raises(NSDFormatError, match=rf'^{fmri}: not a readable numeric .npy file'):
+        convert_algonauts(algonauts['root'], str(algonauts['tmp'] / 'out'), subjects=[1])

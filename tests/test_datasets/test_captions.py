@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mmbrain.datasets import NSDDataset, NSDFormatError
-from mmbrain.datasets.captions import read_nsd_captions
+from mmbrain.datasets.captions import read_coco_captions, read_nsd_captions
 from mmbrain.datasets.synthetic.captions import CAPTIONS_PER_IMAGE
 from mmbrain.datasets.transforms import LoadNSDCaption
 
@@ -114,3 +114,20 @@ def test_errors_name_the_file_and_the_image(nsd_world, tmp_path):
         LoadNSDCaption(stim_info, [train, val])(dict(nsd_id=99999))
     with pytest.raises(ValueError, match='draw must be one of'):
         LoadNSDCaption(stim_info, [train, val], draw='all')
+
+
+@pytest.mark.parametrize(
+    'annotation, problem',
+    [
+        (dict(id=3, image_id=5, caption=None), r'annotation 1 \(id 3, image_id 5\): the caption is None'),
+        (dict(id=3, image_id='five', caption='a face'), r"annotation 1 \(id 3, image_id 'five'\): image_id and id"),
+        (dict(id=3, image_id=5.5, caption='a face'), r'annotation 1 \(id 3, image_id 5.5\): image_id and id'),
+        (dict(id=None, image_id=5, caption='a face'), r'annotation 1 \(id None, image_id 5\): image_id and id'),
+    ],
+)
+def test_a_null_caption_or_a_non_integer_id_names_the_file(tmp_path, annotation, problem):
+    """Before: a null caption became the caption "None" and trained; a non-integer image_id was a bare ValueError."""
+    path = tmp_path / 'captions_train2017.json'
+    path.write_text(json.dumps(dict(annotations=[dict(id=1, image_id=5, caption='a body'), annotation])))
+    with pytest.raises(NSDFormatError, match=rf'captions_train2017.json: {problem}'):
+        read_coco_captions(str(path))

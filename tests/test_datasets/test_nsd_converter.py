@@ -375,3 +375,14 @@ def test_an_interrupted_conversion_leaves_no_file(world, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         convert_nsd(world, out, progress=False)
     assert _no_output_left(out)
+
+
+@pytest.mark.parametrize('roi_dir', ['rois/{x}', 'rois/{0}', 'rois/{subject', 'rois/{subject.x}'])
+def test_a_bad_surface_roi_dir_is_a_usage_error(world, roi_dir, capsys):
+    """Before: a bare KeyError / IndexError / ValueError from str.format."""
+    out = osp.join(world, 'out_roi_dir')
+    args = ['--nsd-root', world, '--out', out, '--space', 'fsaverage', '--surface-roi-dir', roi_dir, '--quiet']
+    assert _load_cli().main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f'error: --surface-roi-dir {roi_dir!r}: ') and 'the only field is {subject}' in err
+    assert not osp.exists(out)

@@ -51,3 +51,15 @@ def test_an_existing_output_is_replaced_only_with_overwrite(coco, tmp_path, monk
     assert out.read_text() == 'an earlier result'
     assert _main(monkeypatch, train, stim, out, '--overwrite') == 0
     assert [img['id'] for img in json.loads(out.read_text())['images']] == [1]
+
+
+def test_the_val_output_may_not_be_the_train_output(coco, tmp_path, monkeypatch, capsys):
+    """Before: with --overwrite the train output was silently replaced by the val output."""
+    train, stim = coco
+    val = tmp_path / 'coco' / 'instances_val2017.json'
+    val.write_text(json.dumps(dict(images=[dict(id=3)], annotations=[], categories=[])))
+    out = tmp_path / 'out.json'
+    for alias in (out, tmp_path / 'alias' / '..' / 'out.json'):
+        assert _main(monkeypatch, train, stim, out, '--val', val, alias, '--overwrite') == 2
+        assert 'OUT and VAL_OUT are the same file' in capsys.readouterr().err
+    assert not out.exists()

@@ -83,9 +83,11 @@ def main() -> None:
     )
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
     args = parser.parse_args()
-    from mmbrain.utils.atomic import OutputExistsError, SameFileError, atomic_write, check_output
+    from mmbrain.utils.atomic import OutputExistsError, SameFileError, atomic_write, check_output, same_file
 
     jobs = [(args.ann_file, args.out)] + ([tuple(args.val)] if args.val else [])
+    if args.val and same_file(args.out, args.val[1]):
+        parser.exit(2, f'error: OUT and VAL_OUT are the same file ({args.out}); give the val2017 output its own name\n')
     inputs = [args.stim_info] + [ann_file for ann_file, _ in jobs]
     try:  # no output may be an input, even through a symlinked folder or a hard link
         for _, out in jobs:
