@@ -878,6 +878,10 @@ def _add_gradcam(plan: PipelinePlan, stages: PlannedStages, seed: int) -> None:
         '--sanity-out',
         Out(GRADCAM_SANITY_FILE),
     ]
+    config = None
+    if plan.data_overrides:  # the stimuli from where this plan keeps the data (the main config plus its overrides)
+        rows += ['--data-config', GeneratedConfig()]
+        config = StageConfig(_shipped(plan.main.config), dict(plan.data_overrides))
     stages.add(
         Stage(
             stage_name(seed, GRADCAM),
@@ -887,6 +891,7 @@ def _add_gradcam(plan: PipelinePlan, stages: PlannedStages, seed: int) -> None:
             inputs=_data_inputs(stages, reads_brain=True) + inputs,
             reads=_native_reads(plan, reads_brain=True),
             seed=seed,
+            config=config,
         ),
         seed,
         GRADCAM,

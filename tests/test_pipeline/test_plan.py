@@ -209,6 +209,9 @@ def test_nsd_plan_launchers(tmp_path, monkeypatch):
     assert det.inputs == ['seed0/backbone_clip'] and 'train_dataloader.dataset.data_root' not in det.config.overrides
     # the 1xb64 readout runs on one GPU, as its config is tuned (no learning-rate scaling needed)
     assert (pretrain.gpus, det.gpus, stages['seed0/encoding_brainformer'].gpus, stages['convert'].gpus) == (8, 8, 1, 0)
+    gradcam = stages['seed0/gradcam']  # its stimuli from where the plan keeps the converted data
+    assert gradcam.commands[0][-2:] == ['--data-config', GeneratedConfig()]
+    assert gradcam.config.overrides['val_dataloader.dataset.data_root'] == plan.converted_dir
     assert stages['seed0/encoding_brainformer'].commands[0][1].endswith(osp.join('tools', 'train.py'))
     assert stages['seed0/encoding_brainformer'].inputs == ['convert', 'seed0/backbone_brainformer']
     assert osp.basename(stages['seed0/pretrain_shuffled'].config.file) == (
