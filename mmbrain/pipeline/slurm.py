@@ -9,10 +9,12 @@ dependent job that starts has its inputs' final folders. A training command that
 (``dist_train.sh CONFIG G`` or ``torch.distributed.run --nproc_per_node=G``) runs as ``srun`` tasks with
 ``--launcher slurm``, one per GPU, as ``tools/slurm_train.sh`` does.
 
-The job's files are in its stage folder: the batch script, the job id (``slurm_job.json``) and Slurm's log
-(``slurm-JOBID.log``). A pipeline restarted after its own process died reads those job ids, asks ``squeue`` (then
-``scontrol``, then ``sacct``) for their state, and waits for the jobs that are still pending or running instead
-of submitting them again.
+A published stage's folder holds the batch script, the job's id and nodes (``slurm_job.json``) and Slurm's log
+(``slurm-JOBID.log``). Until the job succeeded these two are beside the folder (``NAME.slurm_job.json``,
+``NAME.slurm-JOBID.log``), where a command that replaces its output folder cannot take them away and where a failed
+job's log stays. A pipeline restarted after its own process died reads those job ids, asks ``squeue`` (then
+``scontrol``, then ``sacct``) for their state, and waits for the jobs that are still pending or running instead of
+submitting them again.
 """
 
 import dataclasses
@@ -41,6 +43,8 @@ __all__ = [
     'executor_from_args',
     'where_ran',
     'read_job_file',
+    'submitted_job_file',
+    'submitted_log',
     'SlurmError',
     'SlurmOptions',
     'SlurmClient',
@@ -67,9 +71,22 @@ ACTIVE_STATES = frozenset(
     }
 )
 COMPLETED = 'COMPLETED'
-#: In a stage's folder: the job id (and the nodes it ran on), the batch script.
+#: In a published stage's folder: the job id and the nodes it ran on (while the job is pending or running, and
+#: after it failed, beside the folder as ``NAME.slurm_job.json``, as is Slurm's log, ``NAME.slurm-JOBID.log``:
+#: a stage's command may replace its whole ``.partial`` folder, as the synthetic world's generator does).
 JOB_ID_FILE = 'slurm_job.json'
+#: The batch script, in the stage's ``.partial`` folder.
 BATCH_SCRIPT = 'slurm_job.sh'
+
+
+def submitted_job_file(stage_dir: str) -> str:
+    """Where the id of the job submitted for the stage of folder ``stage_dir`` is kept until it succeeded."""
+    return stage_dir + '.' + JOB_ID_FILE
+
+
+def submitted_log(stage_dir: str, job_id: str) -> str:
+    """Slurm's log of a job submitted for ``stage_dir``, until the job succeeded (then ``stage_dir/slurm-ID.log``)."""
+    return f'{stage_dir}.slurm-{job_id}.log'
 
 
 class SlurmError(PipelineError):
@@ -295,10 +312,10 @@ class SlurmClient:
 
 
 # -------------------------------------------------------------------------------------------------- the executor
-def read_job_file(folder: str) -> Optional[Dict]:
-    """The ``slurm_job.json`` of a stage folder (``.partial`` or published), or None if it has none."""
+def read_job_file(path: str) -> Optional[Dict]:
+    """A job file (:func:`submitted_job_file`, or ``JOB_ID_FILE`` in a published folder), or None if unreadable."""
     try:
-        with open(osp.join(folder, JOB_ID_FILE)) as f:
+        with open(path) as f:
             data = json.load(f)
     except (OSError, ValueError):
         return None
@@ -372,7 +389,7 @@ class SlurmExecutor(Executor):
                 render_batch_script(
                     f'mmbrain:{stage.name}',
                     [self.python, '-m', 'mmbrain.pipeline.slurm', spec],
-                    osp.join(job.partial_dir, 'slurm-%j.log'),
+                    submitted_log(job.final_dir, '%j'),
                     sbatch,
                     os.getcwd(),
                     env={'OMP_NUM_THREADS': threads},
@@ -381,7 +398,7 @@ class SlurmExecutor(Executor):
         dependencies = [self._ids[name] for name in stage.inputs if name in self._ids]
         job_id = self.client.submit(script, dependencies)
         write_json(
-            osp.join(job.partial_dir, JOB_ID_FILE),
+            submitted_job_file(job.final_dir),
             dict(
                 job_id=job_id, stage=stage.name, dependencies=dependencies, submitted=time.strftime('%Y-%m-%d %H:%M:%S')
             ),
@@ -395,10 +412,10 @@ class SlurmExecutor(Executor):
         self._ids[job.name] = job_id
 
     def log_file(self, job: StageJob) -> str:
-        """Slurm's log of the job (in its ``.partial`` folder until it is published)."""
-        name = f'slurm-{self._ids[job.name]}.log'
-        published = osp.join(job.final_dir, name)
-        return published if osp.exists(published) else osp.join(job.partial_dir, name)
+        """Slurm's log of the job (beside the stage's folder until the job succeeded, then in it)."""
+        job_id = self._ids[job.name]
+        published = osp.join(job.final_dir, f'slurm-{job_id}.log')
+        return published if osp.exists(published) else submitted_log(job.final_dir, job_id)
 
     def wait(self) -> List[Tuple[str, Optional[BaseException]]]:
         while True:
@@ -418,10 +435,10 @@ class SlurmExecutor(Executor):
             time.sleep(self.options.poll_seconds)
 
     def _outcome(self, job: StageJob, state: JobState) -> Optional[BaseException]:
-        """None if the job published its stage, else the error naming the stage, the job and its log."""
+        """None if the job published its stage, else the error naming the stage, the job and its log. (The runner
+        invalidated the stage's record before the job started: a valid one now is the job's.)"""
         job_id = self._ids[job.name]
-        published = read_job_file(job.final_dir)
-        if published is not None and published['job_id'] == job_id and read_record(job.final_dir, job.name):
+        if read_record(job.final_dir, job.name) is not None:
             return None
         if state.state == 'CANCELLED' and (job.name in self._cancelled or state.reason == 'DependencyNeverSatisfied'):
             cause = self._cancelled.get(job.name, 'an input')
@@ -459,7 +476,7 @@ class SlurmExecutor(Executor):
                 time.sleep(min(1.0, self.options.poll_seconds))
 
     def _job_id_in(self, partial_dir: str) -> Optional[str]:
-        data = read_job_file(partial_dir)
+        data = read_job_file(submitted_job_file(partial_dir[: -len(PARTIAL)]))
         return None if data is None else data['job_id']
 
     def running_elsewhere(self, partial_dir: str) -> bool:
@@ -483,7 +500,7 @@ class SlurmExecutor(Executor):
     def describe(self, stages: Sequence[Stage]) -> Dict[str, str]:
         """Each stage's job as ``--list`` shows it: the job submitted for it (id and state, from Slurm) or the job
         that published its folder."""
-        submitted = {s.name: read_job_file(s.output_dir + PARTIAL) for s in stages}
+        submitted = {s.name: read_job_file(submitted_job_file(s.output_dir)) for s in stages}
         submitted = {name: data['job_id'] for name, data in submitted.items() if data is not None}
         states = self.client.states(submitted.values())
         out = {}
@@ -492,14 +509,14 @@ class SlurmExecutor(Executor):
                 state = states[submitted[stage.name]]
                 reason = f' ({state.reason})' if state.reason and state.reason != 'None' else ''
                 out[stage.name] = f'Slurm job {state.job_id}: {state.state}{reason}'
-            elif read_job_file(stage.output_dir) is not None:
+            elif read_job_file(osp.join(stage.output_dir, JOB_ID_FILE)) is not None:
                 out[stage.name] = 'ran as ' + where_ran(stage.output_dir)
         return out
 
 
 def where_ran(stage_dir: str) -> str:
     """Where a published stage ran: ``Slurm job 12 on node01`` for a Slurm job, else ``local``."""
-    data = read_job_file(stage_dir)
+    data = read_job_file(osp.join(stage_dir, JOB_ID_FILE))
     if data is None:
         return 'local'
     return f'Slurm job {data["job_id"]}' + (f' on {data["nodes"]}' if data.get('nodes') else '')
@@ -609,16 +626,23 @@ def executor_from_args(args, parser) -> Optional[SlurmExecutor]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m mmbrain.pipeline.slurm SPEC`` (a job's batch script): note the job's nodes in its
-    ``slurm_job.json``, then run the stage as ``python -m mmbrain.pipeline.job SPEC`` does."""
+    """``python -m mmbrain.pipeline.slurm NAME.partial/stage_job.json`` (a job's batch script): run the stage as
+    ``python -m mmbrain.pipeline.job`` does, then move the job file (with the nodes it ran on) and Slurm's log into
+    the published folder."""
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1:
-        folder = osp.dirname(osp.abspath(argv[0]))
-        data = read_job_file(folder)
-        if data is not None and 'SLURM_JOB_NODELIST' in os.environ:
-            data.update(nodes=os.environ['SLURM_JOB_NODELIST'], started=time.strftime('%Y-%m-%d %H:%M:%S'))
-            write_json(osp.join(folder, JOB_ID_FILE), data)
-    return job_main(argv)
+    final = osp.dirname(osp.abspath(argv[0]))[: -len(PARTIAL)] if len(argv) == 1 else None
+    data = None if final is None else read_job_file(submitted_job_file(final))
+    if data is not None:
+        data.update(nodes=os.environ.get('SLURM_JOB_NODELIST', ''), started=time.strftime('%Y-%m-%d %H:%M:%S'))
+        write_json(submitted_job_file(final), data)
+    status = job_main(argv)
+    if status == 0 and data is not None:
+        write_json(osp.join(final, JOB_ID_FILE), data)
+        os.remove(submitted_job_file(final))
+        log = submitted_log(final, data['job_id'])
+        if osp.exists(log):  # Slurm goes on writing the same file under its new name
+            os.replace(log, osp.join(final, f'slurm-{data["job_id"]}.log'))
+    return status
 
 
 if __name__ == '__main__':

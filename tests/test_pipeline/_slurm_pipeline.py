@@ -3,10 +3,11 @@
 
 python _slurm_pipeline.py WORK_DIR GRAPH.json [--local]   # --local: the local executor instead
 
-GRAPH.json: ``[{"name": ..., "inputs": [...], "seconds": S, "exit": N}, ...]``. Each stage's command appends
-``NAME START END`` (wall-clock seconds) to ``WORK_DIR/../times`` and ``NAME`` to ``WORK_DIR/../calls``, sleeping
-``S`` seconds in between, then exits with status ``N`` (default 0). Exit status of the pipeline: 0, 1 when a stage
-failed, 128 + N when signal N stopped it.
+GRAPH.json: ``[{"name": ..., "inputs": [...], "seconds": S, "exit": N, "replace": B}, ...]``. Each stage's command
+appends ``NAME`` to ``WORK_DIR/../calls``, replaces its whole output folder if B (as the synthetic world's
+generator does), sleeps ``S`` seconds, writes ``out.txt``, appends ``NAME START END`` (wall-clock seconds) to
+``WORK_DIR/../times``, prints ``ran NAME`` and exits with status ``N`` (default 0). Exit status of the pipeline: 0,
+1 when a stage failed, 128 + N when signal N stopped it.
 """
 
 import json
@@ -15,9 +16,11 @@ import sys
 
 #: The command of a fake stage: its calls and times lines, a sleep, its exit status.
 CODE = (
-    'import os, sys, time; start = time.time(); open({calls!r}, "a").write({name!r} + "\\n"); '
+    'import os, shutil, sys, time; start = time.time(); open({calls!r}, "a").write({name!r} + "\\n"); '
+    '{replace}'
     'time.sleep({seconds}); open(os.path.join(sys.argv[1], "out.txt"), "w").write({name!r}); '
-    'open({times!r}, "a").write("%s %f %f\\n" % ({name!r}, start, time.time())); sys.exit({exit})'
+    'open({times!r}, "a").write("%s %f %f\\n" % ({name!r}, start, time.time())); print("ran", {name!r}); '
+    'sys.exit({exit})'
 )
 
 
@@ -40,6 +43,7 @@ def main() -> int:
             times=osp.join(root, 'times'),
             seconds=node.get('seconds', 0),
             exit=node.get('exit', 0),
+            replace='shutil.rmtree(sys.argv[1]); os.makedirs(sys.argv[1]); ' if node.get('replace') else '',
         )
         stages.append(
             Stage(

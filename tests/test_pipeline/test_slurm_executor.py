@@ -15,6 +15,7 @@ import _slurm
 import pytest
 
 from mmbrain.pipeline.slurm import (
+    JOB_ID_FILE,
     SlurmClient,
     SlurmOptions,
     add_executor_arguments,
@@ -24,6 +25,7 @@ from mmbrain.pipeline.slurm import (
     render_batch_script,
     srun_command,
     stage_kind,
+    submitted_job_file,
     where_ran,
 )
 from mmbrain.pipeline.stages import read_record
@@ -96,6 +98,7 @@ def test_multi_process_commands_become_srun_tasks():
     assert srun_command(single) == single  # one process: run as it is, in the batch step
 
 
+@pytest.mark.slow
 def test_batch_script(tmp_path):
     text = render_batch_script(
         'mmbrain:seed0/det_clip',
@@ -248,13 +251,19 @@ def _wait_until(condition, what: str, timeout: float = 60.0) -> None:
 
 
 def _job_id(folder) -> str:
-    return read_job_file(str(folder))['job_id']
+    """The job that published a stage folder."""
+    return read_job_file(str(folder / JOB_ID_FILE))['job_id']
+
+
+def _submitted_id(folder) -> str:
+    """The job submitted for a stage folder that has not succeeded (yet)."""
+    return read_job_file(submitted_job_file(str(folder)))['job_id']
 
 
 @pytest.mark.slow
 def test_dependencies_honoured_independent_stages_at_once_then_reused_also_locally(slurm_cluster, tmp_path):
     graph = [
-        dict(name='a', seconds=2),
+        dict(name='a', seconds=2, replace=True),  # replaces its whole .partial folder, as the world generator
         dict(name='b', seconds=2),
         dict(name='c', inputs=['a', 'b']),
     ]
@@ -270,7 +279,8 @@ def test_dependencies_honoured_independent_stages_at_once_then_reused_also_local
     assert len(set(ids.values())) == 3
     for name, job_id in ids.items():
         assert read_record(str(work / name), name) is not None
-        assert (work / name / f'slurm-{job_id}.log').exists()
+        assert f'ran {name}' in (work / name / f'slurm-{job_id}.log').read_text()  # the job's output
+        assert not osp.exists(submitted_job_file(str(work / name)))
         assert where_ran(str(work / name)) == f'Slurm job {job_id} on {slurm_cluster.host}'
         assert f'{name}: submitted as Slurm job {job_id}' in out
     assert f'submitted as Slurm job {ids["c"]} after {ids["a"]}, {ids["b"]}' in out
@@ -293,8 +303,8 @@ def test_failing_stage_cancels_its_dependents(slurm_cluster, tmp_path):
     out = _finish(proc)
     assert proc.returncode == 1, out
     work = tmp_path / 'work'
-    bad_id = _job_id(work / 'bad.partial')
-    log = work / 'bad.partial' / f'slurm-{bad_id}.log'
+    bad_id = _submitted_id(work / 'bad')
+    log = work / f'bad.slurm-{bad_id}.log'
     assert f'pipeline: error: bad: Slurm job {bad_id} ended FAILED, exit code 1:0; its log is {log}' in out
     assert 'exited with status 3' in log.read_text()
     assert sorted(_calls(tmp_path)) == ['bad', 'other']  # the dependents never ran, the independent one did
@@ -326,7 +336,7 @@ def test_restart_after_sigkill_reuses_finished_and_adopts_running_jobs(slurm_clu
     _wait_until(lambda: 'first' in _calls(tmp_path), 'first running')
     proc.kill()  # no chance to cancel anything
     _finish(proc)
-    submitted = {name: _job_id(work / f'{name}.partial') for name in ('first', 'second')}
+    submitted = {name: _submitted_id(work / name) for name in ('first', 'second')}
     _wait_until(lambda: read_record(str(work / 'first'), 'first') is not None, 'first published by its job')
     # its job leaves the queue just after (COMPLETING); the second runs on after its input, with no pipeline
     _wait_until(lambda: slurm_cluster.jobs() == [submitted['second']], 'only the second job left', timeout=20)
