@@ -32,7 +32,6 @@ __all__ = [
     'synthetic_plan',
     'nsd_plan',
     'build_stages',
-    'slug',
     'RANDOM_INIT',
     'VOXELWISE_FILE',
     'TEST_METRICS_FILE',
@@ -241,14 +240,6 @@ class PipelinePlan:
 
     def comparisons(self) -> List[Comparison]:
         return [c for init in self.initialisations for c in init.comparisons]
-
-
-def slug(label: str) -> str:
-    """A folder-name form of a run label."""
-    out = ''.join(c if c.isalnum() else '-' for c in label.lower()).strip('-')
-    while '--' in out:
-        out = out.replace('--', '-')
-    return out
 
 
 def stage_name(seed: Optional[int], kind: str, key: str = '') -> str:
