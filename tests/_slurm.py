@@ -245,7 +245,8 @@ def slurm_cluster():
     """The running local cluster (one per test session); the test is skipped where none can be started."""
     state = _SESSION
     if state['cluster'] is None and state['error'] is None:
-        cluster = LocalSlurm(tempfile.mkdtemp(prefix='mmbrain-slurm-'))
+        # under /tmp where it exists: munge's socket path must stay short (108 bytes), whatever TMPDIR is
+        cluster = LocalSlurm(tempfile.mkdtemp(prefix='mmbrain-slurm-', dir='/tmp' if osp.isdir('/tmp') else None))
         try:
             ensure_installed()
             cluster.start()

@@ -1,7 +1,7 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """A pipeline of fake stages run through the Slurm executor (the tests of test_slurm_executor.py).
 
-python _slurm_pipeline.py WORK_DIR GRAPH.json [--local]   # --local: the local executor instead
+python _slurm_pipeline.py WORK_DIR GRAPH.json [--local | --list]   # the local executor; print each stage's job
 
 GRAPH.json: ``[{"name": ..., "inputs": [...], "seconds": S, "exit": N, "replace": B}, ...]``. Each stage's command
 appends ``NAME`` to ``WORK_DIR/../calls``, replaces its whole output folder if B (as the synthetic world's
@@ -31,7 +31,7 @@ def main() -> int:
     from mmbrain.pipeline.stages import Out, Stage
 
     work_dir, graph_file = sys.argv[1:3]
-    local = sys.argv[3:] == ['--local']
+    option = sys.argv[3] if len(sys.argv) > 3 else None
     with open(graph_file) as f:
         graph = json.load(f)
     root = osp.dirname(osp.abspath(work_dir))
@@ -54,7 +54,11 @@ def main() -> int:
                 inputs=node.get('inputs', []),
             )
         )
-    executor = None if local else SlurmExecutor(SlurmOptions(poll_seconds=0.2))
+    executor = None if option == '--local' else SlurmExecutor(SlurmOptions(poll_seconds=0.2))
+    if option == '--list':
+        for name, job in executor.describe(stages).items():
+            print(f'{name}: {job}')
+        return 0
     try:
         StageRunner(stages, work_dir, executor=executor).run()
     except PipelineError as err:

@@ -284,6 +284,8 @@ def test_dependencies_honoured_independent_stages_at_once_then_reused_also_local
         assert where_ran(str(work / name)) == f'Slurm job {job_id} on {slurm_cluster.host}'
         assert f'{name}: submitted as Slurm job {job_id}' in out
     assert f'submitted as Slurm job {ids["c"]} after {ids["a"]}, {ids["b"]}' in out
+    listed = _finish(_start(tmp_path, graph, '--list')).splitlines()
+    assert listed == [f'{name}: ran as Slurm job {ids[name]} on {slurm_cluster.host}' for name in 'abc']
 
     for options in ([], ['--local']):  # a second run submits nothing, nor does a local one: the same identities
         out = _finish(_start(tmp_path, graph, *options))
@@ -321,6 +323,13 @@ def test_sigterm_cancels_the_pipelines_jobs(slurm_cluster, tmp_path):
     proc = _start(tmp_path, graph)
     _wait_until(lambda: sorted(_calls(tmp_path)) == ['s1', 's2'], 's1 and s2 running')
     assert len(slurm_cluster.jobs()) == 3  # s3 pending on s1
+    ids = {name: _submitted_id(tmp_path / 'work' / name) for name in ('s1', 's2', 's3')}
+    listed = _finish(_start(tmp_path, graph, '--list')).splitlines()
+    assert listed == [
+        f's1: Slurm job {ids["s1"]}: RUNNING',
+        f's2: Slurm job {ids["s2"]}: RUNNING',
+        f's3: Slurm job {ids["s3"]}: PENDING (Dependency)',
+    ]
     proc.send_signal(signal.SIGTERM)
     out = _finish(proc, timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, out
@@ -348,3 +357,20 @@ def test_restart_after_sigkill_reuses_finished_and_adopts_running_jobs(slurm_clu
     assert f'second: Slurm job {submitted["second"]} of an earlier pipeline is still there; waiting for it' in out
     assert _job_id(work / 'second') == submitted['second'] and _job_id(work / 'first') == submitted['first']
     assert sorted(_calls(tmp_path)) == ['first', 'quick', 'second']  # nothing ran twice
+
+
+@pytest.mark.slow
+def test_restart_cancels_a_job_that_is_no_longer_wanted(slurm_cluster, tmp_path):
+    proc = _start(tmp_path, [dict(name='slow', seconds=120)])
+    work = tmp_path / 'work'
+    _wait_until(lambda: 'slow' in _calls(tmp_path), 'slow running')
+    proc.kill()
+    _finish(proc)
+    old = _submitted_id(work / 'slow')
+    proc = _start(tmp_path, [dict(name='slow', seconds=1)])  # another command: another declaration
+    out = _finish(proc)
+    assert proc.returncode == 0, out
+    assert 'slow: cancelling its job from an earlier pipeline (no longer what is wanted)' in out
+    new = _job_id(work / 'slow')
+    assert new != old and SlurmClient(slurm_cluster.env).states([old])[old].state == 'CANCELLED'
+    assert _calls(tmp_path) == ['slow', 'slow'] and slurm_cluster.jobs() == []
