@@ -4,11 +4,33 @@
     python tools/dataset_converters/make_synthetic_nsd.py --out data/synthetic_nsd
     python tools/dataset_converters/nsd_to_mmbrain.py --nsd-root data/synthetic_nsd --out data/synthetic_nsd/mmbrain
 
+Knobs for worlds where Brainformer's claim can fail (docs/synthetic_world.md states the generative model):
+
+    --snr 0                  the null world: responses carry no information about the image
+    --snr 0.25 ...           weaker brain signal (a dose-response sweep)
+    --ceilings nsd           NSD-like noise ceilings instead of the default high ones
+    --colour 0.5 --drift 1 --arousal 1
+                             nuisance signals that drive voxels but no downstream task asks about
+    --captions objects,colours,brightness
+                             what the COCO captions (the CLIP baseline's text) describe
+
 See docs/data.md and mmbrain/datasets/synthetic/world.py.
 """
 
 import argparse
 import sys
+
+from mmbrain.datasets.synthetic.captions import DEFAULT_DETAILS, DETAILS, check_details
+from mmbrain.datasets.synthetic.encoding import CEILINGS
+
+
+def _details(text: str):
+    details = tuple(d.strip() for d in text.split(',') if d.strip())
+    try:
+        check_details(details)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return details
 
 
 def parse_args(argv=None):
@@ -28,7 +50,46 @@ def parse_args(argv=None):
     p.add_argument(
         '--volume-scale', type=float, default=0.25, help="grid size relative to NSD's func1pt8mm grids (default 0.25)"
     )
-    p.add_argument('--snr', type=float, default=1.0, help="multiplies every voxel's noise-ceiling SNR (default 1)")
+    p.add_argument(
+        '--snr',
+        type=float,
+        default=1.0,
+        help="strength of the brain signal: multiplies every voxel's noise-ceiling SNR (default 1; 0: responses "
+        'independent of the image, the null world)',
+    )
+    p.add_argument(
+        '--ceilings',
+        choices=sorted(CEILINGS),
+        default='synthetic',
+        help='voxel SNRs before --snr: "synthetic" (default; 3-trial noise ceilings ~75%% in V1-V3) or "nsd" '
+        '(NSD-like: ~43%% in V1-V3, ~11%% elsewhere in nsdgeneral, widely spread)',
+    )
+    p.add_argument(
+        '--colour',
+        type=float,
+        default=0.0,
+        help="share in [0, 1) of each voxel's image-driven variance given to the image's global colour (mean RGB), "
+        'a nuisance no downstream task asks about (default 0)',
+    )
+    p.add_argument(
+        '--drift',
+        type=float,
+        default=0.0,
+        help='slow within-session drift of every voxel, in noise standard deviations (default 0; image-independent)',
+    )
+    p.add_argument(
+        '--arousal',
+        type=float,
+        default=0.0,
+        help='trial-wise arousal term shared by all brain voxels, in noise standard deviations (default 0)',
+    )
+    p.add_argument(
+        '--captions',
+        type=_details,
+        default=','.join(DEFAULT_DETAILS),
+        help=f'what the COCO captions describe, comma-separated from {",".join(DETAILS)} '
+        f'(default {",".join(DEFAULT_DETAILS)})',
+    )
     p.add_argument('--coco-extra', type=int, default=1000, help='COCO images that are not NSD stimuli')
     p.add_argument('--ade', type=int, default=1000, help='ADE-style images (80%% training)')
     p.add_argument('--seed', type=int, default=0)
@@ -65,6 +126,11 @@ def main(argv=None) -> int:
             overwrite=args.overwrite,
             progress=not args.quiet,
             nsd_extras=args.nsd_extras,
+            ceilings=args.ceilings,
+            colour=args.colour,
+            drift=args.drift,
+            arousal=args.arousal,
+            captions=args.captions,
         )
     except ValueError as exc:  # parameters that make no world
         print(f'error: {exc}', file=sys.stderr)

@@ -8,13 +8,16 @@ Each stimulus is summarised by image-computable features (:class:`StimulusFeatur
   ("object"), and the visible fraction of a place-like background ("place").
 
 A voxel's noiseless response is a weighted sum of seven standardised components (:data:`COMPONENTS`): contrast
-and luminance seen through its Gaussian population receptive field, and the five category drives. Early visual
+and luminance seen through its Gaussian population receptive field, and the five category drives; optionally
+(``colour_share > 0``) a share of its variance is given to the image's global colour (mean red, green, blue), a
+nuisance that drives the voxel but that no downstream task (detection, segmentation) asks about. Early visual
 (``prf-visualrois``) voxels see contrast and luminance through small retinotopic fields, category ROIs follow their
 category (``floc-faces`` -> faces, ...), stream voxels mix both, other ``nsdgeneral`` voxels weakly so, and the
 rest of the brain responds to nothing. The response is standardised over the subject's images (unit variance), so
 with noise of standard deviation ``sigma`` and amplitude ``ncsnr * sigma`` a voxel's noise-ceiling SNR is exactly
 ``ncsnr`` and its noise ceiling for an average of ``n`` trials is ``100 * ncsnr^2 / (ncsnr^2 + 1/n)`` (NSD's and
-Algonauts' definition, :func:`mmbrain.evaluation.functional.noise_ceiling`).
+Algonauts' definition, :func:`mmbrain.evaluation.functional.noise_ceiling`). :data:`CEILINGS` holds two settings of
+the voxels' SNR: ``synthetic`` (the default, ceilings well above NSD's) and ``nsd`` (lower, spread more widely).
 """
 
 from dataclasses import dataclass
@@ -31,8 +34,13 @@ DRIVES = ('face', 'body', 'word', 'place', 'object')
 COMPONENTS = ('contrast', 'luminance') + DRIVES
 #: Which drive each category-selective ROI group prefers.
 FLOC_DRIVE = {'floc-faces': 'face', 'floc-bodies': 'body', 'floc-words': 'word', 'floc-places': 'place'}
-#: Noise-ceiling SNR of each voxel class at ``snr=1`` (median; voxels vary log-normally around it).
-BASE_NCSNR = {'prf': 1.0, 'floc': 0.8, 'streams': 0.6, 'general': 0.35}
+#: Noise-ceiling SNR of each voxel class at ``snr=1`` (median) and the log-normal spread of voxels around it:
+#: ``synthetic`` gives 3-trial ceilings of ~75% (V1-V3) down to ~27% (other nsdgeneral voxels); ``nsd`` about half
+#: the SNR with twice the spread (~43% down to ~11%, many voxels near 0), closer to NSD's single-trial betas.
+CEILINGS = {
+    'synthetic': ({'prf': 1.0, 'floc': 0.8, 'streams': 0.6, 'general': 0.35}, 0.25),
+    'nsd': ({'prf': 0.5, 'floc': 0.35, 'streams': 0.3, 'general': 0.2}, 0.5),
+}
 # Emphasis of the stream families on (face, body, word, place, object).
 _FAMILY_DRIVES = {
     'ventral': (1.0, 0.6, 0.8, 0.6, 0.8),
@@ -50,14 +58,16 @@ class StimulusFeatures:
         contrast: (N, grid, grid) float32 local contrast energy.
         luminance: (N, grid, grid) float32 mean luminance in [0, 1].
         category: (N, 5) float32 drives in the order of :data:`DRIVES`.
+        colour: (N, 3) float32 global colour, the mean red, green and blue in [0, 1].
     """
 
     contrast: np.ndarray
     luminance: np.ndarray
     category: np.ndarray
+    colour: np.ndarray
 
     def take(self, rows: np.ndarray) -> 'StimulusFeatures':
-        return StimulusFeatures(self.contrast[rows], self.luminance[rows], self.category[rows])
+        return StimulusFeatures(self.contrast[rows], self.luminance[rows], self.category[rows], self.colour[rows])
 
     @classmethod
     def empty(cls, n: int, grid: int = 16) -> 'StimulusFeatures':
@@ -65,6 +75,7 @@ class StimulusFeatures:
             np.zeros((n, grid, grid), np.float32),
             np.zeros((n, grid, grid), np.float32),
             np.zeros((n, len(DRIVES)), np.float32),
+            np.zeros((n, 3), np.float32),
         )
 
     def set_scene(self, idx: int, scene: Scene) -> None:
@@ -80,6 +91,7 @@ class StimulusFeatures:
             area[DRIVES.index(name if name in DRIVES else 'object')] += mask.mean()
         area[DRIVES.index('place')] = scene.place_fraction
         self.category[idx] = np.sqrt(area)
+        self.colour[idx] = scene.image.reshape(-1, 3).mean(0) / 255.0
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -98,6 +110,8 @@ class EncodingModel:
         weights: (V, 7) weights of :data:`COMPONENTS`.
         ncsnr: (V,) noise-ceiling SNR (signal sd / noise sd).
         voxel_class: (V,) index into ``('prf', 'floc', 'streams', 'general')``.
+        colour_weights: (V, 3) weights of the global colour (red, green, blue).
+        colour_share: share of every voxel's response variance that is its global-colour term (0: none).
     """
 
     voxels: np.ndarray
@@ -105,6 +119,8 @@ class EncodingModel:
     weights: np.ndarray
     ncsnr: np.ndarray
     voxel_class: np.ndarray
+    colour_weights: np.ndarray
+    colour_share: float = 0.0
 
     def signal(self, features: StimulusFeatures) -> np.ndarray:
         """Noiseless responses (N, V), each voxel standardised to zero mean and unit variance over the stimuli."""
@@ -119,11 +135,30 @@ class EncodingModel:
         total = self.weights[:, 0] * _standardise(features.contrast.reshape(n, -1) @ fields.T)
         total += self.weights[:, 1] * _standardise(features.luminance.reshape(n, -1) @ fields.T)
         total += _standardise(features.category) @ self.weights[:, 2:].T
-        return _standardise(total)
+        if not self.colour_share:
+            return _standardise(total)
+        colour = _standardise(_standardise(features.colour) @ self.colour_weights.T)
+        return _standardise(np.sqrt(1 - self.colour_share) * _standardise(total) + np.sqrt(self.colour_share) * colour)
 
 
-def make_encoding_model(anatomy: Anatomy, rng: np.random.Generator, snr: float = 1.0) -> EncodingModel:
-    """Draw the tuning of every voxel in the subject's ROIs (see the module docstring)."""
+def make_encoding_model(
+    anatomy: Anatomy, rng: np.random.Generator, snr: float = 1.0, ceilings: str = 'synthetic', colour_share: float = 0.0
+) -> EncodingModel:
+    """Draw the tuning of every voxel in the subject's ROIs (see the module docstring).
+
+    Args:
+        anatomy: the subject's synthetic anatomy.
+        rng: the subject's generator.
+        snr: multiplies every voxel's noise-ceiling SNR (0: the voxels carry no image information at all).
+        ceilings: a key of :data:`CEILINGS`.
+        colour_share: in [0, 1), the share of each voxel's image-driven variance given to the global colour.
+    """
+    if ceilings not in CEILINGS:
+        raise ValueError(f'ceilings must be one of {sorted(CEILINGS)}, got {ceilings!r}')
+    if snr < 0:
+        raise ValueError(f'snr must be >= 0, got {snr!r}')
+    if not 0 <= colour_share < 1:
+        raise ValueError(f'colour_share must lie in [0, 1), got {colour_share!r}')
     rois = {name: vol.reshape(-1) for name, vol in anatomy.rois.items()}
     prf = rois['prf-visualrois'] > 0
     floc = np.zeros_like(prf)
@@ -176,6 +211,16 @@ def make_encoding_model(anatomy: Anatomy, rng: np.random.Generator, snr: float =
     weights[is_general, 0] = 0.5
     weights[is_general, drives] = rng.uniform(0, 0.4, (is_general.sum(), len(DRIVES)))
 
-    base = np.array([BASE_NCSNR[k] for k in ('prf', 'floc', 'streams', 'general')], np.float32)
-    ncsnr = (base[cls] * snr * rng.lognormal(0, 0.25, n)).astype(np.float32)
-    return EncodingModel(voxels=voxels, rf=rf, weights=weights, ncsnr=ncsnr, voxel_class=cls.astype(np.int8))
+    medians, spread = CEILINGS[ceilings]
+    base = np.array([medians[k] for k in ('prf', 'floc', 'streams', 'general')], np.float32)
+    ncsnr = (base[cls] * snr * rng.lognormal(0, spread, n)).astype(np.float32)
+    colour_weights = rng.normal(0, 1, (n, 3)).astype(np.float32)  # drawn last: the other draws do not depend on it
+    return EncodingModel(
+        voxels=voxels,
+        rf=rf,
+        weights=weights,
+        ncsnr=ncsnr,
+        voxel_class=cls.astype(np.int8),
+        colour_weights=colour_weights,
+        colour_share=float(colour_share),
+    )

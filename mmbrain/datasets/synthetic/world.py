@@ -5,25 +5,26 @@ The same world also exists as COCO instances and ADE-style semantic maps (downst
 is written to ``ground_truth/`` so that models trained on it can be checked against what is knowable:
 
 * ``stimuli.npz``: per nsd_id, the encoding model's features (``category`` drives in the order of ``drives``,
-  ``contrast`` and ``luminance`` grids) and the ``background`` index into ``backgrounds``;
+  ``contrast`` and ``luminance`` grids, the global ``colour``) and the ``background`` index into ``backgrounds``;
 * ``subjXX.npz``: ``nsd_id`` (the subject's images, ``subjectim`` order) and per ROI group ``G``, in the converted
   files' voxel order: ``G/ijk``, ``G/ncsnr``, ``G/noise_ceiling`` (percent, average of 3 trials), ``G/rf``
-  (x, y, sigma), ``G/weights`` (over ``components``), ``G/signal`` (images, voxels) noiseless unit-variance
-  responses.
+  (x, y, sigma), ``G/weights`` (over ``components``), ``G/colour_weights`` (red, green, blue), ``G/signal``
+  (images, voxels) noiseless unit-variance image-driven responses.
 
 NSD's design is reproduced at small scale: each subject sees ``n_images`` images, the first ``n_shared`` of which
 (``subjectim`` columns 1..n_shared, the ``sharedix`` images) are shown to every subject; the common
 ``masterordering`` shows each image 3 times in random order over ``n_sessions`` sessions of
-``trials_per_session`` trials. Betas are ``gain * (baseline + amplitude * signal) + offset + noise`` in percent
-signal change, with per-session gain and offset drifts (which per-session z-scoring removes) and Gaussian noise;
-``amplitude = ncsnr * noise_sd``. They are stored like NSD's: int16, x300, h5py shape (trials, Z, Y, X), non-brain
-voxels exactly 0.
+``trials_per_session`` trials. Betas are ``gain * (baseline + amplitude * signal + nuisance) + offset + noise`` in
+percent signal change, with per-session gain and offset drifts (which per-session z-scoring removes) and Gaussian
+noise; ``amplitude = ncsnr * noise_sd`` (``snr=0``: no image information at all) and ``nuisance`` the optional
+within-session drift and arousal terms (:mod:`.nuisance`). They are stored like NSD's: int16, x300, h5py shape
+(trials, Z, Y, X), non-brain voxels exactly 0. ``docs/synthetic_world.md`` states the whole generative model.
 """
 
 import json
 import os
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -44,10 +45,11 @@ from ..nsd_files import (
 )
 from .anatomy import make_anatomy
 from .annotations import ADE_SPLITS, CocoWriter, coco_categories, write_ade
-from .captions import CaptionWriter
-from .encoding import COMPONENTS, DRIVES, StimulusFeatures, make_encoding_model
+from .captions import DEFAULT_DETAILS, CaptionWriter, check_details
+from .encoding import CEILINGS, COMPONENTS, DRIVES, StimulusFeatures, make_encoding_model
 from .extras import SubjectExtras, SyntheticFsaverage
 from .native import write_betas, write_ctab, write_expdesign, write_roi_nifti, write_stim_info, write_stimuli
+from .nuisance import NO_NUISANCE, Nuisance
 from .scenes import BACKGROUNDS, CATEGORIES, SEMANTIC_CLASSES, render_scene
 
 WORLD_VERSION = 1
@@ -74,6 +76,11 @@ def make_synthetic_nsd(
     overwrite: bool = False,
     progress: bool = True,
     nsd_extras: bool = False,
+    ceilings: str = 'synthetic',
+    colour: float = 0.0,
+    drift: float = 0.0,
+    arousal: float = 0.0,
+    captions: Sequence[str] = DEFAULT_DETAILS,
 ) -> Dict:
     """Write a synthetic NSD world to ``out_dir`` (atomically: built in a temporary folder, then renamed).
 
@@ -88,13 +95,21 @@ def make_synthetic_nsd(
         trials_per_session: NSD has 750; small test worlds use fewer.
         n_shared: images shown to every subject (NSD's shared1000); default ``n_images // 5``.
         volume_scale: grid scale relative to NSD's func1pt8mm grids (0.25: ~20 x 26 x 21 voxels of 7.2 mm).
-        snr: multiplies every voxel's noise-ceiling SNR (1: median 1.0 in V1-V3, 0.8 in category ROIs).
+        snr: multiplies every voxel's noise-ceiling SNR, i.e. the strength of everything the image drives (1: median
+            1.0 in V1-V3, 0.8 in category ROIs with ``ceilings='synthetic'``; 0: responses independent of the image).
         n_coco_extra: COCO images that are not NSD stimuli (training data left after excluding NSD images).
         n_ade: ADE-style images (80% training, 20% validation).
         overwrite: replace an existing ``out_dir``.
         progress: show progress bars.
         nsd_extras: also write the rest of NSD's release (:mod:`.extras`): the b1/b2 betas, ``ncsnr.nii.gz``,
             ``meanbeta.nii.gz``, the T1 and the fsaverage surface betas and labels (about 4x the betas' time).
+        ceilings: the voxels' SNR before ``snr``: ``synthetic`` (ceilings well above NSD's) or ``nsd`` (NSD-like,
+            :data:`~.encoding.CEILINGS`).
+        colour: share in [0, 1) of every voxel's image-driven variance given to the image's global colour, a
+            nuisance no downstream task asks about.
+        drift: within-session slow drift, in noise standard deviations (image-independent nuisance).
+        arousal: trial-wise arousal term shared by all brain voxels, in noise standard deviations (idem).
+        captions: what the COCO captions describe (:data:`~.captions.DETAILS`).
 
     Returns:
         The world description also written to ``world.json``.
@@ -111,6 +126,13 @@ def make_synthetic_nsd(
         )
     if not 1 <= n_shared <= n_images:
         raise ValueError(f'n_shared must lie in 1..n_images={n_images}, got {n_shared}')
+    if snr < 0 or ceilings not in CEILINGS or not 0 <= colour < 1:
+        raise ValueError(
+            f'snr must be >= 0, ceilings one of {sorted(CEILINGS)} and colour in [0, 1); got snr={snr!r}, '
+            f'ceilings={ceilings!r}, colour={colour!r}'
+        )
+    nuisance = Nuisance(drift=drift, arousal=arousal)
+    check_details(captions)
     with AtomicFolder(out_dir, overwrite, flag='overwrite=True / --overwrite') as tmp:
         world = _generate(
             tmp,
@@ -127,6 +149,10 @@ def make_synthetic_nsd(
             n_ade,
             progress,
             nsd_extras,
+            ceilings=ceilings,
+            colour=colour,
+            nuisance=nuisance,
+            captions=tuple(captions),
         )
     return world
 
@@ -146,6 +172,11 @@ def _generate(
     n_ade: int,
     progress: bool,
     nsd_extras: bool = False,
+    *,
+    ceilings: str = 'synthetic',
+    colour: float = 0.0,
+    nuisance: Nuisance = NO_NUISANCE,
+    captions: Tuple[str, ...] = DEFAULT_DETAILS,
 ) -> Dict:
     n_trials = n_sessions * trials_per_session
     n_unique = n_images - n_shared
@@ -171,7 +202,7 @@ def _generate(
     background = np.empty(n_stim, np.int8)
     features = StimulusFeatures.empty(n_stim)
     coco = CocoWriter(osp.join(root, 'coco'))
-    captions = CaptionWriter(osp.join(root, 'coco'), seed)
+    caption_writer = CaptionWriter(osp.join(root, 'coco'), seed, captions)
     for idx in progress_bar(range(n_stim + n_coco_extra), progress, desc='stimuli + COCO', leave=False):
         scene = render_scene(np.random.default_rng([seed, 1, idx]), image_size)
         if idx < n_stim:
@@ -179,9 +210,9 @@ def _generate(
             background[idx] = scene.background
             features.set_scene(idx, scene)
         coco.add(scene, int(coco_ids[idx]), str(coco_splits[idx]))
-        captions.add(scene, idx, int(coco_ids[idx]), str(coco_splits[idx]))
+        caption_writer.add(scene, idx, int(coco_ids[idx]), str(coco_splits[idx]))
     coco.close()
-    captions.close()
+    caption_writer.close()
     write_stimuli(stimuli_path(root), brick)
     del brick
     os.makedirs(osp.join(root, 'ground_truth'))
@@ -191,6 +222,7 @@ def _generate(
         drives=np.array(DRIVES),
         contrast=features.contrast.astype(np.float16),
         luminance=features.luminance.astype(np.float16),
+        colour=features.colour,
         background=background,
         backgrounds=np.array(BACKGROUNDS),
     )
@@ -221,6 +253,9 @@ def _generate(
                 n_sessions,
                 trials_per_session,
                 surface,
+                ceilings=ceilings,
+                colour=colour,
+                nuisance=nuisance,
             )
         )
 
@@ -238,6 +273,11 @@ def _generate(
         volume_scale=volume_scale,
         voxel_mm=1.8 / volume_scale,
         snr=snr,
+        ceilings=ceilings,
+        colour=colour,
+        drift=nuisance.drift,
+        arousal=nuisance.arousal,
+        captions=list(captions),
         nsd_extras=nsd_extras,
         noise_sd=NOISE_SD,
         roi_groups=list(ROI_GROUPS),
@@ -271,6 +311,10 @@ def _write_subject(
     n_sessions: int,
     trials_per_session: int,
     surface: Optional[SyntheticFsaverage] = None,
+    *,
+    ceilings: str = 'synthetic',
+    colour: float = 0.0,
+    nuisance: Nuisance = NO_NUISANCE,
 ) -> Dict:
     """ROI files, label tables, betas and ground truth of one subject (and, given the synthetic fsaverage
     ``surface``, NSD's other files, :mod:`.extras`); returns its summary."""
@@ -281,7 +325,7 @@ def _write_subject(
             write_roi_nifti(roi_path(root, subject, name, hemi=hemi), np.where(side, labels, -1), anatomy.affine)
         write_ctab(ctab_path(root, subject, name), ROI_LABEL_NAMES[name])
 
-    model = make_encoding_model(anatomy, np.random.default_rng([seed, 11, subject]), snr)
+    model = make_encoding_model(anatomy, np.random.default_rng([seed, 11, subject]), snr, ceilings, colour)
     signal = model.signal(features)  # (images, V_signal), unit variance
     x, y, z = anatomy.shape
     brain = np.flatnonzero(anatomy.brain.reshape(-1))  # C order over (X, Y, Z)
@@ -313,6 +357,8 @@ def _write_subject(
         offset = srng.normal(0, 0.5, len(brain)).astype(np.float32)
         beta = np.broadcast_to(baseline, (len(trials), len(brain))).copy()
         beta[:, signal_cols] += amplitude * signal[trials]
+        if nuisance:
+            beta += nuisance.session(len(trials), noise_sd, np.random.default_rng([seed, 15, subject, session]))
         beta = gain * beta + offset + noise_sd * srng.standard_normal((len(trials), len(brain)), dtype=np.float32)
         volume = np.zeros((len(trials), z * y * x), np.int16)
         volume[:, h5_columns] = np.clip(np.round(beta * BETA_SCALE), -32768, 32767)
@@ -336,6 +382,7 @@ def _write_subject(
                 f'{group}/noise_ceiling': nc,
                 f'{group}/rf': model.rf[cols],
                 f'{group}/weights': model.weights[cols],
+                f'{group}/colour_weights': model.colour_weights[cols],
                 f'{group}/signal': signal[:, cols].astype(np.float16),
             }
         )
