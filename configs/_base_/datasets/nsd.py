@@ -15,6 +15,8 @@ pipeline = [
     dict(type='LoadNSDResponses'),
     dict(type='PackBrainInputs'),
 ]
+# The downstream encoding task (configs/encoding, _base_/encoding_readout.py) reads no voxel coordinates.
+encoding_pipeline = [pipeline[0], dict(type='LoadNSDResponses', with_xyz=False), pipeline[-1]]
 
 # split='train': pretraining never sees the shared1000 images (the downstream encoding test images); 'all' adds
 # them (docs/evaluation.md, "Pretraining and the shared1000 images").
