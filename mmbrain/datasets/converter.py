@@ -182,24 +182,44 @@ def _plan_volume(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str,
     if ncsnr == 'nsd' or (ncsnr == 'auto' and osp.isfile(path)):
         volume = read_volume_map(path, grid, affine, 'ncsnr')
         plan.ncsnr, plan.ncsnr_file = volume.reshape(-1)[plan.union], path
+    elif ncsnr == 'auto':
+        _warn_estimated_ncsnr(subject, path)
     plan.anatomy = _anatomy(root, subject, space, version, grid, affine, plan.sessions[0])
     plan.schema = dict(affine=affine, grid_shape=tuple(int(n) for n in grid))
 
 
+def _warn_estimated_ncsnr(subject: int, missing: str) -> None:
+    get_logger().warning(
+        f"{missing}: not found, so subject {subject}'s noise-ceiling SNR is ESTIMATED from the converted "
+        "repetitions (fewer trials than NSD's own all-session ncsnr; ncsnr_source='estimated'); download it "
+        '(docs/data.md) or pass --ncsnr estimate to choose this'
+    )
+
+
 def _anatomy(root: str, subject: int, space: str, version: str, grid, affine, session: int):
-    """The subject's T1 on the betas grid, else NSD's mean beta, else the mean beta of the first session."""
-    for path, source in (
-        (t1_path(root, subject, space), 'T1'),
-        (meanbeta_path(root, subject, space, version), 'meanbeta'),
-    ):
-        if osp.isfile(path):
-            return read_volume_map(path, grid, affine, source).astype(np.float32), affine, f'{source} ({path})'
-    f, ds = open_betas(betas_path(root, subject, session, space, version), grid)
-    try:
-        volume = mean_volume(ds) / np.float32(BETA_SCALE)
-    finally:
-        f.close()
-    return volume, affine, f'mean beta of session {session}'
+    """The subject's T1 on the betas grid, else NSD's mean beta, else the mean beta of the first session (a
+    fallback says so in a warning naming the T1 file)."""
+    t1 = t1_path(root, subject, space)
+    if osp.isfile(t1):
+        return read_volume_map(t1, grid, affine, 'T1').astype(np.float32), affine, f'T1 ({t1})'
+    meanbeta = meanbeta_path(root, subject, space, version)
+    if osp.isfile(meanbeta):
+        volume, source = (
+            read_volume_map(meanbeta, grid, affine, 'meanbeta').astype(np.float32),
+            f'meanbeta ({meanbeta})',
+        )
+    else:
+        f, ds = open_betas(betas_path(root, subject, session, space, version), grid)
+        try:
+            volume = mean_volume(ds) / np.float32(BETA_SCALE)
+        finally:
+            f.close()
+        source = f'mean beta of session {session}'
+    get_logger().warning(
+        f"{t1}: not found, so the background of subject {subject}'s result maps (subjXX_anatomy.nii.gz) is the "
+        f'{source} instead of the T1 (download it, docs/data.md)'
+    )
+    return volume, affine, source
 
 
 def _check_roi_dir(roi_dir: str) -> None:
@@ -316,6 +336,8 @@ def _plan_surface(
     if ncsnr == 'nsd' or (ncsnr == 'auto' and any(present)):
         values = np.concatenate([read_surface_map(paths[h], n_vertices[h], 'ncsnr') for h in HEMIS])
         plan.ncsnr, plan.ncsnr_file = values.astype(np.float64)[plan.union], ' and '.join(paths.values())
+    elif ncsnr == 'auto':
+        _warn_estimated_ncsnr(subject, paths['lh'])
     plan.schema = dict(surface_vertices=(n_vertices['lh'], n_vertices['rh']))
 
 

@@ -306,3 +306,19 @@ def test_surface_betas_are_read_in_spans(extras_world):
     vertices = np.sort(np.random.default_rng(0).choice(full.shape[1], full.shape[1] // 3, replace=False))
     np.testing.assert_array_equal(read_surface_betas(path, vertices, block=7), full[:, vertices])
     assert read_surface_betas(path, vertices[:0]).shape == (full.shape[0], 0)
+
+
+def test_fallbacks_for_missing_nsd_files_are_loud(world_without_extras, extras_world, tmp_path, caplog):
+    """Without ncsnr.nii.gz and T1_to_func1pt8mm.nii.gz (e.g. skipped by a download filter) the converter estimates
+    the ncsnr and uses a betas background: before, silently; now a WARNING naming each missing file."""
+    with caplog.at_level('WARNING', logger='mmbrain'):
+        s = ConvertedSubject(convert_nsd(world_without_extras, str(tmp_path / 'plain'), progress=False)[0])
+    assert s.ncsnr_source == 'estimated'
+    assert f"{ncsnr_path(world_without_extras, 1)}: not found, so subject 1's noise-ceiling SNR is ESTIMATED" in (
+        caplog.text
+    )
+    assert f'{t1_path(world_without_extras, 1)}: not found, so the background' in caplog.text
+    caplog.clear()
+    with caplog.at_level('WARNING', logger='mmbrain'):
+        convert_nsd(extras_world, str(tmp_path / 'extras'), progress=False)
+    assert 'not found' not in caplog.text
