@@ -7,12 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import List
 
 import pytest
 from test_tools.test_dist_train import PRETRAIN_CONFIG, REPO, free_port, pretrain_options
+
+from ._processes import processes_naming, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,28 +30,10 @@ StageRunner([Stage("train", "two ranks", [command], root=work)], work).run()
 """
 
 
-def _processes_naming(text: str) -> List[int]:
-    """The live processes whose command line contains ``text``."""
-    found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f'/proc/{entry}/cmdline', 'rb') as f:
-                cmdline = f.read().replace(b'\0', b' ').decode(errors='replace')
-            with open(f'/proc/{entry}/stat') as f:
-                state = f.read().rsplit(')', 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state not in ('Z', 'X'):
-            found.append(int(entry))
-    return found
-
-
 def _ranks(work: str) -> List[int]:
     """The training ranks (not their torchrun agent) of the run in ``work``."""
     ranks = []
-    for pid in _processes_naming(work):
+    for pid in processes_naming(work):
         try:
             cmdline = open(f'/proc/{pid}/cmdline').read()
         except OSError:
@@ -58,15 +41,6 @@ def _ranks(work: str) -> List[int]:
         if 'tools/train.py' in cmdline and 'torch.distributed.run' not in cmdline:
             ranks.append(pid)
     return ranks
-
-
-def _wait(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
 
 
 def _training(nsd_world, tmp_path: Path):
@@ -79,7 +53,7 @@ def _training(nsd_world, tmp_path: Path):
 
 
 def _kill_leftovers(work: str) -> None:
-    for pid in _processes_naming(work):
+    for pid in processes_naming(work):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -93,15 +67,15 @@ def test_a_pipeline_killed_during_two_rank_training_leaves_no_rank(nsd_world, tm
         [sys.executable, '-c', PIPELINE, work, json.dumps(command)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        started = _wait(lambda: len(_ranks(work)) == 2 or pipeline.poll() is not None, 120)
+        started = wait_for(lambda: len(_ranks(work)) == 2 or pipeline.poll() is not None, 120)
         log.seek(0)
         assert started and pipeline.poll() is None, log.read()[-3000:]
         # training under way: both ranks past the rendezvous, writing the stage's log
-        assert _wait(lambda: 'Epoch(train)' in open(os.path.join(work, 'train.partial', 'stage.log')).read(), 180)
+        assert wait_for(lambda: 'Epoch(train)' in open(os.path.join(work, 'train.partial', 'stage.log')).read(), 180)
         pipeline.kill()  # SIGKILL: no handler of the pipeline runs
         pipeline.wait(30)
-        assert _wait(lambda: not _processes_naming(work), 30), [
-            open(f'/proc/{p}/cmdline').read() for p in _processes_naming(work)
+        assert wait_for(lambda: not processes_naming(work), 30), [
+            open(f'/proc/{p}/cmdline').read() for p in processes_naming(work)
         ]
     finally:
         pipeline.kill()
@@ -117,13 +91,13 @@ def test_a_torchrun_worker_ends_with_its_agent(nsd_world, tmp_path):
     log = open(tmp_path / 'torchrun.log', 'w+')
     agent = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        assert _wait(lambda: len(_ranks(work)) == 2 or agent.poll() is not None, 120)
+        assert wait_for(lambda: len(_ranks(work)) == 2 or agent.poll() is not None, 120)
         log.seek(0)
         assert agent.poll() is None, log.read()[-3000:]
-        assert _wait(lambda: 'Epoch(train)' in open(tmp_path / 'torchrun.log').read(), 180)  # both ranks in main
+        assert wait_for(lambda: 'Epoch(train)' in open(tmp_path / 'torchrun.log').read(), 180)  # both ranks in main
         agent.kill()  # bash exec'd torchrun: this is the agent
         agent.wait(30)
-        assert _wait(lambda: not _ranks(work), 30)
+        assert wait_for(lambda: not _ranks(work), 30)
     finally:
         agent.kill()
         _kill_leftovers(work)

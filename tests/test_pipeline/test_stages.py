@@ -29,6 +29,7 @@ from mmbrain.pipeline.stages import (
 from mmbrain.pipeline.workdir import work_dir_lock
 
 from ._fake_pipeline import calls_of, fake_stage
+from ._processes import alive, wait_for
 from ._sleeping_pipeline import SLEEP
 
 SLEEPING_PIPELINE = osp.join(osp.dirname(osp.abspath(__file__)), '_sleeping_pipeline.py')
@@ -305,24 +306,6 @@ def test_final_checkpoint_prefers_best_then_latest(tmp_path):
 
 
 # ------------------------------------------------------------------------------------- lock, signals, children
-def _alive(pid: int) -> bool:
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            state = f.read().rsplit(')', 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ('Z', 'X')
-
-
-def _wait(predicate, timeout: float = 60.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
 def _start_sleepers(tmp_path, count=1):
     """The sleeping pipeline with ``count`` stages running at once; returns it, its work dir and the child pids."""
     work = str(tmp_path / 'work')
@@ -334,7 +317,7 @@ def _start_sleepers(tmp_path, count=1):
         text=True,
     )
     written = lambda path: osp.isfile(path) and open(path).read().strip()  # noqa: E731
-    assert _wait(lambda: all(written(path) for path in pid_files)), proc.stderr.read()
+    assert wait_for(lambda: all(written(path) for path in pid_files)), proc.stderr.read()
     return proc, work, [int(open(pid_file).read()) for pid_file in pid_files]
 
 
@@ -353,10 +336,10 @@ def test_lock_refuses_a_second_run_and_sigterm_stops_the_child(tmp_path):
         with pytest.raises(WorkDirLocked, match=re.escape(f'{work} is in use by another pipeline (pid {proc.pid} ')):
             _run([second], work)
         assert time.monotonic() - start < 5
-        assert osp.isdir(osp.join(work, 'sleeper.partial')) and _alive(child)  # the live run is untouched
+        assert osp.isdir(osp.join(work, 'sleeper.partial')) and alive(child)  # the live run is untouched
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 128 + signal.SIGTERM
-        assert _wait(lambda: not _alive(child), 15)
+        assert wait_for(lambda: not alive(child), 15)
     finally:
         proc.kill()
     with work_dir_lock(work):  # released
@@ -368,12 +351,12 @@ def test_lock_refuses_a_second_run_and_sigterm_stops_the_child(tmp_path):
 def test_killed_pipeline_leaves_no_child(tmp_path):
     proc, _, child = _start_sleeper(tmp_path)
     try:
-        assert _alive(child)
+        assert alive(child)
         proc.kill()  # SIGKILL: no handler runs, the kernel sends the child its death signal
         proc.wait(30)
-        assert _wait(lambda: not _alive(child), 15)
+        assert wait_for(lambda: not alive(child), 15)
     finally:
-        if _alive(child):
+        if alive(child):
             os.kill(child, signal.SIGKILL)
 
 
@@ -383,15 +366,15 @@ def test_killed_pipeline_leaves_no_child(tmp_path):
 def test_stopped_pipeline_stops_every_running_stage(tmp_path, signum):
     proc, work, children = _start_sleepers(tmp_path, count=2)
     try:
-        assert all(_alive(child) for child in children)  # both stages run at once
+        assert all(alive(child) for child in children)  # both stages run at once
         proc.send_signal(signum)
         assert proc.wait(30) == (128 + signum if signum == signal.SIGTERM else -signal.SIGKILL)
-        assert _wait(lambda: not any(_alive(child) for child in children), 15)
+        assert wait_for(lambda: not any(alive(child) for child in children), 15)
         assert sorted(os.listdir(work)) == ['.lock', PLAN_FILE, 'sleeper.partial', 'sleeper1.partial']
     finally:
         proc.kill()
         for child in children:
-            if _alive(child):
+            if alive(child):
                 os.kill(child, signal.SIGKILL)
 
 
