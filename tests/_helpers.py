@@ -21,6 +21,25 @@ TINY_CONVNEXT = dict(
 CLIP_PRETRAIN_CONFIGS = {'convnext': 'configs/pretrain/clip_convnext-mini_1xb32-coslr-4e_synthetic.py'}
 
 
+#: The smallest synthetic world (one subject, one session of 30 trials, 16 px images, a coarse grid, no COCO or ADE
+#: extras, no progress bars); a test that builds its own world starts from it (:func:`world_args`).
+SMALL_WORLD = dict(
+    n_subjects=1,
+    n_sessions=1,
+    trials_per_session=30,
+    image_size=16,
+    volume_scale=0.1,
+    n_coco_extra=0,
+    n_ade=0,
+    progress=False,
+)
+
+
+def world_args(**changes) -> Dict[str, object]:
+    """Arguments of ``make_synthetic_nsd``: :data:`SMALL_WORLD` with ``changes``."""
+    return dict(SMALL_WORLD, **changes)
+
+
 def load_tool(relpath: str):
     """Import a script of ``tools/`` as a module (its functions, without running ``main``)."""
     spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(relpath))[0], osp.join(REPO, relpath))

@@ -11,14 +11,76 @@ The world: 3 subjects x 2 sessions of 60 trials (40 images each, 8 shared, 3 rep
 ~20-100 voxels per ROI group, 32 COCO images that are not NSD stimuli, 24 ADE images. Treat it as read-only.
 """
 
+import functools
 import os.path as osp
+import shlex
+import subprocess
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import pytest
-from _helpers import CLIP_PRETRAIN_CONFIGS, PRETRAIN_CONFIGS, REPO, caption_options, load_tool, world_data_options
+from _helpers import (
+    CLIP_PRETRAIN_CONFIGS,
+    PRETRAIN_CONFIGS,
+    REPO,
+    caption_options,
+    load_tool,
+    world_args,
+    world_data_options,
+)
 
 from mmbrain.datasets.converted_file import subject_file_name, subject_tag
+
+# ------------------------------------------------------------------------------------------------ the fast lane
+# ``pytest -m 'not slow'`` is the edit-test loop; every test that starts an mmengine Runner or a subprocess (itself
+# or through a fixture it is the first to use) must be marked ``@pytest.mark.slow``. The guard below makes an
+# unmarked one fail with that message, so the fast lane stays fast.
+_RUNNING: Dict[str, object] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _RUNNING['item'] = item  # before its fixtures are set up: a session fixture's Runner counts for this test
+
+
+def pytest_runtest_teardown(item):
+    _RUNNING.pop('item', None)
+
+
+def _starts_a_program(args) -> bool:
+    """Whether a ``Popen`` runs Python, a shell or a script of the repo (what a test starts; a library's own helper,
+    e.g. matplotlib's ``fc-list`` when it builds its font cache, is not the test's doing)."""
+    argv = shlex.split(args) if isinstance(args, str) else [str(a) for a in args]
+    if not argv:
+        return False
+    name = osp.basename(argv[0])
+    return name.startswith('python') or name in ('bash', 'sh', 'torchrun') or osp.abspath(argv[0]).startswith(REPO)
+
+
+def _slow_only(what: str, init, starts=lambda args: True):
+    @functools.wraps(init)
+    def guarded(self, *args, **kwargs):
+        item = _RUNNING.get('item')
+        if (
+            item is not None
+            and item.get_closest_marker('slow') is None
+            and starts(args[0] if args else kwargs.get('args'))
+        ):
+            pytest.fail(
+                f'{item.nodeid} starts {what} but is not marked @pytest.mark.slow (the fast lane, '
+                "pytest -m 'not slow', must not start one)",
+                pytrace=False,
+            )
+        return init(self, *args, **kwargs)
+
+    return guarded
+
+
+def pytest_configure(config):
+    from mmengine.runner import Runner
+
+    subprocess.Popen.__init__ = _slow_only('a subprocess', subprocess.Popen.__init__, _starts_a_program)
+    Runner.__init__ = _slow_only('an mmengine Runner', Runner.__init__)
 
 
 @dataclass(frozen=True)
@@ -44,17 +106,7 @@ class SyntheticNSDWorld:
 
 
 #: Arguments of the shared tiny world (tests that build their own variant start from these).
-TINY_WORLD = dict(
-    n_subjects=3,
-    n_sessions=2,
-    trials_per_session=60,
-    image_size=32,
-    volume_scale=0.1,
-    n_coco_extra=32,
-    n_ade=24,
-    seed=0,
-    progress=False,
-)
+TINY_WORLD = world_args(n_subjects=3, n_sessions=2, trials_per_session=60, image_size=32, n_coco_extra=32, n_ade=24)
 
 
 @pytest.fixture(scope='session')

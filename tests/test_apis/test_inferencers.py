@@ -70,6 +70,7 @@ def encoding_checkpoint(nsd_world, tmp_path_factory):
     return osp.join(cfg.work_dir, 'epoch_1.pth'), subject_file
 
 
+@pytest.mark.slow
 def test_encoding_inferencer_predicts_what_the_model_predicts(nsd_world, encoding_checkpoint, tmp_path):
     ckpt, subject_file = encoding_checkpoint
     inferencer = BrainEncodingInferencer(ENCODING_CONFIG, ckpt, subject_file=subject_file)
@@ -99,6 +100,7 @@ def test_encoding_inferencer_predicts_what_the_model_predicts(nsd_world, encodin
         BrainEncodingInferencer(inferencer.model, subject_file=nsd_world.converted_file(1, averaged=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('query', ['fmri', 'image'])
 def test_retrieval_inferencer_ranks_like_the_model(nsd_world, brainformer_checkpoints, query):
     config = osp.join(REPO, PRETRAIN_CONFIGS['convnext'])
@@ -136,6 +138,7 @@ def test_retrieval_inferencer_ranks_like_the_model(nsd_world, brainformer_checkp
         assert first['sample'] is images[first['sample_idx']]
 
 
+@pytest.mark.slow
 def test_retrieval_inferencer_errors(nsd_world, brainformer_checkpoints):
     config = osp.join(REPO, PRETRAIN_CONFIGS['convnext'])
     with pytest.raises(ValueError, match='prototype must give the gallery images'):

@@ -57,6 +57,7 @@ def test_anything_but_a_label_dict_is_refused(tmp_path, content):
         load_label_mapping(str(path))
 
 
+@pytest.mark.slow
 def test_the_converter_refuses_the_payload_and_reports_a_read_only_folder(algonauts, tmp_path, capsys):  # noqa: F811
     cli = load_tool('tools/dataset_converters/algonauts_to_mmbrain.py')
     root, marker = algonauts['root'], tmp_path / 'pwned'

@@ -50,6 +50,7 @@ def test_a_truncated_file_is_never_published(tmp_path, monkeypatch):
     assert ConvertedSubject(str(path)).betas('streams').min() == 1.0
 
 
+@pytest.mark.slow
 def test_a_full_disk_keeps_the_good_old_file(nsd_world, tmp_path):
     good = nsd_world.converted_file(1)
     size = os.path.getsize(good)
@@ -124,6 +125,7 @@ def test_an_existing_file_stops_the_converter_before_any_work(nsd_world, tmp_pat
     assert _listing(out) == ['subj02.h5']
 
 
+@pytest.mark.slow
 def test_a_read_only_output_folder_is_one_line_and_exit_1(nsd_world, tmp_path, capsys):
     tool = load_tool('tools/dataset_converters/nsd_to_mmbrain.py')
     with tiny_tmpfs(tmp_path, read_only=True) as disk:

@@ -11,7 +11,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from _helpers import REPO
+from _helpers import REPO, world_args
 from _tmpfs import tiny_tmpfs
 
 from mmbrain.datasets.converted_file import ConvertedSubject, ConvertedSubjectWriter, anatomy_path
@@ -20,16 +20,7 @@ from mmbrain.datasets.nsd_files import NSDFormatError, NSDOptionError, betas_pat
 from mmbrain.datasets.synthetic import make_synthetic_nsd
 
 TOOL = os.path.join(REPO, 'tools/dataset_converters/nsd_to_mmbrain.py')
-WORLD = dict(
-    n_subjects=2,
-    n_sessions=2,
-    trials_per_session=60,
-    image_size=16,
-    volume_scale=0.3,
-    n_coco_extra=0,
-    n_ade=0,
-    progress=False,
-)
+WORLD = world_args(n_subjects=2, n_sessions=2, trials_per_session=60, volume_scale=0.3)
 
 
 @pytest.fixture(scope='module')
@@ -107,6 +98,7 @@ def test_what_a_kill_between_the_files_leaves_does_not_block_the_rerun(world, co
     assert _listing(other) == ['subj01_anatomy.nii.gz']
 
 
+@pytest.mark.slow
 def test_the_writer_reserves_its_space_first(tmp_path):
     """Reserving fails at once when the disk cannot hold the file (nothing half-written for HDF5 to trip over)."""
     with tiny_tmpfs(tmp_path, size='256k') as disk:

@@ -318,6 +318,7 @@ def test_usage_errors_exit_2(world, capsys):
     assert '--sessions must be positive' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_help_does_not_import_torch():
     code = (
         'import runpy, sys; sys.argv = ["nsd_to_mmbrain.py", "--help"]\n'
@@ -328,6 +329,7 @@ def test_help_does_not_import_torch():
     assert proc.returncode == 0 and '--betas-version' in proc.stdout, proc.stderr
 
 
+@pytest.mark.slow
 def test_bad_input_from_the_command_line(world):
     path, words = _damage('betas nan', world)
     out = osp.join(world, 'out')
@@ -340,6 +342,7 @@ def test_bad_input_from_the_command_line(world):
     assert _no_output_left(out)
 
 
+@pytest.mark.slow
 def test_existing_output_is_never_overwritten_silently(world):
     out = osp.join(world, 'out')
     first = convert_nsd(world, out, progress=False)[0]

@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import world_args
 from pycocotools.coco import COCO
 from scipy.io import loadmat
 
@@ -183,16 +184,7 @@ def test_default_size_roi_counts():
 
 
 def test_deterministic_for_a_seed(tmp_path):
-    args = dict(
-        n_subjects=1,
-        n_sessions=1,
-        trials_per_session=30,
-        image_size=16,
-        volume_scale=0.1,
-        n_coco_extra=2,
-        n_ade=2,
-        progress=False,
-    )
+    args = world_args(n_coco_extra=2, n_ade=2)
     paths = {k: str(tmp_path / k) for k in ('a', 'b', 'c')}
     make_synthetic_nsd(paths['a'], seed=5, **args)
     make_synthetic_nsd(paths['b'], seed=5, **args)

@@ -5,20 +5,12 @@ import os
 import stat
 
 import pytest
+from _helpers import world_args
 
 from mmbrain.datasets.synthetic import make_synthetic_nsd
 from mmbrain.utils.atomic import OutputExistsError
 
-TINY = dict(
-    n_subjects=1,
-    n_sessions=1,
-    trials_per_session=30,
-    image_size=16,
-    volume_scale=0.1,
-    n_coco_extra=2,
-    n_ade=2,
-    progress=False,
-)
+TINY = world_args(n_coco_extra=2, n_ade=2)
 
 
 def test_the_world_folder_gets_the_umask_mode_and_is_not_replaced_unasked(tmp_path):

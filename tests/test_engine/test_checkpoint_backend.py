@@ -25,6 +25,7 @@ def test_mmbrain_runtime_saves_checkpoints_through_it():
     assert isinstance(get_file_backend('work_dirs', backend_args=hook.backend_args), AtomicLocalBackend)
 
 
+@pytest.mark.slow
 def test_a_failed_save_keeps_the_previous_checkpoints(tmp_path, monkeypatch):
     backend_args = Config.fromfile(CONFIG).default_hooks.checkpoint.backend_args
     runner = toy_runner(

@@ -19,6 +19,7 @@ def _runner(tmp_path, model):
 
 
 @pytest.mark.parametrize('bad', [math.nan, math.inf])
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_training_at_that_iteration(tmp_path, bad):
     runner = _runner(tmp_path, DivergesAt(at=3, bad=bad))
     assert any(isinstance(h, FiniteLossHook) for h in runner.hooks)
@@ -28,6 +29,7 @@ def test_a_non_finite_loss_stops_training_at_that_iteration(tmp_path, bad):
     assert not osp.exists(tmp_path / 'iter_3.pth')  # the NaN model was never checkpointed
 
 
+@pytest.mark.slow
 def test_finite_training_is_untouched(tmp_path):
     runner = _runner(tmp_path, DivergesAt())
     runner.train()

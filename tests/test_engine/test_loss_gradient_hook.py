@@ -72,6 +72,7 @@ def test_norms_are_each_loss_alone_and_leave_training_untouched():
         loss_gradient_norms(model, data, module='neck')
 
 
+@pytest.mark.slow
 def test_hook_writes_backbone_gradients_to_the_training_log(nsd_world, tmp_path):
     cfg = Config.fromfile(osp.join(REPO, PRETRAIN_CONFIGS['convnext']))
     assert any(h['type'] == 'LossGradientNormHook' for h in cfg.custom_hooks)

@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from _helpers import world_args
 
 from mmbrain.datasets.converted_file import ConvertedFormatError, ConvertedSubject
 from mmbrain.datasets.nsd_files import roi_path
@@ -105,18 +106,7 @@ def test_fsaverage_results_are_surface_overlays(tmp_path):
     from mmbrain.datasets.synthetic import make_synthetic_nsd
 
     root = str(tmp_path / 'nsd')
-    make_synthetic_nsd(
-        root,
-        n_subjects=1,
-        n_sessions=2,
-        trials_per_session=30,
-        image_size=16,
-        volume_scale=0.2,
-        n_coco_extra=0,
-        n_ade=0,
-        progress=False,
-        nsd_extras=True,
-    )
+    make_synthetic_nsd(root, **world_args(n_sessions=2, volume_scale=0.2, nsd_extras=True))
     path = convert_nsd(root, str(tmp_path / 'out'), space='fsaverage', rois=['nsdgeneral', GROUP], progress=False)[0]
     s = ConvertedSubject(path)
     rh = np.flatnonzero(s.hemi(GROUP) == 1)[0]

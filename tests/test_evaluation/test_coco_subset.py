@@ -89,6 +89,7 @@ def _evaluate(val, val_out, samples, classes):
     return evaluator.evaluate(len(samples))
 
 
+@pytest.mark.slow
 def test_two_evaluators_score_val2017_and_its_nsd_free_subset(val_files):
     val, val_out = val_files
     with open(val) as f:

@@ -26,6 +26,7 @@ def _labels(folder: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize('val_split', ['validation', 'training'])
+@pytest.mark.slow
 def test_majority_class_scores_match_the_label_maps(nsd_world, tmp_path, val_split):
     """On the tiny world the training split's majority class is absent from validation (every score 0); scored on
     the training maps themselves, it is present and every score is non-zero."""
@@ -63,6 +64,7 @@ def test_majority_class_scores_match_the_label_maps(nsd_world, tmp_path, val_spl
     assert (scores['mIoU'] > 0) == (val_split == 'training')
 
 
+@pytest.mark.slow
 def test_a_missing_dataset_is_a_clear_error(tmp_path):
     result = subprocess.run(
         [

@@ -82,6 +82,7 @@ def _world_options(nsd_world, subject=3):
     return options
 
 
+@pytest.mark.slow
 def test_tool_fits_on_training_images_and_scores_the_test_split_once(nsd_world, tmp_path):
     from mmbrain.datasets import NSDDataset
 
@@ -129,6 +130,7 @@ def test_tool_fits_on_training_images_and_scores_the_test_split_once(nsd_world, 
     assert 'ridge/pearson_mean' in result.stdout
 
 
+@pytest.mark.slow
 def test_tool_usage_errors_exit_2(tmp_path):
     result = subprocess.run(
         [sys.executable, TOOL, 'no_such_config.py', '--out', str(tmp_path / 'x.json')],

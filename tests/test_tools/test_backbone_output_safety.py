@@ -28,6 +28,7 @@ def _checkpoint(path, backbone_value=0.5):
     return path
 
 
+@pytest.mark.slow
 def test_in_in_is_refused_even_through_a_symlinked_folder(tmp_path):
     src = _checkpoint(tmp_path / 'epoch_4.pth')
     before = src.read_bytes()
@@ -63,6 +64,7 @@ def test_non_finite_weights_are_refused(tmp_path, bad):
     assert not (tmp_path / 'backbone.pth').exists()
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_keeps_the_old_output(tmp_path):
     src = _checkpoint(tmp_path / 'epoch_4.pth')
     with tiny_tmpfs(tmp_path, size='8k') as disk:

@@ -17,6 +17,7 @@ def _run(*args):
     return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True, cwd=REPO, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_keeps_exactly_the_backbone(brainformer_checkpoints, tmp_path):
     src = brainformer_checkpoints['convnext']
     dst = tmp_path / 'out' / 'backbone.pth'
@@ -61,6 +62,7 @@ def test_cli_keeps_exactly_the_backbone(brainformer_checkpoints, tmp_path):
     assert ast.literal_eval(printed.split(': ', 1)[1]) == trained_with
 
 
+@pytest.mark.slow
 def test_refuses_a_checkpoint_that_is_not_brainformer(tmp_path):
     classifier = tmp_path / 'classifier.pth'
     torch.save({'state_dict': {'backbone.w': torch.zeros(2), 'head.fc.weight': torch.zeros(2)}}, classifier)
@@ -111,6 +113,7 @@ def test_backbone_config_is_read_as_literals_never_executed(tmp_path):
     assert tool.backbone_config({'meta': {}}) is None
 
 
+@pytest.mark.slow
 def test_a_full_disk_names_the_output_and_publishes_nothing(brainformer_checkpoints, tmp_path):
     import resource
 

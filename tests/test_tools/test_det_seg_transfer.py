@@ -49,6 +49,7 @@ def coco_without_nsd(nsd_world, tmp_path_factory):
 
 
 @pytest.mark.parametrize('split', ['train', 'val'])
+@pytest.mark.slow
 def test_coco_exclude_nsd_removes_exactly_the_nsd_images(split, nsd_world, coco_without_nsd):
     out, stdout, val_out = coco_without_nsd
     with open(osp.join(nsd_world.coco_dir, 'annotations', f'instances_{split}2017.json')) as f:

@@ -67,6 +67,7 @@ def test_gpu_check_dry_run(tmp_path):
     assert all(v is None or isinstance(v, bool) for v in report['targets'].values())
 
 
+@pytest.mark.slow
 def test_gpu_check_refuses_an_empty_wheel_folder(tmp_path):
     proc = subprocess.run(
         ['bash', str(REPO / 'benchmarks/gpu_check.sh'), '--wheels', str(tmp_path), '--dry-run'],

@@ -51,6 +51,7 @@ def test_every_tool_is_listed():
 
 
 @pytest.mark.parametrize('tool', TOOLS)
+@pytest.mark.slow
 def test_help_without_torch_or_openmmlab(tool):
     proc = subprocess.run(
         [sys.executable, '-c', _RUNNER, osp.join(REPO, tool), ','.join(BLOCKED)],

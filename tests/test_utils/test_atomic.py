@@ -193,6 +193,7 @@ def test_an_unwritable_folder_is_one_line_naming_the_path(tmp_path, monkeypatch)
     assert str(info.value) == f'{tmp_path / "out.json"}: cannot write the output (Read-only file system)'
 
 
+@pytest.mark.slow
 def test_a_full_disk_keeps_the_good_old_file(tmp_path):
     with tiny_tmpfs(tmp_path) as disk:
         path = disk / 'out.bin'
@@ -204,6 +205,7 @@ def test_a_full_disk_keeps_the_good_old_file(tmp_path):
         assert os.listdir(disk) == ['out.bin']
 
 
+@pytest.mark.slow
 def test_a_read_only_folder_keeps_nothing_and_names_the_path(tmp_path):
     with tiny_tmpfs(tmp_path, read_only=True) as disk:
         with pytest.raises(OutputError) as info:

@@ -38,6 +38,7 @@ def _expected(figsize):
     return round(figsize[0] * DPI), round(figsize[1] * DPI)
 
 
+@pytest.mark.slow
 def test_training_curves_from_runner_log_and_a_second_run(runner_run, tmp_path):
     ablation = tmp_path / 'ablation' / '20240101_000000' / 'vis_data' / 'scalars.json'
     ablation.parent.mkdir(parents=True)

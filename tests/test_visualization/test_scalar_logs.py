@@ -9,6 +9,7 @@ import pytest
 from mmbrain.evaluation.scalar_logs import RETRIEVAL_PATTERN, load_scalar_log
 
 
+@pytest.mark.slow
 def test_runner_log_is_parsed(runner_run):
     log = load_scalar_log(runner_run.work_dir)
     assert len(log.sources) == 1 and log.sources[0].name == 'scalars.json'
@@ -94,3 +95,18 @@ def test_truncated_last_line_is_skipped_but_corruption_is_an_error(tmp_path):
 )
 def test_retrieval_pattern(key, is_retrieval):
     assert bool(RETRIEVAL_PATTERN.search(key)) is is_retrieval
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_reading_a_log_imports_neither_torch_nor_matplotlib(runner_run):
+    import subprocess
+    import sys
+
+    code = (
+        'import sys; from mmbrain.evaluation.scalar_logs import load_scalar_log; '
+        f'log = load_scalar_log({str(runner_run.work_dir)!r}); '
+        "assert log.train, 'no series'; print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == '[]'

@@ -4,6 +4,7 @@
 import os.path as osp
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.model import BaseModel
@@ -37,6 +38,7 @@ def test_a_config_switches_tensorboard_on(tmp_path):
     assert base.wandb_backend.type == 'WandbVisBackend' and base.mlflow_backend.type == 'MLflowVisBackend'
 
 
+@pytest.mark.slow
 def test_a_tensorboard_run_writes_event_files_with_the_logged_scalars(tmp_path):
     cfg = Config.fromfile(RUNTIME)
     data = [dict(inputs=torch.tensor([float(i), 1.0])) for i in range(16)]

@@ -113,6 +113,7 @@ def test_data_preprocessor_normalises_bgr_to_rgb():
         pre(dict(inputs=torch.zeros(1, 3, 4, 4)))
 
 
+@pytest.mark.slow
 def test_pretraining_path_needs_no_mmdet_mmseg_or_mmcv_ops():
     """The GPU machines have mmengine, mmcv-lite and mmpretrain only: the pretraining path must not import more."""
     code = """
