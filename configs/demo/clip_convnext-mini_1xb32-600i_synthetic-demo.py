@@ -1,14 +1,10 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 # The CLIP baseline of the end-to-end demo: the twin of brainformer_convnext-mini_1xb32-600i_synthetic-demo.py
-# (same images, 600-iteration schedule, validation rows and seed) with captions in place of fMRI responses, the
-# text side of configs/pretrain/clip_convnext-mini_1xb32-coslr-4e_synthetic.py.
-_base_ = './brainformer_convnext-mini_1xb32-600i_synthetic-demo.py'
+# (same images, 600-iteration schedule, validation rows and seed) with captions in place of fMRI responses; the text
+# side is configs/_base_/models/clip_text-tower_synthetic.py.
+_base_ = ['./brainformer_convnext-mini_1xb32-600i_synthetic-demo.py', '../_base_/models/clip_text-tower_synthetic.py']
 
-stim_info = 'data/synthetic_nsd/nsddata/experiments/nsd/nsd_stim_info_merged.csv'
-caption_files = ['data/synthetic_nsd/coco/annotations/captions_train2017.json',
-                 'data/synthetic_nsd/coco/annotations/captions_val2017.json']
-text_encoder = dict(context_length=32, width=64, heads=4, layers=2)
-
+# ClipPretrainer in place of BrainformerPretrainer: the twin's image tower, joint width and contrastive loss
 model = dict(
     _delete_=True,
     type='ClipPretrainer',
@@ -16,22 +12,13 @@ model = dict(
     backbone={{_base_.model.backbone}},
     backbone_out_dims={{_base_.model.backbone_out_dims}},
     embed_dims={{_base_.model.fmri_encoder.embed_dims}},
-    text_encoder=text_encoder,
+    text_encoder={{_base_.text_encoder}},
     contrastive_loss={{_base_.model.contrastive_loss}})
-
-pack = dict(type='PackBrainInputs',
-            meta_keys=('subject', 'nsd_id', 'session', 'sample_idx', 'shared1000', 'row', 'img_shape', 'text'))
-train_pipeline = [
-    dict(type='LoadNSDStimulus', img_size={{_base_.img_size}}),
-    dict(type='LoadNSDCaption', stim_info=stim_info, caption_files=caption_files, draw='random'), pack
-]
-val_pipeline = [
-    dict(type='LoadNSDStimulus', img_size={{_base_.img_size}}),
-    dict(type='LoadNSDCaption', stim_info=stim_info, caption_files=caption_files, draw='first'), pack
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+# the twin's stimulus step, then the caption instead of the responses
+train_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadNSDStimulus', img_size={{_base_.img_size}}), {{_base_.train_caption}}, {{_base_.caption_pack}}]))
+val_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadNSDStimulus', img_size={{_base_.img_size}}), {{_base_.val_caption}}, {{_base_.caption_pack}}]))
 test_dataloader = val_dataloader
-
-val_evaluator = dict(type='BrainRetrievalMetric', topk=(1, 5), match_by='nsd_id', modality='text')
+val_evaluator = dict(modality='text')  # image <-> caption retrieval on the twin's held-out rows
 test_evaluator = val_evaluator
