@@ -12,6 +12,7 @@ The world: 3 subjects x 2 sessions of 60 trials (40 images each, 8 shared, 3 rep
 """
 
 import functools
+import os
 import os.path as osp
 import shlex
 import subprocess
@@ -54,7 +55,8 @@ def _starts_a_program(args) -> bool:
     if not argv:
         return False
     name = osp.basename(argv[0])
-    return name.startswith('python') or name in ('bash', 'sh', 'torchrun') or osp.abspath(argv[0]).startswith(REPO)
+    in_repo = os.sep in argv[0] and osp.abspath(argv[0]).startswith(REPO + os.sep)  # a script given by its path
+    return name.startswith('python') or name in ('bash', 'sh', 'torchrun') or in_repo
 
 
 def _slow_only(what: str, init, starts=lambda args: True):

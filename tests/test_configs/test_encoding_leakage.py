@@ -4,6 +4,7 @@ nor do either with the training images; the test split is scored by the test loo
 
 import copy
 import glob
+import json
 import os.path as osp
 
 import pytest
@@ -17,6 +18,9 @@ ENCODING_CONFIGS = sorted(
 )
 
 
+_IMAGES = {}  # configs that share a dataset definition (most inherit one base) build it once
+
+
 def _images(dataset_cfg, nsd_world, subject):
     from mmengine.registry import DefaultScope
 
@@ -24,9 +28,12 @@ def _images(dataset_cfg, nsd_world, subject):
 
     cfg = copy.deepcopy(dataset_cfg)
     cfg.update(data_root=nsd_world.converted_dir, stimuli_file=nsd_world.stimuli_file, subjects=[subject], pipeline=[])
-    with DefaultScope.overwrite_default_scope('mmbrain'):
-        dataset = DATASETS.build(cfg)
-    return {dataset.get_data_info(i)['nsd_id'] for i in range(len(dataset))}
+    key = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+    if key not in _IMAGES:
+        with DefaultScope.overwrite_default_scope('mmbrain'):
+            dataset = DATASETS.build(cfg)
+        _IMAGES[key] = {dataset.get_data_info(i)['nsd_id'] for i in range(len(dataset))}
+    return _IMAGES[key]
 
 
 def test_every_encoding_config_is_checked():
