@@ -270,7 +270,14 @@ def convert_algonauts(
         path = converted_path(out_dir, s)
         surface_vertices = tuple(hemis[hemi]['n_surface'] for hemi in HEMIS)
         with ConvertedSubjectWriter(
-            path, s, 'fsaverage', 'session', True, overwrite, surface_vertices=surface_vertices
+            path,
+            s,
+            'fsaverage',
+            'session',
+            True,
+            overwrite,
+            surface_vertices=surface_vertices,
+            coordinate_space='fsaverage' if fsaverage else None,
         ) as writer:
             writer.write_rows(ids, np.zeros(len(ids)), np.isin(ids, list(shared)), np.zeros(len(ids)))
             fmri = {hemi: _load_npy(t['fmri_path'], mmap_mode='r') for hemi, t in hemis.items()}

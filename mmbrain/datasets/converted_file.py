@@ -7,7 +7,8 @@ Layout::
     attrs: format="mmbrain-nsd", version=2, subject, space, zscore ("session"/"none"), averaged
            (version 2) betas_version, rois_source, ncsnr_source ("nsd"/"estimated", absent without ncsnr),
            grid_shape int (3,) (volume spaces), surface_vertices int (2,) (fsaverage: vertices of lh, rh;
-           files of earlier converters stored them as grid_shape)
+           files of earlier converters stored them as grid_shape), coordinate_space ("native": the subject's
+           scanner mm, "MNI152", "fsaverage"; absent in earlier files: native for volumes)
     affine      float64 (4, 4)    (version 2, volume spaces) voxel (i, j, k, 1) -> scanner mm of the source NIfTI
     nsd_id      int32 (rows,)     0-based row of the stimuli
     session     int16 (rows,)     1-based session (0 where rows are averaged repetitions)
@@ -48,6 +49,9 @@ VERSION = 2
 READABLE_VERSIONS = (1, 2)
 #: Where ``rois/G/ncsnr`` came from (root attr ``ncsnr_source``, version 2).
 NCSNR_SOURCES = ('nsd', 'estimated')
+#: Frames of ``rois/G/xyz`` (root attr ``coordinate_space``): the subject's own scanner millimetres, MNI152
+#: millimetres (common to all subjects), fsaverage surface millimetres (common to all subjects).
+COORDINATE_SPACES = ('native', 'MNI152', 'fsaverage')
 
 
 def subject_tag(subject: int) -> str:
@@ -156,6 +160,7 @@ class ConvertedSubjectWriter:
         affine: (4, 4) voxel-to-millimetre affine of the source NIfTI grid (volume spaces; version 2).
         grid_shape: (X, Y, Z) of that grid (volume spaces; version 2).
         surface_vertices: (lh, rh) vertex counts of the surface the vertices index (space ``fsaverage``).
+        coordinate_space: the frame of ``rois/G/xyz``, one of :data:`COORDINATE_SPACES`.
         reserve_bytes: disk space to reserve before writing (:meth:`expected_bytes`): a full disk, a quota or
             ``ulimit -f`` then stop the writer before HDF5 writes anything (HDF5 does not survive a failed write
             mid-file: its objects stay half-closed and h5py crashes freeing them).
@@ -181,6 +186,7 @@ class ConvertedSubjectWriter:
         rois_source: Optional[str] = None,
         ncsnr_source: Optional[str] = None,
         surface_vertices: Optional[Sequence[int]] = None,
+        coordinate_space: Optional[str] = None,
         defer: bool = False,
         reserve_bytes: int = 0,
     ):
@@ -194,6 +200,8 @@ class ConvertedSubjectWriter:
                 raise ValueError(f'affine must be 4x4, got shape {affine.shape}')
         if grid_shape is not None and len(grid_shape) != 3:
             raise ValueError(f'grid_shape must be (X, Y, Z), got {tuple(grid_shape)}')
+        if coordinate_space not in (None,) + COORDINATE_SPACES:
+            raise ValueError(f'coordinate_space must be one of {COORDINATE_SPACES}, got {coordinate_space!r}')
         if surface_vertices is not None and len(surface_vertices) != 2:
             raise ValueError(f'surface_vertices must be (lh, rh) vertex counts, got {tuple(surface_vertices)}')
         self.path = path
@@ -207,6 +215,7 @@ class ConvertedSubjectWriter:
             betas_version=betas_version,
             rois_source=rois_source,
             ncsnr_source=ncsnr_source,
+            coordinate_space=coordinate_space,
             grid_shape=None if grid_shape is None else np.asarray(grid_shape, dtype=np.int64),
             surface_vertices=None if surface_vertices is None else np.asarray(surface_vertices, dtype=np.int64),
         )
@@ -397,6 +406,8 @@ class ConvertedSubject:
             only for ``affine`` (4, 4) float64 and ``grid_shape``).
         surface_vertices: (lh, rh) vertex counts of the surface (space ``fsaverage``; fsaverage's own counts for
             files that do not record them), else None.
+        coordinate_space: the frame of ``xyz`` (:data:`COORDINATE_SPACES`; files that do not record it: ``native``
+            for volume spaces, ``fsaverage`` for the surface).
 
     Raises:
         FileNotFoundError: no such file.
@@ -465,6 +476,9 @@ class ConvertedSubject:
         self.betas_version: Optional[str] = self.attrs.get('betas_version')
         self.ncsnr_source: Optional[str] = self.attrs.get('ncsnr_source')
         self.rois_source: Optional[str] = self.attrs.get('rois_source')
+        self.coordinate_space: str = str(
+            self.attrs.get('coordinate_space', 'fsaverage' if self.space == 'fsaverage' else 'native')
+        )
 
     @contextmanager
     def _h5(self, what: str) -> Iterator[Any]:

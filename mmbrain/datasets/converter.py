@@ -55,10 +55,12 @@ from .nsd_files import (
     fsaverage_surface_path,
     mean_volume,
     meanbeta_path,
+    mni_transform_path,
     ncsnr_path,
     open_betas,
     read_expdesign,
     read_label_names,
+    read_mni_coordinates,
     read_roi_volume,
     read_surface_betas,
     read_surface_geometry,
@@ -77,6 +79,8 @@ _ROW_BLOCK = 1024  # rows per block in the final pass over averaged rows
 _IMAGE_BLOCK = 256  # images per block in the final pass over single trials (their repetitions are read together)
 NCSNR_MODES = ('auto', 'nsd', 'estimate')
 NAN_POLICIES = ('error', 'drop-voxels')
+#: Frames of ``rois/G/xyz`` in volume spaces: each subject's own scanner millimetres, or MNI (NSD's transforms).
+COORDINATE_FRAMES = ('native', 'mni')
 
 
 @dataclass
@@ -155,9 +159,15 @@ def _volume_groups(root: str, subject: int, rois: Sequence[str], space: str):
     return groups, first.labels.shape, first.affine, first.path
 
 
-def _plan_volume(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str, version: str, ncsnr: str) -> None:
+def _plan_volume(
+    root: str, plan: _SubjectPlan, rois: Sequence[str], space: str, version: str, ncsnr: str, coordinates: str
+) -> None:
     subject = plan.subject
     plan.groups, grid, affine, first_roi = _volume_groups(root, subject, rois, space)
+    if coordinates == 'mni':  # one frame for all subjects: NSD's own transform of each voxel to MNI
+        transform = mni_transform_path(root, subject, space)
+        for g in plan.groups.values():
+            g.tables['xyz'] = read_mni_coordinates(transform, grid, g.tables['ijk'])
     n_trials = None
     for session in plan.sessions:
         f, ds = open_betas(betas_path(root, subject, session, space, version), grid, n_trials, first_roi)
@@ -185,7 +195,11 @@ def _plan_volume(root: str, plan: _SubjectPlan, rois: Sequence[str], space: str,
     elif ncsnr == 'auto':
         _warn_estimated_ncsnr(subject, path)
     plan.anatomy = _anatomy(root, subject, space, version, grid, affine, plan.sessions[0])
-    plan.schema = dict(affine=affine, grid_shape=tuple(int(n) for n in grid))
+    plan.schema = dict(
+        affine=affine,
+        grid_shape=tuple(int(n) for n in grid),
+        coordinate_space='MNI152' if coordinates == 'mni' else 'native',
+    )
 
 
 def _warn_estimated_ncsnr(subject: int, missing: str) -> None:
@@ -338,7 +352,7 @@ def _plan_surface(
         plan.ncsnr, plan.ncsnr_file = values.astype(np.float64)[plan.union], ' and '.join(paths.values())
     elif ncsnr == 'auto':
         _warn_estimated_ncsnr(subject, paths['lh'])
-    plan.schema = dict(surface_vertices=(n_vertices['lh'], n_vertices['rh']))
+    plan.schema = dict(surface_vertices=(n_vertices['lh'], n_vertices['rh']), coordinate_space='fsaverage')
 
 
 def _plan_subject(
@@ -354,6 +368,7 @@ def _plan_subject(
     surface: str,
     surface_roi_dir: Optional[str],
     out_dir: str,
+    coordinates: str = 'native',
 ) -> _SubjectPlan:
     if subject < 1 or subject > design.subject_images.shape[0]:
         raise NSDFormatError(
@@ -374,7 +389,7 @@ def _plan_subject(
     if space in SURFACE_SPACES:
         _plan_surface(root, plan, rois, space, version, ncsnr, surface, surface_roi_dir)
     else:
-        _plan_volume(root, plan, rois, space, version, ncsnr)
+        _plan_volume(root, plan, rois, space, version, ncsnr, coordinates)
     if max(sessions) * plan.n_trials > len(design.image_order):
         raise NSDFormatError(
             f'{expdesign_path(root)}: masterordering has {len(design.image_order)} trials, '
@@ -447,6 +462,7 @@ def convert_nsd(
     nan_policy: str = 'error',
     surface: str = 'white',
     surface_roi_dir: Optional[str] = None,
+    coordinates: str = 'native',
 ) -> List[str]:
     """Convert NSD subjects to ``out_dir/subjXX.h5``.
 
@@ -471,6 +487,10 @@ def convert_nsd(
         surface: fsaverage surface giving vertex coordinates (``space='fsaverage'``).
         surface_roi_dir: folder of subject-specific fsaverage ROI files ``<hemi>.<name>.mgz`` (``{subject}`` is
             replaced by the 1-based subject, e.g. ``rois/subj{subject:02d}``), instead of NSD's fsaverage labels.
+        coordinates: frame of ``rois/G/xyz`` in volume spaces: ``native`` (each subject's scanner millimetres
+            through the NIfTI affine) or ``mni`` (MNI152 millimetres through NSD's
+            ``transforms/MNI-to-<space>.nii.gz``: one frame for all subjects, which share one encoder and its 3D
+            voxel embedding, paper Sec. 3.2.2). fsaverage coordinates are already common to all subjects.
 
     Returns:
         The written file paths.
@@ -485,6 +505,12 @@ def convert_nsd(
     betas_version_folder(betas_version)
     if ncsnr not in NCSNR_MODES:
         raise NSDOptionError(f'ncsnr must be one of {NCSNR_MODES}, got {ncsnr!r}')
+    if coordinates not in COORDINATE_FRAMES:
+        raise NSDOptionError(f'coordinates must be one of {COORDINATE_FRAMES}, got {coordinates!r}')
+    if coordinates == 'mni' and space in SURFACE_SPACES:
+        raise NSDOptionError(
+            '--coordinates mni is for volume spaces; fsaverage vertex coordinates are already common to all subjects'
+        )
     if nan_policy not in NAN_POLICIES:
         raise NSDOptionError(f'nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}')
     rois = list(dict.fromkeys(rois))
@@ -523,6 +549,7 @@ def convert_nsd(
             surface,
             surface_roi_dir,
             out_dir,
+            coordinates,
         )
         for s in subjects
     ]

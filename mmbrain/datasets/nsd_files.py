@@ -13,6 +13,8 @@ The facts (see ``docs/data.md`` and the NSD Data Manual):
   0 = unlabeled cortex, 1..N = labels, whose names are in ``nsddata/freesurfer/subjXX/label/<name>.mgz.ctab``;
   fsaverage labels ``nsddata/freesurfer/fsaverage/label/{lh,rh}.<name>.mgz`` with ``<name>.mgz.ctab`` beside them;
 * the subject's anatomy resampled to a volume space: ``nsddata/ppdata/subjXX/<space>/T1_to_<space>.nii.gz``;
+* nsdcode's transforms ``nsddata/ppdata/subjXX/transforms/<source>-to-<target>.nii.gz``: on the target grid, the
+  1-based source voxel coordinates of each voxel (``MNI-to-func1pt8.nii.gz``: each func1pt8mm voxel's MNI position);
 * ``nsd_expdesign.mat``: ``masterordering`` (1, trials), ``subjectim`` (subjects, images), ``sharedix``
   (1, shared), all 1-based;
 * ``nsd_stimuli.hdf5``: ``imgBrick`` (images, H, W, 3) uint8, row = 0-based nsd_id;
@@ -116,6 +118,17 @@ def fsaverage_surface_path(root: str, hemi: str, surface: str = 'white') -> str:
 def t1_path(root: str, subject: int, space: str = 'func1pt8mm') -> str:
     """The subject's T1 resampled to a volume space (``T1_to_func1pt8mm.nii.gz``)."""
     return osp.join(root, 'nsddata', 'ppdata', subject_tag(subject), space, f'T1_to_{space}.nii.gz')
+
+
+#: nsdcode's names of the volume spaces (its transform files are ``<source>-to-<target>.nii.gz``).
+NSDCODE_SPACE_NAMES: Dict[str, str] = {'func1pt8mm': 'func1pt8', 'func1mm': 'func1pt0'}
+
+
+def mni_transform_path(root: str, subject: int, space: str = 'func1pt8mm') -> str:
+    """NSD's transform that gives each voxel of a volume space its MNI position:
+    ``nsddata/ppdata/subjXX/transforms/MNI-to-func1pt8.nii.gz`` (nsdcode's ``MNI`` -> ``func1pt8`` map)."""
+    name = f'MNI-to-{NSDCODE_SPACE_NAMES[space]}.nii.gz'
+    return osp.join(root, 'nsddata', 'ppdata', subject_tag(subject), 'transforms', name)
 
 
 def betas_dir(root: str, subject: int, space: str = 'func1pt8mm', version: str = DEFAULT_BETAS) -> str:
@@ -514,6 +527,51 @@ def read_volume_map(path: str, grid_xyz: Sequence[int], affine: np.ndarray, what
     if not np.allclose(img.affine, affine, atol=1e-4):
         raise NSDFormatError(f'{path}: affine differs from that of the ROI volumes (another subject or space?)')
     return np.asarray(data, dtype=np.float64)
+
+
+#: nsdcode's MNI space: 1-based voxel coordinates of the 1 mm MNI152 grid (182 x 218 x 182, stored RPI) ->
+#: MNI millimetres; the origin (0, 0, 0) is voxel (91, 127, 73), the first axis runs from right to left.
+MNI_VOXEL_TO_MM = np.array([[-1.0, 0, 0, 91], [0, 1, 0, -127], [0, 0, 1, -73], [0, 0, 0, 1]])
+#: nsdcode's value for "no position" in a transform file.
+TRANSFORM_INVALID = 9999
+
+
+def read_mni_coordinates(path: str, grid_xyz: Sequence[int], ijk: np.ndarray) -> np.ndarray:
+    """MNI millimetres of voxels ``ijk`` of a volume space, from NSD's ``MNI-to-<space>.nii.gz``.
+
+    The file (nsdcode's volume-to-volume transform, read with nibabel) lies on the subject's grid, (X, Y, Z, 3):
+    for each voxel, the 1-based, fractional MNI voxel coordinates where it lies, ``9999`` where it has none.
+
+    Args:
+        path: the transform file.
+        grid_xyz: (X, Y, Z) of the ROI volumes.
+        ijk: (V, 3) voxel indices.
+
+    Returns:
+        float32 (V, 3) MNI coordinates in mm (:data:`MNI_VOXEL_TO_MM`).
+
+    Raises:
+        NSDFormatError: the file is missing, not on the ROI grid, or has no position for one of the voxels.
+    """
+    img = _load_image(path, 'NIfTI')
+    expected = tuple(int(n) for n in grid_xyz) + (3,)
+    if tuple(img.shape) != expected:
+        raise NSDFormatError(
+            f'{path}: transform has shape {tuple(img.shape)}, expected {expected} (the ROI grid, 3 coordinates)'
+        )
+    try:
+        data = np.asanyarray(img.dataobj)
+    except Exception as exc:
+        raise NSDFormatError(f'{path}: not a readable NIfTI file ({exc})') from exc
+    ijk = np.asarray(ijk, dtype=np.int64)
+    coords = np.asarray(data[ijk[:, 0], ijk[:, 1], ijk[:, 2]], dtype=np.float64)
+    bad = ~np.isfinite(coords).all(1) | (coords == TRANSFORM_INVALID).any(1)
+    if bad.any():
+        raise NSDFormatError(
+            f'{path}: no MNI position ({TRANSFORM_INVALID} or NaN) for {int(bad.sum())} ROI voxels, first at '
+            f'(i, j, k) = {tuple(int(c) for c in ijk[np.argmax(bad)])}'
+        )
+    return voxel_coordinates(coords, MNI_VOXEL_TO_MM)
 
 
 def voxel_coordinates(ijk: np.ndarray, affine: np.ndarray) -> np.ndarray:

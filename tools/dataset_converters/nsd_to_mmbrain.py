@@ -18,7 +18,7 @@ import argparse
 import sys
 
 # Light imports (numpy only): --help stays free of torch and the OpenMMLab stack.
-from mmbrain.datasets.converter import NAN_POLICIES, NCSNR_MODES
+from mmbrain.datasets.converter import COORDINATE_FRAMES, NAN_POLICIES, NCSNR_MODES
 from mmbrain.datasets.nsd_files import BETAS_VERSIONS, ROI_GROUPS, SPACES
 
 
@@ -90,6 +90,14 @@ def parse_args(argv=None):
         'instead of nsddata/freesurfer/fsaverage/label; "{subject}" in DIR is replaced by the subject '
         '(e.g. rois/subj{subject:02d})',
     )
+    p.add_argument(
+        '--coordinates',
+        default='native',
+        choices=COORDINATE_FRAMES,
+        help="volume spaces: voxel coordinates (rois/G/xyz) in each subject's own scanner mm (native, default) or "
+        "in MNI152 mm through NSD's nsddata/ppdata/subjXX/transforms/MNI-to-func1pt8.nii.gz (mni: one frame for "
+        'all subjects, see docs/data.md)',
+    )
     p.add_argument('--no-zscore', action='store_true', help='keep percent signal change (no per-session z-score)')
     p.add_argument('--average-repeats', action='store_true', help='one row per image: mean of its repetitions')
     p.add_argument('--overwrite', action='store_true', help='replace existing subjXX.h5 files')
@@ -122,6 +130,7 @@ def main(argv=None) -> int:
             nan_policy=args.nan_policy,
             surface=args.surface,
             surface_roi_dir=args.surface_roi_dir,
+            coordinates=args.coordinates,
         )
     except NSDOptionError as exc:
         print(f'error: {exc}', file=sys.stderr)
