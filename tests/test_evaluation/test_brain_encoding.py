@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from _helpers import REPO
+from _helpers import REPO, world_args
 
 from mmbrain.evaluation.metrics import BrainEncodingMetric
 
@@ -172,16 +172,7 @@ def held_out_world(tmp_path_factory):
 
     root = str(tmp_path_factory.mktemp('encoding_world') / 'world')
     world = make_synthetic_nsd(
-        root,
-        n_subjects=3,
-        n_sessions=2,
-        trials_per_session=300,
-        image_size=32,
-        volume_scale=0.1,
-        n_coco_extra=0,
-        n_ade=0,
-        seed=1,
-        progress=False,
+        root, **world_args(n_subjects=3, n_sessions=2, trials_per_session=300, image_size=32, seed=1)
     )
     convert_nsd(root, osp.join(root, 'mmbrain'), progress=False)
     return root, world
