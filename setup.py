@@ -1,8 +1,10 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
 """mmbrain: Brainformer (fMRI-guided vision pretraining) as an OpenMMLab plugin.
 
-The mim extension copies ``configs/`` and ``tools/`` into ``mmbrain/.mim`` (as mmpretrain does), so that
-``mmbrain::pretrain/...`` config references and ``mim train mmbrain ...`` work from an installed package.
+The mim extension copies ``configs/`` and ``tools/`` into ``mmbrain/.mim`` (as mmpretrain does; links them for an
+editable install), so that ``mim train mmbrain ...`` and ``_base_ = 'mmbrain::pretrain/...'`` config references work
+from an installed package. mmengine resolves ``mmbrain::`` once mmbrain's tools or
+``mmbrain.utils.register_all_modules()`` have run (``register_config_package``: mmengine lists the packages it knows).
 """
 import os
 import os.path as osp

@@ -25,12 +25,14 @@ Backbone checkpoints written by ``tools/model_converters/brainformer_to_backbone
 allow-list at all.
 """
 
+import copy
 import io
 import logging
 import os
 import os.path as osp
 import pickle
 import re
+from collections import OrderedDict
 from typing import IO, Any, Dict, List, Mapping, Optional, Union
 from urllib.parse import urlparse
 
@@ -396,16 +398,65 @@ def _pretrained_cfgs(module: torch.nn.Module) -> List[dict]:
     return [dict(c) for c in cfgs if isinstance(c, Mapping) and c.get('type') in ('Pretrained', 'PretrainedInit')]
 
 
+def _pretrained_state(cfg: Mapping) -> Mapping[str, Any]:
+    """The state dict ``PretrainedInit`` loads for ``cfg``, taken as mmengine takes it: the keys under ``prefix``
+    without it, or the whole ``state_dict`` without a leading ``module.`` (its ``_metadata`` kept, which loading
+    hooks read, e.g. mmpretrain's Swin renames the keys of old checkpoints by it)."""
+    from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix
+
+    map_location = cfg.get('map_location') or 'cpu'
+    if cfg.get('prefix'):
+        return _load_checkpoint_with_prefix(cfg['prefix'], cfg['checkpoint'], map_location=map_location)
+    ckpt = _load_checkpoint(cfg['checkpoint'], map_location=map_location)
+    state = ckpt.get('state_dict', ckpt)
+    revised = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in state.items())
+    revised._metadata = getattr(state, '_metadata', OrderedDict())
+    return revised
+
+
+def _load_report(module: torch.nn.Module, state: Mapping[str, Any]) -> Dict[str, List[str]]:
+    """Load ``state`` into a copy of ``module`` as ``PretrainedInit`` does (``strict=False``, the module's own
+    loading hooks applied) and report what did not fit; the copy holds what the module should have received."""
+    probe = copy.deepcopy(module)
+    state = OrderedDict(state)
+    state._metadata = getattr(state, '_metadata', OrderedDict())
+    shapes: List[str] = []
+    try:
+        result = probe.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # torch raises for shape mismatches even with strict=False, after loading the rest
+        found = re.findall(
+            r'size mismatch for ([^:]+): copying a param with shape torch\.Size\(\[([^\]]*)\]\) from checkpoint, '
+            r'the shape in current model is torch\.Size\(\[([^\]]*)\]\)',
+            str(err),
+        )
+        if not found:
+            raise
+        shapes = [f'{key}: checkpoint ({ckpt}), model ({model})' for key, ckpt, model in found]
+        for key, _, _ in found:
+            state.pop(key, None)
+        result = probe.load_state_dict(state, strict=False)
+    mismatched = {key for key, *_ in found} if shapes else set()
+    return dict(
+        probe=probe,
+        missing=sorted(set(result.missing_keys) - mismatched),
+        unexpected=sorted(result.unexpected_keys),
+        shape=shapes,
+    )
+
+
 def check_pretrained_init(model: torch.nn.Module) -> List[str]:
     """After ``model.init_weights()``: check that every submodule with ``init_cfg=dict(type='Pretrained')`` holds
     its checkpoint's weights (mmengine's ``PretrainedInit`` loads with ``strict=False`` and only warns, so a
     backbone that does not fit would train or be scored from random weights).
 
     The checkpoint is read again (safely) and taken as ``PretrainedInit`` takes it (its ``state_dict``, the keys
-    under ``prefix`` with the prefix removed). Every one of its weights must exist in the module with the same shape
-    and hold the same values after initialisation. Parts of the module the checkpoint has nothing of at all (a
-    top-level child such as the extra ``norm0``-``norm2`` output norms a detector's multi-scale ConvNeXt adds) keep
-    their own initialisation and are logged; a part the checkpoint has must be complete.
+    under ``prefix`` with the prefix removed), then loaded into a copy of the module the way ``PretrainedInit`` loads
+    it (the module's own loading hooks, e.g. renamed or resized position tables, included). Every one of its weights
+    must have been taken (no unexpected key, no shape mismatch), and the module must hold what the copy holds. Parts
+    of the module the checkpoint has nothing of at all (a top-level child such as the extra ``norm0``-``norm2``
+    output norms a detector's multi-scale ConvNeXt adds), and buffers the model computes (e.g. position indices a
+    loading hook rebuilt), keep their own initialisation and are logged; a part the checkpoint has must otherwise be
+    complete.
 
     Args:
         model: The initialised model (or a model wrapper).
@@ -418,43 +469,38 @@ def check_pretrained_init(model: torch.nn.Module) -> List[str]:
     """
     from mmengine.logging import print_log
 
+    enable_safe_checkpoint_loading()
     model = getattr(model, 'module', model)
     checked = []
     for name, module in model.named_modules():
         for cfg in _pretrained_cfgs(module):
-            filename, prefix = cfg['checkpoint'], cfg.get('prefix')
-            state = load_checkpoint_safely(filename, cfg.get('map_location') or 'cpu')
-            state = _strip_module(state.get('state_dict', state))
-            if prefix:
-                prefix = prefix if prefix.endswith('.') else prefix + '.'
-                state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-            where = f'{filename} (init_cfg of {name or "the model"}, {type(module).__name__}' + (
+            prefix = cfg.get('prefix')
+            where = f'{cfg["checkpoint"]} (init_cfg of {name or "the model"}, {type(module).__name__}' + (
                 f", prefix '{prefix}')" if prefix else ')'
             )
-            if not state:
-                raise CheckpointError(f'{where}: no weights' + (f' under the prefix {prefix!r}' if prefix else ''))
-            module_state = module.state_dict()
-            mismatch = state_dict_mismatch(module_state, state)
-            covered = {k.split('.', 1)[0] for k in state}
-            new_parts = [k for k in mismatch['missing'] if k.split('.', 1)[0] not in covered]
-            mismatch['missing'] = [k for k in mismatch['missing'] if k.split('.', 1)[0] in covered]
-            mismatch['not_received'] = [
-                k
-                for k, v in state.items()
-                if k in module_state
-                and tuple(getattr(v, 'shape', ())) == tuple(module_state[k].shape)
-                and not torch.equal(module_state[k].detach().cpu(), torch.as_tensor(v).to(module_state[k].dtype))
-            ]
-            if any(mismatch.values()):
+            try:
+                state = _pretrained_state(cfg)
+            except AssertionError as err:  # mmengine: "<prefix> is not in the pretrained model"
+                raise CheckpointError(f'{where}: no weights under the prefix ({err})') from err
+            report = _load_report(module, state)
+            probe, received = report.pop('probe').state_dict(), module.state_dict()
+            loaded = [k for k in probe if k not in report['missing']]
+            # (BatchNorm fills in a num_batches_tracked the checkpoint lacks: that alone does not make a part covered)
+            covered = {k.split('.', 1)[0] for k in loaded if not k.endswith('num_batches_tracked')}
+            buffers = {k for k, _ in module.named_buffers()}  # computed ones (e.g. position indices) are rebuilt
+            new_parts = [k for k in report['missing'] if k.split('.', 1)[0] not in covered or k in buffers]
+            report['missing'] = [k for k in report['missing'] if k not in new_parts]
+            report['not_received'] = [k for k in loaded if not torch.equal(probe[k], received[k])]
+            if any(report.values()):
                 raise CheckpointError(
-                    f'{where}: the checkpoint does not fit the module it initialises: {_describe(mismatch)}'
+                    f'{where}: the checkpoint does not fit the module it initialises: {_describe(report)}'
                 )
             if new_parts:
                 print_log(
-                    f'{where}: {len(new_parts)} weights of parts the checkpoint does not have keep their own '
+                    f'{where}: {len(new_parts)} weights and buffers the checkpoint does not have keep their own '
                     f'initialisation ({", ".join(new_parts[:4])}{", ..." if len(new_parts) > 4 else ""})',
                     logger='current',
-                    level=logging.INFO,
+                    level=logging.WARNING,
                 )
-            checked.append(filename)
+            checked.append(cfg['checkpoint'])
     return checked

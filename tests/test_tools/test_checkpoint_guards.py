@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from _helpers import PRETRAIN_CONFIGS, REPO
 
@@ -24,21 +25,28 @@ def _tool(script, *args, cwd, env=None):
     )
 
 
-def _config(tmp_path, world, name):
-    """The tiny synthetic pretraining config on the shared world, one process, 16 rows."""
+def _world_config(tmp_path, world, base, name, subject=1, batch=8, val_rows='16', extra=''):
+    """A config inheriting ``base`` (relative to the repository) on the shared world: one subject, 16 training
+    rows, one process, one epoch; ``extra`` lines appended."""
     path = tmp_path / f'{name}.py'
-    data = f'dict(data_root={world.converted_dir!r}, stimuli_file={world.stimuli_file!r}, subjects=[1])'
-    loader = 'batch_size=8, num_workers=0, persistent_workers=False'
+    data = f'dict(data_root={world.converted_dir!r}, stimuli_file={world.stimuli_file!r}, subjects=[{subject}])'
+    loader = f'batch_size={batch}, num_workers=0, persistent_workers=False'
     path.write_text(
-        f'_base_ = {os.path.join(REPO, PRETRAIN_CONFIGS[name])!r}\n'
+        f'_base_ = {os.path.join(REPO, base)!r}\n'
         f'train_dataloader = dict({loader}, dataset=dict(**{data}, indices=16))\n'
-        f'val_dataloader = dict({loader}, dataset=dict(**{data}, indices=16))\n'
+        f'val_dataloader = dict({loader}, dataset=dict(**{data}, indices={val_rows}))\n'
         'test_dataloader = val_dataloader\n'
-        'train_cfg = dict(max_epochs=1)\n'
+        'train_cfg = dict(max_epochs=1)\n' + extra
     )
     return str(path)
 
 
+def _config(tmp_path, world, name):
+    """The tiny synthetic pretraining config of ``name`` (convnext, swin)."""
+    return _world_config(tmp_path, world, PRETRAIN_CONFIGS[name], name)
+
+
+@pytest.mark.slow
 def test_test_tool_refuses_weights_of_another_model(nsd_world, brainformer_checkpoints, tmp_path):
     config = _config(tmp_path, nsd_world, 'swin')
     ckpt = brainformer_checkpoints['convnext']
@@ -70,6 +78,7 @@ def test_state_dict_mismatch_names_every_kind():
     assert state_dict_mismatch(wrapped, model) == dict(missing=[], unexpected=[], shape=[])
 
 
+@pytest.mark.slow
 def test_resume_from_a_backbone_only_file_is_a_clear_error(nsd_world, backbone_checkpoints, tmp_path):
     config = _config(tmp_path, nsd_world, 'convnext')
     backbone = backbone_checkpoints['convnext']
@@ -83,6 +92,7 @@ def test_resume_from_a_backbone_only_file_is_a_clear_error(nsd_world, backbone_c
     )
 
 
+@pytest.mark.slow
 def test_a_models_own_checkpoint_passes_both_checks(brainformer_checkpoints):
     from mmengine.config import Config
 
@@ -96,3 +106,84 @@ def test_a_models_own_checkpoint_passes_both_checks(brainformer_checkpoints):
     check_weights_match(
         MODELS.build(Config.fromfile(os.path.join(REPO, PRETRAIN_CONFIGS['convnext'])).model), ckpt, path
     )
+
+
+ENCODING_CONFIG = 'configs/encoding/voxel-readout_convnext-mini-brainformer-pre_1xb32-20e_synthetic-nsd-subj08.py'
+
+
+def _encoding_config(tmp_path, world, backbone):
+    """The synthetic ConvNeXt-mini encoding config (BrainResponsePredictor) on the world's last subject,
+    initialised from ``backbone``."""
+    subject = world.subjects[-1]
+    subject_file = world.converted_file(subject)
+    extra = (
+        f'model = dict(backbone=dict(init_cfg=dict(checkpoint={backbone!r})), head=dict(num_voxels={subject_file!r}))\n'
+        f'val_evaluator = dict(subject_file={subject_file!r})\n'
+        'test_evaluator = val_evaluator\n'
+    )
+    return _world_config(tmp_path, world, ENCODING_CONFIG, 'encoding', subject, batch=4, val_rows='None', extra=extra)
+
+
+@pytest.mark.slow
+def test_train_stops_when_the_pretrained_backbone_does_not_fit(nsd_world, backbone_checkpoints, tmp_path):
+    """A Swin backbone file in the ConvNeXt encoding config: mmengine warns and trains a readout on random frozen
+    features (exit 0); BrainRunner stops after initialisation, naming the file and the module."""
+    swin = backbone_checkpoints['swin']
+    config = _encoding_config(tmp_path, nsd_world, swin)
+    result = _tool('tools/train.py', config, '--work-dir', str(tmp_path / 'work'), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {swin} (init_cfg of backbone, ConvNeXt, prefix 'backbone.'): the checkpoint does")
+    assert 'unexpected keys (' in last and 'shape mismatches (' in last, last
+    assert not list((tmp_path / 'work').glob('*.pth'))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('state', ['foreign', 'empty'])
+def test_resume_from_another_models_weights_is_a_clear_error(nsd_world, brainformer_checkpoints, tmp_path, state):
+    """A training checkpoint whose state_dict is another model's (or empty): mmengine "resumes" from random weights
+    and writes the next epoch; BrainRunner refuses."""
+    from mmbrain.utils import load_checkpoint_safely
+
+    ckpt = load_checkpoint_safely(brainformer_checkpoints['convnext'])
+    other = load_checkpoint_safely(brainformer_checkpoints['swin'])['state_dict']
+    ckpt['state_dict'] = other if state == 'foreign' else {}
+    path = tmp_path / f'{state}.pth'
+    torch.save(ckpt, path)
+    config = _config(tmp_path, nsd_world, 'convnext')
+    result = _tool('tools/train.py', config, '--work-dir', str(tmp_path / 'work'), '--resume', str(path), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    expected = 'its weights do not match the model of the config' if state == 'foreign' else 'no state_dict of weights'
+    assert last.startswith(f'error: {path}: {expected}'), last
+    assert not list((tmp_path / 'work').glob('epoch_*.pth'))
+
+
+@pytest.mark.slow
+def test_test_tool_refuses_a_second_checkpoint_in_cfg_options(nsd_world, brainformer_checkpoints, tmp_path):
+    """`tools/test.py CFG good.pth --cfg-options load_from=other.pth` checked good.pth and scored other.pth."""
+    config = _config(tmp_path, nsd_world, 'convnext')
+    good, other = brainformer_checkpoints['convnext'], brainformer_checkpoints['swin']
+    result = _tool('tools/test.py', config, good, '--cfg-options', f'load_from={other}', cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f'error: --cfg-options load_from={other} conflicts with the checkpoint argument {good}: give the checkpoint '
+        'to test once, as the argument'
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('tool', ['tools/train.py', 'tools/test.py'])
+@pytest.mark.parametrize('problem', ['pair', 'work_dir'])
+def test_usage_errors_exit_2(tool, problem, tmp_path):
+    config = os.path.join(REPO, PRETRAIN_CONFIGS['convnext'])
+    args = [config] + (['unused.pth'] if tool == 'tools/test.py' else [])
+    if problem == 'pair':
+        args += ['--cfg-options', 'foo']
+        expected = "error: --cfg-options takes KEY=VALUE pairs, got ['foo']"
+    else:
+        args += ['--work-dir', str(tmp_path / '{{ fileDirname }}')]
+        expected = f'error: --work-dir {tmp_path}/{{{{ fileDirname }}}}: a path containing'
+    result = _tool(tool, *args, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().startswith(expected), result.stderr[-2000:]
+    assert not (tmp_path / '{{ fileDirname }}').exists()

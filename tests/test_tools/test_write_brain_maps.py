@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from _helpers import load_tool
 
+pytestmark = pytest.mark.slow  # the synthetic world is made by a subprocess
+
 
 @pytest.fixture
 def subject(nsd_world):

@@ -82,6 +82,7 @@ def test_torch_defaults_to_weights_only():
     assert default is None or default is True
 
 
+@pytest.mark.slow
 def test_allow_list_covers_what_mmengine_saves(runner_checkpoint):
     _, ckpt, _, _ = runner_checkpoint
     assert torch.serialization.get_unsafe_globals_in_checkpoint(ckpt) == []
@@ -100,6 +101,7 @@ def test_allow_list_covers_what_mmengine_saves(runner_checkpoint):
     assert needed <= allowed, f'not allow-listed: {needed - allowed}'
 
 
+@pytest.mark.slow
 def test_resume(runner_checkpoint, tmp_path):
     work_dir, _, _, first_losses = runner_checkpoint
     runner = make_runner(work_dir, max_iters=6, resume=True)
@@ -113,6 +115,7 @@ def test_resume(runner_checkpoint, tmp_path):
     assert osp.exists(osp.join(work_dir, 'iter_6.pth'))
 
 
+@pytest.mark.slow
 def test_load_from(runner_checkpoint, tmp_path):
     _, ckpt, state, _ = runner_checkpoint
     runner = make_runner(tmp_path, max_iters=0, load_from=ckpt)
@@ -121,6 +124,7 @@ def test_load_from(runner_checkpoint, tmp_path):
         torch.testing.assert_close(runner.model.state_dict()[key], value)
 
 
+@pytest.mark.slow
 def test_init_cfg_pretrained(runner_checkpoint):
     _, ckpt, state, _ = runner_checkpoint
     model = ToyModel(init_cfg=dict(type='Pretrained', checkpoint=ckpt))
@@ -157,6 +161,7 @@ def test_arbitrary_pickles_are_refused(tmp_path, payload):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_fresh_process_loads_a_runner_checkpoint(runner_checkpoint):
     """A new process (``tools/test.py``, ``--resume``) has created no HistoryBuffer before loading."""
     import subprocess

@@ -6,6 +6,10 @@ checkpoint types whichever of mmbrain and torch is imported first."""
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test starts an interpreter
+
 
 def _run(code: str) -> str:
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
