@@ -265,36 +265,58 @@ def convert_algonauts(
             'with positional (not 3D voxel) embeddings can use these files'
         )
 
-    written = []
-    for s, (ids, hemis, names) in plans.items():
-        path = converted_path(out_dir, s)
-        surface_vertices = tuple(hemis[hemi]['n_surface'] for hemi in HEMIS)
-        with ConvertedSubjectWriter(
-            path,
-            s,
-            'fsaverage',
-            'session',
-            True,
-            overwrite,
-            surface_vertices=surface_vertices,
-            coordinate_space='fsaverage' if fsaverage else None,
-        ) as writer:
-            writer.write_rows(ids, np.zeros(len(ids)), np.isin(ids, list(shared)), np.zeros(len(ids)))
-            fmri = {hemi: _load_npy(t['fmri_path'], mmap_mode='r') for hemi, t in hemis.items()}
-            for group in ROI_GROUPS:
-                parts = [(t, np.flatnonzero(t['labels'][group] > 0)) for t in hemis.values()]
-                label = np.concatenate([t['labels'][group][c] for t, c in parts])
-                vertex = np.concatenate([t['vertices'][c] for t, c in parts])
-                hemi_idx = np.concatenate([np.full(len(c), t['index']) for t, c in parts])
-                xyz = np.concatenate([t['xyz'][c] for t, c in parts]) if fsaverage else None
-                ds = writer.create_group(group, len(ids), label, names[group], xyz=xyz, vertex=vertex, hemi=hemi_idx)
-                for a in range(0, len(ids), _ROW_BLOCK):  # memory: one block of rows
-                    block = []
-                    for hemi, (t, c) in zip(HEMIS, parts):
-                        part = np.asarray(fmri[hemi][a : a + _ROW_BLOCK, c], np.float32)
-                        if not np.all(np.isfinite(part)):
-                            raise NSDFormatError(f'{t["fmri_path"]}: NaN or inf values (rows from {a + 1})')
-                        block.append(part)
-                    ds[a : a + _ROW_BLOCK] = np.concatenate(block, axis=1)
-        written.append(path)
-    return written
+    sealed: List[ConvertedSubjectWriter] = []  # every subject complete and verified before any is published
+    try:
+        for s, (ids, hemis, names) in plans.items():
+            path = converted_path(out_dir, s)
+            sealed.append(_write_subject(path, s, ids, hemis, names, shared, fsaverage, overwrite))
+        for writer in sealed:
+            writer.publish()
+    finally:
+        for writer in sealed:
+            writer.discard()
+    return [writer.path for writer in sealed]
+
+
+def _write_subject(
+    path: str,
+    subject: int,
+    ids: np.ndarray,
+    hemis: Dict[str, dict],
+    names: Dict[str, List[str]],
+    shared: set,
+    fsaverage: Optional[str],
+    overwrite: bool,
+) -> ConvertedSubjectWriter:
+    """One subject's converted file, sealed (synced and verified) but not yet published."""
+    parts = {group: [(t, np.flatnonzero(t['labels'][group] > 0)) for t in hemis.values()] for group in ROI_GROUPS}
+    voxels = [sum(len(c) for _, c in parts[group]) for group in ROI_GROUPS]
+    with ConvertedSubjectWriter(
+        path,
+        subject,
+        'fsaverage',
+        'session',
+        True,
+        overwrite,
+        surface_vertices=tuple(hemis[hemi]['n_surface'] for hemi in HEMIS),
+        coordinate_space='fsaverage' if fsaverage else None,
+        defer=True,
+        reserve_bytes=ConvertedSubjectWriter.expected_bytes(len(ids), voxels),
+    ) as writer:
+        writer.write_rows(ids, np.zeros(len(ids)), np.isin(ids, list(shared)), np.zeros(len(ids)))
+        fmri = {hemi: _load_npy(t['fmri_path'], mmap_mode='r') for hemi, t in hemis.items()}
+        for group in ROI_GROUPS:
+            label = np.concatenate([t['labels'][group][c] for t, c in parts[group]])
+            vertex = np.concatenate([t['vertices'][c] for t, c in parts[group]])
+            hemi_idx = np.concatenate([np.full(len(c), t['index']) for t, c in parts[group]])
+            xyz = np.concatenate([t['xyz'][c] for t, c in parts[group]]) if fsaverage else None
+            ds = writer.create_group(group, len(ids), label, names[group], xyz=xyz, vertex=vertex, hemi=hemi_idx)
+            for a in range(0, len(ids), _ROW_BLOCK):  # memory: one block of rows
+                block = []
+                for hemi, (t, c) in zip(HEMIS, parts[group]):
+                    part = np.asarray(fmri[hemi][a : a + _ROW_BLOCK, c], np.float32)
+                    if not np.all(np.isfinite(part)):
+                        raise NSDFormatError(f'{t["fmri_path"]}: NaN or inf values (rows from {a + 1})')
+                    block.append(part)
+                ds[a : a + _ROW_BLOCK] = np.concatenate(block, axis=1)
+    return writer

@@ -157,3 +157,15 @@ def test_a_pickled_or_truncated_fmri_file_is_named(algonauts, damage):
             f.truncate(200)
     with pytest.raises(NSDFormatError, match=rf'^{fmri}: not a readable numeric .npy file'):
         convert_algonauts(algonauts['root'], str(algonauts['tmp'] / 'out'), subjects=[1])
+
+
+def test_nan_in_the_last_subject_publishes_no_subject(algonauts):
+    """Before: subj01.h5 was published, then subject 2's NaN stopped the run."""
+    fmri = osp.join(algonauts['root'], 'subj02', 'training_split', 'training_fmri', 'rh_training_fmri.npy')
+    values = np.load(fmri)
+    values[-1, 0] = np.nan
+    np.save(fmri, values)
+    out = algonauts['tmp'] / 'out'
+    with pytest.raises(NSDFormatError, match='rh_training_fmri.npy: NaN or inf values'):
+        convert_algonauts(algonauts['root'], str(out), subjects=[1, 2], fsaverage=algonauts['fsaverage'])
+    assert not out.exists() or not os.listdir(out)
