@@ -8,7 +8,9 @@
 
 The fixture installs the packages when they are missing (``apt-get``, as root), writes a ``slurm.conf`` for this
 machine in a temporary folder (the node's CPUs and memory from ``slurmd -C``; ``proctrack/linuxproc``,
-``task/none``, ``select/cons_tres`` per CPU; free ports; a private munge socket and key), starts ``munged``,
+``task/none``, ``select/cons_tres`` per CPU; free ports; a private munge socket and key; :data:`GPUS` GPUs as
+generic resources backed by ``/dev/null`` and ``/dev/zero``, so that ``--gres=gpu:N`` jobs are scheduled as on a
+GPU cluster: their tasks get ``CUDA_VISIBLE_DEVICES`` but find no CUDA and train with gloo), starts ``munged``,
 ``slurmctld`` and ``slurmd`` in the foreground as its own children, waits until ``sinfo`` shows the node idle, and
 at the end cancels the cluster's jobs and stops exactly the three daemons it started. Where that cannot be done (not
 root, no ``apt-get``, a daemon that does not come up) every test using it is skipped with the reason. The cluster
@@ -30,6 +32,8 @@ import pytest
 PACKAGES = ['slurm-wlm', 'munge']
 DAEMONS = ['munged', 'slurmctld', 'slurmd']
 PARTITION = 'debug'
+#: The node's GPUs as Slurm sees them (gres.conf: one character device each).
+GPUS = ('/dev/null', '/dev/zero')
 START_TIMEOUT = 60.0
 
 SLURM_CONF = """\
@@ -59,9 +63,10 @@ SchedulerType=sched/backfill
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 JobAcctGatherType=jobacct_gather/none
+GresTypes=gpu
 InactiveLimit=0
 KillWait=5
-{node} NodeAddr=127.0.0.1 State=UNKNOWN
+{node} Gres=gpu:{gpus} NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName={partition} Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
 
@@ -156,9 +161,12 @@ class LocalSlurm:
                     slurmd_port=slurmd_port,
                     munge_socket=socket_path,
                     node=node,
+                    gpus=len(GPUS),
                     partition=PARTITION,
                 )
             )
+        with open(osp.join(self.root, 'gres.conf'), 'w') as f:  # slurmd reads it beside slurm.conf
+            f.writelines(f'Name=gpu File={device}\n' for device in GPUS)
         self._spawn(
             'munged',
             [

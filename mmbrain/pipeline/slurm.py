@@ -362,6 +362,15 @@ class SlurmExecutor(Executor):
             except ValueError as err:
                 raise PipelineError(f'nothing was run; {stage.name}: {err}') from None
 
+    def can_start(self, job: StageJob) -> bool:
+        """Yes (the job waits in Slurm for its inputs' jobs), unless its folder lies inside the folder of an input
+        whose job has not ended (the convert stage inside the world's): publishing that input would replace the
+        folder holding the job's spec; it is submitted when that input has succeeded."""
+        return not any(
+            name in self._jobs and (job.final_dir + os.sep).startswith(folder + os.sep)
+            for name, folder in job.input_dirs.items()
+        )
+
     def start(self, job: StageJob) -> None:
         options = self.options
         resources = self._resources(job.stage)
@@ -395,7 +404,7 @@ class SlurmExecutor(Executor):
                     env={'OMP_NUM_THREADS': threads},
                 )
             )
-        dependencies = [self._ids[name] for name in stage.inputs if name in self._ids]
+        dependencies = [self._ids[name] for name in stage.inputs if name in self._jobs]  # not ended yet
         job_id = self.client.submit(script, dependencies)
         write_json(
             submitted_job_file(job.final_dir),

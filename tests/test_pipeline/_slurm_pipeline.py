@@ -3,14 +3,16 @@
 
 python _slurm_pipeline.py WORK_DIR GRAPH.json [--local | --list]   # the local executor; print each stage's job
 
-GRAPH.json: ``[{"name": ..., "inputs": [...], "seconds": S, "exit": N, "replace": B}, ...]``. Each stage's command
-appends ``NAME`` to ``WORK_DIR/../calls``, replaces its whole output folder if B (as the synthetic world's
-generator does), sleeps ``S`` seconds, writes ``out.txt``, appends ``NAME START END`` (wall-clock seconds) to
-``WORK_DIR/../times``, prints ``ran NAME`` and exits with status ``N`` (default 0). Exit status of the pipeline: 0,
-1 when a stage failed, 128 + N when signal N stopped it.
+GRAPH.json: ``[{"name": ..., "inputs": [...], "seconds": S, "exit": N, "replace": B, "inside": F},
+...]``: the stage's folder is ``WORK_DIR/F/NAME`` with F (the folder of another stage), else ``WORK_DIR/NAME``.
+Each stage's command appends ``NAME`` to ``WORK_DIR/../calls``, replaces its whole output folder if B (as the
+synthetic world's generator does), sleeps ``S`` seconds, writes ``out.txt``, appends ``NAME START END`` (wall-clock
+seconds) to ``WORK_DIR/../times``, prints ``ran NAME`` and exits with status ``N`` (default 0). Exit status of the
+pipeline: 0, 1 when a stage failed, 128 + N when signal N stopped it.
 """
 
 import json
+import os
 import os.path as osp
 import sys
 
@@ -50,7 +52,7 @@ def main() -> int:
                 node['name'],
                 f'fake stage {node["name"]}',
                 [[sys.executable, '-c', code, Out()]],
-                root=osp.abspath(work_dir),
+                root=osp.join(osp.abspath(work_dir), node.get('inside', '')).rstrip(os.sep),
                 inputs=node.get('inputs', []),
             )
         )

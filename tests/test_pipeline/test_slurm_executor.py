@@ -14,9 +14,11 @@ import time
 import _slurm
 import pytest
 
+from mmbrain.pipeline.runner import StageRunner
 from mmbrain.pipeline.slurm import (
     JOB_ID_FILE,
     SlurmClient,
+    SlurmExecutor,
     SlurmOptions,
     add_executor_arguments,
     executor_from_args,
@@ -28,7 +30,7 @@ from mmbrain.pipeline.slurm import (
     submitted_job_file,
     where_ran,
 )
-from mmbrain.pipeline.stages import read_record
+from mmbrain.pipeline.stages import GeneratedConfig, Out, Stage, StageConfig, read_record
 
 slurm_cluster = _slurm.slurm_cluster  # the fixture
 
@@ -374,3 +376,56 @@ def test_restart_cancels_a_job_that_is_no_longer_wanted(slurm_cluster, tmp_path)
     new = _job_id(work / 'slow')
     assert new != old and SlurmClient(slurm_cluster.env).states([old])[old].state == 'CANCELLED'
     assert _calls(tmp_path) == ['slow', 'slow'] and slurm_cluster.jobs() == []
+
+
+@pytest.mark.slow
+def test_multi_gpu_stage_runs_as_srun_tasks(nsd_world, slurm_cluster, tmp_path):
+    """A stage of ``dist_train.sh CONFIG 2`` (2 GPUs) becomes a job of two tasks on the cluster's two GPU resources;
+    its command runs as ``srun`` tasks with ``--launcher slurm``: one training of two processes (gloo, no CUDA)."""
+    from test_tools.test_dist_train import PRETRAIN_CONFIG, REPO, pretrain_options
+
+    command = ['bash', str(REPO / 'tools/dist_train.sh'), GeneratedConfig(), '2', '--work-dir', Out()]
+    stage = Stage(
+        'pretrain_two',
+        'two-process pretraining',
+        [command + pretrain_options(nsd_world, 4, 1)],
+        root=str(tmp_path / 'work'),
+        config=StageConfig(str(PRETRAIN_CONFIG), {'randomness.seed': 0}),
+        seed=0,
+        gpus=2,
+    )
+    lines = []
+    StageRunner(
+        [stage], str(tmp_path / 'work'), log=lines.append, executor=SlurmExecutor(SlurmOptions(poll_seconds=0.3))
+    ).run()
+    folder = tmp_path / 'work' / 'pretrain_two'
+    record = read_record(str(folder), 'pretrain_two')
+    assert record['resolved_commands'][0][:4] == ['srun', '--kill-on-bad-exit=1', sys.executable, '-u']
+    ran = record['resolved_commands'][0]  # in the .partial folder
+    assert ran[4:8] == [
+        str(REPO / 'tools/train.py'),
+        f'{folder}.partial/generated_config/{PRETRAIN_CONFIG.name}',
+        '--launcher',
+        'slurm',
+    ]
+    log = (folder / f'slurm-{_job_id(folder)}.log').read_text()
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log, log[-3000:]
+    assert (folder / 'epoch_1.pth').exists()
+    script = (folder / 'slurm_job.sh').read_text()
+    assert '#SBATCH --ntasks=2' in script and '#SBATCH --gres=gpu:2' in script
+
+
+@pytest.mark.slow
+def test_stage_inside_an_inputs_folder_is_submitted_after_it(slurm_cluster, tmp_path):
+    """As convert, whose folder is inside the world's: submitted ahead, the world's publication would replace the
+    folder holding its spec."""
+    graph = [dict(name='outer', seconds=2, replace=True), dict(name='inner', inputs=['outer'], inside='outer')]
+    proc = _start(tmp_path, graph)
+    out = _finish(proc)
+    assert proc.returncode == 0, out
+    work = tmp_path / 'work'
+    assert (work / 'outer' / 'inner' / 'out.txt').read_text() == 'inner'
+    assert read_record(str(work / 'outer'), 'outer') is not None and read_record(str(work / 'outer' / 'inner'), 'inner')
+    ids = _job_id(work / 'outer'), _job_id(work / 'outer' / 'inner')
+    assert f'inner: submitted as Slurm job {ids[1]}; log' in out  # no dependency left to wait for
+    assert out.index('outer: finished') < out.index('inner: submitted')

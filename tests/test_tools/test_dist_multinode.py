@@ -48,7 +48,8 @@ def test_dist_train_two_nodes(nsd_world, tmp_path):
 
 @pytest.mark.slow
 def test_slurm_train_two_tasks(nsd_world, slurm_cluster, tmp_path):
-    """Two tasks under the real ``srun`` of the local cluster (one node, a CPU each, gloo): one training."""
+    """Two tasks under the real ``srun`` of the local cluster (one node, ``--gres=gpu:2``, a CPU each; no CUDA, so
+    gloo): one training."""
     work_dir = tmp_path / 'work'
     out = finish(
         launch(
@@ -65,7 +66,6 @@ def test_slurm_train_two_tasks(nsd_world, slurm_cluster, tmp_path):
             GPUS='2',
             GPUS_PER_NODE='2',
             CPUS_PER_TASK='1',
-            GRES='',
             MASTER_PORT=str(free_port()),
             SLURM_CONF=slurm_cluster.conf,
         ),
