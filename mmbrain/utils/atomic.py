@@ -303,7 +303,40 @@ def reserve_space(path: PathLike, n_bytes: int) -> bool:
         os.close(fd)
 
 
-class AtomicOutput:
+class _Temporary:
+    """What :class:`AtomicOutput` and :class:`AtomicFolder` share: a locked temporary (``tmp``, its descriptor
+    ``_fd``) beside the output, published by ``commit`` on a clean exit of the ``with`` block and removed by
+    ``discard`` in any case."""
+
+    tmp: Optional[str] = None
+    _fd: Optional[int] = None
+
+    def open(self) -> str:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> str:
+        return self.open()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+        finally:
+            self.discard()
+
+
+class AtomicOutput(_Temporary):
     """One output file, written to a temporary file beside it and published only when complete and verified.
 
     Use as a context manager, writing to :attr:`tmp` (any library: ``open``, ``torch.save``, ``h5py``)::
@@ -415,21 +448,6 @@ class AtomicOutput:
             self.tmp = None
         self._close()
 
-    def _close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> str:
-        return self.open()
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.commit()
-        finally:
-            self.discard()
-
 
 @contextmanager
 def atomic_write(
@@ -536,7 +554,7 @@ def publish_folder(src: PathLike, dst: PathLike, overwrite: bool = False, flag: 
         raise OutputError(dst, err) from err
 
 
-class AtomicFolder:
+class AtomicFolder(_Temporary):
     """One output folder, built in a temporary folder beside it and published only when complete and verified.
 
     Use as a context manager, writing anything under the yielded temporary folder::
@@ -593,16 +611,4 @@ class AtomicFolder:
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> str:
-        return self.open()
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.commit()
-        finally:
-            self.discard()
+        self._close()
