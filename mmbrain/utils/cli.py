@@ -20,7 +20,11 @@ def usage_error(message: str) -> None:
 def parse_cfg_options(pairs: Optional[List[str]]) -> Optional[Dict]:
     """``--cfg-options KEY=VALUE ...`` (given to argparse as ``nargs='+'`` strings) as mmengine's ``DictAction``
     parses them: ``'a.b=1'`` -> ``{'a.b': 1}``, lists and tuples in brackets, ``None`` / ``True`` / ``False``.
-    A pair without ``=`` is a usage error (exit 2)."""
+
+    A pair without ``=`` is a usage error (exit 2). ``custom_imports`` given there is honoured: mmengine imports a
+    config's ``custom_imports`` only while reading the file, so the modules named in the options are imported here
+    (one that fails to import is a usage error, unless the options say ``allow_failed_imports=True``).
+    """
     if pairs is None:
         return None
     from mmengine.config import DictAction
@@ -30,33 +34,38 @@ def parse_cfg_options(pairs: Optional[List[str]]) -> Optional[Dict]:
         usage_error(f'--cfg-options takes KEY=VALUE pairs, got {bad}')
     namespace = argparse.Namespace()
     DictAction(option_strings=['--cfg-options'], dest='cfg_options')(None, namespace, pairs)
-    return namespace.cfg_options
+    options = namespace.cfg_options
+    _import_custom_modules(options)
+    return options
+
+
+def _import_custom_modules(options: Dict[str, Any]) -> None:
+    custom_imports = dict(options.get('custom_imports') or {})
+    for key, value in options.items():
+        if key.startswith('custom_imports.'):
+            custom_imports[key.split('.', 1)[1]] = value
+    if not custom_imports:
+        return
+    if not isinstance(custom_imports.get('imports'), (list, tuple, str)):
+        usage_error(
+            '--cfg-options custom_imports needs the modules to import, e.g. '
+            f'custom_imports.imports="[\'my_module\']", got {custom_imports!r}'
+        )
+    from mmengine.utils import import_modules_from_strings
+
+    try:
+        import_modules_from_strings(
+            custom_imports['imports'], allow_failed_imports=bool(custom_imports.get('allow_failed_imports', False))
+        )
+    except ImportError as err:
+        usage_error(f'--cfg-options custom_imports: {err}')
 
 
 def merge_cfg_options(cfg: Any, pairs: Optional[List[str]]) -> Optional[Dict]:
-    """Merge ``--cfg-options`` into ``cfg`` (an ``mmengine.Config``) and return the parsed options.
-
-    ``custom_imports`` given there is honoured: mmengine imports a config's ``custom_imports`` only while reading
-    the file, so the merged value's modules are imported here (an import that fails is an error, unless the value
-    says ``allow_failed_imports=True``).
-    """
+    """Merge ``--cfg-options`` (:func:`parse_cfg_options`) into ``cfg``, an ``mmengine.Config``; return them."""
     options = parse_cfg_options(pairs)
-    if not options:
-        return options
-    cfg.merge_from_dict(options)
-    if any(key == 'custom_imports' or key.startswith('custom_imports.') for key in options):
-        from mmengine.utils import import_modules_from_strings
-
-        custom_imports = cfg.get('custom_imports')
-        if not isinstance(custom_imports, dict) or 'imports' not in custom_imports:
-            usage_error(
-                f'--cfg-options custom_imports must be a dict with imports (e.g. '
-                f'custom_imports.imports="[mod]"), got {custom_imports!r}'
-            )
-        try:
-            import_modules_from_strings(**custom_imports)
-        except ImportError as err:
-            usage_error(f'--cfg-options custom_imports: {err}')
+    if options:
+        cfg.merge_from_dict(options)
     return options
 
 

@@ -26,6 +26,11 @@ def test_custom_imports_in_cfg_options_are_imported(tmp_path, monkeypatch):
     merge_cfg_options(cfg, ["custom_imports.imports=['json','extra_components']"])
     assert cfg.custom_imports.imports == ['json', 'extra_components']
     assert sys.modules['extra_components'].IMPORTED  # mmengine's Config.fromfile had already run: imported here
+    # the tools that merge the parsed options themselves get the same
+    (tmp_path / 'more_components.py').write_text('IMPORTED = True\n')
+    monkeypatch.delitem(sys.modules, 'more_components', raising=False)
+    parse_cfg_options(["custom_imports.imports=['more_components']"])
+    assert sys.modules['more_components'].IMPORTED
 
 
 def test_custom_imports_that_fail_are_a_usage_error(capsys):
