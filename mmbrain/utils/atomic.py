@@ -308,8 +308,21 @@ class _Temporary:
     ``_fd``) beside the output, published by ``commit`` on a clean exit of the ``with`` block and removed by
     ``discard`` in any case."""
 
-    tmp: Optional[str] = None
-    _fd: Optional[int] = None
+    def __init__(
+        self,
+        path: PathLike,
+        overwrite: bool,
+        verify: Optional[Callable[[str], None]],
+        flag: str,
+        inputs: Iterable[PathLike] = (),
+    ):
+        self.inputs = list(inputs)
+        self.path = check_output(path, overwrite, self.inputs, flag)
+        self.overwrite = overwrite
+        self.verify = verify
+        self.flag = flag
+        self.tmp: Optional[str] = None
+        self._fd: Optional[int] = None
 
     def open(self) -> str:
         raise NotImplementedError
@@ -365,13 +378,7 @@ class AtomicOutput(_Temporary):
         verify: Optional[Callable[[str], None]] = None,
         flag: str = '--overwrite',
     ):
-        self.inputs = list(inputs)
-        self.path = check_output(path, overwrite, self.inputs, flag)
-        self.overwrite = overwrite
-        self.verify = verify
-        self.flag = flag
-        self.tmp: Optional[str] = None
-        self._fd: Optional[int] = None
+        super().__init__(path, overwrite, verify, flag, inputs)
 
     def open(self) -> str:
         """Create the temporary file (after removing stale ones of the same output); returns its path."""
@@ -579,12 +586,7 @@ class AtomicFolder(_Temporary):
         verify: Optional[Callable[[str], None]] = None,
         flag: str = '--overwrite',
     ):
-        self.path = check_output(path, overwrite, flag=flag)
-        self.overwrite = overwrite
-        self.verify = verify
-        self.flag = flag
-        self.tmp: Optional[str] = None
-        self._fd: Optional[int] = None
+        super().__init__(path, overwrite, verify, flag)
 
     def open(self) -> str:
         """Create the temporary folder, with the mode ``mkdir`` would give (after removing stale ones)."""
