@@ -71,6 +71,11 @@ PartitionName={partition} Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
 
 
+def daemon(name: str) -> Optional[str]:
+    """The path of a daemon (in ``/usr/sbin``, which a root ``PATH`` may lack), or None."""
+    return shutil.which(name, path=os.pathsep.join([os.environ.get('PATH', ''), '/usr/sbin', '/sbin']))
+
+
 class SlurmUnavailable(RuntimeError):
     """The cluster cannot be installed or started here (the reason is the message)."""
 
@@ -93,9 +98,9 @@ def ensure_installed() -> None:
     Raises:
         SlurmUnavailable: A daemon is missing and cannot be installed (not root, no apt-get, the install failed).
     """
-    if all(shutil.which(d) for d in DAEMONS):
+    missing = [d for d in DAEMONS if not daemon(d)]
+    if not missing:
         return
-    missing = [d for d in DAEMONS if not shutil.which(d)]
     if os.geteuid() != 0:
         raise SlurmUnavailable(f'{", ".join(missing)} not installed, and installing slurm-wlm needs root')
     if not shutil.which('apt-get'):
@@ -106,8 +111,11 @@ def ensure_installed() -> None:
     if result.returncode != 0:
         subprocess.run(['apt-get', 'update', '-q'], env=env, capture_output=True, text=True)
         result = subprocess.run(install, env=env, capture_output=True, text=True)
-    if result.returncode != 0 or not all(shutil.which(d) for d in DAEMONS):
-        raise SlurmUnavailable(f'apt-get install {" ".join(PACKAGES)} failed: {result.stdout[-1500:]}{result.stderr}')
+    if result.returncode != 0:
+        raise SlurmUnavailable(f'apt-get install {" ".join(PACKAGES)} failed: {result.stderr.strip()[-800:]}')
+    missing = [d for d in DAEMONS if not daemon(d)]
+    if missing:
+        raise SlurmUnavailable(f'{" ".join(PACKAGES)} installed, but {", ".join(missing)} not found')
 
 
 @dataclass
@@ -149,7 +157,9 @@ class LocalSlurm:
             f.write(os.urandom(1024))
         socket_path = osp.join(munge_dir, 'munge.socket')
         # the node line as slurmd measures this machine (CPUs, sockets, cores, threads, RealMemory)
-        node = subprocess.run(['slurmd', '-C'], capture_output=True, text=True, check=True).stdout.splitlines()[0]
+        node = subprocess.run([daemon('slurmd'), '-C'], capture_output=True, text=True, check=True).stdout.splitlines()[
+            0
+        ]
         self.host = node.split()[0].split('=', 1)[1]
         ctld_port, slurmd_port = _free_ports(2)
         with open(self.conf, 'w') as f:
@@ -170,7 +180,7 @@ class LocalSlurm:
         self._spawn(
             'munged',
             [
-                'munged',
+                daemon('munged'),
                 '--foreground',
                 '--force',
                 f'--socket={socket_path}',
@@ -181,8 +191,8 @@ class LocalSlurm:
             ],
         )
         self._wait_for(lambda: osp.exists(socket_path), 'munged created no socket')
-        self._spawn('slurmctld', ['slurmctld', '-D', '-f', self.conf])
-        self._spawn('slurmd', ['slurmd', '-D', '-f', self.conf, '-N', self.host])
+        self._spawn('slurmctld', [daemon('slurmctld'), '-D', '-f', self.conf])
+        self._spawn('slurmd', [daemon('slurmd'), '-D', '-f', self.conf, '-N', self.host])
         self._wait_for(lambda: self.node_state() == 'idle', f'node {self.host} not idle')
 
     def _spawn(self, name: str, cmd: List[str]) -> None:
