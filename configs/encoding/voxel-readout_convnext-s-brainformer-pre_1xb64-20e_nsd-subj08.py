@@ -25,5 +25,5 @@ model = dict(
 val_evaluator = dict(subject_file=subject_file)
 test_evaluator = val_evaluator
 
-# lr 1e-3 is for one GPU x 64 images; on more GPUs `tools/train.py --auto-scale-lr` scales it linearly (docs/pipeline.md)
+# lr 1e-3 is for one GPU x 64 images; on more GPUs `tools/train.py --auto-scale-lr` scales it linearly
 auto_scale_lr = dict(base_batch_size=64, enable=False)
