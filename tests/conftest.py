@@ -12,6 +12,7 @@ The world: 3 subjects x 2 sessions of 60 trials (40 images each, 8 shared, 3 rep
 """
 
 import functools
+import multiprocessing.process
 import os
 import os.path as osp
 import shlex
@@ -33,9 +34,9 @@ from _helpers import (
 from mmbrain.datasets.converted_file import subject_file_name, subject_tag
 
 # ------------------------------------------------------------------------------------------------ the fast lane
-# ``pytest -m 'not slow'`` is the edit-test loop; every test that starts an mmengine Runner or a subprocess (itself
-# or through a fixture it is the first to use) must be marked ``@pytest.mark.slow``. The guard below makes an
-# unmarked one fail with that message, so the fast lane stays fast.
+# ``pytest -m 'not slow'`` is the edit-test loop; every test that starts an mmengine Runner, a subprocess or a
+# worker process (itself or through a fixture it is the first to use) must be marked ``@pytest.mark.slow``. The
+# guard below makes an unmarked one fail with that message, so the fast lane stays fast.
 _RUNNING: Dict[str, object] = {}
 
 
@@ -82,6 +83,8 @@ def pytest_configure(config):
     from mmengine.runner import Runner
 
     subprocess.Popen.__init__ = _slow_only('a subprocess', subprocess.Popen.__init__, _starts_a_program)
+    # worker processes too: torch.multiprocessing.spawn, DataLoader workers (num_workers > 0)
+    multiprocessing.process.BaseProcess.start = _slow_only('a process', multiprocessing.process.BaseProcess.start)
     Runner.__init__ = _slow_only('an mmengine Runner', Runner.__init__)
 
 

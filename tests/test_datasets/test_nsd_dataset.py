@@ -118,6 +118,7 @@ def test_collate_pads_mixed_subjects(nsd_world):
     assert len({s['inputs']['fmri']['streams'].shape[0] for s in samples}) > 1
 
 
+@pytest.mark.slow
 def test_dataloader_with_two_workers_opens_files_only_in_workers(nsd_world):
     row_reader._cache.clear()
     cfg = dict(

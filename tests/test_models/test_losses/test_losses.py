@@ -156,6 +156,7 @@ def _worker(rank, world_size, init_file, out_dir):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_gathered_loss_and_grads_equal_full_batch(tmp_path):
     """Two gloo processes with half a batch each == one process with the whole batch (loss and gradients): the
     contrastive loss and each guidance setting."""
