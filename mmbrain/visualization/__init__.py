@@ -14,43 +14,33 @@ scalars, which :mod:`mmbrain.evaluation.scalar_logs` reads back).
 - :mod:`.gradcam_figure`: the Fig. 6 grid, one row per model;
 - :mod:`.ablation`: the pretraining-variants bars (paper Table 3 when the variants are its ablations);
 - :mod:`.figure_io`: headless figures, atomic saving, rasterising.
+
+Each is imported on first use (:mod:`mmbrain.utils.lazy`): the plots import matplotlib, only Grad-CAM imports torch.
 """
 
-from .ablation import plot_ablation
-from .brain_map import nilearn_available, plot_brain_map, plot_result_maps
-from .figure_io import figure_to_rgb, new_figure, save_figure
-from .gradcam import (
-    BrainformerImageEmbed,
-    GradCAMResult,
-    brain_gradcam,
-    brainformer_gradcam,
-    gradcam_sanity,
-    randomize_backbone,
-    sanity_lines,
-)
-from .gradcam_figure import overlay_cam, plot_brainformer_gradcam, plot_gradcam_grid
-from .roi_bars import ceiling_in_r, plot_roi_correlations
-from .training_curves import plot_training_curves
+from ..utils.lazy import lazy_exports
 
-__all__ = [
-    'plot_training_curves',
-    'plot_roi_correlations',
-    'plot_brain_map',
-    'plot_result_maps',
-    'nilearn_available',
-    'plot_gradcam_grid',
-    'plot_brainformer_gradcam',
-    'plot_ablation',
-    'brain_gradcam',
-    'GradCAMResult',
-    'BrainformerImageEmbed',
-    'brainformer_gradcam',
-    'gradcam_sanity',
-    'randomize_backbone',
-    'sanity_lines',
-    'overlay_cam',
-    'ceiling_in_r',
-    'save_figure',
-    'new_figure',
-    'figure_to_rgb',
-]
+_EXPORTS = {
+    'plot_training_curves': '.training_curves',
+    'plot_roi_correlations': '.roi_bars',
+    'ceiling_in_r': '.roi_bars',
+    'plot_brain_map': '.brain_map',
+    'plot_result_maps': '.brain_map',
+    'nilearn_available': '.brain_map',
+    'plot_ablation': '.ablation',
+    'brain_gradcam': '.gradcam',
+    'GradCAMResult': '.gradcam',
+    'BrainformerImageEmbed': '.gradcam',
+    'brainformer_gradcam': '.gradcam',
+    'gradcam_sanity': '.gradcam',
+    'randomize_backbone': '.gradcam',
+    'sanity_lines': '.gradcam',
+    'plot_gradcam_grid': '.gradcam_figure',
+    'plot_brainformer_gradcam': '.gradcam_figure',
+    'overlay_cam': '.gradcam_figure',
+    'save_figure': '.figure_io',
+    'new_figure': '.figure_io',
+    'figure_to_rgb': '.figure_io',
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
