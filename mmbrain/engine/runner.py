@@ -12,6 +12,7 @@ mmbrain's own runtime (``configs/_base_/default_runtime.py``) and the detection 
 * **resumable checkpoints only**: ``resume`` refuses, with the file named, a checkpoint without a training state
   (optimizer, message hub, epoch / iteration) or whose weights do not fit the model, before mmengine would fail
   with a bare ``KeyError`` or "resume" from random weights;
+* **ranks that end with their torchrun agent** (:func:`mmbrain.pipeline.processes.die_with_torchrun_agent`);
 * **multi-process training on CPUs**: without CUDA, a distributed launch (``--launcher pytorch`` / ``slurm`` /
   ``mpi``) starts gloo instead of NCCL and wraps the model in
   :class:`~mmbrain.engine.cpu_distributed.CPUDistributedDataParallel`; with CUDA everything stays mmengine's.
@@ -45,6 +46,11 @@ class BrainRunner(Runner):
     """
 
     def __init__(self, *args, **kwargs) -> None:
+        from mmbrain.pipeline.processes import die_with_torchrun_agent
+
+        # under torchrun (mmdet's / mmseg's own tools too): end with the agent, which starts each rank in a session
+        # of its own (tools/train.py does this first thing; here it covers the other libraries' tools)
+        die_with_torchrun_agent()
         enable_safe_checkpoint_loading()
         super().__init__(*args, **kwargs)
 

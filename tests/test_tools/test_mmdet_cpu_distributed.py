@@ -7,6 +7,7 @@ import importlib.util
 import os
 import os.path as osp
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -30,11 +31,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_mmdet_train_tool_runs_two_gloo_processes(nsd_world, backbone_checkpoints, tmp_path):
+def _two_process_command(nsd_world, backbone_checkpoints, work_dir, max_epochs=1):
+    """torchrun, two processes, mmdet's own tools/train.py on the tiny det config (4 images, batch 1)."""
     coco = nsd_world.coco_dir + '/'
     val = f'{coco}annotations/instances_val2017.json'
-    work_dir = tmp_path / 'work'
     cmd = [
         sys.executable,
         '-m',
@@ -56,7 +56,7 @@ def test_mmdet_train_tool_runs_two_gloo_processes(nsd_world, backbone_checkpoint
         f'val_dataloader.dataset.data_root={coco}',
         f'val_evaluator.0.ann_file={val}',
         f'val_evaluator.1.ann_file={val}',
-        'train_cfg.max_epochs=1',
+        f'train_cfg.max_epochs={max_epochs}',
         'default_hooks.logger.interval=1',
         'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
@@ -64,6 +64,13 @@ def test_mmdet_train_tool_runs_two_gloo_processes(nsd_world, backbone_checkpoint
         'val_dataloader.persistent_workers=False',
     ]
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=f'{REPO}{os.pathsep}' + os.environ.get('PYTHONPATH', ''))
+    return cmd, env
+
+
+@pytest.mark.slow
+def test_mmdet_train_tool_runs_two_gloo_processes(nsd_world, backbone_checkpoints, tmp_path):
+    work_dir = tmp_path / 'work'
+    cmd, env = _two_process_command(nsd_world, backbone_checkpoints, work_dir)
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=600)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-5000:]
@@ -74,3 +81,42 @@ def test_mmdet_train_tool_runs_two_gloo_processes(nsd_world, backbone_checkpoint
     assert re.search(r'Epoch\(train\) \[1\]\[2/2\]', log), log[-3000:]
     ckpt = load_checkpoint_safely(str(work_dir / 'epoch_1.pth'))
     assert ckpt['meta']['iter'] == 2 and not any(k.startswith('module.') for k in ckpt['state_dict'])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='/proc and PR_SET_PDEATHSIG')
+def test_mmdet_ranks_end_with_their_torchrun_agent(nsd_world, backbone_checkpoints, tmp_path):
+    """torchrun starts each rank in a session of its own: BrainRunner asks the kernel to end a rank with its agent,
+    so killing the agent (SIGKILL) leaves no rank of mmdet's tool training on."""
+    from test_pipeline._processes import processes_naming, wait_for
+
+    work_dir = tmp_path / 'work'
+    cmd, env = _two_process_command(nsd_world, backbone_checkpoints, work_dir, max_epochs=50)
+
+    def ranks():
+        out = []
+        for pid in processes_naming(str(work_dir)):
+            try:
+                cmdline = open(f'/proc/{pid}/cmdline').read()
+            except OSError:
+                continue
+            if 'tools/train.py' in cmdline and 'torch.distributed.run' not in cmdline:
+                out.append(pid)
+        return out
+
+    log_path = tmp_path / 'torchrun.log'
+    with open(log_path, 'w') as log:
+        agent = subprocess.Popen(cmd, cwd=str(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for(lambda: 'Epoch(train)' in log_path.read_text() or agent.poll() is not None, 300)
+        assert agent.poll() is None and len(ranks()) == 2, log_path.read_text()[-3000:]
+        agent.kill()
+        agent.wait(30)
+        assert wait_for(lambda: not ranks(), 30), 'ranks left training after their agent died'
+    finally:
+        agent.kill()
+        for pid in processes_naming(str(work_dir)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
