@@ -32,6 +32,7 @@ from mmbrain.utils.checkpoint import (
     enable_safe_checkpoint_loading,
     load_checkpoint_safely,
 )
+from mmbrain.utils.cli import placeholder_problem
 
 from .cpu_distributed import cpu_model_wrapper_cfg, init_gloo_process_group
 
@@ -51,6 +52,10 @@ class BrainRunner(Runner):
         # under torchrun (mmdet's / mmseg's own tools too): end with the agent, which starts each rank in a session
         # of its own (tools/train.py does this first thing; here it covers the other libraries' tools)
         die_with_torchrun_agent()
+        work_dir = kwargs.get('work_dir', args[1] if len(args) > 1 else None)
+        problem = placeholder_problem(work_dir) if work_dir is not None else None
+        if problem:  # the work dir's dumped config would read back with another path
+            raise ValueError(f'work_dir {problem}')
         enable_safe_checkpoint_loading()
         super().__init__(*args, **kwargs)
 

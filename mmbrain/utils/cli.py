@@ -69,11 +69,19 @@ def merge_cfg_options(cfg: Any, pairs: Optional[List[str]]) -> Optional[Dict]:
     return options
 
 
-def check_path_option(option: str, path: Optional[str]) -> None:
-    """A usage error (exit 2) for a path that mmengine would change when it reads a config back (it replaces
-    ``{{ ... }}`` placeholders in every config text, the one dumped into the work dir included)."""
-    if path is not None and _PLACEHOLDER.search(str(path)):
-        usage_error(
-            f'{option} {path}: a path containing "{{{{ ... }}}}" is replaced by mmengine when a config holding it is '
-            'read back (e.g. {{ fileDirname }}); choose a path without "{{"'
+def placeholder_problem(path: str) -> Optional[str]:
+    """Why mmengine would change ``path`` when it reads back a config holding it (it replaces ``{{ ... }}``
+    placeholders in every config text, the one dumped into the work dir included), or None."""
+    if _PLACEHOLDER.search(str(path)):
+        return (
+            f'{path}: a path containing "{{{{ ... }}}}" is replaced by mmengine when a config holding it is read back '
+            '(e.g. {{ fileDirname }}); choose a path without "{{"'
         )
+    return None
+
+
+def check_path_option(option: str, path: Optional[str]) -> None:
+    """A usage error (exit 2) for a path that mmengine would change (:func:`placeholder_problem`)."""
+    problem = placeholder_problem(path) if path is not None else None
+    if problem:
+        usage_error(f'{option} {problem}')

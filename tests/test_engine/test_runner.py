@@ -151,3 +151,11 @@ def test_training_stops_when_the_pretrained_weights_do_not_fit(tmp_path):
     runner.model = Model()
     with pytest.raises(CheckpointError, match='init_cfg of net.backbone'):
         runner.train()
+
+
+@pytest.mark.slow
+def test_a_work_dir_that_mmengine_would_rewrite_is_refused(tmp_path):
+    """mmdet's and mmseg's tools take --work-dir as given: BrainRunner refuses what mmengine would read back changed."""
+    with pytest.raises(ValueError, match=r'work_dir .*\{\{ fileDirname \}\}.* is replaced by mmengine'):
+        _runner(tmp_path / '{{ fileDirname }}')
+    assert not (tmp_path / '{{ fileDirname }}').exists()
