@@ -300,3 +300,14 @@ def test_gradcam_rows_name_what_the_image_embedding_is_compared_with():
     assert ylabels == ['CLIP\nvs caption embedding', 'Brainformer\nvs brain embedding']
     assert fig._suptitle.get_text() == 'Grad-CAM of cos(image embedding, caption embedding or brain embedding)'
     assert fig._supxlabel.get_text() == 'Sanity checks: ...'
+
+
+def test_roi_bars_legend_covers_no_bar_and_the_axis_says_its_unit():
+    scores = {f'model {i}': {g: 0.1 * (i + 1) for g in GROUPS} for i in range(6)}
+    fig = plot_roi_correlations(scores, noise_ceiling={g: [36.0] for g in GROUPS}, dpi=DPI)
+    renderer = fig.canvas.get_renderer()
+    (ax,) = fig.axes
+    legend = ax.get_legend()
+    assert len(legend.get_texts()) == 6 + 1  # the models and the noise ceiling, nothing per group
+    assert not _extent(legend, renderer).overlaps(_extent(ax, renderer)), 'the legend covers the bars'
+    assert 'Pearson r' in ax.get_ylabel()
