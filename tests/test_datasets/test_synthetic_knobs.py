@@ -9,7 +9,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from _helpers import REPO
+from _helpers import REPO, world_args
 from scipy.io import loadmat
 
 from mmbrain.datasets.nsd_files import betas_path, expdesign_path
@@ -18,17 +18,7 @@ from mmbrain.datasets.synthetic.captions import _BACKGROUND_PHRASES, DEFAULT_DET
 from mmbrain.datasets.synthetic.scenes import render_scene
 
 #: one subject, 3 sessions of 80 trials (80 images, 3 repetitions), 16 px, a coarse grid: a second or two each
-SMALL = dict(
-    n_subjects=1,
-    n_sessions=3,
-    trials_per_session=80,
-    image_size=16,
-    volume_scale=0.1,
-    n_coco_extra=2,
-    n_ade=2,
-    progress=False,
-    seed=3,
-)
+SMALL = world_args(n_sessions=3, trials_per_session=80, seed=3)
 
 
 def _world(tmp_path, name, **knobs):
