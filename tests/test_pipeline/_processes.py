@@ -32,6 +32,20 @@ def processes_naming(text: str) -> List[int]:
     return found
 
 
+def training_ranks(text: str) -> List[int]:
+    """The live ``tools/train.py`` ranks (not their torchrun agent) whose command line contains ``text``."""
+    ranks = []
+    for pid in processes_naming(text):
+        try:
+            with open(f'/proc/{pid}/cmdline') as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if 'tools/train.py' in cmdline and 'torch.distributed.run' not in cmdline:
+            ranks.append(pid)
+    return ranks
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` seconds passed; returns its last value."""
     end = time.monotonic() + timeout

@@ -8,12 +8,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
 
 import pytest
 from test_tools.test_dist_train import PRETRAIN_CONFIG, REPO, free_port, pretrain_options
 
-from ._processes import processes_naming, wait_for
+from ._processes import processes_naming, training_ranks, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,19 +27,6 @@ work, command = sys.argv[1], json.loads(sys.argv[2])
 command = [Out() if a == "{out}" else a for a in command]
 StageRunner([Stage("train", "two ranks", [command], root=work)], work).run()
 """
-
-
-def _ranks(work: str) -> List[int]:
-    """The training ranks (not their torchrun agent) of the run in ``work``."""
-    ranks = []
-    for pid in processes_naming(work):
-        try:
-            cmdline = open(f'/proc/{pid}/cmdline').read()
-        except OSError:
-            continue
-        if 'tools/train.py' in cmdline and 'torch.distributed.run' not in cmdline:
-            ranks.append(pid)
-    return ranks
 
 
 def _training(nsd_world, tmp_path: Path):
@@ -67,7 +53,7 @@ def test_a_pipeline_killed_during_two_rank_training_leaves_no_rank(nsd_world, tm
         [sys.executable, '-c', PIPELINE, work, json.dumps(command)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        started = wait_for(lambda: len(_ranks(work)) == 2 or pipeline.poll() is not None, 120)
+        started = wait_for(lambda: len(training_ranks(work)) == 2 or pipeline.poll() is not None, 120)
         log.seek(0)
         assert started and pipeline.poll() is None, log.read()[-3000:]
         # training under way: both ranks past the rendezvous, writing the stage's log
@@ -91,13 +77,13 @@ def test_a_torchrun_worker_ends_with_its_agent(nsd_world, tmp_path):
     log = open(tmp_path / 'torchrun.log', 'w+')
     agent = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        assert wait_for(lambda: len(_ranks(work)) == 2 or agent.poll() is not None, 120)
+        assert wait_for(lambda: len(training_ranks(work)) == 2 or agent.poll() is not None, 120)
         log.seek(0)
         assert agent.poll() is None, log.read()[-3000:]
         assert wait_for(lambda: 'Epoch(train)' in open(tmp_path / 'torchrun.log').read(), 180)  # both ranks in main
         agent.kill()  # bash exec'd torchrun: this is the agent
         agent.wait(30)
-        assert wait_for(lambda: not _ranks(work), 30)
+        assert wait_for(lambda: not training_ranks(work), 30)
     finally:
         agent.kill()
         _kill_leftovers(work)

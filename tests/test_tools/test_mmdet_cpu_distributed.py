@@ -88,21 +88,13 @@ def test_mmdet_train_tool_runs_two_gloo_processes(nsd_world, backbone_checkpoint
 def test_mmdet_ranks_end_with_their_torchrun_agent(nsd_world, backbone_checkpoints, tmp_path):
     """torchrun starts each rank in a session of its own: BrainRunner asks the kernel to end a rank with its agent,
     so killing the agent (SIGKILL) leaves no rank of mmdet's tool training on."""
-    from test_pipeline._processes import processes_naming, wait_for
+    from test_pipeline._processes import processes_naming, training_ranks, wait_for
 
     work_dir = tmp_path / 'work'
     cmd, env = _two_process_command(nsd_world, backbone_checkpoints, work_dir, max_epochs=50)
 
     def ranks():
-        out = []
-        for pid in processes_naming(str(work_dir)):
-            try:
-                cmdline = open(f'/proc/{pid}/cmdline').read()
-            except OSError:
-                continue
-            if 'tools/train.py' in cmdline and 'torch.distributed.run' not in cmdline:
-                out.append(pid)
-        return out
+        return training_ranks(str(work_dir))
 
     log_path = tmp_path / 'torchrun.log'
     with open(log_path, 'w') as log:
