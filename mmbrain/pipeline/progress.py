@@ -112,8 +112,11 @@ class Progress:
             for s in self.stages
             if s.name not in self.done and s.name not in self.failed_stages and self.estimate[s.name] is None
         ]
-        if self.left or self.running:
+        stages = f'{len(unknown)} stage{"s" if len(unknown) > 1 else ""} never run before'
+        if (self.left or self.running) and len(unknown) == self.left + len(self.running):
+            text += f'; no estimate of the time left yet ({stages})'
+        elif self.left or self.running:
             text += f'; about {_duration(self.seconds_left(now))} left'
             if unknown:
-                text += f' (not counting {len(unknown)} stage{"s" if len(unknown) > 1 else ""} never run before)'
+                text += f' (not counting {stages})'
         return text

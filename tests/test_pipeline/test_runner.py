@@ -249,6 +249,16 @@ def test_progress_counts_and_estimates_from_earlier_runs(tmp_path):
     assert progress.summary(now=30.0).startswith('1/4 done, 0 running, 3 left; about')
 
 
+def test_progress_without_any_earlier_time_gives_no_estimate(tmp_path):
+    stages = [Stage(k, k, [], root=str(tmp_path)) for k in 'xy']
+    progress = Progress(stages, slots=2)
+    progress.started('x')
+    assert (
+        progress.summary(now=0.0)
+        == '0/2 done, 1 running, 1 left; no estimate of the time left yet (2 stages never run before)'
+    )
+
+
 @pytest.mark.slow
 def test_the_lock_hint_names_the_folder_held(tmp_path):
     work, data = str(tmp_path / 'work'), str(tmp_path / 'data')
