@@ -15,6 +15,13 @@
 # A second run finds everything in place (a stamp over the requirement files) and returns in about a second.
 set -euo pipefail
 
+case "${1-}" in
+  -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  "") ;;
+  *) printf 'usage: bash tools/setup_env.sh   (no arguments; its settings are environment variables: see --help)\n' >&2
+     exit 2 ;;
+esac
+
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MMBRAIN_VENV:-$REPO/.venv}"
 PY_BOOT="${MMBRAIN_PYTHON:-python3}"

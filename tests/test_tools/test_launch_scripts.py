@@ -118,3 +118,16 @@ def test_slurm_scripts_pass_tasks_gres_and_launcher(checkout):
     assert out.rstrip().endswith('tools/test.py cfg.py ckpt.pth --launcher=slurm')
     out = run(checkout, 'slurm_test.sh', *SCRIPTS['slurm_test.sh'], GRES='gpu:a100:4', SRUN_ARGS='--qos=high -t 10')
     assert '--gres=gpu:a100:4' in out.stdout and '--qos=high -t 10 python -u' in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('args, code', [(['--help'], 0), (['-h'], 0), (['--venv', 'x'], 2)])
+def test_setup_env_help_and_arguments_install_nothing(tmp_path, args, code):
+    """``setup_env.sh --help`` prints what it does and exits; an argument it does not take is a usage error. Neither
+    creates the environment (the first set-up is a 20-minute install)."""
+    venv = tmp_path / 'venv'
+    env = dict(os.environ, MMBRAIN_VENV=str(venv))
+    result = subprocess.run(['bash', str(TOOLS / 'setup_env.sh'), *args], env=env, capture_output=True, text=True)
+    assert result.returncode == code, result.stderr
+    assert ('MMBRAIN_VENV' in result.stdout) if code == 0 else ('usage: bash tools/setup_env.sh' in result.stderr)
+    assert not venv.exists()
