@@ -313,8 +313,8 @@ def _tasks(configs: Dict[str, str], encoding_gpus: Optional[int] = None) -> List
         ),
         DownstreamTask(
             name='encoding',
-            title='Brain response prediction (held-out subject 8, 1x1-pooled readout, test split scored '
-            'once; checkpoint chosen on validation)',
+            title='Brain response prediction (held-out subject 8, pooled readout, test split scored once; '
+            'checkpoint chosen on validation)',
             config=configs['encoding'],
             metrics=ENCODING_METRICS,
             notes=(_ENCODING_NOTE,),
@@ -334,7 +334,8 @@ def _tasks(configs: Dict[str, str], encoding_gpus: Optional[int] = None) -> List
                 metrics=ENCODING_METRICS,
                 notes=(
                     'The spatial readout keeps where in the image a feature is (a factorised spatial x feature '
-                    'readout), which the 1x1-pooled readout discards; early visual cortex is retinotopic.',
+                    'readout), which the pooled readout (1x1 in the paper-scale configs, 2x2 in the demo) mostly '
+                    'discards; early visual cortex is retinotopic.',
                 ),
                 reads_brain=True,
                 gpus=encoding_gpus,
@@ -448,7 +449,7 @@ def synthetic_plan(
     """The default job: the synthetic NSD world at 2-core-CPU scale (configs/demo/).
 
     Pretrains Brainformer (the chosen guidance variant), the shuffled-pairing control, CLIP and the guidance
-    ablations (w/o the guidance loss at λ_con 0.5 and at λ_con 1.0, Eq. 6 as printed); det / seg / encoding (1x1 and
+    ablations (w/o the guidance loss at λ_con 0.5 and at λ_con 1.0, Eq. 6 as printed); det / seg / encoding (pooled and
     spatial readout) from random init, shuffled, CLIP and Brainformer, encoding (with the ridge baseline) also from
     the ablations. ``table3`` adds the Table 3 ablations (a learned positional embedding; Algorithm 1's printed
     window count); ``guidance_ablations=False`` leaves the guidance ablations out (to make room in the time
