@@ -106,6 +106,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         'readout runs on one GPU, as its config is tuned)',
     )
     parser.add_argument(
+        '--node-gpus',
+        type=int,
+        metavar='G',
+        help='with --nsd-root: GPUs of this node shared by the stages running at once (default: --gpus); each '
+        'running stage gets its own CUDA_VISIBLE_DEVICES set, so --node-gpus 8 --gpus 4 --jobs 2 runs two 4-GPU '
+        'trainings side by side',
+    )
+    parser.add_argument(
         '--backbone', choices=['convnext-s', 'swin-s'], default='convnext-s', help='with --nsd-root: the image backbone'
     )
     parser.add_argument(
@@ -150,6 +158,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f'--seeds: each seed once, got {args.seeds}')
     if args.gpus < 1:
         parser.error('--gpus must be at least 1')
+    if args.node_gpus is not None and args.node_gpus < args.gpus:
+        parser.error(f'--node-gpus {args.node_gpus} is fewer than the --gpus {args.gpus} each training needs')
     if args.jobs is None:
         from mmbrain.pipeline.executor import available_cpus
 
@@ -225,7 +235,8 @@ def main(argv=None) -> int:
         from mmbrain.pipeline.slurm import executor_from_args
 
         executor = executor_from_args(args, args.parser)  # None: children of this process
-        gpus = None if plan.synthetic else plan.gpus  # shared among the stages running at once (Stage.gpus)
+        # the node's GPUs, shared among the stages running at once (each takes its Stage.gpus)
+        gpus = None if plan.synthetic else (args.node_gpus or plan.gpus)
         runner = StageRunner(stages, plan.work_dir, redo=args.redo, jobs=args.jobs, gpus=gpus, executor=executor)
     except PipelineUsageError as err:
         args.parser.error(str(err))

@@ -70,6 +70,7 @@ def test_usage_errors(tool):
         ['--nsd-root', 'data/nsd', '--world-args', '--snr 0'],
         ['--nsd-root', 'data/nsd', '--converted', 'a', '--converted-root', 'b'],
         ['--nsd-root', 'data/nsd', '--backbone', 'swin-s', '--table3'],  # no swin-s Table 3 configs
+        ['--nsd-root', 'data/nsd', '--gpus', '4', '--node-gpus', '2'],  # fewer than one training needs
     ):
         with pytest.raises(SystemExit) as exc:
             tool.main(argv)
@@ -85,6 +86,20 @@ def test_jobs_default_to_the_cpu_cores_on_the_synthetic_world(tool, monkeypatch)
     assert tool.parse_args([]).jobs == tool.MAX_DEFAULT_JOBS
     assert tool.parse_args(['--jobs', '1']).jobs == 1
     assert tool.parse_args(['--nsd-root', 'data/nsd']).jobs == 1  # every training there uses all --gpus
+
+
+@pytest.mark.parametrize('argv, pool', [([], 8), (['--gpus', '4', '--node-gpus', '8'], 8), (['--gpus', '4'], 4)])
+def test_the_node_gpus_are_the_pool_shared_by_running_stages(tool, monkeypatch, argv, pool):
+    seen = {}
+
+    def recording_runner(*args, **kwargs):
+        seen.update(kwargs)
+        raise pipeline.PipelineUsageError('recorded')
+
+    monkeypatch.setattr(pipeline, 'StageRunner', recording_runner)
+    with pytest.raises(SystemExit):
+        tool.main(['--nsd-root', 'data/nsd', '--list', *argv])
+    assert seen['gpus'] == pool
 
 
 def _plan_of(tool, monkeypatch, argv):
