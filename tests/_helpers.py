@@ -71,6 +71,22 @@ def caption_options(nsd_world, prefix: str, step: int = 1) -> Dict[str, object]:
     }
 
 
+def tiny_brainformer_encoder(roi_names, **changes) -> dict:
+    """The smallest Brainformer fMRI encoder config (16-dim tokens, Conv1D k=8 s=4, windows w=8 s=4) over
+    ``roi_names``, with ``changes``."""
+    encoder = dict(
+        type='BrainformerEncoder',
+        roi_names=list(roi_names),
+        embed_dims=16,
+        num_heads=2,
+        conv_kernel=8,
+        conv_stride=4,
+        window_size=8,
+        window_stride=4,
+    )
+    return dict(encoder, **changes)
+
+
 #: ROI groups and voxel counts of the tiny pretrainers of the Grad-CAM and sanity-check tests.
 TINY_VOXELS = dict(v1=30, faces=12)
 

@@ -9,7 +9,7 @@ import os.path as osp
 import pytest
 import torch
 from _brain_batch import make_brain_batch
-from _helpers import PRETRAIN_CONFIGS, REPO, TINY_CONVNEXT, world_data_options
+from _helpers import PRETRAIN_CONFIGS, REPO, TINY_CONVNEXT, tiny_brainformer_encoder, world_data_options
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -28,17 +28,7 @@ def _model(negatives='rois', rois=ROI_GROUPS):
             type='BrainformerPretrainer',
             backbone=TINY_CONVNEXT,
             backbone_out_dims=32,
-            fmri_encoder=dict(
-                type='BrainformerEncoder',
-                roi_names=list(rois),
-                embed_dims=16,
-                num_heads=2,
-                conv_kernel=8,
-                conv_stride=4,
-                window_size=8,
-                window_stride=4,
-                pos_embed=dict(type='Voxel3DEmbedding', coord_scale=0.01),
-            ),
+            fmri_encoder=tiny_brainformer_encoder(rois, pos_embed=dict(type='Voxel3DEmbedding', coord_scale=0.01)),
             guidance_loss=guidance,
         )
     )

@@ -8,22 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 from _brain_batch import make_brain_batch
-from _helpers import TINY_CONVNEXT
+from _helpers import TINY_CONVNEXT, tiny_brainformer_encoder
 from mmengine.registry import init_default_scope
 
 from mmbrain.registry import MODELS
 
 ROIS = ['v1', 'faces']
-ENCODER = dict(
-    type='BrainformerEncoder',
-    roi_names=ROIS,
-    embed_dims=16,
-    num_heads=2,
-    conv_kernel=8,
-    conv_stride=4,
-    window_size=8,
-    window_stride=4,
-)
+ENCODER = tiny_brainformer_encoder(ROIS)
 CONVNEXT = TINY_CONVNEXT
 SWIN = dict(
     type='mmpretrain.SwinTransformer',

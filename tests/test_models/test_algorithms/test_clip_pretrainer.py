@@ -5,7 +5,7 @@ import socket
 
 import pytest
 import torch
-from _helpers import TINY_CONVNEXT
+from _helpers import TINY_CONVNEXT, tiny_brainformer_encoder
 from mmengine.registry import init_default_scope
 from mmpretrain.structures import DataSample
 
@@ -69,16 +69,7 @@ def test_image_tower_matches_brainformer_keys():
             type='BrainformerPretrainer',
             backbone=CONVNEXT,
             backbone_out_dims=32,
-            fmri_encoder=dict(
-                type='BrainformerEncoder',
-                roi_names=['v1', 'faces'],
-                embed_dims=16,
-                num_heads=2,
-                conv_kernel=8,
-                conv_stride=4,
-                window_size=8,
-                window_stride=4,
-            ),
+            fmri_encoder=tiny_brainformer_encoder(['v1', 'faces']),
         )
     )
 
