@@ -66,6 +66,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         'run the encoding tasks and the Grad-CAM rows from them (default: on with several seeds, off for one, '
         'so that the one-seed demo fits its 30-minute budget; with --nsd-root: off)',
     )
+    from mmbrain.pipeline.plan import ABLATIONS
+
+    parser.add_argument(
+        '--ablations',
+        nargs='+',
+        choices=[key for _, key in ABLATIONS],
+        metavar='KEY',
+        help='pretrain exactly these ablations instead of what --guidance-ablations and --table3 choose (any of: '
+        f'{", ".join(key for _, key in ABLATIONS)}), e.g. to fit a study into its time',
+    )
     parser.add_argument('--world-seed', type=int, default=0, help='seed of the synthetic world (shared by all seeds)')
     parser.add_argument(
         '--world-args',
@@ -138,6 +148,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_executor_arguments(parser)  # --executor slurm and its options (partition, time limits, GPUs, ...)
     args = parser.parse_args(argv)
     args.seeds = args.seeds or [0 if args.seed is None else args.seed]
+    if args.ablations is not None and (args.table3 is not None or args.guidance_ablations is not None):
+        parser.error('--ablations chooses the ablations one by one: give it or --table3 / --guidance-ablations')
     try:
         args.world_args, args.convert_args = shlex.split(args.world_args), shlex.split(args.convert_args)
     except ValueError as err:
@@ -211,7 +223,13 @@ def main(argv=None) -> int:
     study = len(args.seeds) > 1 and not args.nsd_root
     table3 = study if args.table3 is None else args.table3
     guidance_ablations = study if args.guidance_ablations is None else args.guidance_ablations
-    common = dict(seeds=args.seeds, table3=table3, guidance_ablations=guidance_ablations, report=args.report)
+    common = dict(
+        seeds=args.seeds,
+        table3=table3,
+        guidance_ablations=guidance_ablations,
+        ablations=args.ablations,
+        report=args.report,
+    )
     try:
         if args.nsd_root:
             plan = nsd_plan(

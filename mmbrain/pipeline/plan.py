@@ -372,9 +372,26 @@ GUIDANCE_ABLATIONS = (
 TABLE3_ABLATIONS = (('learned positional embedding', 'learned-pos-embed'), ('printed window count', 'printed-windows'))
 
 
-def _ablations(pattern: str, guidance: bool, table3: bool) -> List[Ablation]:
-    """The ablations asked for, their configs named by ``pattern`` (``{key}``)."""
-    chosen = (GUIDANCE_ABLATIONS if guidance else ()) + (TABLE3_ABLATIONS if table3 else ())
+#: Every ablation (label, key), in the order the plan declares them.
+ABLATIONS = GUIDANCE_ABLATIONS + TABLE3_ABLATIONS
+
+
+def _ablations(pattern: str, guidance: bool, table3: bool, keys: Optional[Sequence[str]] = None) -> List[Ablation]:
+    """The ablations asked for, their configs named by ``pattern`` (``{key}``): those of ``keys`` (any of
+    :data:`ABLATIONS`), or else the guidance and / or Table 3 groups.
+
+    Raises:
+        ValueError: A key that names no ablation.
+    """
+    if keys is None:
+        chosen = (GUIDANCE_ABLATIONS if guidance else ()) + (TABLE3_ABLATIONS if table3 else ())
+    else:
+        unknown = sorted(set(keys) - {key for _, key in ABLATIONS})
+        if unknown:
+            raise ValueError(
+                f'no ablation {", ".join(unknown)}; the ablations are {", ".join(key for _, key in ABLATIONS)}'
+            )
+        chosen = tuple((label, key) for label, key in ABLATIONS if key in keys)
     return [(label, key, pattern.format(key=key)) for label, key in chosen]
 
 
@@ -442,6 +459,7 @@ def synthetic_plan(
     seeds: Sequence[int] = (0,),
     table3: bool = False,
     guidance_ablations: bool = True,
+    ablations: Optional[Sequence[str]] = None,
     world_seed: int = 0,
     world_args: Sequence[str] = (),
     report: Optional[str] = None,
@@ -453,13 +471,14 @@ def synthetic_plan(
     spatial readout) from random init, shuffled, CLIP and Brainformer, encoding (with the ridge baseline) also from
     the ablations. ``table3`` adds the Table 3 ablations (a learned positional embedding; Algorithm 1's printed
     window count); ``guidance_ablations=False`` leaves the guidance ablations out (to make room in the time
-    budget). ``world_args`` go to ``make_synthetic_nsd.py`` (e.g. ``('--snr', '0')``: the null world). Relative
+    budget); ``ablations`` (keys of :data:`ABLATIONS`) chooses them one by one instead of both switches.
+    ``world_args`` go to ``make_synthetic_nsd.py`` (e.g. ``('--snr', '0')``: the null world). Relative
     paths resolve against the current folder; the world is generated in ``data/synthetic_nsd``, where the
     ``*synthetic*`` configs read it.
     """
     demo = 'configs/demo/'
-    ablations = _ablations(
-        demo + 'brainformer_convnext-mini_{key}_1xb32-600i_synthetic-demo.py', guidance_ablations, table3
+    chosen = _ablations(
+        demo + 'brainformer_convnext-mini_{key}_1xb32-600i_synthetic-demo.py', guidance_ablations, table3, ablations
     )
     configs = dict(
         det=demo + 'mask-rcnn_convnext-mini-{init}_fpn_1xb4-1500i_synthetic-coco-demo.py',
@@ -481,7 +500,7 @@ def synthetic_plan(
         world_args=tuple(world_args),
         pretrain=_initialisations(
             demo + '{model}_convnext-mini{variant}_1xb32-600i_synthetic-demo.py',
-            ablations,
+            chosen,
             synthetic_world_statements(list(configs), world_args),
         ),
         tasks=_tasks(configs),
@@ -502,6 +521,7 @@ def nsd_plan(
     seeds: Sequence[int] = (0,),
     table3: bool = False,
     guidance_ablations: bool = False,
+    ablations: Optional[Sequence[str]] = None,
     converted_root: Optional[str] = None,
     converted: Optional[str] = None,
     convert_args: Sequence[str] = (),
@@ -527,10 +547,13 @@ def nsd_plan(
     nsd_root = osp.abspath(nsd_root)
     work_dir = osp.abspath(work_dir)
     converted_dir = osp.abspath(converted or converted_root or osp.join(work_dir, 'converted'))
-    ablations = _ablations(
-        f'configs/pretrain/ablations/brainformer_{backbone}_{{key}}_8xb64-coslr-100e_nsd.py', guidance_ablations, table3
+    chosen = _ablations(
+        f'configs/pretrain/ablations/brainformer_{backbone}_{{key}}_8xb64-coslr-100e_nsd.py',
+        guidance_ablations,
+        table3,
+        ablations,
     )
-    missing = [config for _, _, config in ablations if not osp.isfile(_shipped(config))]
+    missing = [config for _, _, config in chosen if not osp.isfile(_shipped(config))]
     if missing:
         raise ValueError(f'nsd_plan: no {backbone} config for the ablations asked for: {", ".join(missing)}')
     data_overrides: Dict[str, Any] = {}
@@ -547,7 +570,7 @@ def nsd_plan(
         synthetic=False,
         seeds=list(seeds),
         pretrain=_initialisations(
-            'configs/pretrain/{model}_' + backbone + '{variant}_8xb64-coslr-100e_nsd.py', ablations, {}
+            'configs/pretrain/{model}_' + backbone + '{variant}_8xb64-coslr-100e_nsd.py', chosen, {}
         ),
         gpus=gpus,
         convert=converted is None,

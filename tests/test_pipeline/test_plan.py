@@ -187,6 +187,28 @@ def test_guidance_ablations_can_make_room(tmp_path, monkeypatch):
     assert labels == ['random init', 'shuffled pairing', 'CLIP', 'Brainformer']
 
 
+def test_ablations_chosen_one_by_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = synthetic_plan(seeds=[0, 1], ablations=['printed-windows', 'wo-bfg-lcon1.0'])
+    assert [init.key for init in plan.pretrain] == [
+        'brainformer',
+        'wo-bfg-lcon1.0',
+        'printed-windows',
+        'shuffled',
+        'clip',
+    ]
+    names = _by_name(build_stages(plan))
+    assert 'seed1/encoding_printed-windows' in names and not [n for n in names if n.endswith('_wo-bfg')]
+    assert [i.key for i in nsd_plan('data/nsd', ablations=['wo-bfg']).pretrain] == [
+        'brainformer',
+        'wo-bfg',
+        'shuffled',
+        'clip',
+    ]
+    with pytest.raises(ValueError, match='no ablation nonsense; the ablations are wo-bfg, '):
+        synthetic_plan(ablations=['nonsense'])
+
+
 def test_nsd_plan_launchers(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = nsd_plan('data/nsd', gpus=8)

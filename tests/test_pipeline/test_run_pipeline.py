@@ -70,6 +70,8 @@ def test_usage_errors(tool):
         ['--nsd-root', 'data/nsd', '--world-args', '--snr 0'],
         ['--nsd-root', 'data/nsd', '--converted', 'a', '--converted-root', 'b'],
         ['--nsd-root', 'data/nsd', '--backbone', 'swin-s', '--table3'],  # no swin-s Table 3 configs
+        ['--ablations', 'wo-bfg', '--table3'],  # one way to choose at a time
+        ['--ablations', 'no-such-ablation'],
         ['--nsd-root', 'data/nsd', '--gpus', '4', '--node-gpus', '2'],  # fewer than one training needs
     ):
         with pytest.raises(SystemExit) as exc:
@@ -122,6 +124,9 @@ def test_ablations_by_default_in_the_synthetic_study_only(tool, monkeypatch):
     assert {'printed-windows', 'wo-bfg-lcon1.0'} <= set(keys(['--seeds', '0', '1']))
     assert keys(['--nsd-root', 'data/nsd', '--seeds', '0', '1']) == ['brainformer', 'shuffled', 'clip']
     assert 'learned-pos-embed' in keys(['--nsd-root', 'data/nsd', '--table3'])
+    chosen = ['--seeds', '0', '1', '--ablations', 'printed-windows', 'wo-bfg']
+    assert keys(chosen) == ['brainformer', 'wo-bfg', 'printed-windows', 'shuffled', 'clip']
+    assert keys(['--ablations', 'wo-bfg-lcon1.0']) == ['brainformer', 'wo-bfg-lcon1.0', 'shuffled', 'clip']
 
 
 @pytest.mark.slow  # runs the fake stages as child processes
