@@ -66,7 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         'run the encoding tasks and the Grad-CAM rows from them (default: on with several seeds, off for one, '
         'so that the one-seed demo fits its 30-minute budget; with --nsd-root: off)',
     )
-    from mmbrain.pipeline.plan import ABLATIONS
+    from mmbrain.pipeline.plan import ABLATIONS, DOWNSTREAM_TASKS
 
     parser.add_argument(
         '--ablations',
@@ -75,6 +75,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar='KEY',
         help='pretrain exactly these ablations instead of what --guidance-ablations and --table3 choose (any of: '
         f'{", ".join(key for _, key in ABLATIONS)}), e.g. to fit a study into its time',
+    )
+    parser.add_argument(
+        '--tasks',
+        nargs='+',
+        choices=DOWNSTREAM_TASKS,
+        metavar='TASK',
+        help=f'run only these downstream tasks (any of: {", ".join(DOWNSTREAM_TASKS)}; default all), e.g. to fit a '
+        'study into its time',
     )
     parser.add_argument('--world-seed', type=int, default=0, help='seed of the synthetic world (shared by all seeds)')
     parser.add_argument(
@@ -228,6 +236,7 @@ def main(argv=None) -> int:
         table3=table3,
         guidance_ablations=guidance_ablations,
         ablations=args.ablations,
+        task_names=args.tasks,
         report=args.report,
     )
     try:

@@ -285,8 +285,15 @@ _ENCODING_NOTE = (
 )
 
 
-def _tasks(configs: Dict[str, str], encoding_gpus: Optional[int] = None) -> List[DownstreamTask]:
-    """det / seg / encoding (and ``encoding-spatial`` where ``configs`` has it) with their report columns."""
+def _tasks(
+    configs: Dict[str, str], encoding_gpus: Optional[int] = None, names: Optional[Sequence[str]] = None
+) -> List[DownstreamTask]:
+    """det / seg / encoding (and ``encoding-spatial`` where ``configs`` has it) with their report columns; only those
+    of ``names`` where given.
+
+    Raises:
+        ValueError: A name that is not one of these tasks.
+    """
     tasks = [
         DownstreamTask(
             name='det',
@@ -342,7 +349,12 @@ def _tasks(configs: Dict[str, str], encoding_gpus: Optional[int] = None) -> List
                 test_split=True,
             )
         )
-    return tasks
+    if names is None:
+        return tasks
+    unknown = sorted(set(names) - {task.name for task in tasks})
+    if unknown:
+        raise ValueError(f'no task {", ".join(unknown)}; the tasks are {", ".join(task.name for task in tasks)}')
+    return [task for task in tasks if task.name in names]
 
 
 def _comparison(a: str, b: str, question: str, world: WorldStatements) -> Comparison:
@@ -397,6 +409,8 @@ def _ablations(pattern: str, guidance: bool, table3: bool, keys: Optional[Sequen
 
 #: The encoding readouts (the ablations run only these: Table 3 is measured on the brain).
 ENCODING_TASKS = ('encoding', 'encoding-spatial')
+#: Every downstream task's name (the NSD plan has no spatial readout stage).
+DOWNSTREAM_TASKS = ('det', 'seg') + ENCODING_TASKS
 
 
 def _initialisations(config: str, ablations: Sequence[Ablation], world: WorldStatements) -> List[Initialisation]:
@@ -460,6 +474,7 @@ def synthetic_plan(
     table3: bool = False,
     guidance_ablations: bool = True,
     ablations: Optional[Sequence[str]] = None,
+    task_names: Optional[Sequence[str]] = None,
     world_seed: int = 0,
     world_args: Sequence[str] = (),
     report: Optional[str] = None,
@@ -471,7 +486,8 @@ def synthetic_plan(
     spatial readout) from random init, shuffled, CLIP and Brainformer, encoding (with the ridge baseline) also from
     the ablations. ``table3`` adds the Table 3 ablations (a learned positional embedding; Algorithm 1's printed
     window count); ``guidance_ablations=False`` leaves the guidance ablations out (to make room in the time
-    budget); ``ablations`` (keys of :data:`ABLATIONS`) chooses them one by one instead of both switches.
+    budget); ``ablations`` (keys of :data:`ABLATIONS`) chooses them one by one instead of both switches, and
+    ``task_names`` the downstream tasks (default: all).
     ``world_args`` go to ``make_synthetic_nsd.py`` (e.g. ``('--snr', '0')``: the null world). Relative
     paths resolve against the current folder; the world is generated in ``data/synthetic_nsd``, where the
     ``*synthetic*`` configs read it.
@@ -503,7 +519,7 @@ def synthetic_plan(
             chosen,
             synthetic_world_statements(list(configs), world_args),
         ),
-        tasks=_tasks(configs),
+        tasks=_tasks(configs, names=task_names),
         report=report,
         notes=(_DEMO_SCALE_NOTE,),
     )
@@ -522,6 +538,7 @@ def nsd_plan(
     table3: bool = False,
     guidance_ablations: bool = False,
     ablations: Optional[Sequence[str]] = None,
+    task_names: Optional[Sequence[str]] = None,
     converted_root: Optional[str] = None,
     converted: Optional[str] = None,
     convert_args: Sequence[str] = (),
@@ -583,6 +600,7 @@ def nsd_plan(
                 encoding=f'configs/encoding/voxel-readout_{backbone}-{{init}}_1xb64-20e_nsd-subj08.py',
             ),
             encoding_gpus=1,
+            names=task_names,
         ),
         report=report,
     )

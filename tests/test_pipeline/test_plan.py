@@ -209,6 +209,17 @@ def test_ablations_chosen_one_by_one(tmp_path, monkeypatch):
         synthetic_plan(ablations=['nonsense'])
 
 
+def test_tasks_chosen_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = synthetic_plan(seeds=[0, 1], task_names=['encoding', 'det'])
+    assert [task.name for task in plan.tasks] == ['det', 'encoding']
+    names = _by_name(build_stages(plan))
+    assert 'seed1/det_shuffled' in names and 'seed1/ridge_clip' in names
+    assert not [n for n in names if n.startswith(('seed0/seg', 'seed0/encoding-spatial', 'seg_majority'))]
+    with pytest.raises(ValueError, match='no task encoding-spatial; the tasks are det, seg, encoding'):
+        nsd_plan('data/nsd', task_names=['encoding-spatial'])
+
+
 def test_nsd_plan_launchers(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = nsd_plan('data/nsd', gpus=8)

@@ -72,6 +72,8 @@ def test_usage_errors(tool):
         ['--nsd-root', 'data/nsd', '--backbone', 'swin-s', '--table3'],  # no swin-s Table 3 configs
         ['--ablations', 'wo-bfg', '--table3'],  # one way to choose at a time
         ['--ablations', 'no-such-ablation'],
+        ['--tasks', 'retrieval'],
+        ['--nsd-root', 'data/nsd', '--tasks', 'encoding-spatial'],  # no spatial readout stage on NSD
         ['--nsd-root', 'data/nsd', '--gpus', '4', '--node-gpus', '2'],  # fewer than one training needs
     ):
         with pytest.raises(SystemExit) as exc:
@@ -127,6 +129,11 @@ def test_ablations_by_default_in_the_synthetic_study_only(tool, monkeypatch):
     chosen = ['--seeds', '0', '1', '--ablations', 'printed-windows', 'wo-bfg']
     assert keys(chosen) == ['brainformer', 'wo-bfg', 'printed-windows', 'shuffled', 'clip']
     assert keys(['--ablations', 'wo-bfg-lcon1.0']) == ['brainformer', 'wo-bfg-lcon1.0', 'shuffled', 'clip']
+
+
+def test_tasks_by_name(tool, monkeypatch):
+    plan = _plan_of(tool, monkeypatch, ['--tasks', 'seg', 'encoding'])
+    assert [task.name for task in plan.tasks] == ['seg', 'encoding']
 
 
 @pytest.mark.slow  # runs the fake stages as child processes
