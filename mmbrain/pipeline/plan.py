@@ -409,8 +409,6 @@ def _ablations(pattern: str, guidance: bool, table3: bool, keys: Optional[Sequen
 
 #: The encoding readouts (the ablations run only these: Table 3 is measured on the brain).
 ENCODING_TASKS = ('encoding', 'encoding-spatial')
-#: Every downstream task's name (the NSD plan has no spatial readout stage).
-DOWNSTREAM_TASKS = ('det', 'seg') + ENCODING_TASKS
 
 
 def _initialisations(config: str, ablations: Sequence[Ablation], world: WorldStatements) -> List[Initialisation]:
