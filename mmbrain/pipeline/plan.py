@@ -283,6 +283,15 @@ _ENCODING_NOTE = (
     'scored once, at the end, with tools/test.py. The ridge baseline (himalaya, per-voxel penalty chosen by '
     'cross-validation on the training split) uses the same frozen features.'
 )
+_ALGONAUTS_NOTE = (
+    'Which encoding numbers are comparable with published Algonauts 2023 scores: "Algonauts score" is the '
+    "challenge's formula (median over voxels of 100 r^2 / noise ceiling), comparable in definition everywhere and in "
+    "value only on the challenge's own data (its layout converted with algonauts_to_mmbrain.py, scored on a held-out "
+    "part of its training split); on the synthetic world, or on NSD's func1pt8mm voxels with a held-out subject's "
+    'shared1000 images, it compares the rows of this report with each other only. "PCC (mean r)" is the raw mean '
+    "Pearson r over unique voxels, comparable with no Algonauts score; times 100 it is mmbrain's reading of Table 2's "
+    'NSD PCC (docs/evaluation.md, "The encoding metric and Algonauts 2023").'
+)
 
 
 def _tasks(
@@ -324,7 +333,7 @@ def _tasks(
             'checkpoint chosen on validation)',
             config=configs['encoding'],
             metrics=ENCODING_METRICS,
-            notes=(_ENCODING_NOTE,),
+            notes=(_ENCODING_NOTE, _ALGONAUTS_NOTE),
             reads_brain=True,
             gpus=encoding_gpus,
             test_split=True,

@@ -261,6 +261,13 @@ def test_one_seed_cannot_tell(report):
     assert '±' not in text.split('## Downstream')[1].split('## Time')[0]
 
 
+def test_the_report_says_which_encoding_numbers_algonauts_scores_compare_with(report):
+    reading = report([0, 1]).split('## Reading this report')[1].split('## Time')[0]
+    note = next(line for line in reading.splitlines() if 'Algonauts 2023 scores' in line)
+    assert '"Algonauts score" is the challenge\'s formula' in note
+    assert '"PCC (mean r)" is the raw mean Pearson r over unique voxels, comparable with no Algonauts score' in note
+
+
 def test_ridge_keys_take_the_encoding_names(tmp_path):
     path = str(tmp_path / 'ridge.json')
     _json(path, {'ridge/nsd/pearson_mean': 0.2, 'ridge/algonauts_score': 3.0, 'n_voxels': 10, 'ok': True})
