@@ -1,9 +1,9 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""README's prose about the seeds study says only what the committed report measured.
+"""README's prose about the committed studies says only what their reports measured.
 
-Every ``mean ± sd`` cell and every ``difference [low, high]`` interval quoted in README's study section (from the
-paragraph that links the committed report to the next heading) must be a cell or interval of the report, rounded to
-the README's digits; an interval the report does not have, or a number that differs, fails.
+Every ``mean ± sd`` cell and every ``difference [low, high]`` interval quoted in a README section that links a
+committed three-seed report (from the paragraph that links it to the next heading) must be a cell or interval of that
+report, rounded to the README's digits; an interval the report does not have, or a number that differs, fails.
 """
 
 import os.path as osp
@@ -13,15 +13,18 @@ from typing import List, Tuple
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-REPORT = 'docs/results/synthetic_seeds-0-1-2/report.md'
+REPORTS = (
+    'docs/results/synthetic_seeds-0-1-2/report.md',  # the study section
+    'docs/results/synthetic_null-world/seeds-0-1-2/report.md',  # the controls section
+)
 NUMBER = r'[-+−]?\d+(?:\.\d+)?'
 CELL = re.compile(rf'({NUMBER}) ± ({NUMBER})')
 INTERVAL = re.compile(rf'({NUMBER}) \[({NUMBER}), ({NUMBER})\]')
 
 
-def _study_section(readme: str) -> str:
-    """From the paragraph that links the committed report to the next heading, whitespace collapsed."""
-    start = readme.index(REPORT)
+def _section(readme: str, report: str) -> str:
+    """From the paragraph that links ``report`` to the next heading, whitespace collapsed."""
+    start = readme.index(report)
     start = readme.rfind('\n\n', 0, start) + 2
     end = readme.find('\n#', start)
     return ' '.join(readme[start : end if end >= 0 else None].split())
@@ -50,17 +53,34 @@ def _check(section: str, report: str) -> List[str]:
     return wrong
 
 
-def test_readme_quotes_only_the_committed_report():
+@pytest.mark.parametrize('report_path', REPORTS)
+def test_readme_quotes_only_the_committed_report(report_path):
     with open(osp.join(REPO, 'README.md'), encoding='utf-8') as f:
         readme = f.read()
-    if REPORT not in readme:
-        pytest.fail(f'README.md no longer links {REPORT}: its study prose cannot be checked')
-    with open(osp.join(REPO, REPORT), encoding='utf-8') as f:
+    if report_path not in readme:
+        pytest.fail(f'README.md no longer links {report_path}: the prose about it cannot be checked')
+    with open(osp.join(REPO, report_path), encoding='utf-8') as f:
         report = f.read()
-    section = _study_section(readme)
-    assert _numbers(INTERVAL, section), 'the study section quotes no interval (is the section found?)'
+    section = _section(readme, report_path)
+    assert _numbers(INTERVAL, section), f'the section linking {report_path} quotes no interval (is it found?)'
     wrong = _check(section, report)
-    assert not wrong, f'README.md quotes numbers that {REPORT} does not have: {wrong}'
+    assert not wrong, f'README.md quotes numbers that {report_path} does not have: {wrong}'
+
+
+def test_the_null_world_notes_quote_only_the_reports_they_compare():
+    """docs/results/synthetic_null-world/README.md's three-seed section quotes the null and the default world's reports."""
+    with open(osp.join(REPO, 'docs/results/synthetic_null-world/README.md'), encoding='utf-8') as f:
+        notes = f.read()
+    heading = '## The null world through every task, three seeds'
+    assert heading in notes, 'the three-seed section of the null-world notes is gone'
+    section = ' '.join(notes[notes.index(heading) :].split())
+    reports = ''
+    for report_path in REPORTS:
+        with open(osp.join(REPO, report_path), encoding='utf-8') as f:
+            reports += f.read()
+    assert _numbers(INTERVAL, section) and _numbers(CELL, section)
+    wrong = _check(section, reports)
+    assert not wrong, f'the null-world notes quote numbers that neither report has: {wrong}'
 
 
 def test_the_check_fails_on_a_number_the_report_does_not_have():
