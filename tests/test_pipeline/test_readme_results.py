@@ -68,7 +68,7 @@ def test_readme_quotes_only_the_committed_report(report_path):
 
 
 def test_the_null_world_notes_quote_only_the_reports_they_compare():
-    """docs/results/synthetic_null-world/README.md's three-seed section quotes the null and the default world's reports."""
+    """The null-world notes' three-seed section quotes only the null and the default world's reports."""
     with open(osp.join(REPO, 'docs/results/synthetic_null-world/README.md'), encoding='utf-8') as f:
         notes = f.read()
     heading = '## The null world through every task, three seeds'
