@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .errors import PipelineError, StageFailed
+from .errors import PipelineError, StageFailed, log_tail
 from .executor import Executor
 from .job import StageJob
 from .job import main as job_main
@@ -213,8 +213,9 @@ def render_batch_script(
         f'#SBATCH --output={log_file}',
         f'#SBATCH --chdir={workdir}',
         *(f'#SBATCH {option}' for option in options),
-        '# One port per job for torch.distributed, so that jobs sharing a node do not collide.',
-        'export MASTER_PORT=${MASTER_PORT:-$((20000 + SLURM_JOB_ID % 20000))}',
+        '# One port per job for torch.distributed, so that jobs sharing a node do not collide (a MASTER_PORT',
+        '# exported by the submitting shell is not kept: sbatch passes it to every job, and they would share it).',
+        'export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))',
     ]
     lines += [f'export {key}={shlex.quote(value)}' for key, value in (env or {}).items()]
     lines.append('exec ' + ' '.join(shlex.quote(a) for a in command))
@@ -455,7 +456,8 @@ class SlurmExecutor(Executor):
         why = state.state + (f', exit code {state.exit_code}' if state.exit_code else '')
         if state.state == COMPLETED:
             why += ', but its folder was not published'
-        return StageFailed(f'{job.name}: Slurm job {job_id} ended {why}; its log is {self.log_file(job)}')
+        log = self.log_file(job)
+        return StageFailed(f'{job.name}: Slurm job {job_id} ended {why}; its log is {log}{log_tail(log)}')
 
     def _cancel_dependents(self, failed: str) -> None:
         """Cancel the jobs that read ``failed``, directly or not (Slurm cancels them too: --kill-on-invalid-dep)."""

@@ -5,6 +5,7 @@ cancellation."""
 
 import argparse
 import json
+import os
 import os.path as osp
 import signal
 import subprocess
@@ -117,6 +118,12 @@ def test_batch_script(tmp_path):
     script = tmp_path / 'job.sh'
     script.write_text(text)
     assert subprocess.run(['bash', '-n', str(script)]).returncode == 0
+
+    # each job its own port, whatever MASTER_PORT the submitting shell exported (sbatch passes it to every job)
+    port = tmp_path / 'port.sh'
+    port.write_text(render_batch_script('port', ['bash', '-c', 'echo $MASTER_PORT'], '/w/log', [], '/w'))
+    env = dict(os.environ, SLURM_JOB_ID='21', MASTER_PORT='29500')
+    assert subprocess.run(['bash', str(port)], env=env, capture_output=True, text=True).stdout == '20021\n'
 
 
 def _parse(*argv):
@@ -311,6 +318,7 @@ def test_failing_stage_cancels_its_dependents(slurm_cluster, tmp_path):
     log = work / f'bad.slurm-{bad_id}.log'
     assert f'pipeline: error: bad: Slurm job {bad_id} ended FAILED, exit code 1:0; its log is {log}' in out
     assert 'exited with status 3' in log.read_text()
+    assert 'its last ' in out and 'exited with status 3' in out  # the error quotes the end of the job's log
     assert sorted(_calls(tmp_path)) == ['bad', 'other']  # the dependents never ran, the independent one did
     assert 'after_bad: Slurm job' in out and 'cancelled, because bad failed' in out
     assert read_record(str(work / 'other'), 'other') is not None
