@@ -13,11 +13,21 @@ from pathlib import Path
 import pytest
 import torch
 
-import mmbrain  # noqa: F401  (allow-lists mmengine checkpoint types for weights_only loads)
+from mmbrain.utils.checkpoint import load_checkpoint_safely
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CONFIG = REPO / 'configs/pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py'
 BATCH, TRAIN_ROWS = 8, 32  # 4 iterations per epoch
+HANG_SECONDS = 600  # a guard against a hung run, not a speed target: a loaded machine is many times slower
+
+
+def _last_epoch(work_dir: Path) -> int:
+    """The epoch of the checkpoint ``last_checkpoint`` names (0 while there is none, or it is being written)."""
+    try:
+        match = re.search(r'epoch_(\d+)\.pth$', (work_dir / 'last_checkpoint').read_text().strip())
+    except FileNotFoundError:
+        return 0
+    return int(match.group(1)) if match else 0
 
 
 def _write_config(path: Path, world) -> None:
@@ -52,28 +62,32 @@ def test_killed_pretraining_resumes(nsd_world, tmp_path):
     _write_config(config, nsd_world)
 
     run = _train(config, work_dir)
-    deadline = time.time() + 150
-    while not (work_dir / 'epoch_2.pth').exists():
+    deadline = time.time() + HANG_SECONDS
+    # mmengine writes last_checkpoint after the checkpoint itself: kill once it names epoch 2 or later (a kill
+    # between epoch_2.pth and that line would leave last_checkpoint at epoch 1)
+    while _last_epoch(work_dir) < 2:
         assert run.poll() is None, f'training died:\n{run.stdout.read()[-4000:]}'
-        assert time.time() < deadline, 'no epoch_2.pth within 150 s'
+        if time.time() > deadline:
+            run.kill()
+            pytest.fail(f'no second checkpoint within {HANG_SECONDS} s:\n{run.communicate()[0][-4000:]}')
         time.sleep(0.2)
     run.send_signal(signal.SIGKILL)  # killed mid-run, no chance to clean up
     run.communicate()
     assert run.returncode == -signal.SIGKILL
 
     last = Path((work_dir / 'last_checkpoint').read_text().strip())
-    ckpt = torch.load(last, map_location='cpu', weights_only=True)
+    ckpt = load_checkpoint_safely(str(last))
     epoch, it = ckpt['meta']['epoch'], ckpt['meta']['iter']
     assert epoch >= 2 and it == epoch * TRAIN_ROWS // BATCH
     assert any(k.startswith('backbone.') for k in ckpt['state_dict'])
 
     resumed = _train(config, work_dir, '--resume', '--cfg-options', f'train_cfg.max_epochs={epoch + 2}')
-    out, _ = resumed.communicate(timeout=180)
+    out, _ = resumed.communicate(timeout=HANG_SECONDS)
     assert resumed.returncode == 0, out[-4000:]
     assert f'resumed epoch: {epoch}, iter: {it}' in out
     trained = [int(e) for e in re.findall(r'Epoch\(train\)\s+\[(\d+)\]', out)]
     assert trained and min(trained) == epoch + 1 and max(trained) == epoch + 2  # continues, does not restart
-    final = torch.load(work_dir / f'epoch_{epoch + 2}.pth', map_location='cpu', weights_only=True)
+    final = load_checkpoint_safely(str(work_dir / f'epoch_{epoch + 2}.pth'))
     assert final['meta']['iter'] == (epoch + 2) * TRAIN_ROWS // BATCH
     assert re.search(r'retrieval/img2brain_top1: [\d.]+', out), 'the retrieval validation did not run'
     assert not torch.equal(final['state_dict']['img_proj.weight'], ckpt['state_dict']['img_proj.weight'])
