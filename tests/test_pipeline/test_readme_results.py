@@ -1,9 +1,10 @@
 # Copyright (c) mmbrain contributors. All rights reserved.
-"""README's prose about the committed studies says only what their reports measured.
+"""The prose about the committed studies says only what their reports measured.
 
 Every ``mean ± sd`` cell and every ``difference [low, high]`` interval quoted in a README section that links a
-committed three-seed report (from the paragraph that links it to the next heading) must be a cell or interval of that
-report, rounded to the README's digits; an interval the report does not have, or a number that differs, fails.
+committed three-seed report (from the paragraph that links it to the next heading), or in a section of the result
+notes (``NOTES``), must be a cell or interval of the reports it reads, rounded to the quoted digits; an interval the
+reports do not have, or a number that differs, fails.
 """
 
 import os.path as osp
@@ -67,20 +68,53 @@ def test_readme_quotes_only_the_committed_report(report_path):
     assert not wrong, f'README.md quotes numbers that {report_path} does not have: {wrong}'
 
 
-def test_the_null_world_notes_quote_only_the_reports_they_compare():
-    """The null-world notes' three-seed section quotes only the null and the default world's reports."""
-    with open(osp.join(REPO, 'docs/results/synthetic_null-world/README.md'), encoding='utf-8') as f:
-        notes = f.read()
-    heading = '## The null world through every task, three seeds'
-    assert heading in notes, 'the three-seed section of the null-world notes is gone'
-    section = ' '.join(notes[notes.index(heading) :].split())
+NULL_WORLD_NOTES = 'docs/results/synthetic_null-world/README.md'
+#: The dose-response over --snr: the null world (0), 0.1, 0.3 and the default world (1).
+DOSE_RESPONSE = (
+    *REPORTS,
+    'docs/results/synthetic_null-world/snr-0.1_seeds-0-1-2/report.md',
+    'docs/results/synthetic_null-world/snr-0.3_seeds-0-1-2/report.md',
+)
+#: Result notes beside the reports: (document, the text that opens the section, the reports its numbers come from).
+#: A section runs from that text to the next heading.
+NOTES = (
+    (NULL_WORLD_NOTES, '## The null world through every task, three seeds', REPORTS),
+    (
+        NULL_WORLD_NOTES,
+        "## Retrieval and encoding against the signal's strength, three seeds",
+        DOSE_RESPONSE,
+    ),
+    (
+        'docs/evaluation.md',
+        '**Between the null world and the default one**',
+        DOSE_RESPONSE,
+    ),
+    (
+        'docs/evaluation.md',
+        "**The guidance loss's measured effect",
+        (
+            'docs/results/synthetic_ablations_seeds-0-1-2/report.md',
+            'docs/results/synthetic_bfg-printed_seeds-0-1-2/report.md',
+        ),
+    ),
+)
+
+
+@pytest.mark.parametrize('document,opening,report_paths', NOTES, ids=[f'{d}: {o}' for d, o, _ in NOTES])
+def test_result_notes_quote_only_the_reports_they_read(document, opening, report_paths):
+    with open(osp.join(REPO, document), encoding='utf-8') as f:
+        text = f.read()
+    assert opening in text, f'{document}: the section opening {opening!r} is gone'
+    start = text.index(opening)
+    end = text.find('\n#', start + len(opening))
+    section = ' '.join(text[start : end if end >= 0 else None].split())
     reports = ''
-    for report_path in REPORTS:
+    for report_path in report_paths:
         with open(osp.join(REPO, report_path), encoding='utf-8') as f:
             reports += f.read()
-    assert _numbers(INTERVAL, section) and _numbers(CELL, section)
+    assert _numbers(INTERVAL, section) and _numbers(CELL, section), f'{document}: no number found after {opening!r}'
     wrong = _check(section, reports)
-    assert not wrong, f'the null-world notes quote numbers that neither report has: {wrong}'
+    assert not wrong, f'{document} quotes numbers that none of {report_paths} has: {wrong}'
 
 
 def test_the_check_fails_on_a_number_the_report_does_not_have():
