@@ -19,10 +19,10 @@ class StageFailed(PipelineError):
 
 
 def log_tail(path: str, lines: int = TAIL_LINES) -> str:
-    """The last ``lines`` lines of a log, indented, after a line saying how many, for the
-    message of :class:`StageFailed` where the output was not streamed to the pipeline's console (a Slurm job's log
-    lies on its node's file system): the cause is read where the failure is reported. An empty string where the
-    log cannot be read or is empty."""
+    """The last ``lines`` lines of a log, indented, after a line saying how many: for the message of
+    :class:`StageFailed` where the output was not streamed to the pipeline's console (a Slurm job's log lies on its
+    node's file system), so that the cause is read where the failure is reported. An empty string where the log
+    cannot be read or is empty."""
     try:
         with open(path, errors='replace') as f:
             last = [line.rstrip('\n') for line in deque(f, maxlen=lines)]

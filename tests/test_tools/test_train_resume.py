@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from mmbrain.utils.checkpoint import load_checkpoint_safely
+from test_tools.test_dist_train import HANG_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CONFIG = REPO / 'configs/pretrain/brainformer_convnext-mini_1xb32-coslr-4e_synthetic.py'
 BATCH, TRAIN_ROWS = 8, 32  # 4 iterations per epoch
-HANG_SECONDS = 600  # a guard against a hung run, not a speed target: a loaded machine is many times slower
 
 
 def _last_epoch(work_dir: Path) -> int:
